@@ -1,0 +1,15 @@
+"""Notifications' entry points for the other apps.
+
+``notification_trigger`` is how tracking and returns tell notifications that something happened
+to an order (an explicit call, never a Django signal). Until the notifications issue lands it
+records nothing and sends nothing.
+"""
+
+from typing import Any
+
+
+def notification_trigger(
+    *, shop: Any, order: Any, trigger: str, context: dict | None = None
+) -> None:
+    """Start, advance or cancel the sequences that ``trigger`` concerns (no-op for now)."""
+    return None

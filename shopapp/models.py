@@ -1,0 +1,261 @@
+"""The platform's tables: shops and their tokens, webhook deliveries, the order mirror and its
+timeline, and privacy exports.
+
+Models hold fields, choices and constraints only: every change goes through a service.
+Every row that belongs to a shop carries ``shop``; every query is scoped by it.
+"""
+
+from django.db import models
+
+
+class Shop(models.Model):
+    """One installation of the app on one Shopify store.
+
+    Tokens are stored encrypted (Fernet, ``TOKEN_ENCRYPTION_KEY``) and only read through
+    ``shopapp.auth.tokens``; the plain values never reach a log line or a template.
+    """
+
+    myshopify_domain = models.CharField(max_length=255, unique=True)
+    shopify_id = models.BigIntegerField(null=True, blank=True)
+    name = models.CharField(max_length=255, blank=True)
+    email = models.CharField(max_length=255, blank=True)
+    # IANA zone of the shop (Shopify's ``ianaTimezone``); used to show times to shoppers.
+    timezone = models.CharField(max_length=64, default="UTC")
+    currency = models.CharField(max_length=8, blank=True)
+    primary_locale = models.CharField(max_length=16, default="en")
+
+    is_active = models.BooleanField(default=False)
+    installed_at = models.DateTimeField(null=True, blank=True)
+    uninstalled_at = models.DateTimeField(null=True, blank=True)
+    # The refresh token expired or was revoked: the merchant has to open the app again, which
+    # runs a fresh token exchange. Background work for the shop waits until then.
+    needs_reauth = models.BooleanField(default=False)
+
+    # Comma-separated scopes Shopify reported as granted, and the required ones missing.
+    granted_scopes = models.TextField(blank=True)
+    missing_scopes = models.TextField(blank=True)
+
+    access_token_encrypted = models.TextField(blank=True)
+    access_token_expires_at = models.DateTimeField(null=True, blank=True)
+    refresh_token_encrypted = models.TextField(blank=True)
+    refresh_token_expires_at = models.DateTimeField(null=True, blank=True)
+    token_refreshed_at = models.DateTimeField(null=True, blank=True)
+
+    # Reconciliation cursor: orders updated at or after this were pulled through GraphQL.
+    orders_synced_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["myshopify_domain"]
+
+    def __str__(self) -> str:
+        return self.myshopify_domain
+
+
+class WebhookEvent(models.Model):
+    """One webhook delivery as received: the database, not Redis, is the source of truth."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PROCESSING = "processing", "Processing"
+        PROCESSED = "processed", "Processed"
+        FAILED = "failed", "Failed"
+        IGNORED = "ignored", "Ignored"
+
+    # Null when the shop is unknown to the app (stored and marked ignored).
+    shop = models.ForeignKey(
+        Shop, null=True, blank=True, on_delete=models.CASCADE, related_name="webhook_events"
+    )
+    shop_domain = models.CharField(max_length=255)
+    webhook_id = models.CharField(max_length=255, unique=True)
+    topic = models.CharField(max_length=128)
+    event_id = models.CharField(max_length=255, blank=True)
+    api_version = models.CharField(max_length=32, blank=True)
+    triggered_at = models.DateTimeField(null=True, blank=True)
+    # Every X-Shopify-* header received, names lowercased.
+    headers = models.JSONField(default=dict)
+    payload = models.JSONField(default=dict)
+    # The Shopify order this delivery is about, when it is about one (for redaction and the
+    # order timeline).
+    order_shopify_id = models.BigIntegerField(null=True, blank=True)
+
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    ignored_reason = models.CharField(max_length=255, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True)
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["status", "received_at"]),
+            models.Index(fields=["shop", "order_shopify_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.topic} {self.webhook_id}"
+
+
+class Order(models.Model):
+    """The app's mirror of a Shopify order: the fields tracking, returns and notifications need."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="orders")
+    shopify_id = models.BigIntegerField()
+    admin_graphql_api_id = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=64, blank=True)
+    order_number = models.BigIntegerField(null=True, blank=True)
+
+    email = models.CharField(max_length=255, blank=True)
+    phone = models.CharField(max_length=64, blank=True)
+    customer_id = models.BigIntegerField(null=True, blank=True)
+    customer_first_name = models.CharField(max_length=255, blank=True)
+    customer_last_name = models.CharField(max_length=255, blank=True)
+    buyer_accepts_marketing = models.BooleanField(default=False)
+    locale = models.CharField(max_length=16, blank=True)
+
+    currency = models.CharField(max_length=8, blank=True)
+    presentment_currency = models.CharField(max_length=8, blank=True)
+    total_price = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    subtotal_price = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total_discounts = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total_tax = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total_shipping = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+
+    # Shopify's status strings, stored as they come: new API versions add values.
+    financial_status = models.CharField(max_length=64, blank=True)
+    fulfillment_status = models.CharField(max_length=64, blank=True)
+
+    shipping_country_code = models.CharField(max_length=8, blank=True)
+    shipping_province_code = models.CharField(max_length=16, blank=True)
+    shipping_city = models.CharField(max_length=255, blank=True)
+    shipping_zip = models.CharField(max_length=32, blank=True)
+
+    tags = models.TextField(blank=True)
+    is_test = models.BooleanField(default=False)
+    order_status_url = models.URLField(max_length=1024, blank=True)
+
+    shopify_created_at = models.DateTimeField(null=True, blank=True)
+    shopify_updated_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=64, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    # orders/delete: kept (the timeline stays readable) but hidden from lists.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    # customers/redact: personal data erased, the order kept anonymised.
+    redacted_at = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "shopify_id"], name="order_unique_per_shop")
+        ]
+        indexes = [
+            models.Index(fields=["shop", "-shopify_created_at"]),
+            models.Index(fields=["shop", "email"]),
+            models.Index(fields=["shop", "customer_id"]),
+            models.Index(fields=["shop", "name"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or str(self.shopify_id)
+
+
+class LineItem(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="line_items")
+    shopify_id = models.BigIntegerField()
+    admin_graphql_api_id = models.CharField(max_length=255, blank=True)
+    product_id = models.BigIntegerField(null=True, blank=True)
+    variant_id = models.BigIntegerField(null=True, blank=True)
+    title = models.CharField(max_length=512, blank=True)
+    variant_title = models.CharField(max_length=512, blank=True)
+    sku = models.CharField(max_length=255, blank=True)
+    vendor = models.CharField(max_length=255, blank=True)
+    quantity = models.PositiveIntegerField(default=0)
+    current_quantity = models.PositiveIntegerField(default=0)
+    fulfillable_quantity = models.PositiveIntegerField(default=0)
+    fulfillment_status = models.CharField(max_length=64, blank=True)
+    price = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    total_discount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    requires_shipping = models.BooleanField(default=True)
+    is_gift_card = models.BooleanField(default=False)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "shopify_id"], name="line_item_unique_per_order"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class OrderEvent(models.Model):
+    """The order's timeline: one row per thing that happened to it, written only by services.
+
+    ``dedupe_key`` makes a write idempotent: the same fact recorded twice (a webhook retried,
+    a reconciliation after a webhook) stays one row.
+    """
+
+    class Source(models.TextChoices):
+        WEBHOOK = "webhook", "Webhook"
+        RECONCILIATION = "reconciliation", "Reconciliation"
+        APP = "app", "App"
+        STAFF = "staff", "Staff"
+        SHOPPER = "shopper", "Shopper"
+        CARRIER = "carrier", "Carrier"
+        SYSTEM = "system", "System"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="events")
+    # Dotted kind, open set: order.created, order.updated, order.cancelled, shipment.in_transit,
+    # notification.sent, return.requested, staff.note, …
+    kind = models.CharField(max_length=64)
+    occurred_at = models.DateTimeField()
+    source = models.CharField(max_length=16, choices=Source.choices)
+    summary = models.CharField(max_length=255)
+    detail = models.JSONField(default=dict, blank=True)
+    dedupe_key = models.CharField(max_length=255, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "dedupe_key"], name="order_event_dedupe_per_shop"
+            )
+        ]
+        indexes = [models.Index(fields=["order", "-occurred_at"])]
+        ordering = ["-occurred_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.summary}"
+
+
+class CustomerDataExport(models.Model):
+    """A ``customers/data_request``: what the app holds about a customer, for the merchant."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="data_exports")
+    data_request_id = models.BigIntegerField(null=True, blank=True)
+    customer_id = models.BigIntegerField(null=True, blank=True)
+    customer_email = models.CharField(max_length=255, blank=True)
+    data = models.JSONField(default=dict)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class OAuthState(models.Model):
+    """A one-time ``state`` nonce for the authorization code grant (fallback install path)."""
+
+    state = models.CharField(max_length=64, unique=True)
+    shop_domain = models.CharField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+    used_at = models.DateTimeField(null=True, blank=True)

