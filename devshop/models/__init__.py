@@ -1,5 +1,28 @@
 """The development store's own tables (its own database: never the app's)."""
 
+from devshop.models.orders import (
+    DevCustomer,
+    DevFulfillment,
+    DevFulfillmentEvent,
+    DevFulfillmentLineItem,
+    DevLineItem,
+    DevOrder,
+    DevProduct,
+    DevVariant,
+)
 from devshop.models.shops import DevAccessToken, DevAuthorizationCode, DevSetting, DevShop
 
-__all__ = ["DevAccessToken", "DevAuthorizationCode", "DevSetting", "DevShop"]
+__all__ = [
+    "DevAccessToken",
+    "DevAuthorizationCode",
+    "DevCustomer",
+    "DevFulfillment",
+    "DevFulfillmentEvent",
+    "DevFulfillmentLineItem",
+    "DevLineItem",
+    "DevOrder",
+    "DevProduct",
+    "DevSetting",
+    "DevShop",
+    "DevVariant",
+]
