@@ -3,4 +3,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Nothing yet beyond requirements-dev.txt; the devshop issue adds Chromium and the Node oracle.
+# Shopify's own Node library as the conformance tests' oracle (scripts/shopify-oracle).
+# `npm ci` from the committed lock file; skipped when it is already installed at that lock.
+if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
+  oracle=scripts/shopify-oracle
+  if ! cmp -s "$oracle/package-lock.json" "$oracle/node_modules/.package-lock.json.installed"; then
+    npm ci --prefix "$oracle" --no-audit --no-fund --loglevel=error
+    cp "$oracle/package-lock.json" "$oracle/node_modules/.package-lock.json.installed"
+  fi
+else
+  echo "setup-extras: node/npm not found; the Shopify oracle conformance tests will be skipped" >&2
+fi
 exit 0
