@@ -34,6 +34,9 @@ class Shop(models.Model):
     # Comma-separated scopes Shopify reported as granted, and the required ones missing.
     granted_scopes = models.TextField(blank=True)
     missing_scopes = models.TextField(blank=True)
+    # When the granted scopes were last learnt (install, or app/scopes_update's ``updated_at``):
+    # an older scopes_update delivered late changes nothing.
+    scopes_updated_at = models.DateTimeField(null=True, blank=True)
 
     access_token_encrypted = models.TextField(blank=True)
     access_token_expires_at = models.DateTimeField(null=True, blank=True)
