@@ -38,6 +38,25 @@ DEVSHOP_REFRESH_RETRY_WINDOW = int(os.environ.get("DEVSHOP_REFRESH_RETRY_WINDOW"
 # Skip the consent page on /admin/oauth/authorize.
 DEVSHOP_AUTO_APPROVE = os.environ.get("DEVSHOP_AUTO_APPROVE", "1") == "1"
 
+# Webhooks. The app's shopify.app.toml subscribes every topic to /webhooks/ with this version
+# ([webhooks] api_version); the payload is announced in X-Shopify-API-Version.
+DEVSHOP_WEBHOOKS_API_VERSION = os.environ.get("SHOPIFY_API_VERSION", "2026-10")
+# Shopify retries a failed delivery 8 times over 4 hours with exponential backoff
+# (shopify.dev, webhooks best practices): base * (2**8 - 1) = 255 * 56 s ≈ 3 h 58 min.
+# A knob (webhook_retry_base_seconds) so tests retry within seconds.
+DEVSHOP_WEBHOOK_RETRY_BASE_SECONDS = float(
+    os.environ.get("DEVSHOP_WEBHOOK_RETRY_BASE_SECONDS", "56")
+)
+DEVSHOP_WEBHOOK_MAX_RETRIES = int(os.environ.get("DEVSHOP_WEBHOOK_MAX_RETRIES", "8"))
+
+# Storefront app proxy: https://<shop>/apps/<subpath>/… → APP_URL/proxy/… (shopify.app.toml
+# [app_proxy]); the prefix is one of a, apps, community, tools.
+DEVSHOP_APP_PROXY_PREFIX = os.environ.get("SHOPIFY_APP_PROXY_PREFIX", "apps")
+DEVSHOP_APP_PROXY_SUBPATH = os.environ.get("SHOPIFY_APP_PROXY_SUBPATH", "postpurchase")
+DEVSHOP_APP_PROXY_URL = os.environ.get(
+    "DEVSHOP_APP_PROXY_URL", DEVSHOP_APP_URL + "/proxy/"
+).rstrip("/")
+
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.staticfiles",

@@ -11,6 +11,7 @@ from devshop.models.orders import (
     DevVariant,
 )
 from devshop.models.shops import DevAccessToken, DevAuthorizationCode, DevSetting, DevShop
+from devshop.models.webhooks import DevWebhookDelivery, DevWebhookSubscription
 
 __all__ = [
     "DevAccessToken",
@@ -25,4 +26,6 @@ __all__ = [
     "DevSetting",
     "DevShop",
     "DevVariant",
+    "DevWebhookDelivery",
+    "DevWebhookSubscription",
 ]
