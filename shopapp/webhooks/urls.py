@@ -1,1 +1,7 @@
-urlpatterns: list = []
+from django.urls import path
+
+from shopapp.webhooks import views
+
+urlpatterns = [
+    path("", views.webhook_receive, name="webhook_receive"),
+]

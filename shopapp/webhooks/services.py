@@ -1,0 +1,329 @@
+"""Webhook deliveries: record them, hand them to RQ, process them, sweep and replay them.
+
+    view ─> webhook_event_record ─(on commit)─> webhook_event_enqueue ─> RQ "webhooks"
+                 │ one INSERT                        │ Redis down: logged, event stays pending
+                 v                                   v
+         WebhookEvent (pending) <── webhook_event_sweep (cron, every minute)
+                 │
+    webhook_event_process_job ─> webhook_event_process ─> TOPIC_HANDLERS[topic]
+                 │ raised: attempts+1, RQ retries with backoff
+                 └ no retries left: webhook_event_mark_failed ─> webhook_event_replay (admin)
+
+The database, not Redis, is the source of truth (DESIGN "The way of one webhook").
+"""
+
+import logging
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.db import DatabaseError, IntegrityError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from rq import Callback, Retry
+
+from shopapp.models import Shop, WebhookEvent
+
+logger = logging.getLogger(__name__)
+
+# RQ retries for a failing event. Shopify itself retries a delivery for 4 hours, but once we
+# answered 200 the retrying is ours; 5 tries over ~43 min cover a deploy or a database blip.
+RETRY_MAX = 5
+RETRY_INTERVALS_S = [10, 30, 120, 600, 1800]
+PROCESS_JOB_TIMEOUT_S = 120
+
+# The sweep leaves young events to the on-commit enqueue (seconds), and re-enqueues an event
+# only when nothing handed it to RQ for a while (a lost job, a crash between commit and
+# enqueue). A retry scheduled by RQ counts as handed over until it is due.
+SWEEP_MIN_AGE = timedelta(seconds=30)
+SWEEP_REENQUEUE_AFTER = timedelta(minutes=10)
+SWEEP_BATCH_SIZE = 500
+
+# Topics that must be handled even for a shop that uninstalled the app: Shopify sends the
+# compliance topics after uninstall (shop/redact 48 h later), and a repeated app/uninstalled
+# has to be answered idempotently.
+# https://shopify.dev/docs/apps/build/compliance/privacy-law-compliance
+INACTIVE_SHOP_TOPICS = frozenset(
+    {"app/uninstalled", "shop/redact", "customers/data_request", "customers/redact"}
+)
+
+# Redis clients, one per URL and process: the connection pool is reused across requests
+# (django_rq.get_connection builds a new pool per call). Short timeouts: an unreachable Redis
+# must not hold a webhook request near Shopify's 5 s limit.
+_redis_clients: dict[str, redis.Redis] = {}
+REDIS_CONNECT_TIMEOUT_S = 1.0
+REDIS_SOCKET_TIMEOUT_S = 2.0
+
+
+class IgnoredReason:
+    UNKNOWN_SHOP = "unknown_shop"
+    INACTIVE_SHOP = "inactive_shop"
+    UNKNOWN_TOPIC = "unknown_topic"
+    SHOP_UNINSTALLED = "shop_uninstalled"
+
+
+def _webhooks_queue():
+    import django_rq
+
+    config = settings.RQ_QUEUES["webhooks"]
+    url = config["URL"]
+    client = _redis_clients.get(url)
+    if client is None:
+        client = redis.Redis.from_url(
+            url,
+            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
+            socket_timeout=REDIS_SOCKET_TIMEOUT_S,
+        )
+        _redis_clients[url] = client
+    # commit_mode "auto": callers already run this after their transaction committed.
+    return django_rq.get_queue("webhooks", connection=client, commit_mode="auto")
+
+
+def handled_topics() -> frozenset[str]:
+    from shopapp.webhooks.handlers import TOPIC_HANDLERS
+
+    return frozenset(TOPIC_HANDLERS)
+
+
+def webhook_event_ignore_reason(
+    *, topic: str, shop_exists: bool, shop_is_active: bool
+) -> str | None:
+    """Why a delivery will not be processed, or None when it will."""
+    if topic not in handled_topics():
+        return IgnoredReason.UNKNOWN_TOPIC
+    if not shop_exists:
+        return IgnoredReason.UNKNOWN_SHOP
+    if not shop_is_active and topic not in INACTIVE_SHOP_TOPICS:
+        return IgnoredReason.INACTIVE_SHOP
+    return None
+
+
+def webhook_event_record(
+    *,
+    webhook_id: str,
+    topic: str,
+    shop_domain: str,
+    payload: dict,
+    headers: dict[str, str],
+    event_id: str = "",
+    api_version: str = "",
+    triggered_at: datetime | None = None,
+    order_shopify_id: int | None = None,
+) -> WebhookEvent | None:
+    """Store one delivery and, on commit, hand it to RQ. Returns the new event.
+
+    A repeated ``webhook_id`` returns None and changes nothing: the unique constraint
+    decides, so two concurrent deliveries of the same webhook still leave one row. Queries:
+    one shop lookup and one INSERT.
+    """
+    shop_row = list(
+        Shop.objects.filter(myshopify_domain=shop_domain).values_list("pk", "is_active")[:1]
+    )
+    shop_pk, shop_is_active = shop_row[0] if shop_row else (None, False)
+    reason = webhook_event_ignore_reason(
+        topic=topic, shop_exists=shop_pk is not None, shop_is_active=shop_is_active
+    )
+    now = timezone.now()
+    event = WebhookEvent(
+        shop_id=shop_pk,
+        shop_domain=shop_domain,
+        webhook_id=webhook_id,
+        topic=topic,
+        event_id=event_id,
+        api_version=api_version,
+        triggered_at=triggered_at,
+        headers=headers,
+        payload=payload,
+        order_shopify_id=order_shopify_id,
+        status=WebhookEvent.Status.IGNORED if reason else WebhookEvent.Status.PENDING,
+        ignored_reason=reason or "",
+        # Set optimistically so the sweep leaves it alone; cleared if the enqueue fails.
+        enqueued_at=None if reason else now,
+    )
+    try:
+        with transaction.atomic():
+            event.save(force_insert=True)
+            if reason is None:
+                pk = event.pk
+                transaction.on_commit(lambda: webhook_event_enqueue(event_id=pk))
+    except IntegrityError:
+        return None
+    return event
+
+
+def webhook_event_enqueue(*, event_id: int) -> bool:
+    """Put the processing job on the "webhooks" queue now. Never raises.
+
+    Redis down: logged, the event's ``enqueued_at`` is cleared and the sweep enqueues it once
+    Redis is back. Returns whether the job was enqueued.
+    """
+    # Imported here: jobs import this module.
+    from shopapp.webhooks.jobs import webhook_event_process_failed, webhook_event_process_job
+
+    try:
+        _webhooks_queue().enqueue(
+            webhook_event_process_job,
+            event_id,
+            retry=Retry(max=RETRY_MAX, interval=list(RETRY_INTERVALS_S)),
+            on_failure=Callback(webhook_event_process_failed),
+            job_timeout=PROCESS_JOB_TIMEOUT_S,
+        )
+    except (redis.RedisError, OSError) as exc:
+        logger.warning(
+            "webhooks.enqueue.redis_unavailable",
+            extra={"event": event_id, "error": type(exc).__name__},
+        )
+        try:
+            WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.PENDING).update(
+                enqueued_at=None
+            )
+        except DatabaseError:
+            logger.exception("webhooks.enqueue.reset_failed", extra={"event": event_id})
+        return False
+    return True
+
+
+def _mark_ignored(event: WebhookEvent, reason: str) -> None:
+    WebhookEvent.objects.filter(pk=event.pk).update(
+        status=WebhookEvent.Status.IGNORED, ignored_reason=reason, processed_at=timezone.now()
+    )
+    logger.info(
+        "webhooks.process.ignored",
+        extra={"event": event.pk, "topic": event.topic, "reason": reason},
+    )
+
+
+def webhook_event_process(*, event_id: int) -> str | None:
+    """Process one stored delivery with its topic's handler. Returns the final status.
+
+    The row is locked for the whole run, so a duplicate job (the sweep and a late on-commit
+    enqueue) waits and then skips. Only a pending event is processed. On an exception the
+    handler's changes roll back, the attempt is counted and the exception re-raised so that
+    RQ retries it.
+    """
+    from shopapp.webhooks.handlers import TOPIC_HANDLERS
+
+    try:
+        with transaction.atomic():
+            event = WebhookEvent.objects.select_for_update().filter(pk=event_id).first()
+            if event is None:
+                logger.info("webhooks.process.gone", extra={"event": event_id})
+                return None
+            if event.status != WebhookEvent.Status.PENDING:
+                logger.info(
+                    "webhooks.process.skipped", extra={"event": event_id, "status": event.status}
+                )
+                return event.status
+            handler = TOPIC_HANDLERS.get(event.topic)
+            shop = event.shop
+            reason = webhook_event_ignore_reason(
+                topic=event.topic,
+                shop_exists=shop is not None,
+                shop_is_active=bool(shop and shop.is_active),
+            )
+            if reason or handler is None or shop is None:
+                _mark_ignored(event, reason or IgnoredReason.UNKNOWN_TOPIC)
+                return WebhookEvent.Status.IGNORED
+            handler(shop=shop, event=event, payload=event.payload)
+            # A filter().update(): the handler may have changed the row (shop/redact detaches
+            # it, customers/redact scrubs its payload) and must not be overwritten.
+            WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.PENDING).update(
+                status=WebhookEvent.Status.PROCESSED,
+                processed_at=timezone.now(),
+                attempts=F("attempts") + 1,
+                last_error="",
+            )
+    except Exception as exc:
+        # Exception class and message only, kept in the database for staff; the log line
+        # carries the class, never a message that could quote a shopper's data.
+        WebhookEvent.objects.filter(pk=event_id).update(
+            attempts=F("attempts") + 1, last_error=f"{type(exc).__name__}: {exc}"[:2000]
+        )
+        logger.warning(
+            "webhooks.process.error", extra={"event": event_id, "error": type(exc).__name__}
+        )
+        raise
+    logger.info("webhooks.process.processed", extra={"event": event_id, "topic": event.topic})
+    return WebhookEvent.Status.PROCESSED
+
+
+def webhook_event_attempt_failed(
+    *, event_id: int, retries_left: int, retry_in_s: int | None = None
+) -> None:
+    """After a failed attempt: mark the event failed only when RQ has no retry left.
+
+    With retries left, ``enqueued_at`` is set to when RQ will run the retry, so the sweep does
+    not enqueue a second copy meanwhile.
+    """
+    now = timezone.now()
+    if retries_left > 0:
+        WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.PENDING).update(
+            enqueued_at=now + timedelta(seconds=retry_in_s or 0)
+        )
+        return
+    updated = WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.PENDING).update(
+        status=WebhookEvent.Status.FAILED
+    )
+    if updated:
+        logger.error("webhooks.process.failed", extra={"event": event_id})
+
+
+def webhook_event_sweep(*, now: datetime | None = None) -> int:
+    """Enqueue pending events that nothing handed to RQ (Redis was down, a job was lost).
+
+    Claims rows with ``skip_locked`` so two sweeps, or a sweep and a running job, never take
+    the same row. Returns how many events were enqueued.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        ids = list(
+            WebhookEvent.objects.select_for_update(skip_locked=True)
+            .filter(status=WebhookEvent.Status.PENDING, received_at__lt=now - SWEEP_MIN_AGE)
+            .filter(Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - SWEEP_REENQUEUE_AFTER))
+            .order_by("received_at")
+            .values_list("pk", flat=True)[:SWEEP_BATCH_SIZE]
+        )
+        if not ids:
+            return 0
+        WebhookEvent.objects.filter(pk__in=ids).update(enqueued_at=now)
+        transaction.on_commit(lambda: _enqueue_many(ids))
+    logger.info("webhooks.sweep.enqueued", extra={"count": len(ids)})
+    return len(ids)
+
+
+def _enqueue_many(ids: Iterable[int]) -> None:
+    for pk in ids:
+        if not webhook_event_enqueue(event_id=pk):
+            # Redis went away mid-sweep: the rest keep their enqueued_at and are retried by a
+            # later sweep after SWEEP_REENQUEUE_AFTER.
+            break
+
+
+def webhook_event_replay(*, event_id: int) -> bool:
+    """Send a failed event through processing again (the Django admin's "replay" action).
+
+    Returns False when the event is not failed (already processed, pending or ignored).
+    """
+    with transaction.atomic():
+        updated = WebhookEvent.objects.filter(
+            pk=event_id, status=WebhookEvent.Status.FAILED
+        ).update(status=WebhookEvent.Status.PENDING, enqueued_at=timezone.now(), processed_at=None)
+        if not updated:
+            return False
+        transaction.on_commit(lambda: webhook_event_enqueue(event_id=event_id))
+    logger.info("webhooks.replay.enqueued", extra={"event": event_id})
+    return True
+
+
+def webhook_events_ignore_pending(*, shop: Shop, reason: str, exclude_pk: Any = None) -> int:
+    """Stop a shop's pending deliveries (app/uninstalled): they are kept, marked ignored."""
+    pending = WebhookEvent.objects.filter(shop=shop, status=WebhookEvent.Status.PENDING).exclude(
+        topic__in=INACTIVE_SHOP_TOPICS
+    )
+    if exclude_pk is not None:
+        pending = pending.exclude(pk=exclude_pk)
+    return pending.update(
+        status=WebhookEvent.Status.IGNORED, ignored_reason=reason, processed_at=timezone.now()
+    )

@@ -1,0 +1,180 @@
+"""``POST /webhooks/``: one URL for every topic, an ordered chain of guards, then one INSERT.
+
+    method ─405─ size ─413─ signature ─401─ headers ─400─ JSON object ─400─ record ─> 200
+
+Each guard has its own log key. Nothing is stored before the signature is verified, and
+nothing but the WebhookEvent row is written in the request: no Shopify call, no domain work
+(Shopify gives up after 5 s: https://shopify.dev/docs/apps/build/webhooks/subscribe/https).
+"""
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
+from django.views.decorators.csrf import csrf_exempt
+
+from shopapp.webhooks.services import webhook_event_record
+
+logger = logging.getLogger(__name__)
+
+# Column widths of WebhookEvent: a longer header is refused rather than truncated.
+_MAX_LENGTHS = {"topic": 128, "shop_domain": 255, "webhook_id": 255, "event_id": 255}
+
+# Topics whose payload names its order as ``order_id``; orders/* carry it as ``id``.
+_ORDER_ID_KEY_TOPICS = ("fulfillments/", "refunds/", "fulfillment_events/")
+
+
+def _plain(status: int) -> HttpResponse:
+    return HttpResponse(status=status, content_type="text/plain")
+
+
+def _signature_valid(body: bytes, provided: str) -> bool:
+    # Shopify signs the raw body with the app's client secret, base64-encoded HMAC-SHA256;
+    # compared in constant time (https://shopify.dev/docs/apps/build/webhooks/subscribe/https).
+    digest = hmac.new(settings.SHOPIFY_API_SECRET.encode(), body, hashlib.sha256).digest()
+    expected = base64.b64encode(digest)
+    return hmac.compare_digest(expected, provided.encode("utf-8", "replace"))
+
+
+def _shopify_headers(request: HttpRequest) -> dict[str, str]:
+    # Every X-Shopify-* header, lowercased as HTTP/2 delivers them.
+    return {
+        "x-shopify-" + key[15:].lower().replace("_", "-"): value
+        for key, value in request.META.items()
+        if key.startswith("HTTP_X_SHOPIFY_")
+    }
+
+
+def _as_id(value: object) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _order_id(topic: str, payload: dict, headers: dict[str, str]) -> int | None:
+    if topic == "orders/edited":
+        edit = payload.get("order_edit")
+        found = _as_id(edit.get("order_id")) if isinstance(edit, dict) else None
+    elif topic.startswith("orders/"):
+        found = _as_id(payload.get("id"))
+    elif topic.startswith(_ORDER_ID_KEY_TOPICS):
+        found = _as_id(payload.get("order_id"))
+    elif topic.startswith("returns/"):
+        order = payload.get("order")
+        found = _as_id(order.get("id")) if isinstance(order, dict) else None
+    else:
+        found = None
+    return found if found is not None else _as_id(headers.get("x-shopify-order-id"))
+
+
+def _triggered_at(value: str) -> datetime | None:
+    try:
+        parsed = datetime.fromisoformat(value) if value else None
+    except ValueError:
+        return None
+    if parsed is not None and parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed
+
+
+@csrf_exempt
+def webhook_receive(request: HttpRequest) -> HttpResponse:
+    if request.method != "POST":
+        logger.info("webhooks.intake.method_not_allowed", extra={"method": request.method})
+        return HttpResponseNotAllowed(["POST"])
+
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        declared = 0
+    if declared > limit:
+        logger.warning("webhooks.intake.too_large", extra={"declared": declared})
+        return _plain(413)
+    # Read at most one byte past the limit: a chunked body without Content-Length is
+    # measured by what actually arrives.
+    body = request.read(limit + 1)
+    if len(body) > limit:
+        logger.warning("webhooks.intake.too_large", extra={"received": len(body)})
+        return _plain(413)
+
+    headers = _shopify_headers(request)
+    topic = headers.get("x-shopify-topic", "")
+    shop_domain = headers.get("x-shopify-shop-domain", "").lower()
+    provided = headers.get("x-shopify-hmac-sha256", "")
+    if not provided or not _signature_valid(body, provided):
+        logger.warning(
+            "webhooks.intake.bad_signature",
+            extra={"shop_domain": shop_domain, "topic": topic, "missing": not provided},
+        )
+        return _plain(401)
+
+    webhook_id = headers.get("x-shopify-webhook-id", "")
+    event_id = headers.get("x-shopify-event-id", "")
+    values = {
+        "topic": topic,
+        "shop_domain": shop_domain,
+        "webhook_id": webhook_id,
+        "event_id": event_id,
+    }
+    missing = [name for name in ("topic", "shop_domain", "webhook_id") if not values[name]]
+    too_long = [name for name, value in values.items() if len(value) > _MAX_LENGTHS[name]]
+    if missing or too_long:
+        logger.warning(
+            "webhooks.intake.bad_headers",
+            extra={"shop_domain": shop_domain, "missing": missing, "too_long": too_long},
+        )
+        return _plain(400)
+
+    try:
+        # Python's json keeps integers exact: Shopify ids above 2**53 survive.
+        payload = json.loads(body)
+    except ValueError:
+        logger.warning(
+            "webhooks.intake.bad_json", extra={"shop_domain": shop_domain, "topic": topic}
+        )
+        return _plain(400)
+    if not isinstance(payload, dict):
+        logger.warning(
+            "webhooks.intake.not_an_object", extra={"shop_domain": shop_domain, "topic": topic}
+        )
+        return _plain(400)
+
+    event = webhook_event_record(
+        webhook_id=webhook_id,
+        topic=topic,
+        shop_domain=shop_domain,
+        payload=payload,
+        headers=headers,
+        event_id=event_id,
+        api_version=headers.get("x-shopify-api-version", "")[:32],
+        triggered_at=_triggered_at(headers.get("x-shopify-triggered-at", "")),
+        order_shopify_id=_order_id(topic, payload, headers),
+    )
+    if event is None:
+        logger.info(
+            "webhooks.intake.duplicate",
+            extra={"shop_domain": shop_domain, "topic": topic, "webhook_id": webhook_id},
+        )
+        return _plain(200)
+    logger.info(
+        "webhooks.intake.stored",
+        extra={
+            "shop_domain": shop_domain,
+            "topic": topic,
+            "webhook_id": webhook_id,
+            "event": event.pk,
+            "status": event.status,
+            "ignored_reason": event.ignored_reason or None,
+        },
+    )
+    return _plain(200)

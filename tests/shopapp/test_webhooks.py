@@ -1,0 +1,439 @@
+"""Webhook intake (POST /webhooks/): every guard, storage, dedupe, ignore rules, enqueue."""
+
+import io
+import json
+
+import pytest
+from django.test.client import RequestFactory
+
+from shopapp.models import Order, OrderEvent, WebhookEvent
+from shopapp.webhooks import services
+from shopapp.webhooks.views import webhook_receive
+from tests.shopapp.webhook_support import (
+    FIXTURE_ORDER_ID,
+    fixture_bytes,
+    make_shop,
+    post_webhook,
+    shopify_headers,
+    sign,
+)
+
+pytestmark = pytest.mark.django_db
+
+SHOP = "alpha.myshopify.com"
+
+
+@pytest.fixture
+def shop():
+    return make_shop(SHOP)
+
+
+# --- rejections: nothing stored -------------------------------------------------------------
+
+
+def test_get_is_refused_with_405(client, shop):
+    response = client.get("/webhooks/")
+
+    assert response.status_code == 405
+    assert response["Allow"] == "POST"
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_forged_signature_is_refused_and_nothing_stored(client, shop):
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+    headers["X-Shopify-Hmac-Sha256"] = sign(body + b" ")
+
+    response = client.post(
+        "/webhooks/", data=body, content_type="application/json", headers=headers
+    )
+
+    assert response.status_code == 401
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_body_changed_after_signing_is_refused(client, shop):
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+    tampered = body.replace(b'"404.95"', b'"0.01"', 1)
+    assert tampered != body
+
+    response = client.post(
+        "/webhooks/", data=tampered, content_type="application/json", headers=headers
+    )
+
+    assert response.status_code == 401
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_missing_signature_is_refused(client, shop):
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+    del headers["X-Shopify-Hmac-Sha256"]
+
+    response = client.post(
+        "/webhooks/", data=body, content_type="application/json", headers=headers
+    )
+
+    assert response.status_code == 401
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_signature_with_the_wrong_secret_is_refused(client, shop):
+    response = post_webhook(
+        client,
+        "orders/create",
+        fixture_bytes("orders/create"),
+        shop_domain=SHOP,
+        secret="some-other-apps-secret",
+    )
+
+    assert response.status_code == 401
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_hex_signature_is_refused_shopify_signs_in_base64(client, shop):
+    import hashlib
+    import hmac
+
+    from django.conf import settings
+
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+    headers["X-Shopify-Hmac-Sha256"] = hmac.new(
+        settings.SHOPIFY_API_SECRET.encode(), body, hashlib.sha256
+    ).hexdigest()
+
+    response = client.post(
+        "/webhooks/", data=body, content_type="application/json", headers=headers
+    )
+
+    assert response.status_code == 401
+    assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "header", ["X-Shopify-Topic", "X-Shopify-Shop-Domain", "X-Shopify-Webhook-Id"]
+)
+def test_missing_required_header_is_a_400(client, shop, header):
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+    del headers[header]
+
+    response = client.post(
+        "/webhooks/", data=body, content_type="application/json", headers=headers
+    )
+
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_overlong_webhook_id_is_a_400(client, shop):
+    body = fixture_bytes("orders/create")
+
+    response = post_webhook(client, "orders/create", body, shop_domain=SHOP, webhook_id="w" * 256)
+
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_malformed_json_is_a_400(client, shop):
+    body = b'{"id": 1, "name": '
+
+    response = post_webhook(client, "orders/create", body, shop_domain=SHOP)
+
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_invalid_utf8_is_a_400(client, shop):
+    body = b'{"name": "\xff\xfe"}'
+
+    response = post_webhook(client, "orders/create", body, shop_domain=SHOP)
+
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize("body", [b"[1, 2]", b'"text"', b"42", b"null"])
+def test_json_that_is_not_an_object_is_a_400(client, shop, body):
+    response = post_webhook(client, "orders/create", body, shop_domain=SHOP)
+
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_body_over_the_limit_by_content_length_is_a_413(client, shop, settings):
+    settings.WEBHOOK_MAX_BODY_BYTES = 1000
+    body = fixture_bytes("orders/create")
+    assert len(body) > 1000
+
+    response = post_webhook(client, "orders/create", body, shop_domain=SHOP)
+
+    assert response.status_code == 413
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_declared_length_over_the_limit_is_refused_before_reading(shop, settings):
+    settings.WEBHOOK_MAX_BODY_BYTES = 1000
+    body = b"{}"
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+    request = RequestFactory().post(
+        "/webhooks/", data=body, content_type="application/json", headers=headers
+    )
+    request.META["CONTENT_LENGTH"] = "5000000"
+
+    response = webhook_receive(request)
+
+    assert response.status_code == 413
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_chunked_body_over_the_limit_by_actual_size_is_a_413(shop, settings):
+    # A chunked request carries no Content-Length: what arrives is measured.
+    settings.WEBHOOK_MAX_BODY_BYTES = 1000
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+    request = RequestFactory().post(
+        "/webhooks/", data=body, content_type="application/json", headers=headers
+    )
+    del request.META["CONTENT_LENGTH"]
+    request.META["wsgi.input_terminated"] = True
+    request.META["wsgi.input"] = io.BytesIO(body)
+    request._stream = io.BytesIO(body)
+
+    response = webhook_receive(request)
+
+    assert response.status_code == 413
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_chunked_body_under_the_limit_is_accepted(shop):
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+    request = RequestFactory().post(
+        "/webhooks/", data=body, content_type="application/json", headers=headers
+    )
+    del request.META["CONTENT_LENGTH"]
+    request._stream = io.BytesIO(body)
+
+    response = webhook_receive(request)
+
+    assert response.status_code == 200
+    assert WebhookEvent.objects.count() == 1
+
+
+# --- acceptance -----------------------------------------------------------------------------
+
+
+def test_signed_order_webhook_is_stored_pending_with_its_headers(client, shop):
+    body = fixture_bytes("orders/create")
+
+    response = post_webhook(
+        client,
+        "orders/create",
+        body,
+        shop_domain=SHOP,
+        webhook_id="b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
+        **{"X-Shopify-Name": "orders", "X-Shopify-Test": "true"},
+    )
+
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.shop == shop
+    assert event.status == WebhookEvent.Status.PENDING
+    assert event.topic == "orders/create"
+    assert event.shop_domain == SHOP
+    assert event.webhook_id == "b54557e4-bdd9-4b37-8a5f-bf7d70bcd043"
+    assert event.event_id.startswith("ev-")
+    assert event.api_version == "2026-04"
+    assert event.triggered_at.isoformat() == "2025-07-10T16:15:47+00:00"
+    assert event.enqueued_at is not None
+    # Ids above 2**53 stay exact, in the column and in the stored payload.
+    assert event.order_shopify_id == FIXTURE_ORDER_ID
+    event.refresh_from_db()
+    assert event.payload["id"] == FIXTURE_ORDER_ID
+    assert event.payload["line_items"][1]["id"] == 789012345678901234
+    assert event.payload == json.loads(body)
+    assert event.headers["x-shopify-topic"] == "orders/create"
+    assert event.headers["x-shopify-name"] == "orders"
+    assert event.headers["x-shopify-test"] == "true"
+    assert event.headers["x-shopify-hmac-sha256"] == sign(body)
+    assert set(event.headers) >= {
+        "x-shopify-shop-domain",
+        "x-shopify-webhook-id",
+        "x-shopify-event-id",
+        "x-shopify-triggered-at",
+        "x-shopify-api-version",
+    }
+
+
+def test_intake_does_no_domain_work(client, shop):
+    post_webhook(client, "orders/create", fixture_bytes("orders/create"), shop_domain=SHOP)
+
+    assert WebhookEvent.objects.count() == 1
+    assert Order.objects.count() == 0
+    assert OrderEvent.objects.count() == 0
+
+
+def test_intake_is_one_shop_lookup_and_one_insert(client, shop, django_assert_max_num_queries):
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+
+    with django_assert_max_num_queries(4) as captured:
+        response = client.post(
+            "/webhooks/", data=body, content_type="application/json", headers=headers
+        )
+
+    assert response.status_code == 200
+    statements = [q["sql"].split()[0].upper() for q in captured.captured_queries]
+    assert statements.count("SELECT") == 1
+    assert statements.count("INSERT") == 1
+    assert "UPDATE" not in statements
+
+
+@pytest.mark.parametrize(
+    ("topic", "expected_order_id"),
+    [
+        ("orders/edited", FIXTURE_ORDER_ID),
+        ("orders/delete", FIXTURE_ORDER_ID),
+        ("refunds/create", FIXTURE_ORDER_ID),
+        ("returns/request", 4783296544821),
+        ("customers/redact", None),
+    ],
+)
+def test_the_order_a_delivery_concerns_is_recorded(client, shop, topic, expected_order_id):
+    post_webhook(client, topic, fixture_bytes(topic), shop_domain=SHOP)
+
+    assert WebhookEvent.objects.get().order_shopify_id == expected_order_id
+
+
+def test_order_id_header_is_used_when_the_payload_has_none(client, shop):
+    body = b'{"id": 5, "note": "no order here"}'
+
+    post_webhook(
+        client, "fulfillment_orders/moved", body, shop_domain=SHOP, **{"X-Shopify-Order-Id": "77"}
+    )
+
+    assert WebhookEvent.objects.get().order_shopify_id == 77
+
+
+def test_same_webhook_id_twice_is_one_row(client, shop):
+    body = fixture_bytes("orders/create")
+
+    first = post_webhook(client, "orders/create", body, shop_domain=SHOP, webhook_id="dup-1")
+    second = post_webhook(client, "orders/create", body, shop_domain=SHOP, webhook_id="dup-1")
+
+    assert first.status_code == 200
+    assert second.status_code == 200
+    assert WebhookEvent.objects.filter(webhook_id="dup-1").count() == 1
+
+
+def test_duplicate_enqueues_nothing(client, shop, django_capture_on_commit_callbacks):
+    body = fixture_bytes("orders/create")
+    post_webhook(client, "orders/create", body, shop_domain=SHOP, webhook_id="dup-2")
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        post_webhook(client, "orders/create", body, shop_domain=SHOP, webhook_id="dup-2")
+
+    assert callbacks == []
+
+
+def test_unknown_shop_is_stored_ignored_and_not_enqueued(
+    client, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_webhook(
+            client,
+            "orders/create",
+            fixture_bytes("orders/create"),
+            shop_domain="ghost.myshopify.com",
+        )
+
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.shop is None
+    assert event.status == WebhookEvent.Status.IGNORED
+    assert event.ignored_reason == "unknown_shop"
+    assert event.enqueued_at is None
+    assert callbacks == []
+
+
+def test_unknown_topic_is_stored_ignored_and_not_enqueued(
+    client, shop, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        response = post_webhook(client, "products/create", b'{"id": 1}', shop_domain=SHOP)
+
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.shop == shop
+    assert event.status == WebhookEvent.Status.IGNORED
+    assert event.ignored_reason == "unknown_topic"
+    assert callbacks == []
+
+
+def test_inactive_shop_order_webhook_is_ignored(client):
+    make_shop("gone.myshopify.com", is_active=False)
+
+    post_webhook(
+        client, "orders/create", fixture_bytes("orders/create"), shop_domain="gone.myshopify.com"
+    )
+
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.IGNORED
+    assert event.ignored_reason == "inactive_shop"
+
+
+@pytest.mark.parametrize(
+    "topic", ["app/uninstalled", "shop/redact", "customers/redact", "customers/data_request"]
+)
+def test_inactive_shop_still_gets_uninstall_and_compliance_topics(
+    client, topic, django_capture_on_commit_callbacks
+):
+    make_shop("gone.myshopify.com", is_active=False)
+
+    with django_capture_on_commit_callbacks() as callbacks:
+        post_webhook(client, topic, fixture_bytes(topic), shop_domain="gone.myshopify.com")
+
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.PENDING
+    assert len(callbacks) == 1
+
+
+def test_valid_webhook_is_enqueued_on_commit(
+    client, shop, redis_conn, django_capture_on_commit_callbacks
+):
+    import django_rq
+
+    with django_capture_on_commit_callbacks(execute=True):
+        post_webhook(client, "orders/create", fixture_bytes("orders/create"), shop_domain=SHOP)
+
+    event = WebhookEvent.objects.get()
+    jobs = django_rq.get_queue("webhooks").get_jobs()
+    assert [job.func_name for job in jobs] == ["shopapp.webhooks.jobs.webhook_event_process_job"]
+    assert jobs[0].args == (event.pk,)
+    assert jobs[0].retries_left == services.RETRY_MAX
+
+
+def test_redis_down_intake_still_answers_200_and_keeps_the_event_pending(
+    client, shop, settings, django_capture_on_commit_callbacks
+):
+    from tests.conftest import free_port
+
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    settings.RQ_QUEUES = {
+        name: {**conf, "URL": closed} for name, conf in settings.RQ_QUEUES.items()
+    }
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_webhook(
+            client, "orders/create", fixture_bytes("orders/create"), shop_domain=SHOP
+        )
+
+    assert response.status_code == 200
+    event = WebhookEvent.objects.get()
+    assert event.status == WebhookEvent.Status.PENDING
+    # Cleared so the sweep picks it up as soon as it is old enough.
+    assert event.enqueued_at is None
+    assert Order.objects.count() == 0
