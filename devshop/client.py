@@ -43,3 +43,14 @@ class DevshopClient:
 
     def knobs_set(self, **values: Any) -> dict[str, Any]:
         return self._post("/_devshop/knobs", values)
+
+    def app_install(self, myshopify_domain: str, scopes: str | None = None) -> dict[str, Any]:
+        body = {"scopes": scopes} if scopes is not None else {}
+        return self._post(f"/_devshop/shops/{myshopify_domain}/app/install", body)
+
+    def app_uninstall(self, myshopify_domain: str) -> dict[str, Any]:
+        return self._post(f"/_devshop/shops/{myshopify_domain}/app/uninstall")
+
+    def access_token_valid(self, myshopify_domain: str, access_token: str) -> bool:
+        path = f"/_devshop/shops/{myshopify_domain}/access-token/check"
+        return bool(self._post(path, {"access_token": access_token})["valid"])

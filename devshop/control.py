@@ -97,3 +97,45 @@ def knobs(request: HttpRequest) -> JsonResponse:
             knob_set(key, value)
     keys = set(DEFAULTS)
     return JsonResponse({key: knob_get(key) for key in sorted(keys)})
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def app_install_view(request: HttpRequest, shop: str) -> JsonResponse:
+    """Managed install, as a merchant clicking Install in the admin: {"scopes": "read_orders"}
+    (default: the app's configured scopes). The app gets its token on its first load."""
+    from devshop.oauth import app_install
+
+    found = DevShop.objects.filter(myshopify_domain=shop).first()
+    if found is None:
+        return JsonResponse({"error": "no such shop"}, status=404)
+    app_install(shop=found, scopes=_json_body(request).get("scopes"))
+    return JsonResponse(shop_as_dict(found))
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def app_uninstall_view(request: HttpRequest, shop: str) -> JsonResponse:
+    """Uninstall the app from the store: its tokens are revoked at once."""
+    from devshop.oauth import app_uninstall
+
+    found = DevShop.objects.filter(myshopify_domain=shop).first()
+    if found is None:
+        return JsonResponse({"error": "no such shop"}, status=404)
+    revoked = app_uninstall(shop=found)
+    return JsonResponse({**shop_as_dict(found), "tokens_revoked": revoked})
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def access_token_check(request: HttpRequest, shop: str) -> JsonResponse:
+    """Would the Admin API accept this token now? {"access_token": "shpat_…"} → {"valid": …}."""
+    from devshop.tokens import dev_token_authenticate
+
+    found = DevShop.objects.filter(myshopify_domain=shop).first()
+    if found is None:
+        return JsonResponse({"error": "no such shop"}, status=404)
+    token = str(_json_body(request).get("access_token", ""))
+    return JsonResponse(
+        {"valid": dev_token_authenticate(shop=found, access_token=token) is not None}
+    )

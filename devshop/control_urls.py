@@ -6,5 +6,8 @@ urlpatterns = [
     path("shops", control.shop_create),
     path("shops/<str:shop>", control.shop_detail),
     path("shops/<str:shop>/session-token", control.session_token_create),
+    path("shops/<str:shop>/app/install", control.app_install_view),
+    path("shops/<str:shop>/app/uninstall", control.app_uninstall_view),
+    path("shops/<str:shop>/access-token/check", control.access_token_check),
     path("knobs", control.knobs),
 ]
