@@ -1,1 +1,20 @@
-urlpatterns: list = []
+from django.urls import path
+
+from shopapp.embedded import views
+
+app_name = "embedded"
+
+urlpatterns = [
+    # The admin opens the app at /app/: render the orders list there rather than redirect, so
+    # the first paint costs one round trip (Built for Shopify measures the app's LCP).
+    path("", views.order_list, name="home"),
+    path("orders", views.order_list, name="order_list"),
+    path("orders/<int:order_id>", views.order_detail, name="order_detail"),
+    path("privacy", views.privacy, name="privacy"),
+    path(
+        "privacy/exports/<int:export_id>.json",
+        views.privacy_export_download,
+        name="privacy_export_download",
+    ),
+    path("settings", views.settings_page, name="settings"),
+]
