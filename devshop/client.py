@@ -54,3 +54,69 @@ class DevshopClient:
     def access_token_valid(self, myshopify_domain: str, access_token: str) -> bool:
         path = f"/_devshop/shops/{myshopify_domain}/access-token/check"
         return bool(self._post(path, {"access_token": access_token})["valid"])
+
+    # -- orders, direct install and Admin API knobs (devshop.orders, devshop.graphql) --------
+
+    def app_install_with_token(
+        self, myshopify_domain: str, *, expiring: bool = True
+    ) -> dict[str, Any]:
+        """Install the app without OAuth; returns Shopify's token response."""
+        return self._post(f"/_devshop/shops/{myshopify_domain}/install", {"expiring": expiring})
+
+    def orders_create(self, myshopify_domain: str, count: int = 1, **overrides: Any) -> list[int]:
+        """Create realistic fake orders; returns their numeric ids."""
+        body = {"count": count, **overrides}
+        return self._post(f"/_devshop/shops/{myshopify_domain}/orders", body)["ids"]
+
+    def order_update(self, myshopify_domain: str, order_id: int, **fields: Any) -> dict[str, Any]:
+        return self._post(f"/_devshop/shops/{myshopify_domain}/orders/{order_id}", fields)
+
+    def admin_api_fail_next(
+        self, count: int, *, status: int = 503, retry_after: float | None = None
+    ) -> None:
+        """Answer the next ``count`` Admin API calls with ``status`` (5xx or 429)."""
+        self.knobs_set(
+            admin_api_fail_next={"count": count, "status": status, "retry_after": retry_after}
+        )
+
+    def graphql_throttle_set(
+        self, *, bucket_size: float | None = None, restore_rate: float | None = None
+    ) -> None:
+        """Override the shop plan's GraphQL bucket (None: back to the plan's)."""
+        # 0 means "not set": the knob store keeps JSON values, and 0 is never a real size.
+        self.knobs_set(graphql_bucket_size=bucket_size or 0, graphql_restore_rate=restore_rate or 0)
+
+    # Webhooks (devshop.webhooks).
+    def webhook_emit(
+        self, myshopify_domain: str, topic: str, payload: dict[str, Any], **fields: Any
+    ) -> dict[str, Any]:
+        """Queue one event ({"event_id", "deliveries": […]}); fields: event_id, test."""
+        return self._post(
+            f"/_devshop/shops/{myshopify_domain}/webhooks/emit",
+            {"topic": topic, "payload": payload, **fields},
+        )
+
+    def webhooks_flush(self) -> dict[str, int]:
+        """Deliver everything due now; counts of delivered, failed, gave_up, duplicates, pending."""
+        return self._post("/_devshop/webhooks/flush")
+
+    def webhook_deliveries(self, **filters: str) -> list[dict[str, Any]]:
+        """Deliveries with status and attempts; filters: shop, topic, status, limit."""
+        query = "&".join(f"{key}={value}" for key, value in filters.items())
+        return self._get(f"/_devshop/webhooks?{query}")["deliveries"]
+
+    def webhook_subscription_create(
+        self, myshopify_domain: str, topic: str, uri: str, **fields: Any
+    ) -> list[dict[str, Any]]:
+        path = f"/_devshop/shops/{myshopify_domain}/webhooks/subscriptions"
+        return self._post(path, {"topic": topic, "uri": uri, **fields})["subscriptions"]
+
+    # Storefront (devshop.storefront).
+    def storefront_url(self, myshopify_domain: str, path: str = "/") -> str:
+        return f"{self.base_url}/store/{myshopify_domain}{path}"
+
+    def app_proxy_url(
+        self, myshopify_domain: str, path: str = "", subpath: str = "postpurchase"
+    ) -> str:
+        """The storefront URL a shopper opens for the app's /proxy/<path>."""
+        return self.storefront_url(myshopify_domain, f"/apps/{subpath}/{path.lstrip('/')}")

@@ -139,3 +139,184 @@ def access_token_check(request: HttpRequest, shop: str) -> JsonResponse:
     return JsonResponse(
         {"valid": dev_token_authenticate(shop=found, access_token=token) is not None}
     )
+
+
+# -- Orders and a direct install, for tests that don't exercise OAuth (devshop.orders) ------
+
+
+def _shop_or_404(shop: str) -> DevShop | None:
+    return DevShop.objects.filter(myshopify_domain=shop).first()
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def app_install_with_token(request: HttpRequest, shop: str) -> JsonResponse:
+    """Install the app and hand its token straight back: {"expiring": true} → the token
+    response Shopify's token endpoint would give ({"access_token", "scope", …})."""
+    from devshop.orders import dev_app_install
+    from devshop.tokens import dev_token_response
+
+    found = _shop_or_404(shop)
+    if found is None:
+        return JsonResponse({"error": "no such shop"}, status=404)
+    token = dev_app_install(shop=found, expiring=bool(_json_body(request).get("expiring", True)))
+    return JsonResponse(dev_token_response(token), status=201)
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def orders_create(request: HttpRequest, shop: str) -> JsonResponse:
+    """Create fake orders: {"count": 3, "email": …, "line_items": 2, "updated_at": …}."""
+    from devshop.orders import dev_orders_create_fake
+
+    found = _shop_or_404(shop)
+    if found is None:
+        return JsonResponse({"error": "no such shop"}, status=404)
+    try:
+        data = _json_body(request)
+        count = int(data.pop("count", 1))
+        orders = dev_orders_create_fake(shop=found, count=count, overrides=data)
+    except (TypeError, ValueError) as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(
+        {
+            "ids": [o.shopify_id for o in orders],
+            "orders": [
+                {
+                    "id": o.shopify_id,
+                    "admin_graphql_api_id": f"gid://shopify/Order/{o.shopify_id}",
+                    "name": o.name,
+                    "updated_at": o.updated_at.isoformat(),
+                }
+                for o in orders
+            ],
+        },
+        status=201,
+    )
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def order_update(request: HttpRequest, shop: str, order_id: int) -> JsonResponse:
+    """Change an order's fields ({"email": …, "tags": …}); bumps updated_at unless given."""
+    from django.core.exceptions import ValidationError
+
+    from devshop.models import DevOrder
+    from devshop.orders import dev_order_update
+
+    order = DevOrder.objects.filter(shop__myshopify_domain=shop, shopify_id=order_id).first()
+    if order is None:
+        return JsonResponse({"error": "no such order"}, status=404)
+    try:
+        order = dev_order_update(order=order, fields=_json_body(request))
+    except (ValueError, ValidationError) as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    return JsonResponse(
+        {"id": order.shopify_id, "name": order.name, "updated_at": order.updated_at.isoformat()}
+    )
+
+
+# Webhooks (devshop.webhooks) ----------------------------------------------------------------
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def webhooks_flush(request: HttpRequest) -> JsonResponse:
+    """Deliver everything due now, at once (tests use it for determinism). Returns counts:
+    {"due", "delivered", "failed" (retry scheduled), "gave_up", "duplicates", "pending"}."""
+    from devshop.models import DevWebhookDelivery
+    from devshop.webhooks import dev_webhook_deliver_due
+
+    counts = dev_webhook_deliver_due()
+    counts["pending"] = DevWebhookDelivery.objects.filter(
+        status=DevWebhookDelivery.Status.PENDING
+    ).count()
+    return JsonResponse(counts)
+
+
+@require_http_methods(["GET"])
+def webhooks_list(request: HttpRequest) -> JsonResponse:
+    """Deliveries with their status and attempts; filters: ?shop=…&topic=…&status=…"""
+    from devshop.webhooks import delivery_as_dict, dev_webhook_delivery_list
+
+    rows = dev_webhook_delivery_list(
+        shop=request.GET.get("shop"),
+        topic=request.GET.get("topic"),
+        status=request.GET.get("status"),
+        limit=int(request.GET.get("limit", "200")),
+    )
+    return JsonResponse({"deliveries": [delivery_as_dict(row) for row in rows]})
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def webhook_emit(request: HttpRequest, shop: str) -> JsonResponse:
+    """Emit one event by hand: {"topic": "orders/create", "payload": {…}, "event_id"?,
+    "test"?}. Queues one delivery per subscription; the loop or a flush sends them."""
+    from devshop.webhooks import delivery_as_dict, dev_webhook_emit
+
+    found = DevShop.objects.filter(myshopify_domain=shop).first()
+    if found is None:
+        return JsonResponse({"error": "no such shop"}, status=404)
+    data = _json_body(request)
+    topic, payload = data.get("topic"), data.get("payload")
+    if not isinstance(topic, str) or "/" not in topic or not isinstance(payload, dict):
+        return JsonResponse(
+            {"error": "topic (e.g. orders/create) and payload (an object) are required"},
+            status=400,
+        )
+    deliveries = dev_webhook_emit(
+        shop=found,
+        topic=topic,
+        payload=payload,
+        event_id=data.get("event_id"),
+        is_test=bool(data.get("test", False)),
+    )
+    return JsonResponse(
+        {
+            "event_id": deliveries[0].event_id if deliveries else None,
+            "deliveries": [delivery_as_dict(row) for row in deliveries],
+        },
+        status=201,
+    )
+
+
+@csrf_exempt
+@require_http_methods(["GET", "POST"])
+def webhook_subscriptions(request: HttpRequest, shop: str) -> JsonResponse:
+    """GET: the shop's Admin-API subscriptions. POST {"topic", "uri", "api_version"?, "name"?}:
+    create one, as webhookSubscriptionCreate would."""
+    from devshop.models import DevWebhookSubscription
+    from devshop.webhooks import dev_webhook_subscription_create
+
+    found = DevShop.objects.filter(myshopify_domain=shop).first()
+    if found is None:
+        return JsonResponse({"error": "no such shop"}, status=404)
+    if request.method == "POST":
+        data = _json_body(request)
+        if not data.get("topic") or not data.get("uri"):
+            return JsonResponse({"error": "topic and uri are required"}, status=400)
+        dev_webhook_subscription_create(
+            shop=found,
+            topic=data["topic"],
+            uri=data["uri"],
+            api_version=data.get("api_version"),
+            name=data.get("name", ""),
+        )
+    rows = DevWebhookSubscription.objects.filter(shop=found).order_by("id")
+    return JsonResponse(
+        {
+            "subscriptions": [
+                {
+                    "id": row.shopify_id,
+                    "topic": row.topic,
+                    "uri": row.uri,
+                    "api_version": row.api_version,
+                    "name": row.name,
+                    "consecutive_failures": row.consecutive_failures,
+                }
+                for row in rows
+            ]
+        },
+        status=201 if request.method == "POST" else 200,
+    )

@@ -10,4 +10,7 @@ urlpatterns = [
     path("shops/<str:shop>/app/uninstall", control.app_uninstall_view),
     path("shops/<str:shop>/access-token/check", control.access_token_check),
     path("knobs", control.knobs),
+    path("shops/<str:shop>/install", control.app_install_with_token),
+    path("shops/<str:shop>/orders", control.orders_create),
+    path("shops/<str:shop>/orders/<int:order_id>", control.order_update),
 ]
