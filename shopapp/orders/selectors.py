@@ -1,0 +1,38 @@
+"""Read queries on the order mirror. Every one takes ``shop`` first and is scoped by it."""
+
+from django.db.models import Q, QuerySet
+
+from shopapp.models import Order, OrderEvent, Shop
+
+
+def order_list(*, shop: Shop, query: str = "", include_deleted: bool = False) -> QuerySet[Order]:
+    """The shop's orders, newest first, for the embedded admin's list (slice or paginate it).
+
+    ``query`` matches an order name with or without its ``#`` ("#1001", "1001"; a prefix) or
+    an email (case-insensitive prefix). Orders deleted in Shopify are hidden.
+    """
+    orders = Order.objects.filter(shop=shop)
+    if not include_deleted:
+        orders = orders.filter(deleted_at__isnull=True)
+    query = query.strip()
+    if query:
+        if "@" in query:
+            orders = orders.filter(email__istartswith=query)
+        else:
+            bare = query.lstrip("#")
+            # Prefix match, so "#10" lists #100-#109 while staff type.
+            condition = Q(name__istartswith=f"#{bare}") | Q(name__istartswith=bare)
+            if bare.isdigit():
+                condition |= Q(order_number=int(bare))
+            orders = orders.filter(condition)
+    return orders.order_by("-shopify_created_at", "-id")
+
+
+def order_get(*, shop: Shop, order_id: int) -> Order | None:
+    """One of the shop's orders by its Shopify id (as in URLs), or None: never another shop's."""
+    return Order.objects.filter(shop=shop, shopify_id=order_id).first()
+
+
+def order_timeline(*, shop: Shop, order: Order) -> QuerySet[OrderEvent]:
+    """The order's timeline, newest first."""
+    return OrderEvent.objects.filter(shop=shop, order=order).order_by("-occurred_at", "-id")
