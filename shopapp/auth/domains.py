@@ -9,7 +9,7 @@ SHOP_DOMAIN_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9-]*\.myshopify\.com$")
 
 def shop_domain_clean(value: str | None) -> str | None:
     """The lowercased domain, or None when ``value`` is not a myshopify domain."""
-    candidate = (value or "").strip().lower()
+    candidate = (value or "").lower()
     if len(candidate) > 255 or not SHOP_DOMAIN_RE.fullmatch(candidate):
         return None
     return candidate
