@@ -235,7 +235,11 @@ def test_signed_order_webhook_is_stored_pending_with_its_headers(client, shop):
         body,
         shop_domain=SHOP,
         webhook_id="b54557e4-bdd9-4b37-8a5f-bf7d70bcd043",
-        **{"X-Shopify-Name": "orders", "X-Shopify-Test": "true"},
+        **{
+            "X-Shopify-Name": "orders",
+            "X-Shopify-Test": "true",
+            "X-Shopify-Triggered-At": "2025-07-10T16:15:47.000000Z",
+        },
     )
 
     assert response.status_code == 200

@@ -47,7 +47,7 @@ def shopify_headers(
         "X-Shopify-Shop-Domain": shop_domain,
         "X-Shopify-Webhook-Id": webhook_id or f"wh-{next(_ids)}",
         "X-Shopify-Event-Id": f"ev-{next(_ids)}",
-        "X-Shopify-Triggered-At": "2025-07-10T16:15:47.000000Z",
+        "X-Shopify-Triggered-At": timezone.now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "X-Shopify-API-Version": "2026-04",
     }
     headers.update(extra)
