@@ -81,17 +81,13 @@ def _webhooks_queue():
     return django_rq.get_queue("webhooks", connection=client, commit_mode="auto")
 
 
-def handled_topics() -> frozenset[str]:
-    from shopapp.webhooks.handlers import TOPIC_HANDLERS
-
-    return frozenset(TOPIC_HANDLERS)
-
-
 def webhook_event_ignore_reason(
     *, topic: str, shop_exists: bool, shop_is_active: bool
 ) -> str | None:
     """Why a delivery will not be processed, or None when it will."""
-    if topic not in handled_topics():
+    from shopapp.webhooks.handlers import TOPIC_HANDLERS
+
+    if topic not in TOPIC_HANDLERS:
         return IgnoredReason.UNKNOWN_TOPIC
     if not shop_exists:
         return IgnoredReason.UNKNOWN_SHOP

@@ -334,3 +334,23 @@ def test_cron_module_registers_the_sweep_every_minute():
     sweep = jobs["shopapp.webhooks.jobs.webhook_event_sweep_job"]
     assert sweep.queue_name == "webhooks"
     assert sweep.cron == "* * * * *"
+
+
+def test_scopes_update_is_routed_to_the_auth_service(shop):
+    event = services.webhook_event_record(
+        webhook_id="w",
+        topic="app/scopes_update",
+        shop_domain=SHOP,
+        payload={
+            "id": 1,
+            "previous": ["read_orders"],
+            "current": ["read_orders", "read_returns"],
+            "updated_at": timezone.now().isoformat(),
+        },
+        headers={},
+    )
+
+    assert services.webhook_event_process(event_id=event.pk) == "processed"
+
+    shop.refresh_from_db()
+    assert "read_returns" in shop.granted_scopes.split(",")
