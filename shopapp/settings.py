@@ -175,6 +175,8 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Locally whitenoise serves straight from the apps' static folders (no collectstatic needed).
+WHITENOISE_USE_FINDERS = LOCAL_DEV
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

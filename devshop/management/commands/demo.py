@@ -1,0 +1,160 @@
+"""``python manage.py demo``: the whole app, locally, against the development store.
+
+    embedded Redis ─┬─ web (gunicorn :8000) ── worker (RQ + scheduler) ── cron (rqcron)
+                    └─ devshop (:8001) ── installs the app through the real OAuth flow,
+                                          seeds orders, keeps simulating, sends webhooks
+
+Ctrl-C stops every process it started.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit
+
+import requests
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand, CommandError
+
+from devshop.client import DevshopClient
+
+HTTP_TIMEOUT_SECONDS = 10
+
+
+class Command(BaseCommand):
+    help = "Run the app, its worker and cron, and the devshop with a demo shop and sample data."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--app-port", type=int, default=8000)
+        parser.add_argument("--devshop-port", type=int, default=8001)
+        parser.add_argument("--shop", default="demo-shop.myshopify.com")
+        parser.add_argument("--orders", type=int, default=36)
+        parser.add_argument(
+            "--no-wait", action="store_true", help="set everything up, print the URLs and stop"
+        )
+
+    def handle(self, *args, app_port, devshop_port, shop, orders, no_wait, **options):
+        app_url = f"http://127.0.0.1:{app_port}"
+        devshop_url = f"http://127.0.0.1:{devshop_port}"
+        env = dict(os.environ)
+        env.update(
+            {
+                "LOCAL_DEV": "1",
+                "APP_URL": app_url,
+                "DEVSHOP_URL": devshop_url,
+                "SHOPIFY_ADMIN_URL_TEMPLATE": f"{devshop_url}/store/{{shop}}",
+                "REDIS_URL": settings.REDIS_URL,
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
+        if urlsplit(settings.APP_URL).port not in (None, app_port):
+            self.stderr.write(f"note: APP_URL is overridden to {app_url} for the demo")
+
+        call_command("migrate", interactive=False, verbosity=0)
+        manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
+        processes: list[subprocess.Popen] = []
+
+        def start(name: str, argv: list[str]) -> None:
+            self.stdout.write(f"starting {name}: {' '.join(argv[1:])}")
+            processes.append(subprocess.Popen(argv, env=env, cwd=settings.BASE_DIR))
+
+        def stop(*_args) -> None:
+            for process in processes:
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            deadline = time.monotonic() + 10
+            for process in processes:
+                try:
+                    process.wait(timeout=max(0.1, deadline - time.monotonic()))
+                except subprocess.TimeoutExpired:
+                    process.kill()
+
+        signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+        try:
+            start("devshop", [*manage, "devshop", "--port", str(devshop_port)])
+            start(
+                "web",
+                [
+                    sys.executable, "-m", "gunicorn", "shopapp.wsgi:application",
+                    "--bind", f"127.0.0.1:{app_port}", "--workers", "2", "--threads", "4",
+                    "--access-logfile", "/dev/null",
+                ],
+            )
+            start("worker", [*manage, "rqworker", "webhooks", "default", "--with-scheduler"])
+            start("cron", [*manage, "rqcron", "shopapp.cron"])
+
+            self._wait_for(f"{devshop_url}/_devshop/knobs", "devshop")
+            self._wait_for(f"{app_url}/healthz", "app")
+
+            devshop = DevshopClient(devshop_url)
+            devshop.shop_create(shop, name="Demo Shop")
+            self._install(app_url, shop)
+            self._seed(devshop, shop, orders)
+            self._print_urls(app_url, devshop_url, shop)
+            if no_wait:
+                return
+            self.stdout.write("Running. Ctrl-C stops everything.")
+            while all(p.poll() is None for p in processes):
+                self._simulate_tick(devshop, shop)
+                time.sleep(5)
+            raise CommandError("a demo process exited; see its output above")
+        except KeyboardInterrupt:
+            self.stdout.write("\nstopping…")
+        finally:
+            stop()
+
+    def _wait_for(self, url: str, name: str) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if requests.get(url, timeout=2).status_code < 500:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.2)
+        raise CommandError(f"{name} did not come up at {url}")
+
+    def _install(self, app_url: str, shop: str) -> None:
+        """Install through the real authorization code grant: app → store → app callback."""
+        response = requests.get(
+            f"{app_url}/auth/install", params={"shop": shop}, timeout=HTTP_TIMEOUT_SECONDS
+        )
+        if response.status_code >= 400:
+            raise CommandError(f"install failed: HTTP {response.status_code} at {response.url}")
+        self.stdout.write(f"installed the app on {shop} (OAuth code grant, expiring token)")
+
+    def _seed(self, devshop: DevshopClient, shop: str, count: int) -> None:
+        seed = getattr(devshop, "demo_seed", None)
+        if seed is not None:
+            seed(shop, orders=count)
+        else:
+            devshop.orders_create(shop, count=count)
+        self.stdout.write(f"seeded {count} orders on {shop}")
+
+    def _simulate_tick(self, devshop: DevshopClient, shop: str) -> None:
+        tick = getattr(devshop, "simulate_tick", None)
+        if tick is not None:
+            try:
+                tick(shop)
+            except requests.RequestException as exc:
+                self.stderr.write(f"simulation tick failed: {exc}")
+
+    def _print_urls(self, app_url: str, devshop_url: str, shop: str) -> None:
+        store = f"{devshop_url}/store/{shop}"
+        subpath = settings.SHOPIFY_APP_PROXY_SUBPATH
+        self.stdout.write(
+            "\n".join(
+                [
+                    "",
+                    "The demo is up:",
+                    f"  admin (app embedded in the store's admin)  {store}/admin/apps/app",
+                    f"  storefront tracking page                    {store}/apps/{subpath}/track",
+                    f"  storefront returns portal                   {store}/apps/{subpath}/returns",
+                    f"  app health                                  {app_url}/healthz",
+                    "",
+                ]
+            )
+        )
