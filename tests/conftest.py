@@ -108,7 +108,9 @@ def start_devshop(tmp_dir: Path, extra_env: dict[str, str] | None = None) -> Dev
         try:
             requests.get(f"{base_url}/_devshop/knobs", timeout=1)
             return Devshop(base_url, process, log_path)
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):
+            # gunicorn opens the port before its worker has loaded Django: a late answer
+            # means "still booting", like a refused connection.
             time.sleep(0.1)
     process.kill()
     raise RuntimeError(f"devshop did not start: {log_path.read_text()[-2000:]}")

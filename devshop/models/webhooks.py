@@ -24,7 +24,9 @@ class DevWebhookSubscription(models.Model):
     subscriptions are not deleted (shopify.dev, webhooks troubleshooting).
     """
 
-    shop = models.ForeignKey(DevShop, on_delete=models.CASCADE, related_name="webhook_subscriptions")
+    shop = models.ForeignKey(
+        DevShop, on_delete=models.CASCADE, related_name="webhook_subscriptions"
+    )
     shopify_id = models.BigIntegerField(unique=True, default=_subscription_id_next)
     # Shopify's REST spelling, e.g. "orders/create" (GraphQL's ORDERS_CREATE is derived).
     topic = models.CharField(max_length=128)
@@ -41,7 +43,9 @@ class DevWebhookSubscription(models.Model):
 
     class Meta:
         constraints = [
-            models.UniqueConstraint(fields=["shop", "topic", "uri"], name="devshop_webhook_sub_uniq")
+            models.UniqueConstraint(
+                fields=["shop", "topic", "uri"], name="devshop_webhook_sub_uniq"
+            )
         ]
 
     def __str__(self) -> str:

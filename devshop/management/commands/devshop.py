@@ -29,6 +29,9 @@ class Command(BaseCommand):
         env.setdefault("SHOPIFY_API_SECRET", settings.SHOPIFY_API_SECRET)
         env.setdefault("APP_URL", settings.APP_URL)
         env.setdefault("SHOPIFY_SCOPES", settings.SHOPIFY_SCOPES)
+        env.setdefault("SHOPIFY_API_VERSION", settings.SHOPIFY_API_VERSION)
+        env.setdefault("SHOPIFY_APP_PROXY_PREFIX", settings.SHOPIFY_APP_PROXY_PREFIX)
+        env.setdefault("SHOPIFY_APP_PROXY_SUBPATH", settings.SHOPIFY_APP_PROXY_SUBPATH)
         manage = os.path.join(settings.BASE_DIR, "manage.py")
         subprocess.run(
             [sys.executable, manage, "migrate", "--noinput", "-v", "0"], env=env, check=True
@@ -51,4 +54,6 @@ class Command(BaseCommand):
         ]
         self.stdout.write(f"devshop listening on http://{host}:{port}")
         self.stdout.flush()
+        # The server (not the migrate step above) runs the webhook delivery loop.
+        env["DEVSHOP_DELIVERY"] = "1"
         os.execve(sys.executable, gunicorn, env)  # noqa: S606 - our own argv, no shell
