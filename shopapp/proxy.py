@@ -1,0 +1,141 @@
+"""App proxy requests: Shopify forwards https://<shop>/apps/<subpath>/… to /proxy/… signed.
+
+    @app_proxy_required
+    def track(request): request.shop, request.logged_in_customer_id
+
+The guard, in order (each rejection logs its own reason and answers a generic 403):
+    signature   sorted "k=v1,v2" strings concatenated, HMAC-SHA256 hex with the client secret
+                (shopify.dev, app proxies: "Calculate a digital signature"), constant-time
+    timestamp   within ±SHOPIFY_APP_PROXY_TIMESTAMP_TOLERANCE_SECONDS (90 s, like Shopify's
+                Node library), so a captured URL cannot be replayed later
+    shop        an installed (active) Shop for the signed ``shop`` parameter
+
+A valid signature only says Shopify forwarded the request: views must still check that
+``logged_in_customer_id`` owns what it asks for (Shopify's warning), and every query is scoped by
+``request.shop``. Shopify strips cookies both ways, so Django's CSRF cookie cannot work here:
+the decorator exempts the view from CSRF, and forms that change state must carry their own
+token (e.g. an HMAC of customer and order) and check it.
+"""
+
+import hashlib
+import hmac
+import logging
+import time
+from collections.abc import Callable, Iterable
+from functools import wraps
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, QueryDict
+from django.views.decorators.csrf import csrf_exempt
+
+from shopapp.models import Shop
+
+logger = logging.getLogger(__name__)
+
+# Shopify's Node library (@shopify/shopify-api ≥ 12) rejects a timestamp more than 90 s off.
+DEFAULT_TIMESTAMP_TOLERANCE_SECONDS = 90
+# Parameters Shopify sets itself: a second copy means someone other than Shopify added one
+# (the Node library 13.x rejects repeats of these as well).
+_SINGLE_VALUED = ("shop", "signature", "timestamp", "logged_in_customer_id", "path_prefix")
+
+
+def _grouped(query: QueryDict | Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """Key → values in the order received, from a QueryDict or a list of pairs."""
+    if isinstance(query, QueryDict):
+        return {key: list(values) for key, values in query.lists()}
+    grouped: dict[str, list[str]] = {}
+    for key, value in query:
+        grouped.setdefault(key, []).append(value)
+    return grouped
+
+
+def app_proxy_signature(query: QueryDict | Iterable[tuple[str, str]], *, secret: str) -> str:
+    """The signature Shopify computes for an app proxy query (``signature`` itself excluded)."""
+    grouped = _grouped(query)
+    grouped.pop("signature", None)
+    message = "".join(sorted(f"{key}={','.join(values)}" for key, values in grouped.items()))
+    return hmac.new(secret.encode(), message.encode(), hashlib.sha256).hexdigest()
+
+
+def app_proxy_signature_valid(query: QueryDict | Iterable[tuple[str, str]], *, secret: str) -> bool:
+    """True if the query carries exactly one ``signature`` and it matches, compared in
+    constant time."""
+    grouped = _grouped(query)
+    signatures = grouped.get("signature", [])
+    if len(signatures) != 1 or not signatures[0]:
+        return False
+    expected = app_proxy_signature(_pairs(grouped), secret=secret)
+    return hmac.compare_digest(expected.encode(), signatures[0].encode())
+
+
+def _pairs(grouped: dict[str, list[str]]) -> list[tuple[str, str]]:
+    return [(key, value) for key, values in grouped.items() for value in values]
+
+
+def _tolerance_seconds() -> int:
+    return int(
+        getattr(
+            settings,
+            "SHOPIFY_APP_PROXY_TIMESTAMP_TOLERANCE_SECONDS",
+            DEFAULT_TIMESTAMP_TOLERANCE_SECONDS,
+        )
+    )
+
+
+def app_proxy_rejection(query: QueryDict, *, secret: str, now: float | None = None) -> str:
+    """Why a proxied request must be refused ("" when it may proceed), before the shop lookup."""
+    grouped = _grouped(query)
+    if any(len(grouped.get(key, [])) > 1 for key in _SINGLE_VALUED):
+        return "repeated_parameter"
+    if not grouped.get("signature"):
+        return "missing_signature"
+    if not app_proxy_signature_valid(query, secret=secret):
+        return "invalid_signature"
+    raw_timestamp = (grouped.get("timestamp") or [""])[0]
+    if not raw_timestamp.isdigit():
+        return "missing_timestamp"
+    current = now if now is not None else time.time()
+    if abs(current - int(raw_timestamp)) > _tolerance_seconds():
+        return "stale_timestamp"
+    if not (grouped.get("shop") or [""])[0]:
+        return "missing_shop"
+    return ""
+
+
+def _forbidden() -> HttpResponse:
+    # Generic on purpose: which check failed is in the log, not in the answer.
+    return HttpResponse("Forbidden", status=403, content_type="text/plain; charset=utf-8")
+
+
+def app_proxy_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Let a view answer only signed, fresh app proxy requests for an installed shop.
+
+    Sets ``request.shop`` (the active ``Shop``) and ``request.logged_in_customer_id`` (an int,
+    or None when no customer is logged in).
+    """
+
+    @wraps(view)
+    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        reason = app_proxy_rejection(request.GET, secret=settings.SHOPIFY_API_SECRET)
+        if reason:
+            logger.warning("shopapp.proxy.rejected", extra={"reason": reason, "path": request.path})
+            return _forbidden()
+        domain = request.GET["shop"]
+        shop = Shop.objects.filter(myshopify_domain=domain, is_active=True).first()
+        if shop is None:
+            logger.warning(
+                "shopapp.proxy.rejected",
+                extra={"reason": "unknown_shop", "shop": domain, "path": request.path},
+            )
+            return _forbidden()
+        raw_customer = request.GET.get("logged_in_customer_id", "")
+        request.shop = shop  # type: ignore[attr-defined]
+        request.logged_in_customer_id = (  # type: ignore[attr-defined]
+            int(raw_customer) if raw_customer.isdigit() else None
+        )
+        return view(request, *args, **kwargs)
+
+    # Shopify strips cookies through the proxy, so Django's CSRF cookie never arrives; the
+    # signature and timestamp stand in for it (see the module docstring for forms).
+    return csrf_exempt(guarded)
