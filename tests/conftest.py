@@ -101,7 +101,7 @@ def start_devshop(tmp_dir: Path, extra_env: dict[str, str] | None = None) -> Dev
         stderr=subprocess.STDOUT,
     )
     base_url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"devshop exited: {log_path.read_text()[-2000:]}")
