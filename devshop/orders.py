@@ -7,7 +7,7 @@ app's stale-update checks see it.
 
 import random
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -89,6 +89,20 @@ ORDER_DATETIME_FIELDS = {"created_at", "updated_at", "processed_at", "cancelled_
 
 def _money(value: Decimal) -> Decimal:
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def dev_now() -> datetime:
+    """Now, in whole seconds: Shopify's timestamps have second precision."""
+    return timezone.now().replace(microsecond=0)
+
+
+def dev_order_touch(order: DevOrder) -> None:
+    """Set ``updated_at`` for a change (unsaved). Strictly later than before, even within the
+    same second: Shopify's timestamps have whole seconds, and the app (rightly) treats an
+    equal ``updated_at`` as the state it already has."""
+    order.updated_at = max(
+        dev_now(), order.updated_at.replace(microsecond=0) + timedelta(seconds=1)
+    )
 
 
 def _parse_dt(value: Any) -> datetime | None:
@@ -202,7 +216,7 @@ def dev_order_create_fake(*, shop: DevShop, overrides: dict[str, Any] | None = N
             locale=market.customer_locale,
         )
 
-    now = timezone.now()
+    now = dev_now()
     number = _order_number_next(shop)
     shop_rate = next((m.rate_per_usd for m in MARKETS if m.currency == shop.currency_code), 1)
     exchange_rate = (market.rate_per_usd / Decimal(shop_rate)).quantize(Decimal("0.000001"))
@@ -298,7 +312,7 @@ def dev_order_update(*, order: DevOrder, fields: dict[str, Any]) -> DevOrder:
             value = _parse_dt(value)
         setattr(order, key, value)
     if "updated_at" not in fields:
-        order.updated_at = timezone.now()
+        dev_order_touch(order)
     order.full_clean(exclude=["shop", "customer"], validate_unique=False)
     order.save()
     return order
