@@ -295,3 +295,31 @@ def test_the_background_loop_delivers_without_a_flush(client, capture):
     while time.monotonic() < deadline and not capture.received(x_shopify_shop_domain=shop):
         time.sleep(0.05)
     assert len(capture.received(x_shopify_shop_domain=shop)) == 1
+
+
+def test_end_to_end_the_app_stores_what_the_devshop_delivers(live_server, tmp_path):
+    # given the real app (live server) as the devshop's app, with the shop installed on both
+    from shopapp.models import Shop, WebhookEvent
+
+    store = start_devshop(tmp_path, {"APP_URL": live_server.url})
+    try:
+        client = store.client
+        client.knobs_set(webhook_delivery_paused=True)
+        shop = installed_shop(client)
+        Shop.objects.create(myshopify_domain=shop, is_active=True)
+        payload = fixture_payload("orders__create")
+
+        # when the devshop emits orders/create and delivers it over HTTP
+        emitted = client.webhook_emit(shop, "orders/create", payload)
+        counts = client.webhooks_flush()
+
+        # then the app answered 200 and stored one WebhookEvent with Shopify's facts
+        assert counts["delivered"] == 1, client.webhook_deliveries(shop=shop)
+        event = WebhookEvent.objects.get(webhook_id=emitted["deliveries"][0]["webhook_id"])
+        assert (event.topic, event.shop_domain) == ("orders/create", shop)
+        assert event.event_id == emitted["event_id"]
+        assert event.order_shopify_id == payload["id"]
+        assert event.payload == payload
+    finally:
+        store.process.terminate()
+        store.process.wait(timeout=10)
