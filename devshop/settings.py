@@ -19,7 +19,7 @@ ALLOWED_HOSTS = ["*"]
 
 # The app registered with this store: its credentials and where it lives.
 DEVSHOP_APP_CLIENT_ID = os.environ.get("SHOPIFY_API_KEY", "devshop-client-id")
-DEVSHOP_APP_CLIENT_SECRET = os.environ.get("SHOPIFY_API_SECRET", "devshop-client-secret")
+DEVSHOP_APP_CLIENT_SECRET = os.environ.get("SHOPIFY_API_SECRET", "devshop-client-secret-for-local-use-only")
 DEVSHOP_APP_URL = os.environ.get("APP_URL", "http://127.0.0.1:8000").rstrip("/")
 DEVSHOP_APP_SCOPES = os.environ.get(
     "SHOPIFY_SCOPES",

@@ -5,6 +5,7 @@ Each entry only enqueues a short job; the rows in the database are the schedule.
 
 from rq import cron
 
+from shopapp.orders.jobs import orders_reconcile_all_job
 from shopapp.webhooks.jobs import webhook_event_sweep_job
 
 # Webhook deliveries left pending (Redis was down at intake, a job was lost) are enqueued
@@ -15,4 +16,14 @@ cron.register(
     cron="* * * * *",
     job_timeout=60,
     name="webhook_event_sweep",
+)
+
+# Missed webhooks are repaired from the Admin GraphQL API: every 5 minutes, each active shop's
+# orders updated since its last sync are pulled and upserted through the webhooks' service.
+cron.register(
+    orders_reconcile_all_job,
+    queue_name="default",
+    cron="*/5 * * * *",
+    job_timeout=60,
+    name="orders_reconcile_all",
 )

@@ -4,6 +4,6 @@ def test_devshop_serves_its_control_api(devshop):
     assert devshop.client.shop_get("smoke.myshopify.com")["id"] == shop["id"]
 
 
-def test_healthz_answers(client):
+def test_healthz_answers(client, db, redis_conn):
     response = client.get("/healthz")
     assert response.status_code == 200

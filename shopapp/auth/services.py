@@ -5,9 +5,9 @@
     any Shopify call, web or job         shop_access_token_get → refresh / migrate when due
     app/scopes_update webhook            shop_scopes_update
 
-Both installs (re)activate the shop. They return the Shop; the caller then syncs the shop's
-details (name, email, ianaTimezone, currencyCode) through the Admin API client: that step is
-the Admin API's service, not this module's (see ``views.shop_after_install``).
+Both installs (re)activate the shop. They return the Shop; the caller then calls
+``shop_after_install``, which queues the sync of the shop's details (``shop_details_sync``) and
+a first reconciliation of its orders.
 
 Refresh races: Shopify voids a refresh token the moment it is used (bar a short retry
 window), so two workers refreshing at once could leave the shop with a dead refresh token.
@@ -20,10 +20,13 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+import django_rq
+import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from rq import Retry
 
 from shopapp.auth import shopify_oauth
 from shopapp.auth.selectors import shop_token_is_usable
@@ -141,13 +144,56 @@ def shop_install_from_authorization_code(*, shop_domain: str, code: str) -> Shop
 
 
 def shop_after_install(*, shop: Shop) -> None:
-    """Hook point, called by both install views after a successful install, outside the token
-    transaction: sync the shop's details (name, email, ianaTimezone, currencyCode) here.
+    """Called by both install paths after a successful install: queue the first Shopify calls.
 
-    That sync belongs to the Admin API client (shopapp/admin_api), written separately; until
-    it lands this only records the fact, so the install works without it.
+    The shop's details (name, email, timezone, currency) and its recent orders are pulled by
+    jobs, after the install's transaction commits, so that the merchant's first page load
+    never waits on the Admin API. If Redis is down the cron reconciliation still pulls the
+    orders within minutes, and the details are synced by the next install or reconciliation.
     """
-    logger.info("auth.install.after_install_hook", extra={"shop": shop.myshopify_domain})
+    from shopapp.auth.jobs import shop_details_sync_job
+    from shopapp.orders.jobs import orders_reconcile_job
+
+    def enqueue() -> None:
+        try:
+            queue = django_rq.get_queue("default")
+            queue.enqueue(
+                shop_details_sync_job, shop.pk, retry=Retry(max=3, interval=[10, 60, 300])
+            )
+            queue.enqueue(
+                orders_reconcile_job, shop.pk, retry=Retry(max=3, interval=[30, 120, 300])
+            )
+        except (redis.RedisError, OSError) as exc:
+            logger.warning(
+                "auth.install.enqueue_failed",
+                extra={"shop": shop.myshopify_domain, "error": type(exc).__name__},
+            )
+
+    transaction.on_commit(enqueue)
+    logger.info("auth.install.after_install_queued", extra={"shop": shop.myshopify_domain})
+
+
+SHOP_DETAILS_QUERY = """
+query ShopDetails {
+  shop { id name email myshopifyDomain ianaTimezone currencyCode }
+}
+"""
+
+
+def shop_details_sync(*, shop: Shop) -> Shop:
+    """Copy the shop's name, email, timezone and currency from the Admin API."""
+    from shopapp.admin_api.client import admin_client_for_shop
+    from shopapp.orders.reconcile import legacy_id
+
+    data = admin_client_for_shop(shop).execute(SHOP_DETAILS_QUERY)["shop"]
+    shop.shopify_id = legacy_id(data["id"])
+    shop.name = data.get("name") or ""
+    shop.email = data.get("email") or ""
+    shop.timezone = data.get("ianaTimezone") or "UTC"
+    shop.currency = data.get("currencyCode") or ""
+    shop.save(update_fields=["shopify_id", "name", "email", "timezone", "currency", "updated_at"])
+    logger.info("auth.shop_details.synced", extra={"shop": shop.myshopify_domain})
+    return shop
 
 
 def _token_is_fresh(*, shop: Shop, now: datetime) -> bool:

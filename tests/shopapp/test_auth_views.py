@@ -11,7 +11,7 @@ import requests
 from django.http import HttpResponse
 
 from shopapp.auth.views import STATE_COOKIE, STATE_COOKIE_SALT
-from shopapp.models import OAuthState, Shop
+from shopapp.models import OAuthState, Order, Shop
 
 DOMAIN = "callback.myshopify.com"
 
@@ -306,3 +306,29 @@ def test_bounce_page_refuses_an_open_redirect(client, target):
     response = client.get("/auth/session-token", {"shopify-reload": target})
 
     assert response.status_code == 400
+
+
+def test_install_syncs_the_shop_details_and_pulls_its_orders(
+    client, devshop, db, rq_worker, django_capture_on_commit_callbacks
+):
+    # given a store in Paris that already has orders when the merchant installs the app
+    domain = "after-install.myshopify.com"
+    devshop.client.shop_create(
+        domain, name="Après Install", iana_timezone="Europe/Paris", currency_code="EUR"
+    )
+    devshop.client.orders_create(domain, count=3)
+
+    # when the install completes and the worker runs what it queued
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.get("/auth/callback", _authorize_at_devshop(client, devshop, domain))
+    assert response.status_code == 302
+    rq_worker()
+
+    # then the shop's details come from the Admin API and its orders are mirrored
+    shop = Shop.objects.get(myshopify_domain=domain)
+    assert shop.name == "Après Install"
+    assert shop.timezone == "Europe/Paris"
+    assert shop.currency == "EUR"
+    assert shop.shopify_id == devshop.client.shop_get(domain)["id"]
+    assert Order.objects.filter(shop=shop).count() == 3
+    assert shop.orders_synced_at is not None
