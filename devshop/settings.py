@@ -19,7 +19,9 @@ ALLOWED_HOSTS = ["*"]
 
 # The app registered with this store: its credentials and where it lives.
 DEVSHOP_APP_CLIENT_ID = os.environ.get("SHOPIFY_API_KEY", "devshop-client-id")
-DEVSHOP_APP_CLIENT_SECRET = os.environ.get("SHOPIFY_API_SECRET", "devshop-client-secret-for-local-use-only")
+DEVSHOP_APP_CLIENT_SECRET = os.environ.get(
+    "SHOPIFY_API_SECRET", "devshop-client-secret-for-local-use-only"
+)
 DEVSHOP_APP_URL = os.environ.get("APP_URL", "http://127.0.0.1:8000").rstrip("/")
 DEVSHOP_APP_SCOPES = os.environ.get(
     "SHOPIFY_SCOPES",
@@ -53,9 +55,9 @@ DEVSHOP_WEBHOOK_MAX_RETRIES = int(os.environ.get("DEVSHOP_WEBHOOK_MAX_RETRIES", 
 # [app_proxy]); the prefix is one of a, apps, community, tools.
 DEVSHOP_APP_PROXY_PREFIX = os.environ.get("SHOPIFY_APP_PROXY_PREFIX", "apps")
 DEVSHOP_APP_PROXY_SUBPATH = os.environ.get("SHOPIFY_APP_PROXY_SUBPATH", "postpurchase")
-DEVSHOP_APP_PROXY_URL = os.environ.get(
-    "DEVSHOP_APP_PROXY_URL", DEVSHOP_APP_URL + "/proxy/"
-).rstrip("/")
+DEVSHOP_APP_PROXY_URL = os.environ.get("DEVSHOP_APP_PROXY_URL", DEVSHOP_APP_URL + "/proxy/").rstrip(
+    "/"
+)
 
 INSTALLED_APPS = [
     "django.contrib.contenttypes",
