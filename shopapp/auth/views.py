@@ -150,7 +150,13 @@ def _state_consume(*, request: HttpRequest, state: str, domain: str) -> str:
 
 
 def _embedded_app_url(*, host_param: str, domain: str) -> str:
-    """The app's page inside the Shopify admin, from ``host`` (base64 of the admin host)."""
+    """The app's page inside the Shopify admin, from ``host`` (base64 of the admin host).
+
+    A development store that is not Shopify's admin (the devshop) names its own page through
+    ``SHOPIFY_EMBEDDED_APP_URL_TEMPLATE``.
+    """
+    if settings.SHOPIFY_EMBEDDED_APP_URL_TEMPLATE:
+        return settings.SHOPIFY_EMBEDDED_APP_URL_TEMPLATE.format(shop=domain)
     try:
         host = base64.b64decode(host_param + "=" * (-len(host_param) % 4), validate=True).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):

@@ -332,3 +332,17 @@ def test_install_syncs_the_shop_details_and_pulls_its_orders(
     assert shop.shopify_id == devshop.client.shop_get(domain)["id"]
     assert Order.objects.filter(shop=shop).count() == 3
     assert shop.orders_synced_at is not None
+
+
+def test_code_grant_lands_in_the_development_stores_admin_when_configured(
+    client, devshop, settings, db
+):
+    # given the app pointed at the devshop's admin frame instead of Shopify's admin
+    settings.SHOPIFY_EMBEDDED_APP_URL_TEMPLATE = devshop.base_url + "/store/{shop}/admin/apps/app"
+    domain = "lands-in-devshop.myshopify.com"
+    devshop.client.shop_create(domain)
+
+    response = client.get("/auth/callback", _authorize_at_devshop(client, devshop, domain))
+
+    assert response.status_code == 302
+    assert response["Location"] == f"{devshop.base_url}/store/{domain}/admin/apps/app"

@@ -46,6 +46,7 @@ class Command(BaseCommand):
                 "APP_URL": app_url,
                 "DEVSHOP_URL": devshop_url,
                 "SHOPIFY_ADMIN_URL_TEMPLATE": f"{devshop_url}/store/{{shop}}",
+                "SHOPIFY_EMBEDDED_APP_URL_TEMPLATE": f"{devshop_url}/store/{{shop}}/admin/apps/app",
                 "REDIS_URL": settings.REDIS_URL,
                 "PYTHONUNBUFFERED": "1",
             }
@@ -78,9 +79,18 @@ class Command(BaseCommand):
             start(
                 "web",
                 [
-                    sys.executable, "-m", "gunicorn", "shopapp.wsgi:application",
-                    "--bind", f"127.0.0.1:{app_port}", "--workers", "2", "--threads", "4",
-                    "--access-logfile", "/dev/null",
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "shopapp.wsgi:application",
+                    "--bind",
+                    f"127.0.0.1:{app_port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--access-logfile",
+                    "/dev/null",
                 ],
             )
             start("worker", [*manage, "rqworker", "webhooks", "default", "--with-scheduler"])
