@@ -6,6 +6,7 @@ Production is any run with DEBUG off outside tests: it refuses to start without 
 """
 
 import os
+import re
 import sys
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -45,7 +46,7 @@ def _require(name: str, local_default: str) -> str:
 
 SECRET_KEY = _require("SECRET_KEY", "local-dev-secret-key-not-for-production")
 SHOPIFY_API_KEY = _require("SHOPIFY_API_KEY", "devshop-client-id")
-SHOPIFY_API_SECRET = _require("SHOPIFY_API_SECRET", "devshop-client-secret")
+SHOPIFY_API_SECRET = _require("SHOPIFY_API_SECRET", "devshop-client-secret-for-local-use-only")
 # Fernet key (urlsafe base64 of 32 bytes). The local default is a fixed, public key: fine for
 # the demo store, never for real tokens.
 TOKEN_ENCRYPTION_KEY = _require(
@@ -70,9 +71,33 @@ SHOPIFY_API_VERSION = os.environ.get("SHOPIFY_API_VERSION", "2026-10")
 # How the app reaches a shop's Admin API and OAuth endpoints. Shopify: https://{shop}.
 # The devshop sets its own, e.g. http://127.0.0.1:8001/store/{shop}.
 SHOPIFY_ADMIN_URL_TEMPLATE = os.environ.get("SHOPIFY_ADMIN_URL_TEMPLATE", "https://{shop}")
+# Where to send the merchant after the code grant. Empty: Shopify's admin, derived from the
+# ``host`` parameter. The devshop sets e.g. http://127.0.0.1:8001/store/{shop}/admin/apps/app.
+SHOPIFY_EMBEDDED_APP_URL_TEMPLATE = os.environ.get("SHOPIFY_EMBEDDED_APP_URL_TEMPLATE", "")
 # The storefront app proxy: https://{shop}/{prefix}/{subpath}/… → APP_URL/proxy/…
 SHOPIFY_APP_PROXY_PREFIX = os.environ.get("SHOPIFY_APP_PROXY_PREFIX", "apps")
 SHOPIFY_APP_PROXY_SUBPATH = os.environ.get("SHOPIFY_APP_PROXY_SUBPATH", "postpurchase")
+
+
+_ORIGIN_RE = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?")
+
+
+def _frame_ancestors() -> list[str]:
+    """Origins besides the shop's admin allowed to frame /app/: the devshop's admin frame
+    (http://127.0.0.1:<port>) locally. Never in production, where only Shopify frames the app.
+    Space-separated; the demo's DEVSHOP_URL serves as the default outside tests."""
+    if not LOCAL_DEV:
+        return []
+    default = "" if TESTING else os.environ.get("DEVSHOP_URL", "")
+    origins = os.environ.get("SHOPIFY_EXTRA_FRAME_ANCESTORS", default).split()
+    for origin in origins:
+        # Each value lands in a CSP header: an origin and nothing else (no ';', no path).
+        if not _ORIGIN_RE.fullmatch(origin):
+            raise ImproperlyConfigured(f"SHOPIFY_EXTRA_FRAME_ANCESTORS: not an origin: {origin}")
+    return [origin.rstrip("/") for origin in origins]
+
+
+SHOPIFY_EXTRA_FRAME_ANCESTORS = _frame_ancestors()
 
 # Commands that never touch a shop (building static files, checking migrations) run without them.
 _SECRETLESS_COMMANDS = {"collectstatic", "makemigrations", "check"}
