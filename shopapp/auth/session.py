@@ -84,9 +84,16 @@ def session_token_shop_domain(claims: dict[str, Any]) -> str:
 
 
 def embedded_headers_set(response: HttpResponse, *, shop_domain: str | None) -> HttpResponse:
-    """Let only the shop's admin frame the response (Shopify requires frame-ancestors)."""
-    ancestors = f"https://{shop_domain}" if shop_domain else "https://*.myshopify.com"
-    response["Content-Security-Policy"] = f"frame-ancestors {ancestors} https://admin.shopify.com;"
+    """Let only the shop's admin frame the response (Shopify requires frame-ancestors).
+
+    Locally, ``SHOPIFY_EXTRA_FRAME_ANCESTORS`` adds the devshop's admin frame origin (always
+    empty in production)."""
+    ancestors = [
+        f"https://{shop_domain}" if shop_domain else "https://*.myshopify.com",
+        "https://admin.shopify.com",
+        *settings.SHOPIFY_EXTRA_FRAME_ANCESTORS,
+    ]
+    response["Content-Security-Policy"] = f"frame-ancestors {' '.join(ancestors)};"
     if "X-Frame-Options" in response:
         del response["X-Frame-Options"]
     return response
