@@ -14,4 +14,15 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
 else
   echo "setup-extras: node/npm not found; the Shopify oracle conformance tests will be skipped" >&2
 fi
+# Debian's Chromium for the browser tests (tests/browser, driven by Playwright with
+# executable_path=/usr/bin/chromium: `playwright install` needs the internet, this does not).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
+  else
+    echo "setup-extras: chromium not found and not root; install Debian's chromium" \
+      "(apt-get install chromium) or the browser tests will be skipped" >&2
+  fi
+fi
 exit 0
