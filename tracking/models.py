@@ -1,1 +1,182 @@
-"""Tracking: filled in by its own issue; the app exists so that the layout is stable."""
+"""Shipments and their tracking events, delay findings, and per-shop tracking settings.
+
+Shopify's status strings are stored as they come (new API versions add values); ``stage`` is
+our small, shopper-facing reading of them (see ``tracking.stages``).
+"""
+
+from django.db import models
+
+from shopapp.models import Order, Shop
+
+
+class Stage(models.TextChoices):
+    """What a shopper understands. The main line, then the branches."""
+
+    ORDERED = "ordered", "Ordered"
+    SHIPPED = "shipped", "Shipped"
+    IN_TRANSIT = "in_transit", "In transit"
+    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
+    DELIVERED = "delivered", "Delivered"
+    ATTEMPTED_DELIVERY = "attempted_delivery", "Delivery attempted"
+    READY_FOR_PICKUP = "ready_for_pickup", "Ready for pickup"
+    DELAYED = "delayed", "Delayed"
+    PROBLEM = "problem", "Problem"
+
+
+class Shipment(models.Model):
+    """One Shopify fulfillment: what left the warehouse together, and where it is."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="shipments")
+    fulfillment_id = models.BigIntegerField()
+    admin_graphql_api_id = models.CharField(max_length=255, blank=True)
+    name = models.CharField(max_length=64, blank=True)
+
+    # Shopify's own strings: fulfillment ``status`` (pending, open, success, cancelled, error,
+    # failure) and ``shipment_status`` (label_printed … delivered, failure), open sets.
+    status = models.CharField(max_length=64, blank=True)
+    shipment_status = models.CharField(max_length=64, blank=True)
+    stage = models.CharField(max_length=32, choices=Stage.choices, default=Stage.SHIPPED)
+
+    tracking_company = models.CharField(max_length=255, blank=True)
+    tracking_numbers = models.JSONField(default=list, blank=True)
+    tracking_urls = models.JSONField(default=list, blank=True)
+    destination_country_code = models.CharField(max_length=8, blank=True)
+
+    estimated_delivery_at = models.DateTimeField(null=True, blank=True)
+    in_transit_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    # The newest carrier scan: "no movement for N days" is measured from here.
+    last_event_at = models.DateTimeField(null=True, blank=True)
+
+    shopify_created_at = models.DateTimeField(null=True, blank=True)
+    shopify_updated_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "fulfillment_id"], name="shipment_unique_per_shop"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["shop", "stage"]),
+            models.Index(fields=["order"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or str(self.fulfillment_id)
+
+
+class ShipmentLineItem(models.Model):
+    """Which line items, and how many of each, travel in a shipment."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="line_items")
+    line_item_shopify_id = models.BigIntegerField()
+    quantity = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shipment", "line_item_shopify_id"], name="shipment_line_item_unique"
+            )
+        ]
+
+
+class TrackingEvent(models.Model):
+    """One Shopify fulfillment event (a carrier scan or a merchant update)."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    shopify_id = models.BigIntegerField()
+    status = models.CharField(max_length=64)
+    stage = models.CharField(max_length=32, choices=Stage.choices, blank=True)
+    happened_at = models.DateTimeField()
+    message = models.TextField(blank=True)
+    city = models.CharField(max_length=255, blank=True)
+    province = models.CharField(max_length=255, blank=True)
+    country = models.CharField(max_length=255, blank=True)
+    zip = models.CharField(max_length=32, blank=True)
+    estimated_delivery_at = models.DateTimeField(null=True, blank=True)
+    # Recorded, but older than the shop's stale age when it arrived: no message goes out.
+    is_stale = models.BooleanField(default=False)
+    # fulfillment_events/delete: kept for the timeline, hidden from the page.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "shopify_id"], name="tracking_event_unique_per_shop"
+            )
+        ]
+        indexes = [models.Index(fields=["shipment", "-happened_at"])]
+        ordering = ["-happened_at", "-id"]
+
+
+class Delay(models.Model):
+    """A delay found by the detector, once per order, shipment and kind."""
+
+    class Kind(models.TextChoices):
+        UNFULFILLED = "unfulfilled", "Not shipped in time"
+        NO_MOVEMENT = "no_movement", "No tracking movement"
+        PAST_ESTIMATE = "past_estimate", "Past the estimated delivery date"
+        NEVER_SCANNED = "never_scanned", "Label created but never scanned"
+        CARRIER_DELAYED = "carrier_delayed", "Carrier reported a delay"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="delays")
+    # Empty for order-level findings (not shipped in time).
+    shipment = models.ForeignKey(
+        Shipment, null=True, blank=True, on_delete=models.CASCADE, related_name="delays"
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    # "order:<id>" or "shipment:<id>" plus the kind: one finding, whatever the cron repeats.
+    dedupe_key = models.CharField(max_length=255)
+    detected_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "dedupe_key"], name="delay_unique_per_shop")
+        ]
+        indexes = [models.Index(fields=["shop", "resolved_at"])]
+
+
+class TrackingSettings(models.Model):
+    """Per-shop tracking choices: branding of the page and the delay thresholds."""
+
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="tracking_settings")
+    # Branding of the storefront page.
+    logo_url = models.URLField(max_length=1024, blank=True)
+    accent_color = models.CharField(max_length=7, default="#008060")
+    custom_message = models.TextField(blank=True)
+    show_line_items = models.BooleanField(default=True)
+    show_event_timeline = models.BooleanField(default=True)
+    show_return_link = models.BooleanField(default=True)
+    # Answer with a full page instead of application/liquid inside the merchant's theme.
+    is_standalone_page = models.BooleanField(default=False)
+
+    # Delay thresholds (business days for "unfulfilled", calendar days otherwise).
+    unfulfilled_business_days = models.PositiveIntegerField(default=3)
+    no_movement_days_domestic = models.PositiveIntegerField(default=3)
+    no_movement_days_international = models.PositiveIntegerField(default=7)
+    never_scanned_days = models.PositiveIntegerField(default=3)
+    # An event older than this when it arrives is recorded but sends nothing.
+    stale_event_hours = models.PositiveIntegerField(default=48)
+    # The country the shop ships from, for domestic vs international.
+    origin_country_code = models.CharField(max_length=8, blank=True)
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class TrackingPageView(models.Model):
+    """How often shoppers opened an order's tracking page: the "where is my order" signal."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="tracking_views")
+    views = models.PositiveIntegerField(default=0)
+    last_viewed_at = models.DateTimeField(null=True, blank=True)
