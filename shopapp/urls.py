@@ -8,5 +8,7 @@ urlpatterns = [
     path("webhooks/", include("shopapp.webhooks.urls")),
     path("auth/", include("shopapp.auth.urls")),
     path("app/", include("shopapp.embedded.urls")),
+    # Storefront pages through the Shopify app proxy (/apps/<subpath>/… on the shop's domain).
+    path("proxy/track", include("tracking.urls")),
     path("django-admin/", admin.site.urls),
 ]
