@@ -2,7 +2,6 @@
 # What the project needs beyond its Python packages. Idempotent: quick when already done.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# Nothing yet beyond requirements-dev.txt; the devshop issue adds Chromium and the Node oracle.
 # Shopify's own Node library as the conformance tests' oracle (scripts/shopify-oracle).
 # `npm ci` from the committed lock file; skipped when it is already installed at that lock.
 if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
