@@ -1,1 +1,207 @@
-"""Notifications: filled in by its own issue; the app exists so that the layout is stable."""
+"""Notification sequences, their steps and templates, the scheduled messages, suppressions.
+
+The database holds every future message: a ``Message`` row is the schedule, and the unique
+constraint on (order, step, shipment_key) is what makes a send happen at most once.
+"""
+
+from django.db import models
+
+from shopapp.models import Order, Shop
+
+
+class Trigger(models.TextChoices):
+    ORDER_CONFIRMED = "order_confirmed", "Order confirmed"
+    SHIPPED = "shipped", "Shipped"
+    IN_TRANSIT = "in_transit", "In transit"
+    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
+    ATTEMPTED_DELIVERY = "attempted_delivery", "Delivery attempted"
+    READY_FOR_PICKUP = "ready_for_pickup", "Ready for pickup"
+    DELAYED = "delayed", "Delayed"
+    PROBLEM = "problem", "Problem"
+    DELIVERED = "delivered", "Delivered"
+    ALL_DELIVERED = "all_delivered", "All shipments delivered"
+    ORDER_CANCELLED = "order_cancelled", "Order cancelled"
+    RETURN_REQUESTED = "return_requested", "Return requested"
+    RETURN_APPROVED = "return_approved", "Return approved"
+    RETURN_DECLINED = "return_declined", "Return declined"
+    RETURN_PROCESSED = "return_processed", "Return processed"
+    RETURN_CLOSED = "return_closed", "Return closed"
+
+
+class Channel(models.TextChoices):
+    EMAIL = "email", "Email"
+    SMS = "sms", "SMS"
+
+
+class Sequence(models.Model):
+    """What happens after a trigger: ordered steps, each a message after a delay."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    # Stable name of a default sequence ("shipped", "delivered_review", …) or a merchant's own.
+    key = models.SlugField(max_length=64)
+    name = models.CharField(max_length=255)
+    trigger = models.CharField(max_length=32, choices=Trigger.choices)
+    # Several triggers can start the same sequence (e.g. attempted delivery or problem).
+    extra_triggers = models.JSONField(default=list, blank=True)
+    is_enabled = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "key"], name="sequence_key_unique_per_shop")
+        ]
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MessageTemplate(models.Model):
+    """Merchant-editable Liquid, per template key, channel and language."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    key = models.SlugField(max_length=64)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    locale = models.CharField(max_length=8, default="en")
+    subject = models.CharField(max_length=500, blank=True)
+    html_body = models.TextField(blank=True)
+    text_body = models.TextField(blank=True)
+    # SMS only.
+    sms_body = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "key", "channel", "locale"], name="template_unique_per_shop"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.channel}, {self.locale})"
+
+
+class SequenceStep(models.Model):
+    class DelayFrom(models.TextChoices):
+        TRIGGER = "trigger", "After the trigger"
+        PREVIOUS = "previous", "After the previous step"
+
+    class Condition(models.TextChoices):
+        NOT_DELIVERED = "not_delivered", "Only if not yet delivered"
+        ACCEPTS_MARKETING = "accepts_marketing", "Only if the customer accepts marketing"
+        NOT_CANCELLED = "not_cancelled", "Stop if the order was cancelled"
+        NOT_RETURNED = "not_returned", "Stop if a return was started"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
+    position = models.PositiveIntegerField(default=0)
+    delay_minutes = models.PositiveIntegerField(default=0)
+    delay_from = models.CharField(
+        max_length=16, choices=DelayFrom.choices, default=DelayFrom.TRIGGER
+    )
+    channel = models.CharField(max_length=8, choices=Channel.choices, default=Channel.EMAIL)
+    # Templates are chosen by key and the order's locale at send time.
+    template_key = models.SlugField(max_length=64)
+    conditions = models.JSONField(default=list, blank=True)
+    is_enabled = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["sequence", "position", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.sequence_id}#{self.position} {self.channel} {self.template_key}"
+
+
+class Message(models.Model):
+    """One scheduled message for one order, step and shipment."""
+
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        SENDING = "sending", "Sending"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+        SKIPPED = "skipped", "Skipped"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="messages")
+    step = models.ForeignKey(SequenceStep, on_delete=models.PROTECT, related_name="messages")
+    # The shipment the news is about (its Shopify fulfillment id), or 0 for order-level news:
+    # part of the unique key, so it cannot be NULL (NULLs never collide in a unique index).
+    shipment_key = models.BigIntegerField(default=0)
+    trigger = models.CharField(max_length=32, choices=Trigger.choices)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    recipient = models.CharField(max_length=255)
+    locale = models.CharField(max_length=8, default="en")
+    context = models.JSONField(default=dict, blank=True)
+
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    reason = models.CharField(max_length=255, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    # A sender claims the row until this time; a worker that dies mid-send leaves a lease
+    # that expires, and the row is claimed again.
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    provider_message_id = models.CharField(max_length=255, blank=True)
+    last_error = models.TextField(blank=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "step", "shipment_key"], name="message_once_per_order_step"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            models.Index(fields=["shop", "status", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trigger} → {self.channel} ({self.status})"
+
+
+class Suppression(models.Model):
+    """An address or number that must not be messaged: unsubscribed, bounced, complained."""
+
+    class Reason(models.TextChoices):
+        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
+        BOUNCED = "bounced", "Bounced"
+        COMPLAINED = "complained", "Complained"
+        INVALID = "invalid", "Invalid"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    # Normalised: lower-cased email, or E.164 phone number.
+    address = models.CharField(max_length=255)
+    reason = models.CharField(max_length=16, choices=Reason.choices)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "channel", "address"], name="suppression_unique_per_shop"
+            )
+        ]
+
+
+class NotificationSettings(models.Model):
+    shop = models.OneToOneField(
+        Shop, on_delete=models.CASCADE, related_name="notification_settings"
+    )
+    sender_name = models.CharField(max_length=255, blank=True)
+    reply_to = models.EmailField(blank=True)
+    # Quiet hours in the recipient's timezone, "HH:MM"; equal start and end means none.
+    email_quiet_start = models.CharField(max_length=5, default="00:00")
+    email_quiet_end = models.CharField(max_length=5, default="00:00")
+    sms_quiet_start = models.CharField(max_length=5, default="21:00")
+    sms_quiet_end = models.CharField(max_length=5, default="08:00")
+    # Twilio, per shop; the auth token is encrypted like Shopify tokens.
+    is_sms_enabled = models.BooleanField(default=False)
+    twilio_account_sid = models.CharField(max_length=64, blank=True)
+    twilio_auth_token_encrypted = models.TextField(blank=True)
+    twilio_from_number = models.CharField(max_length=32, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
