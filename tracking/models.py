@@ -51,6 +51,11 @@ class Shipment(models.Model):
 
     shopify_created_at = models.DateTimeField(null=True, blank=True)
     shopify_updated_at = models.DateTimeField(null=True, blank=True)
+    # GraphQL ``Fulfillment.displayStatus`` (open set, stored as REST-style lower_snake).
+    display_status = models.CharField(max_length=64, blank=True)
+    # Last successful read of this fulfillment through GraphQL: the in-flight refresh picks
+    # the least recently refreshed shipments first.
+    refreshed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -63,6 +68,7 @@ class Shipment(models.Model):
         indexes = [
             models.Index(fields=["shop", "stage"]),
             models.Index(fields=["order"]),
+            models.Index(fields=["shop", "refreshed_at"]),
         ]
 
     def __str__(self) -> str:
