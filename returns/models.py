@@ -1,1 +1,154 @@
-"""Returns: filled in by its own issue; the app exists so that the layout is stable."""
+"""Return policy, return requests and their items, photos, and the blocklist.
+
+A request is stored the moment the shopper submits it and sent to Shopify by a job; Shopify is
+then the source of truth: its returns webhooks move ``status`` (Shopify's ``ReturnStatus``
+strings, an open set) and the timestamps.
+"""
+
+from django.db import models
+
+from shopapp.models import LineItem, Order, Shop
+
+
+class Resolution(models.TextChoices):
+    REFUND = "refund", "Refund to the original payment"
+    STORE_CREDIT = "store_credit", "Store credit"
+    EXCHANGE = "exchange", "Exchange for another variant"
+
+
+class ReturnPolicy(models.Model):
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="return_policy")
+    # Counted from delivery; without a delivery event, from fulfillment plus the allowance.
+    window_days = models.PositiveIntegerField(default=30)
+    transit_allowance_days = models.PositiveIntegerField(default=7)
+    # Comma-separated, case-insensitive.
+    excluded_product_tags = models.TextField(blank=True, default="final-sale")
+    excluded_product_types = models.TextField(blank=True)
+    exclude_discounted_items = models.BooleanField(default=False)
+
+    allow_refund = models.BooleanField(default=True)
+    allow_store_credit = models.BooleanField(default=True)
+    allow_exchange = models.BooleanField(default=True)
+    restocking_fee_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
+    return_shipping_fee = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+
+    # Shopify ReturnReason values offered (API ≤ 2025-10), or ReturnReasonDefinition handles.
+    reasons = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Empty: every Shopify ReturnReason except UNKNOWN.",
+    )
+    reasons_requiring_note = models.JSONField(default=list, blank=True)
+    reasons_requiring_photo = models.JSONField(default=list, blank=True)
+
+    # Auto-approve when every rule holds.
+    is_auto_approve = models.BooleanField(default=False)
+    auto_approve_max_value = models.DecimalField(max_digits=10, decimal_places=2, default=100)
+    auto_approve_excluded_reasons = models.JSONField(default=list, blank=True)
+    # A customer whose returns / orders is at or above this is flagged for review.
+    high_return_ratio = models.DecimalField(max_digits=4, decimal_places=2, default=0.5)
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+
+class ReturnRequest(models.Model):
+    class Status(models.TextChoices):
+        # Local only: stored, not yet accepted by Shopify.
+        SUBMITTED = "SUBMITTED", "Submitted"
+        # Shopify's ReturnStatus.
+        REQUESTED = "REQUESTED", "Requested"
+        OPEN = "OPEN", "Approved"
+        DECLINED = "DECLINED", "Declined"
+        CANCELED = "CANCELED", "Canceled"
+        CLOSED = "CLOSED", "Closed"
+
+    class SyncState(models.TextChoices):
+        PENDING = "pending", "Waiting to be sent to Shopify"
+        SYNCED = "synced", "In Shopify"
+        FAILED = "failed", "Shopify refused it"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="return_requests")
+    shopify_return_id = models.BigIntegerField(null=True, blank=True)
+    name = models.CharField(max_length=64, blank=True)
+    status = models.CharField(max_length=32, default=Status.SUBMITTED)
+    sync_state = models.CharField(
+        max_length=16, choices=SyncState.choices, default=SyncState.PENDING
+    )
+    # Shopify's userErrors or our reason, in words a shopper can read.
+    sync_error = models.TextField(blank=True)
+
+    resolution = models.CharField(max_length=16, choices=Resolution.choices)
+    customer_id = models.BigIntegerField(null=True, blank=True)
+    customer_email = models.CharField(max_length=255, blank=True)
+    # Estimate shown to the shopper at review: items minus restocking and shipping fees.
+    refund_estimate = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    currency = models.CharField(max_length=8, blank=True)
+
+    # Merchant's side.
+    approval_instructions = models.TextField(blank=True)
+    label_file = models.FileField(upload_to="returns/labels/", blank=True)
+    decline_reason = models.CharField(max_length=32, blank=True)
+    decline_note = models.CharField(max_length=500, blank=True)
+
+    requested_at = models.DateTimeField(null=True, blank=True)
+    approved_at = models.DateTimeField(null=True, blank=True)
+    declined_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+    canceled_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "shopify_return_id"], name="return_unique_shopify_id_per_shop"
+            )
+        ]
+        indexes = [models.Index(fields=["shop", "status", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.name or f"return {self.pk}"
+
+
+class ReturnLineItem(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    return_request = models.ForeignKey(
+        ReturnRequest, on_delete=models.CASCADE, related_name="line_items"
+    )
+    line_item = models.ForeignKey(LineItem, on_delete=models.PROTECT, related_name="+")
+    fulfillment_line_item_gid = models.CharField(max_length=255, blank=True)
+    shopify_return_line_item_gid = models.CharField(max_length=255, blank=True)
+    quantity = models.PositiveIntegerField()
+    received_quantity = models.PositiveIntegerField(default=0)
+    # Shopify's ReturnReason (e.g. SIZE_TOO_SMALL) or a ReturnReasonDefinition handle.
+    reason = models.CharField(max_length=64)
+    customer_note = models.CharField(max_length=300, blank=True)
+    exchange_variant_id = models.BigIntegerField(null=True, blank=True)
+
+
+class ReturnPhoto(models.Model):
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    return_line_item = models.ForeignKey(
+        ReturnLineItem, on_delete=models.CASCADE, related_name="photos"
+    )
+    image = models.FileField(upload_to="returns/photos/")
+    content_type = models.CharField(max_length=32)
+    size_bytes = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class ReturnBlocklistEntry(models.Model):
+    """Emails whose return requests the merchant refuses outright."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    email = models.CharField(max_length=255)
+    note = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["shop", "email"], name="blocklist_unique_per_shop")
+        ]

@@ -200,6 +200,9 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
+# Uploaded files (return photos, return labels): never served publicly, read through views
+# that check the shop. Point MEDIA_ROOT at persistent storage in production.
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", RUN_DIR / "media"))
 # Locally whitenoise serves straight from the apps' static folders (no collectstatic needed).
 WHITENOISE_USE_FINDERS = LOCAL_DEV
 STORAGES = {
