@@ -10,5 +10,6 @@ urlpatterns = [
     path("app/", include("shopapp.embedded.urls")),
     # Storefront pages through the Shopify app proxy (/apps/<subpath>/… on the shop's domain).
     path("proxy/track", include("tracking.urls")),
+    path("proxy/returns", include("returns.urls")),
     path("django-admin/", admin.site.urls),
 ]
