@@ -1,8 +1,9 @@
 """``python manage.py demo``: the whole app, locally, against the development store.
 
     embedded Redis ─┬─ web (gunicorn :8000) ── worker (RQ + scheduler) ── cron (rqcron)
-                    └─ devshop (:8001) ── installs the app through the real OAuth flow,
-                                          seeds orders, keeps simulating, sends webhooks
+                    ├─ devshop (:8001) ── installs the app through the real OAuth flow,
+                    │                     seeds orders, keeps simulating, sends webhooks
+                    └─ mailcatcher (SMTP :1025) ── every email the app sends, in .run/mail/
 
 Ctrl-C stops every process it started.
 """
@@ -30,13 +31,14 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--app-port", type=int, default=8000)
         parser.add_argument("--devshop-port", type=int, default=8001)
+        parser.add_argument("--mail-port", type=int, default=1025)
         parser.add_argument("--shop", default="demo-shop.myshopify.com")
         parser.add_argument("--orders", type=int, default=36)
         parser.add_argument(
             "--no-wait", action="store_true", help="set everything up, print the URLs and stop"
         )
 
-    def handle(self, *args, app_port, devshop_port, shop, orders, no_wait, **options):
+    def handle(self, *args, app_port, devshop_port, mail_port, shop, orders, no_wait, **options):
         app_url = f"http://127.0.0.1:{app_port}"
         devshop_url = f"http://127.0.0.1:{devshop_port}"
         env = dict(os.environ)
@@ -49,6 +51,8 @@ class Command(BaseCommand):
                 "SHOPIFY_EMBEDDED_APP_URL_TEMPLATE": f"{devshop_url}/store/{{shop}}/admin/apps/app",
                 "REDIS_URL": settings.REDIS_URL,
                 "PYTHONUNBUFFERED": "1",
+                # Notifications go to the demo's own SMTP sink (saved under .run/mail/).
+                "EMAIL_URL": f"smtp://127.0.0.1:{mail_port}",
             }
         )
         if urlsplit(settings.APP_URL).port not in (None, app_port):
@@ -75,6 +79,7 @@ class Command(BaseCommand):
 
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
+            start("mailcatcher", [*manage, "mailcatcher", "--port", str(mail_port)])
             start("devshop", [*manage, "devshop", "--port", str(devshop_port)])
             start(
                 "web",
@@ -164,6 +169,7 @@ class Command(BaseCommand):
                     f"  storefront tracking page                    {store}/apps/{subpath}/track",
                     f"  storefront returns portal                   {store}/apps/{subpath}/returns",
                     f"  app health                                  {app_url}/healthz",
+                    f"  emails sent to shoppers                     {settings.RUN_DIR}/mail/",
                     "",
                 ]
             )
