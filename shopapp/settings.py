@@ -8,6 +8,7 @@ Production is any run with DEBUG off outside tests: it refuses to start without 
 import os
 import re
 import sys
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -203,8 +204,11 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 # Uploaded files (return photos, return labels): never served publicly, read through views
 # that check the shop. Point MEDIA_ROOT at persistent storage in production.
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", RUN_DIR / "media"))
-# Locally whitenoise serves straight from the apps' static folders (no collectstatic needed).
+# Locally whitenoise serves straight from the apps' static folders (no collectstatic needed),
+# so its warning about a missing STATIC_ROOT is noise there.
 WHITENOISE_USE_FINDERS = LOCAL_DEV
+if LOCAL_DEV:
+    warnings.filterwarnings("ignore", message="No directory at", module="whitenoise.base")
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {

@@ -7,6 +7,7 @@ mail server. Never used in production.
 
 import email
 import email.policy
+import logging
 import time
 from pathlib import Path
 
@@ -41,6 +42,8 @@ class Command(BaseCommand):
         parser.add_argument("--port", type=int, default=1025)
 
     def handle(self, *args, host: str, port: int, **options):
+        # aiosmtpd logs every connection at INFO; the one-line summary per message is enough.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
         folder = Path(settings.RUN_DIR) / "mail"
         folder.mkdir(parents=True, exist_ok=True)
         controller = Controller(_SaveToFolder(folder, self.stdout), hostname=host, port=port)
