@@ -98,6 +98,9 @@ class ReturnRequest(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
+    # X-Shopify-Triggered-At of the webhook (or time of the app's call) that last set
+    # ``status``: an older webhook never moves the status (see returns.services).
+    shopify_status_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -151,4 +154,27 @@ class ReturnBlocklistEntry(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["shop", "email"], name="blocklist_unique_per_shop")
+        ]
+
+
+class ProductInfo(models.Model):
+    """A product's tags and type, read through GraphQL when eligibility needs them.
+
+    The order mirror does not carry them (REST line items have no tags). Kept in the database,
+    not a process cache, so web and worker processes share one copy; rows older than
+    ``returns.eligibility.PRODUCT_INFO_TTL`` are read again, which bounds how long a product
+    newly tagged "final sale" can still be returned.
+    """
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    product_id = models.BigIntegerField()
+    tags = models.JSONField(default=list, blank=True)
+    product_type = models.CharField(max_length=255, blank=True)
+    fetched_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "product_id"], name="product_info_unique_per_shop"
+            )
         ]
