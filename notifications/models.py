@@ -143,6 +143,12 @@ class Message(models.Model):
     # A sender claims the row until this time; a worker that dies mid-send leaves a lease
     # that expires, and the row is claimed again.
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # Set when a worker claims the row for one attempt (cleared with its outcome): a second job
+    # for the same row finds it claimed under a live lease and leaves it alone.
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    # Set just before the message is handed to the provider: a claim that dies after this may
+    # have been delivered (SMTP has no idempotency key), one that dies before it certainly not.
+    provider_call_at = models.DateTimeField(null=True, blank=True)
     provider_message_id = models.CharField(max_length=255, blank=True)
     last_error = models.TextField(blank=True)
     sent_at = models.DateTimeField(null=True, blank=True)

@@ -13,3 +13,13 @@ def notification_trigger(
 ) -> None:
     """Start, advance or cancel the sequences that ``trigger`` concerns (no-op for now)."""
     return None
+
+
+def suppression_add(*, shop: Any, channel: str, address: str, reason: str) -> Any:
+    """Record that ``address`` must not be messaged on ``channel`` (idempotent)."""
+    from notifications.models import Suppression
+
+    suppression, _ = Suppression.objects.get_or_create(
+        shop=shop, channel=channel, address=address.strip().lower(), defaults={"reason": reason}
+    )
+    return suppression

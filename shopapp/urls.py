@@ -11,5 +11,7 @@ urlpatterns = [
     # Storefront pages through the Shopify app proxy (/apps/<subpath>/… on the shop's domain).
     path("proxy/track", include("tracking.urls")),
     path("proxy/returns", include("returns.urls")),
+    # Public one-click unsubscribe (RFC 8058): mail providers POST here directly.
+    path("notifications/", include("notifications.urls")),
     path("django-admin/", admin.site.urls),
 ]
