@@ -7,6 +7,7 @@ from rq import cron
 
 from shopapp.orders.jobs import orders_reconcile_all_job
 from shopapp.webhooks.jobs import webhook_event_sweep_job
+from tracking.jobs import delays_detect_all_job, shipments_reconcile_all_job
 
 # Webhook deliveries left pending (Redis was down at intake, a job was lost) are enqueued
 # within a minute or two: the database, not Redis, is the source of truth.
@@ -26,4 +27,24 @@ cron.register(
     cron="*/5 * * * *",
     job_timeout=60,
     name="orders_reconcile_all",
+)
+
+# Delay detection (tracking.delays): every 15 minutes per active shop. Thresholds are in days,
+# so a quarter hour's lag is nothing; each finding is recorded once whatever the repeats.
+cron.register(
+    delays_detect_all_job,
+    queue_name="default",
+    cron="*/15 * * * *",
+    job_timeout=60,
+    name="tracking_delays_detect_all",
+)
+
+# Missed fulfillment webhooks are repaired from GraphQL: in-flight shipments (not delivered,
+# touched within 30 days) are re-read at most hourly, a bounded number of orders per run.
+cron.register(
+    shipments_reconcile_all_job,
+    queue_name="default",
+    cron="*/10 * * * *",
+    job_timeout=60,
+    name="tracking_shipments_reconcile_all",
 )

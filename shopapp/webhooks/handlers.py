@@ -22,6 +22,11 @@ from shopapp.privacy.services import (
     shop_redact,
     shop_uninstall,
 )
+from tracking.services import (
+    shipment_sync_from_fulfillment,
+    tracking_event_delete,
+    tracking_event_record,
+)
 
 Handler = Callable[..., Any]
 
@@ -90,6 +95,26 @@ def handle_shop_redact(*, shop: Shop, event: WebhookEvent, payload: dict) -> Non
     shop_redact(shop=shop, event=event)
 
 
+def handle_fulfillment(*, shop: Shop, event: WebhookEvent, payload: dict) -> None:
+    # fulfillments/create and fulfillments/update both carry the whole fulfillment. Staleness
+    # is measured from when the delivery reached us, not from when a retry runs.
+    shipment_sync_from_fulfillment(
+        shop=shop, payload=payload, source=OrderEvent.Source.WEBHOOK, received_at=event.received_at
+    )
+
+
+def handle_fulfillment_event_create(*, shop: Shop, event: WebhookEvent, payload: dict) -> None:
+    tracking_event_record(
+        shop=shop, payload=payload, source=OrderEvent.Source.WEBHOOK, received_at=event.received_at
+    )
+
+
+def handle_fulfillment_event_delete(*, shop: Shop, event: WebhookEvent, payload: dict) -> None:
+    tracking_event_delete(
+        shop=shop, payload=payload, source=OrderEvent.Source.WEBHOOK, received_at=event.received_at
+    )
+
+
 TOPIC_HANDLERS: dict[str, Handler] = {
     "orders/create": handle_order,
     "orders/updated": handle_order,
@@ -99,6 +124,10 @@ TOPIC_HANDLERS: dict[str, Handler] = {
     "orders/partially_fulfilled": handle_order,
     "orders/edited": handle_order_edited,
     "orders/delete": handle_order_delete,
+    "fulfillments/create": handle_fulfillment,
+    "fulfillments/update": handle_fulfillment,
+    "fulfillment_events/create": handle_fulfillment_event_create,
+    "fulfillment_events/delete": handle_fulfillment_event_delete,
     "app/uninstalled": handle_app_uninstalled,
     "app/scopes_update": shop_scopes_update,
     "customers/data_request": handle_customers_data_request,

@@ -1,0 +1,109 @@
+"""RQ entry points for tracking: thin, they re-fetch by id and call a service.
+
+shipment_refresh_job(shipment_id)      queued by the webhook services when a fulfillment
+                                       webhook lacks details (events, estimate)
+shipments_reconcile_all_job → shipments_reconcile_job(shop_id)   cron, every 10 min
+delays_detect_all_job → delays_detect_job(shop_id)               cron, every 15 min
+"""
+
+import logging
+
+import django_rq
+from rq import Retry
+
+from shopapp.admin_api.client import AdminApiUnauthorized
+from shopapp.models import Shop
+from tracking.models import Shipment
+
+logger = logging.getLogger(__name__)
+
+# Shopify outages and throttling pass within minutes; the next cron round starts over anyway.
+SHOP_JOB_RETRY = Retry(max=3, interval=[30, 120, 300])
+SHOP_JOB_TIMEOUT_S = 600
+
+
+def _active_shop(shop_id: int) -> Shop | None:
+    shop = Shop.objects.filter(pk=shop_id).first()
+    if shop is None or not shop.is_active:
+        return None
+    return shop
+
+
+def _call_shopify(fn, *, shop: Shop, log_key: str, **kwargs) -> int:
+    """Run a service that calls the Admin API; give up quietly when no token can work."""
+    from shopapp.auth.services import ShopTokenUnavailable
+
+    if shop.needs_reauth:
+        logger.info(f"{log_key}.skipped", extra={"shop": shop.myshopify_domain})
+        return 0
+    try:
+        return fn(shop=shop, **kwargs)
+    except ShopTokenUnavailable as exc:
+        logger.warning(
+            f"{log_key}.no_token", extra={"shop": shop.myshopify_domain, "reason": exc.reason}
+        )
+        return 0
+    except AdminApiUnauthorized:
+        # Revoked: app/uninstalled follows. Retrying would only fail again.
+        logger.warning(f"{log_key}.unauthorized", extra={"shop": shop.myshopify_domain})
+        return 0
+
+
+def shipment_refresh_job(shipment_id: int) -> int:
+    """Read one shipment's fulfillment (with its order's others) through GraphQL."""
+    from tracking.services import order_shipments_refresh
+
+    shipment = Shipment.objects.select_related("shop", "order").filter(pk=shipment_id).first()
+    if shipment is None or not shipment.shop.is_active:
+        logger.info("tracking.refresh.skipped", extra={"shipment_id": shipment_id})
+        return 0
+    return _call_shopify(
+        order_shipments_refresh,
+        shop=shipment.shop,
+        log_key="tracking.refresh",
+        order=shipment.order,
+    )
+
+
+def shipments_reconcile_job(shop_id: int) -> int:
+    from tracking.services import shipments_reconcile
+
+    shop = _active_shop(shop_id)
+    if shop is None:
+        logger.info("tracking.reconcile.skipped", extra={"shop_id": shop_id})
+        return 0
+    return _call_shopify(shipments_reconcile, shop=shop, log_key="tracking.reconcile")
+
+
+def delays_detect_job(shop_id: int) -> dict[str, int]:
+    from tracking.delays import delays_detect
+
+    shop = _active_shop(shop_id)
+    if shop is None:
+        logger.info("tracking.delays.skipped", extra={"shop_id": shop_id})
+        return {}
+    return delays_detect(shop=shop)
+
+
+def _fan_out(job, *, needs_token: bool) -> int:
+    shops = Shop.objects.filter(is_active=True)
+    if needs_token:
+        shops = shops.filter(needs_reauth=False)
+    shop_ids = list(shops.values_list("id", flat=True))
+    queue = django_rq.get_queue("default")
+    for shop_id in shop_ids:
+        queue.enqueue(job, shop_id, retry=SHOP_JOB_RETRY, job_timeout=SHOP_JOB_TIMEOUT_S)
+    return len(shop_ids)
+
+
+def shipments_reconcile_all_job() -> int:
+    count = _fan_out(shipments_reconcile_job, needs_token=True)
+    logger.info("tracking.reconcile.enqueued", extra={"shops": count})
+    return count
+
+
+def delays_detect_all_job() -> int:
+    # Detection reads only our own rows: no token needed, shops awaiting reauth included.
+    count = _fan_out(delays_detect_job, needs_token=False)
+    logger.info("tracking.delays.enqueued", extra={"shops": count})
+    return count
