@@ -111,6 +111,83 @@ class DevshopClient:
         path = f"/_devshop/shops/{myshopify_domain}/webhooks/subscriptions"
         return self._post(path, {"topic": topic, "uri": uri, **fields})["subscriptions"]
 
+    # The store's life (devshop.simulation, devshop.returns).
+    def order_fulfil(
+        self,
+        myshopify_domain: str,
+        order_id: int,
+        *,
+        split: bool = False,
+        carrier: str | None = None,
+        line_items: list[dict[str, int]] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Ship an order (all of it, split per item, or ``line_items`` [{"id", "quantity"}]);
+        returns the fulfillments made ({"id", "name", "tracking_company", …})."""
+        body: dict[str, Any] = {"split": split, "carrier": carrier}
+        if line_items:
+            body["line_items"] = line_items
+        path = f"/_devshop/shops/{myshopify_domain}/orders/{order_id}/fulfil"
+        return self._post(path, body)["fulfillments"]
+
+    def order_state(self, myshopify_domain: str, order_id: int) -> dict[str, Any]:
+        return self._get(f"/_devshop/shops/{myshopify_domain}/orders/{order_id}/state")
+
+    def order_cancel(
+        self, myshopify_domain: str, order_id: int, reason: str = "CUSTOMER"
+    ) -> dict[str, Any]:
+        path = f"/_devshop/shops/{myshopify_domain}/orders/{order_id}/cancel"
+        return self._post(path, {"reason": reason})
+
+    def fulfillment_event(
+        self, myshopify_domain: str, fulfillment_id: int, status: str, **place: Any
+    ) -> dict[str, Any]:
+        """One carrier scan (FulfillmentEventStatus, e.g. "IN_TRANSIT"); place: city, …"""
+        path = f"/_devshop/shops/{myshopify_domain}/fulfillments/{fulfillment_id}/events"
+        return self._post(path, {"status": status, **place})
+
+    def fulfillment_advance(
+        self, myshopify_domain: str, fulfillment_id: int, to: str
+    ) -> dict[str, Any]:
+        """Every plausible scan from where the shipment is up to ``to`` (e.g. "DELIVERED")."""
+        path = f"/_devshop/shops/{myshopify_domain}/fulfillments/{fulfillment_id}/events"
+        return self._post(path, {"to": to})
+
+    def return_action(
+        self, myshopify_domain: str, return_id: int, action: str, **fields: Any
+    ) -> dict[str, Any]:
+        """The merchant's side of a return: approve, decline, process, cancel, close."""
+        return self._post(
+            f"/_devshop/shops/{myshopify_domain}/returns/{return_id}/{action}", fields
+        )
+
+    def simulate_tick(self, myshopify_domain: str) -> dict[str, Any]:
+        """One step of the store's background life (the demo calls this every few seconds)."""
+        return self._post(f"/_devshop/shops/{myshopify_domain}/simulate/tick")
+
+    def simulate_seed(self, myshopify_domain: str, orders: int = 36) -> dict[str, list[int]]:
+        """Orders in every state; returns order ids by state."""
+        path = f"/_devshop/shops/{myshopify_domain}/simulate/seed"
+        response = self.http.post(f"{self.base_url}{path}", json={"orders": orders}, timeout=300)
+        response.raise_for_status()
+        return response.json()["orders"]
+
+    def demo_seed(self, myshopify_domain: str, orders: int = 36) -> dict[str, list[int]]:
+        """What the demo command calls to fill its shop."""
+        return self.simulate_seed(myshopify_domain, orders=orders)
+
+    def clock_set(
+        self, *, speed: float | None = None, offset_seconds: float | None = None
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {}
+        if speed is not None:
+            body["speed"] = speed
+        if offset_seconds is not None:
+            body["offset_seconds"] = offset_seconds
+        return self._post("/_devshop/clock", body)
+
+    def clock(self) -> dict[str, Any]:
+        return self._get("/_devshop/clock")
+
     # Storefront (devshop.storefront).
     def storefront_url(self, myshopify_domain: str, path: str = "/") -> str:
         return f"{self.base_url}/store/{myshopify_domain}{path}"

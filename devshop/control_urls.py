@@ -1,6 +1,6 @@
 from django.urls import path
 
-from devshop import control
+from devshop import control, control_simulation
 
 urlpatterns = [
     path("shops", control.shop_create),
@@ -17,4 +17,19 @@ urlpatterns = [
     path("shops/<str:shop>/install", control.app_install_with_token),
     path("shops/<str:shop>/orders", control.orders_create),
     path("shops/<str:shop>/orders/<int:order_id>", control.order_update),
+    # The store's life (devshop.simulation, devshop.returns).
+    path("shops/<str:shop>/orders/<int:order_id>/fulfil", control_simulation.order_fulfil),
+    path("shops/<str:shop>/orders/<int:order_id>/state", control_simulation.order_state_view),
+    path("shops/<str:shop>/orders/<int:order_id>/cancel", control_simulation.order_cancel),
+    path(
+        "shops/<str:shop>/fulfillments/<int:fulfillment_id>/events",
+        control_simulation.fulfillment_events,
+    ),
+    path(
+        "shops/<str:shop>/returns/<int:return_id>/<str:action>",
+        control_simulation.return_action,
+    ),
+    path("shops/<str:shop>/simulate/tick", control_simulation.simulate_tick),
+    path("shops/<str:shop>/simulate/seed", control_simulation.simulate_seed),
+    path("clock", control_simulation.clock),
 ]

@@ -88,12 +88,23 @@ def app_install(*, shop: DevShop, scopes: str | None = None) -> None:
 
 
 def app_uninstall(*, shop: DevShop) -> int:
-    """Uninstall the app: every token it holds on the store dies at once. Returns how many."""
+    """Uninstall the app: every token it holds on the store dies at once, and Shopify sends
+    app/uninstalled with the Shop resource (shopify.dev, webhooks: app/uninstalled). Returns
+    how many tokens were revoked."""
+    from devshop.payloads import shop_payload
+    from devshop.webhooks import dev_webhook_emit
+
     now = timezone.now()
+    was_installed = shop.app_installed
     shop.app_installed = False
     shop.granted_scopes = ""
     shop.save(update_fields=["app_installed", "granted_scopes"])
-    return DevAccessToken.objects.filter(shop=shop, revoked_at__isnull=True).update(revoked_at=now)
+    revoked = DevAccessToken.objects.filter(shop=shop, revoked_at__isnull=True).update(
+        revoked_at=now
+    )
+    if was_installed:
+        dev_webhook_emit(shop=shop, topic="app/uninstalled", payload=shop_payload(shop))
+    return revoked
 
 
 @csrf_exempt

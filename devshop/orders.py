@@ -6,6 +6,7 @@ app's stale-update checks see it.
 """
 
 import random
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -19,6 +20,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.text import slugify
 from faker import Faker
 
+from devshop.knobs import clock_now
 from devshop.models import (
     DevAccessToken,
     DevCustomer,
@@ -92,8 +94,9 @@ def _money(value: Decimal) -> Decimal:
 
 
 def dev_now() -> datetime:
-    """Now, in whole seconds: Shopify's timestamps have second precision."""
-    return timezone.now().replace(microsecond=0)
+    """Now on the store's simulated clock (knobs ``clock_speed``, ``clock_offset_seconds``),
+    in whole seconds: Shopify's timestamps have second precision."""
+    return clock_now().replace(microsecond=0)
 
 
 def dev_order_touch(order: DevOrder) -> None:
@@ -103,6 +106,29 @@ def dev_order_touch(order: DevOrder) -> None:
     order.updated_at = max(
         dev_now(), order.updated_at.replace(microsecond=0) + timedelta(seconds=1)
     )
+
+
+def dev_order_webhooks_emit(
+    *, order: DevOrder, topics: list[str], event_id: str | None = None
+) -> str:
+    """Queue the order's webhooks for one merchant action: every topic carries the same
+    Order payload and the same X-Shopify-Event-Id (shopify.dev, webhooks: "unique ID shared
+    across all deliveries from the same merchant action"). Returns the event id."""
+    from devshop.payloads import order_payload
+    from devshop.webhooks import dev_webhook_emit
+
+    event_id = event_id or str(uuid.uuid4())
+    payload = order_payload(order)
+    triggered_at = dev_now()
+    for topic in topics:
+        dev_webhook_emit(
+            shop=order.shop,
+            topic=topic,
+            payload=payload,
+            event_id=event_id,
+            triggered_at=triggered_at,
+        )
+    return event_id
 
 
 def _parse_dt(value: Any) -> datetime | None:
@@ -291,6 +317,12 @@ def dev_order_create_fake(*, shop: DevShop, overrides: dict[str, Any] | None = N
             "total_price",
         ]
     )
+    # Shopify fires orders/create for every new order and orders/paid once it is paid in
+    # full; a checkout paid at once fires both for the one action.
+    topics = ["orders/create"]
+    if order.financial_status == DevOrder.FinancialStatus.PAID:
+        topics.append("orders/paid")
+    dev_order_webhooks_emit(order=order, topics=topics)
     return order
 
 
@@ -307,6 +339,8 @@ def dev_order_update(*, order: DevOrder, fields: dict[str, Any]) -> DevOrder:
     unknown = set(fields) - ORDER_FIELDS_SETTABLE - ORDER_DATETIME_FIELDS
     if unknown:
         raise ValueError(f"unknown order fields: {', '.join(sorted(unknown))}")
+    was_paid = order.financial_status == DevOrder.FinancialStatus.PAID
+    was_cancelled = order.cancelled_at is not None
     for key, value in fields.items():
         if key in ORDER_DATETIME_FIELDS:
             value = _parse_dt(value)
@@ -315,4 +349,10 @@ def dev_order_update(*, order: DevOrder, fields: dict[str, Any]) -> DevOrder:
         dev_order_touch(order)
     order.full_clean(exclude=["shop", "customer"], validate_unique=False)
     order.save()
+    topics = []
+    if order.cancelled_at is not None and not was_cancelled:
+        topics.append("orders/cancelled")
+    if order.financial_status == DevOrder.FinancialStatus.PAID and not was_paid:
+        topics.append("orders/paid")
+    dev_order_webhooks_emit(order=order, topics=[*topics, "orders/updated"])
     return order

@@ -1,6 +1,6 @@
 """Calculated query cost, by Shopify's rules (shopify.dev, "GraphQL Admin API rate limits"):
 
-- scalars and enums cost 0, an object 1, a mutation field 10;
+- scalars and enums cost 0, an object 1, a mutation field a flat 10;
 - a connection costs 2 plus, for each object it may return (``first`` or ``last``), the cost
   of that object and what is selected under it; ``pageInfo`` is free;
 - a list field sized by ``first`` costs that many times its object;
@@ -93,10 +93,12 @@ class QueryCost:
     def requested(self) -> int:
         total = 0
         for node, field in self._fields(self.operation.selection_set, self.root):
-            cost = self._field_requested(node, field)
+            # A mutation costs a flat 10, whatever its payload selects (Shopify's
+            # requestedQueryCost for a mutation is 10).
             if self.root is self.schema.mutation_type:
-                cost += MUTATION_COST - 1
-            total += cost
+                total += MUTATION_COST
+            else:
+                total += self._field_requested(node, field)
         return total
 
     def _selection_requested(self, selection_set: SelectionSetNode | None, parent: Any) -> int:
@@ -137,10 +139,10 @@ class QueryCost:
         total = 0
         for node, field in self._fields(self.operation.selection_set, self.root):
             value = (data or {}).get(node.alias.value if node.alias else node.name.value)
-            cost = self._field_actual(node, field, value)
             if self.root is self.schema.mutation_type:
-                cost += MUTATION_COST - 1
-            total += cost
+                total += MUTATION_COST
+            else:
+                total += self._field_actual(node, field, value)
         return total
 
     def _selection_actual(

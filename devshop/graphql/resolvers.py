@@ -23,6 +23,8 @@ from devshop.models import (
     DevLineItem,
     DevOrder,
     DevProduct,
+    DevReturn,
+    DevReturnLineItem,
     DevShop,
     DevVariant,
 )
@@ -323,6 +325,17 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
     "FulfillmentEvent": {"id": _id("FulfillmentEvent")},
 }
 
+
+def _merge_mutation_resolvers() -> None:
+    # Mutations, returns and the types they return live in mutations.py.
+    from devshop.graphql.mutations import MUTATION_RESOLVERS
+
+    for type_name, fields in MUTATION_RESOLVERS.items():
+        RESOLVERS.setdefault(type_name, {}).update(fields)
+
+
+_merge_mutation_resolvers()
+
 # Models whose objects may come back from a Node field, for the type resolver.
 NODE_TYPES = {
     DevOrder: "Order",
@@ -333,4 +346,6 @@ NODE_TYPES = {
     DevFulfillment: "Fulfillment",
     DevFulfillmentLineItem: "FulfillmentLineItem",
     DevFulfillmentEvent: "FulfillmentEvent",
+    DevReturn: "Return",
+    DevReturnLineItem: "ReturnLineItem",
 }

@@ -41,4 +41,8 @@ def admin_schema() -> GraphQLSchema:
     schema.get_type("Node").resolve_type = (  # type: ignore[union-attr]
         lambda obj, _info, _type: NODE_TYPES.get(type(obj))
     )
+    # Return.returnLineItems lists ReturnLineItemType; the devshop only has verified lines.
+    schema.get_type("ReturnLineItemType").resolve_type = (  # type: ignore[union-attr]
+        lambda _obj, _info, _type: "ReturnLineItem"
+    )
     return schema

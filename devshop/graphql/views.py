@@ -219,7 +219,7 @@ def graphql_endpoint(request: HttpRequest, shop: str, version: str) -> JsonRespo
         document,
         operation_name=operation_name,
         variable_values=raw_variables,
-        context_value={"shop": found, "token": token},
+        context_value={"shop": found, "token": token, "api_version": version},
         field_resolver=default_resolver,
     )
     actual = min(requested, cost.actual(result.data))

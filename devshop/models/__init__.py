@@ -10,6 +10,7 @@ from devshop.models.orders import (
     DevProduct,
     DevVariant,
 )
+from devshop.models.returns import DevReturn, DevReturnLineItem
 from devshop.models.shops import DevAccessToken, DevAuthorizationCode, DevSetting, DevShop
 from devshop.models.webhooks import DevWebhookDelivery, DevWebhookSubscription
 
@@ -23,6 +24,8 @@ __all__ = [
     "DevLineItem",
     "DevOrder",
     "DevProduct",
+    "DevReturn",
+    "DevReturnLineItem",
     "DevSetting",
     "DevShop",
     "DevVariant",
