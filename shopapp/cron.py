@@ -5,6 +5,7 @@ Each entry only enqueues a short job; the rows in the database are the schedule.
 
 from rq import cron
 
+from notifications.jobs import messages_dispatch_due_job
 from shopapp.orders.jobs import orders_reconcile_all_job
 from shopapp.webhooks.jobs import webhook_event_sweep_job
 from tracking.jobs import delays_detect_all_job, shipments_reconcile_all_job
@@ -47,4 +48,14 @@ cron.register(
     cron="*/10 * * * *",
     job_timeout=60,
     name="tracking_shipments_reconcile_all",
+)
+
+# Notification messages are rows with a due time: each minute the due ones (and any whose
+# send lease expired) are claimed and handed to RQ, so a flushed Redis loses no message.
+cron.register(
+    messages_dispatch_due_job,
+    queue_name="default",
+    cron="* * * * *",
+    job_timeout=60,
+    name="messages_dispatch_due",
 )
