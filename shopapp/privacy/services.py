@@ -67,7 +67,10 @@ PII_KEYS = frozenset(
 # Other apps' redaction services, called with (shop=, customer_id=, email=, phone=, order_ids=)
 # for customers/redact: tracking, returns and notifications add theirs here (explicit calls,
 # no signals). Rows that only carry ``shop`` are deleted by shop/redact through the cascade.
-CUSTOMER_REDACTORS: tuple[str, ...] = ("tracking.services.tracking_customer_redact",)
+CUSTOMER_REDACTORS: tuple[str, ...] = (
+    "tracking.services.tracking_customer_redact",
+    "returns.services.returns_customer_redact",
+)
 
 
 def shop_uninstall(*, shop: Shop, triggered_at: datetime | None = None) -> bool:

@@ -91,6 +91,16 @@ def handle_customers_redact(*, shop: Shop, event: WebhookEvent, payload: dict) -
     )
 
 
+def handle_return(*, shop: Shop, event: WebhookEvent, payload: dict) -> None:
+    # Every returns/* and reverse logistics topic: Shopify is the source of truth for the
+    # return's status; out-of-order and repeated deliveries are handled in the service.
+    from returns.services import return_webhook_apply
+
+    return_webhook_apply(
+        shop=shop, topic=event.topic, payload=payload, triggered_at=event.triggered_at
+    )
+
+
 def handle_shop_redact(*, shop: Shop, event: WebhookEvent, payload: dict) -> None:
     shop_redact(shop=shop, event=event)
 
@@ -133,4 +143,14 @@ TOPIC_HANDLERS: dict[str, Handler] = {
     "customers/data_request": handle_customers_data_request,
     "customers/redact": handle_customers_redact,
     "shop/redact": handle_shop_redact,
+    "returns/request": handle_return,
+    "returns/approve": handle_return,
+    "returns/decline": handle_return,
+    "returns/update": handle_return,
+    "returns/cancel": handle_return,
+    "returns/close": handle_return,
+    "returns/reopen": handle_return,
+    "returns/process": handle_return,
+    "reverse_deliveries/attach_deliverable": handle_return,
+    "reverse_fulfillment_orders/dispose": handle_return,
 }

@@ -1,0 +1,308 @@
+"""The merchant's returns pages in the embedded admin: queue, one return and its actions,
+photos and labels (served here, checked against the session token's shop, never from a public
+media URL), the blocklist and the policy.
+
+Reads go through ``returns.selectors``, changes through ``returns.services``. Forms POST with
+the session token in ``Authorization: Bearer`` (``returns/admin.js`` sends them with fetch and
+shows the answer), as ``session_token_required`` requires for unsafe methods; the answer to a
+POST is the page itself, with the outcome in a banner.
+"""
+
+import logging
+
+from django.core.paginator import Paginator
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from returns import selectors, services
+from returns.admin_forms import ApproveForm, BlocklistForm, DeclineForm, PolicyForm, ProcessForm
+from returns.policy import reason_label, return_policy_get
+from returns.selectors import QUEUE_FILTERS
+from shopapp.admin_api.client import AdminApiError
+from shopapp.auth.session import session_token_required
+from shopapp.embedded.views import _render
+
+logger = logging.getLogger(__name__)
+
+RETURNS_PER_PAGE = 25
+UNAVAILABLE = "Shopify couldn't be reached just now. Nothing was changed; try again in a minute."
+
+
+def _get_or_404(request: HttpRequest, return_id: int):
+    found = selectors.return_request_get(shop=request.shop, request_id=return_id)
+    if found is None:
+        # Another shop's return answers exactly like a missing one.
+        raise Http404("No such return")
+    return found
+
+
+@require_GET
+@session_token_required
+def return_queue(request: HttpRequest) -> HttpResponse:
+    status = request.GET.get("status", "")
+    query = request.GET.get("q", "")[:255].strip()
+    returns = selectors.return_request_queue(shop=request.shop, status=status, query=query)
+    page = Paginator(returns, RETURNS_PER_PAGE).get_page(request.GET.get("page"))
+    return _render(
+        request,
+        "returns/admin/queue.html",
+        {
+            "page": page,
+            "status": status,
+            "query": query,
+            "filters": list(QUEUE_FILTERS),
+            "nav": "returns",
+        },
+    )
+
+
+def _detail(
+    request: HttpRequest, ret, *, message: str = "", error: str = "", status: int = 200, **forms
+) -> HttpResponse:
+    ret = _get_or_404(request, ret.pk)
+    history = services.customer_history(
+        shop=request.shop,
+        customer_id=ret.customer_id,
+        email=ret.customer_email,
+        exclude_request_id=ret.pk,
+    )
+    lines = [
+        {"line": line, "reason_label": reason_label(line.reason)} for line in ret.line_items.all()
+    ]
+    context = {
+        "ret": ret,
+        "lines": lines,
+        "history": history,
+        "customer_returns": selectors.return_request_list_for_customer(
+            shop=request.shop, customer_id=ret.customer_id, email=ret.customer_email
+        ).exclude(pk=ret.pk)[:10],
+        "message": message,
+        "error": error,
+        "approve_form": forms.get("approve_form") or ApproveForm(),
+        "decline_form": forms.get("decline_form") or DeclineForm(),
+        "process_form": forms.get("process_form")
+        or ProcessForm(initial={"resolution": ret.resolution}),
+        "nav": "returns",
+    }
+    return _render(request, "returns/admin/detail.html", context, status=status)
+
+
+@require_GET
+@session_token_required
+def return_detail(request: HttpRequest, return_id: int) -> HttpResponse:
+    return _detail(request, _get_or_404(request, return_id))
+
+
+def _act(request: HttpRequest, ret, action, success: str, **forms) -> HttpResponse:
+    try:
+        action()
+    except services.ReturnRefused as exc:
+        return _detail(request, ret, error=exc.message, status=409, **forms)
+    except AdminApiError as exc:
+        logger.warning(
+            "returns.admin.shopify_error",
+            extra={"shop": request.shop.myshopify_domain, "error": type(exc).__name__},
+        )
+        return _detail(request, ret, error=UNAVAILABLE, status=503, **forms)
+    return _detail(request, ret, message=success)
+
+
+@require_POST
+@session_token_required
+def return_approve(request: HttpRequest, return_id: int) -> HttpResponse:
+    ret = _get_or_404(request, return_id)
+    form = ApproveForm(request.POST, request.FILES)
+    if not form.is_valid():
+        return _detail(request, ret, error="Check the form.", status=400, approve_form=form)
+    return _act(
+        request,
+        ret,
+        lambda: services.return_request_approve(
+            shop=request.shop,
+            request=ret,
+            instructions=form.cleaned_data["instructions"],
+            label_file=form.cleaned_data.get("label"),
+        ),
+        "Return approved.",
+    )
+
+
+@require_POST
+@session_token_required
+def return_decline(request: HttpRequest, return_id: int) -> HttpResponse:
+    ret = _get_or_404(request, return_id)
+    form = DeclineForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, ret, error="Check the form.", status=400, decline_form=form)
+    return _act(
+        request,
+        ret,
+        lambda: services.return_request_decline(
+            shop=request.shop,
+            request=ret,
+            reason=form.cleaned_data["reason"],
+            note=form.cleaned_data["note"],
+        ),
+        "Return declined.",
+    )
+
+
+@require_POST
+@session_token_required
+def return_receive(request: HttpRequest, return_id: int) -> HttpResponse:
+    ret = _get_or_404(request, return_id)
+    quantities = {}
+    for line in ret.line_items.all():
+        raw = request.POST.get(f"received_{line.pk}", "").strip()
+        if raw:
+            if not raw.isdigit():
+                return _detail(request, ret, error="Enter whole numbers.", status=400)
+            quantities[line.pk] = int(raw)
+    return _act(
+        request,
+        ret,
+        lambda: services.return_items_receive(
+            shop=request.shop, request=ret, quantities=quantities
+        ),
+        "Items marked as received.",
+    )
+
+
+@require_POST
+@session_token_required
+def return_process(request: HttpRequest, return_id: int) -> HttpResponse:
+    ret = _get_or_404(request, return_id)
+    form = ProcessForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, ret, error="Check the form.", status=400, process_form=form)
+    return _act(
+        request,
+        ret,
+        lambda: services.return_request_process(
+            shop=request.shop, request=ret, resolution=form.cleaned_data["resolution"]
+        ),
+        "Return processed.",
+    )
+
+
+@require_POST
+@session_token_required
+def return_cancel(request: HttpRequest, return_id: int) -> HttpResponse:
+    ret = _get_or_404(request, return_id)
+    return _act(
+        request,
+        ret,
+        lambda: services.return_request_cancel(shop=request.shop, request=ret),
+        "Return canceled.",
+    )
+
+
+@require_POST
+@session_token_required
+def return_close(request: HttpRequest, return_id: int) -> HttpResponse:
+    ret = _get_or_404(request, return_id)
+    return _act(
+        request,
+        ret,
+        lambda: services.return_request_close(shop=request.shop, request=ret),
+        "Return closed.",
+    )
+
+
+def _private_file(field_file, content_type: str) -> FileResponse:
+    response = FileResponse(field_file.open("rb"), content_type=content_type)
+    # The shopper's photos and address labels: no shared cache may keep them.
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@require_GET
+@session_token_required
+def return_photo(request: HttpRequest, photo_id: int) -> HttpResponse:
+    photo = selectors.return_photo_get(shop=request.shop, photo_id=photo_id)
+    if photo is None or not photo.image:
+        raise Http404("No such photo")
+    return _private_file(photo.image, photo.content_type or "application/octet-stream")
+
+
+@require_GET
+@session_token_required
+def return_label(request: HttpRequest, return_id: int) -> HttpResponse:
+    ret = _get_or_404(request, return_id)
+    if not ret.label_file:
+        raise Http404("No label")
+    name = ret.label_file.name.lower()
+    content_type = (
+        "application/pdf"
+        if name.endswith(".pdf")
+        else "image/png"
+        if name.endswith(".png")
+        else "image/jpeg"
+    )
+    return _private_file(ret.label_file, content_type)
+
+
+def _blocklist_page(request, *, form=None, message="", error="", status=200) -> HttpResponse:
+    return _render(
+        request,
+        "returns/admin/blocklist.html",
+        {
+            "entries": selectors.return_blocklist(shop=request.shop),
+            "form": form or BlocklistForm(),
+            "message": message,
+            "error": error,
+            "nav": "returns",
+        },
+        status=status,
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@session_token_required
+def blocklist(request: HttpRequest) -> HttpResponse:
+    if request.method == "GET":
+        return _blocklist_page(request)
+    form = BlocklistForm(request.POST)
+    if not form.is_valid():
+        return _blocklist_page(request, form=form, error="Enter an email address.", status=400)
+    services.blocklist_entry_add(
+        shop=request.shop, email=form.cleaned_data["email"], note=form.cleaned_data["note"]
+    )
+    return _blocklist_page(request, message="Added to the blocklist.")
+
+
+@require_POST
+@session_token_required
+def blocklist_remove(request: HttpRequest, entry_id: int) -> HttpResponse:
+    if not services.blocklist_entry_remove(shop=request.shop, entry_id=entry_id):
+        raise Http404("No such entry")
+    return _blocklist_page(request, message="Removed from the blocklist.")
+
+
+@require_http_methods(["GET", "POST"])
+@session_token_required
+def policy(request: HttpRequest) -> HttpResponse:
+    current = return_policy_get(shop=request.shop)
+    if request.method == "GET":
+        form = PolicyForm(instance=current)
+        return _render(request, "returns/admin/policy.html", {"form": form, "nav": "returns"})
+    form = PolicyForm(request.POST, instance=current)
+    if not form.is_valid():
+        return _render(
+            request,
+            "returns/admin/policy.html",
+            {"form": form, "error": "Check the highlighted fields.", "nav": "returns"},
+            status=400,
+        )
+    fields = {name: form.cleaned_data[name] for name in PolicyForm.Meta.fields}
+    services.return_policy_update(shop=request.shop, **fields)
+    return _render(
+        request,
+        "returns/admin/policy.html",
+        {
+            "form": PolicyForm(instance=return_policy_get(shop=request.shop)),
+            "message": "Return policy saved.",
+            "nav": "returns",
+        },
+    )

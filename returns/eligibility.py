@@ -1,0 +1,293 @@
+"""What a shopper may return from an order, item by item, and what they would get back.
+
+    order_eligibility(shop, order)
+      ├─ Shopify: returnableFulfillments(orderId:)  what is still returnable after earlier
+      │     returns (shopify.dev "Build a return management workflow"), with the fulfillment
+      │     line item ids a returnRequest needs; plus product tags/type (ProductInfo cache)
+      ├─ local: requests stored but not yet accepted by Shopify hold their units too, so the
+      │     same items cannot be requested twice while a request is open
+      └─ policy: final-sale tags, product types, discounted items, the window counted from
+            delivery (Shipment.delivered_at) or fulfillment + transit allowance (Shopify's own
+            self-serve rule, help.shopify.com "Return rules")
+
+Shopify errors (unreachable, throttled) propagate: the caller says "try again", it never guesses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+
+from django.db.models import Max, Sum
+from django.utils import dateformat, timezone
+from django.utils.translation import gettext as _
+
+from returns import shopify
+from returns.models import ProductInfo, Resolution, ReturnLineItem, ReturnRequest
+from returns.policy import percent, policy_list, return_policy_get
+from shopapp.admin_api.client import admin_client_for_shop
+from shopapp.models import LineItem, Order, Shop
+from tracking.models import Shipment, ShipmentLineItem
+
+# Product tags and types change rarely and are not pushed to the app (no products/* topic):
+# a quarter of an hour bounds how long a newly "final sale" product can still be returned,
+# while the several portal pages of one shopper's visit cost one product read.
+PRODUCT_INFO_TTL = timedelta(minutes=15)
+CENT = Decimal("0.01")
+
+# Statuses in which a local request still holds its units.
+OPEN_STATUSES = (
+    ReturnRequest.Status.SUBMITTED,
+    ReturnRequest.Status.REQUESTED,
+    ReturnRequest.Status.OPEN,
+)
+
+
+class ReasonCode:
+    ELIGIBLE = ""
+    ORDER_CANCELLED = "order_cancelled"
+    GIFT_CARD = "gift_card"
+    NOT_FULFILLED = "not_fulfilled"
+    FINAL_SALE = "final_sale"
+    EXCLUDED_TYPE = "excluded_product_type"
+    DISCOUNTED = "discounted"
+    WINDOW_ENDED = "window_ended"
+    OPEN_REQUEST = "open_request"
+    ALREADY_RETURNED = "already_returned"
+
+
+@dataclass
+class ItemEligibility:
+    line_item: LineItem
+    returnable_quantity: int
+    is_eligible: bool
+    reason_code: str
+    reason_text: str
+    fulfillment_line_item_gid: str
+    # Every fulfillment line still holding returnable units: (gid, quantity). A line item
+    # shipped in two parcels has two.
+    fulfillment_lines: list[tuple[str, int]] = field(default_factory=list)
+    # The last day of the window (None when unknown, e.g. not shipped).
+    window_ends_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    subtotal: Decimal
+    restocking_fee: Decimal
+    shipping_fee: Decimal
+    total: Decimal
+    currency: str
+
+
+def _money(value: Decimal) -> Decimal:
+    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+def line_item_unit_value(line_item: LineItem) -> Decimal:
+    """What one unit cost the shopper: price less its share of the line's discount."""
+    if not line_item.quantity:
+        return _money(line_item.price)
+    return _money(line_item.price - line_item.total_discount / line_item.quantity)
+
+
+def _product_info(
+    *, shop: Shop, product_ids: set[int], now: datetime
+) -> tuple[dict[int, ProductInfo], bool]:
+    fresh = {
+        info.product_id: info
+        for info in ProductInfo.objects.filter(
+            shop=shop, product_id__in=product_ids, fetched_at__gte=now - PRODUCT_INFO_TTL
+        )
+    }
+    return fresh, product_ids <= set(fresh)
+
+
+def _product_info_store(
+    *, shop: Shop, products: dict[int, tuple[int, list[str], str]], now: datetime
+) -> dict[int, ProductInfo]:
+    stored: dict[int, ProductInfo] = {}
+    for product_id, tags, product_type in products.values():
+        info, _created = ProductInfo.objects.update_or_create(
+            shop=shop,
+            product_id=product_id,
+            defaults={"tags": tags, "product_type": product_type[:255], "fetched_at": now},
+        )
+        stored[product_id] = info
+    return stored
+
+
+def _pending_quantities(*, shop: Shop, order: Order) -> dict[int, int]:
+    """Units held by local requests Shopify does not know yet (returnableFulfillments already
+    leaves out units in Shopify's own REQUESTED/OPEN returns)."""
+    rows = (
+        ReturnLineItem.objects.filter(
+            shop=shop,
+            return_request__order=order,
+            return_request__status__in=OPEN_STATUSES,
+            return_request__shopify_return_id__isnull=True,
+        )
+        .values("line_item_id")
+        .annotate(n=Sum("quantity"))
+    )
+    return {row["line_item_id"]: int(row["n"] or 0) for row in rows}
+
+
+def _open_line_item_ids(*, shop: Shop, order: Order) -> set[int]:
+    return set(
+        ReturnLineItem.objects.filter(
+            shop=shop, return_request__order=order, return_request__status__in=OPEN_STATUSES
+        ).values_list("line_item_id", flat=True)
+    )
+
+
+def _window_ends(*, shop: Shop, order: Order, line_item: LineItem, policy) -> datetime | None:
+    """Delivery + window; without a delivery event, fulfillment + transit allowance + window."""
+    shipment_ids = ShipmentLineItem.objects.filter(
+        shop=shop, shipment__order=order, line_item_shopify_id=line_item.shopify_id
+    ).values_list("shipment_id", flat=True)
+    shipments = Shipment.objects.filter(shop=shop, pk__in=list(shipment_ids))
+    dates = shipments.aggregate(delivered=Max("delivered_at"), shipped=Max("shopify_created_at"))
+    window = timedelta(days=policy.window_days)
+    if dates["delivered"]:
+        return dates["delivered"] + window
+    allowance = timedelta(days=policy.transit_allowance_days)
+    if dates["shipped"]:
+        return dates["shipped"] + allowance + window
+    # Shopify says it shipped but the shipment has not reached the mirror yet: count from
+    # the order, the earliest the parcel can have left.
+    start = order.processed_at or order.shopify_created_at
+    return start + allowance + window if start else None
+
+
+def _date_text(shop: Shop, moment: datetime) -> str:
+    from tracking.services import shop_zone
+
+    return dateformat.format(timezone.localtime(moment, shop_zone(shop)), "j F Y")
+
+
+def order_eligibility(
+    *, shop: Shop, order: Order, now: datetime | None = None
+) -> list[ItemEligibility]:
+    """One ItemEligibility per line item of ``order`` (gift cards and removed lines included,
+    with their reason), in the order's line order."""
+    if order.shop_id != shop.pk:
+        raise ValueError("order does not belong to shop")
+    now = now or timezone.now()
+    policy = return_policy_get(shop=shop)
+    line_items = list(LineItem.objects.filter(shop=shop, order=order).order_by("id"))
+    product_ids = {li.product_id for li in line_items if li.product_id}
+    products, cached = _product_info(shop=shop, product_ids=product_ids, now=now)
+
+    client = admin_client_for_shop(shop)
+    fetched = shopify.eligibility_fetch(
+        client,
+        order_gid=order.admin_graphql_api_id or shopify.gid("Order", order.shopify_id),
+        with_products=not cached,
+    )
+    if not cached:
+        products.update(_product_info_store(shop=shop, products=fetched["products"], now=now))
+    returnable = fetched["returnable"]
+    pending = _pending_quantities(shop=shop, order=order)
+    open_items = _open_line_item_ids(shop=shop, order=order)
+    excluded_tags = set(policy_list(policy.excluded_product_tags))
+    excluded_types = set(policy_list(policy.excluded_product_types))
+
+    results = []
+    for li in line_items:
+        lines = returnable.get(li.shopify_id, [])
+        shopify_quantity = sum(q for _gid, q in lines)
+        quantity = max(0, shopify_quantity - pending.get(li.pk, 0))
+        info = products.get(li.product_id) if li.product_id else None
+        tags = {t.strip().lower() for t in info.tags} if info else set()
+        product_type = (info.product_type if info else "").strip().lower()
+        ends = _window_ends(shop=shop, order=order, line_item=li, policy=policy)
+
+        code, text = ReasonCode.ELIGIBLE, ""
+        if order.cancelled_at:
+            code, text = ReasonCode.ORDER_CANCELLED, _("The order was cancelled")
+        elif li.is_gift_card:
+            code, text = ReasonCode.GIFT_CARD, _("Gift cards can't be returned")
+        elif tags & excluded_tags:
+            code, text = ReasonCode.FINAL_SALE, _("Final sale")
+        elif product_type and product_type in excluded_types:
+            code, text = ReasonCode.EXCLUDED_TYPE, _("This type of item can't be returned")
+        elif policy.exclude_discounted_items and li.total_discount > 0:
+            code, text = ReasonCode.DISCOUNTED, _("Discounted items can't be returned")
+        elif quantity <= 0 and li.pk in open_items:
+            code, text = ReasonCode.OPEN_REQUEST, _("A return for this item is already open")
+        elif quantity <= 0 and shopify_quantity <= 0 and not _was_returned(shop, li):
+            code, text = ReasonCode.NOT_FULFILLED, _("Not shipped yet")
+        elif quantity <= 0:
+            code, text = ReasonCode.ALREADY_RETURNED, _("Already returned")
+        elif ends is not None and now > ends:
+            code = ReasonCode.WINDOW_ENDED
+            text = _("The return window ended on %(date)s") % {"date": _date_text(shop, ends)}
+
+        is_eligible = code == ReasonCode.ELIGIBLE
+        results.append(
+            ItemEligibility(
+                line_item=li,
+                returnable_quantity=quantity if is_eligible else 0,
+                is_eligible=is_eligible,
+                reason_code=code,
+                reason_text=text,
+                fulfillment_line_item_gid=lines[0][0] if lines else "",
+                fulfillment_lines=list(lines),
+                window_ends_at=ends,
+            )
+        )
+    return results
+
+
+def _was_returned(shop: Shop, line_item: LineItem) -> bool:
+    """Whether units of the line went back already (Shopify holds none returnable any more
+    because of a return, not because the line never shipped)."""
+    shipped = ShipmentLineItem.objects.filter(
+        shop=shop, line_item_shopify_id=line_item.shopify_id
+    ).exists()
+    returned = ReturnLineItem.objects.filter(shop=shop, line_item=line_item).exists()
+    refunded = line_item.current_quantity < line_item.quantity
+    return shipped or returned or refunded
+
+
+def return_estimate(
+    *,
+    shop: Shop,
+    order: Order,
+    items: Iterable[tuple[LineItem | int, int]],
+    resolution: str,
+) -> Estimate:
+    """What the shopper gets back for ``items`` ([(line item or its pk, quantity)]).
+
+    Refund and store credit: the items' value (discounts deducted) less the restocking fee and
+    the return shipping fee, never below zero. Exchange: the value goes to the new variant,
+    nothing is paid back; no restocking fee, the shipping fee still applies.
+    """
+    policy = return_policy_get(shop=shop)
+    wanted = [(li, int(q)) for li, q in items]
+    ids = [li for li, _q in wanted if isinstance(li, int)]
+    by_pk = {li.pk: li for li in LineItem.objects.filter(shop=shop, order=order, pk__in=ids)}
+    subtotal = Decimal("0")
+    for li, quantity in wanted:
+        line = by_pk.get(li) if isinstance(li, int) else li
+        if line is None or line.order_id != order.pk:
+            raise ValueError("line item does not belong to the order")
+        subtotal += line_item_unit_value(line) * quantity
+    subtotal = _money(subtotal)
+    shipping_fee = _money(policy.return_shipping_fee) if wanted else Decimal("0.00")
+    if resolution == Resolution.EXCHANGE:
+        restocking = Decimal("0.00")
+        total = Decimal("0.00")
+    else:
+        restocking = _money(subtotal * percent(policy.restocking_fee_percent))
+        total = max(Decimal("0.00"), subtotal - restocking - shipping_fee)
+    return Estimate(
+        subtotal=subtotal,
+        restocking_fee=restocking,
+        shipping_fee=shipping_fee,
+        total=_money(total),
+        currency=order.currency or shop.currency,
+    )

@@ -1,0 +1,53 @@
+"""RQ entry points for returns: thin, they take ids and call services.
+
+``return_request_send_job`` is enqueued on commit of a submission. Shopify outages and
+throttling are retried by the Admin API client first (seconds), then by RQ (minutes); when
+no retry is left the request is marked failed with a message the shopper can read.
+"""
+
+import logging
+from types import TracebackType
+from typing import Any
+
+from rq import Retry
+from rq.job import Job
+
+from returns import services
+from returns.models import ReturnRequest
+
+logger = logging.getLogger(__name__)
+
+# Four more tries over ~20 minutes: a Shopify incident or a drained bucket passes in that
+# time, and the shopper's status page says "sending" meanwhile.
+SEND_RETRY = Retry(max=4, interval=[30, 120, 300, 900])
+SEND_FAILED_MESSAGE = (
+    "We couldn't send your request to the store just now. The store has been told and will "
+    "follow up."
+)
+
+
+def return_request_send_job(request_id: int) -> str | None:
+    request = services.return_request_send(request_id=request_id)
+    return request.status if request is not None else None
+
+
+def return_request_send_failed(
+    job: Job,
+    connection: Any,
+    exc_type: type[BaseException] | None = None,
+    exc_value: BaseException | None = None,
+    traceback: TracebackType | None = None,
+) -> None:
+    """RQ's on_failure callback runs after every failed attempt, retries included: mark the
+    request failed only when no retry is left (rq docs, "Retrying failed jobs")."""
+    if (job.retries_left or 0) > 0:
+        return
+    request_id = job.args[0] if job.args else job.kwargs.get("request_id")
+    request = ReturnRequest.objects.filter(pk=request_id).first()
+    if request is None:
+        return
+    logger.warning(
+        "returns.send.gave_up",
+        extra={"return_id": request_id, "error": exc_type.__name__ if exc_type else None},
+    )
+    services.return_request_sync_fail(request=request, message=SEND_FAILED_MESSAGE)

@@ -1,0 +1,1305 @@
+"""Every change to a return: the shopper's request, the merchant's actions, Shopify's webhooks.
+
+    portal ── return_request_submit ──> ReturnRequest SUBMITTED (sync pending), one transaction
+                └─(on commit) return_request_send_job ─> returnRequest ─> REQUESTED
+                                                  └─> auto-approve when the policy's rules hold
+    admin  ── approve / decline / receive / process / cancel / close ─> Shopify, then local
+    Shopify ─ returns/* webhooks ──> return_webhook_apply ─> local status (Shopify wins)
+
+Each step writes one OrderEvent (``return.<step>``, deduplicated per return and step, so the
+app's own call and the webhook that echoes it are recorded once) and, when the event is new,
+calls ``notification_trigger`` with the matching trigger and ``{"return_id": …}``.
+
+Webhook order rule (Shopify delivers at least once, in no particular order,
+shopify.dev "Ignore duplicates"): a webhook whose X-Shopify-Triggered-At is older than the one
+that last set the status changes nothing; otherwise the status only moves forward
+(SUBMITTED < REQUESTED < OPEN < DECLINED/CANCELED/CLOSED), except that returns/reopen takes a
+CLOSED return back to OPEN. So a returns/approve delivered after returns/close never reopens it.
+"""
+
+from __future__ import annotations
+
+import logging
+import mimetypes
+import os
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, NamedTuple
+
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from returns import shopify
+from returns.eligibility import (
+    OPEN_STATUSES,
+    ItemEligibility,
+    ReasonCode,
+    line_item_unit_value,
+    order_eligibility,
+    return_estimate,
+)
+from returns.models import (
+    Resolution,
+    ReturnBlocklistEntry,
+    ReturnLineItem,
+    ReturnPhoto,
+    ReturnPolicy,
+    ReturnRequest,
+)
+from returns.policy import (
+    DECLINE_REASONS,
+    REASON_DEFINITIONS_SINCE,
+    policy_reasons,
+    policy_resolutions,
+    reason_enum,
+    reason_handle,
+    reason_label,
+    reason_matches,
+    reason_requires_note,
+    reason_requires_photo,
+    return_policy_get,
+)
+from shopapp.admin_api.client import AdminApiClient, UserErrors, admin_client_for_shop
+from shopapp.models import LineItem, Order, OrderEvent, Shop
+from shopapp.orders.services import order_event_record
+
+logger = logging.getLogger(__name__)
+
+Status = ReturnRequest.Status
+CUSTOMER_NOTE_MAX = 300  # ReturnRequestLineItemInput.customerNote: "Maximum length: 300".
+DECLINE_NOTE_MAX = 500  # ReturnDeclineRequestInput.declineNote: "Maximum length: 500".
+
+# Forward order of statuses; terminal ones share a rank (one never turns into another).
+_RANK = {
+    Status.SUBMITTED: 0,
+    Status.REQUESTED: 1,
+    Status.OPEN: 2,
+    Status.DECLINED: 3,
+    Status.CANCELED: 3,
+    Status.CLOSED: 3,
+}
+_TRIGGERS = {
+    "requested": "return_requested",
+    "approved": "return_approved",
+    "declined": "return_declined",
+    "processed": "return_processed",
+    "closed": "return_closed",
+}
+_SUMMARIES = {
+    "submitted": "Return submitted by the customer",
+    "requested": "Return requested",
+    "approved": "Return approved",
+    "declined": "Return declined",
+    "received": "Returned items received",
+    "processed": "Return processed",
+    "closed": "Return closed",
+    "canceled": "Return canceled",
+    "reopened": "Return reopened",
+    "sync_failed": "Shopify refused the return request",
+    "updated": "Return updated in Shopify",
+    "label_attached": "Return label or tracking attached",
+}
+
+
+class ReturnRefused(ValueError):
+    """A request or action the rules refuse; ``message`` is safe to show as it is."""
+
+    def __init__(self, message: str, *, code: str = "refused") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class ReturnActionError(ReturnRefused):
+    """A merchant action that could not be done (wrong state, Shopify's userErrors)."""
+
+
+class ReturnOrderMissing(Exception):
+    """A returns webhook for an order the mirror does not hold yet: retried by the job."""
+
+
+class ReturnNotYetSynced(Exception):
+    """A webhook for a return our send job has created but not stored yet: retried."""
+
+
+class ReturnItemInput(NamedTuple):
+    """One item of a submission; ``line_item_id`` is the local ``LineItem.pk``."""
+
+    line_item_id: int
+    quantity: int
+    reason: str
+    note: str = ""
+    exchange_variant_id: int | None = None
+
+
+def user_errors_text(exc: UserErrors) -> str:
+    """Shopify's userErrors as one sentence a shopper or merchant can read."""
+    messages = [str(e.get("message") or "").strip() for e in exc.user_errors]
+    text = " ".join(m if m.endswith(".") else m + "." for m in messages if m)
+    return text or "Shopify refused the change."
+
+
+# -- timeline -------------------------------------------------------------------------------
+
+
+def _cycle(request: ReturnRequest) -> int:
+    """How many times the return was reopened: steps after a reopen are new facts."""
+    return OrderEvent.objects.filter(
+        shop_id=request.shop_id, dedupe_key__startswith=f"return:{request.pk}:reopened:"
+    ).count()
+
+
+def _step(
+    *,
+    request: ReturnRequest,
+    step: str,
+    source: str,
+    occurred_at: datetime | None = None,
+    detail: dict[str, Any] | None = None,
+    dedupe_suffix: str = "",
+) -> bool:
+    """Record ``return.<step>`` once per return (and reopen cycle); trigger when new."""
+    cycle = _cycle(request)
+    key = f"return:{request.pk}:{step}" + (f":{cycle}" if cycle else "") + dedupe_suffix
+    label = request.name or f"return {request.pk}"
+    event = order_event_record(
+        shop=request.shop,
+        order=request.order,
+        kind=f"return.{step}",
+        occurred_at=occurred_at or timezone.now(),
+        source=source,
+        summary=f"{_SUMMARIES.get(step, step)} ({label})",
+        detail={"return_id": request.pk, "shopify_return_id": request.shopify_return_id}
+        | (detail or {}),
+        dedupe_key=key,
+    )
+    if event is None:
+        return False
+    trigger = _TRIGGERS.get(step)
+    if trigger:
+        # Imported at call time: notifications imports the order services this module uses.
+        from notifications.services import notification_trigger
+
+        notification_trigger(
+            shop=request.shop,
+            order=request.order,
+            trigger=trigger,
+            context={"return_id": request.pk},
+        )
+    return True
+
+
+# -- the shopper's request ------------------------------------------------------------------
+
+
+def _normalize_items(items: Iterable[Any]) -> list[ReturnItemInput]:
+    """Tuples, ReturnItemInput or dicts (``note`` or ``customer_note``) alike."""
+    normalized = []
+    for item in items:
+        if isinstance(item, ReturnItemInput):
+            normalized.append(item)
+        elif isinstance(item, Mapping):
+            variant = item.get("exchange_variant_id")
+            normalized.append(
+                ReturnItemInput(
+                    line_item_id=int(item["line_item_id"]),
+                    quantity=int(item["quantity"]),
+                    reason=str(item.get("reason") or ""),
+                    note=str(item.get("note") or item.get("customer_note") or ""),
+                    exchange_variant_id=int(variant) if variant else None,
+                )
+            )
+        else:
+            normalized.append(ReturnItemInput(*item))
+    return normalized
+
+
+def blocklist_contains(*, shop: Shop, email: str) -> bool:
+    email = (email or "").strip().lower()
+    return bool(email) and ReturnBlocklistEntry.objects.filter(shop=shop, email=email).exists()
+
+
+def _customer_owns(order: Order, *, customer_id: int | None, customer_email: str) -> bool:
+    if customer_id is not None:
+        return order.customer_id is not None and order.customer_id == customer_id
+    email = (customer_email or "").strip().lower()
+    return bool(email) and email == (order.email or "").strip().lower()
+
+
+def _validate_items(
+    *,
+    policy: ReturnPolicy,
+    items: list[ReturnItemInput],
+    eligibility: dict[int, ItemEligibility],
+    resolution: str,
+    photos: Mapping[int, Sequence[UploadedFile]],
+) -> None:
+    if not items:
+        raise ReturnRefused("Choose at least one item to return.", code="no_items")
+    wanted: dict[int, int] = {}
+    offered = policy_reasons(policy)
+    for item in items:
+        elig = eligibility.get(item.line_item_id)
+        if elig is None:
+            raise ReturnRefused("That item is not part of this order.", code="unknown_item")
+        title = elig.line_item.title
+        if not elig.is_eligible:
+            raise ReturnRefused(f"{title}: {elig.reason_text}", code=elig.reason_code)
+        if item.quantity <= 0:
+            raise ReturnRefused(f"{title}: choose how many to return.", code="quantity")
+        wanted[item.line_item_id] = wanted.get(item.line_item_id, 0) + item.quantity
+        if wanted[item.line_item_id] > elig.returnable_quantity:
+            raise ReturnRefused(
+                f"{title}: only {elig.returnable_quantity} can be returned.", code="quantity"
+            )
+        if not reason_matches(item.reason, offered):
+            raise ReturnRefused(f"{title}: choose a reason from the list.", code="reason")
+        note = (item.note or "").strip()
+        if reason_requires_note(policy, item.reason) and not note:
+            raise ReturnRefused(
+                f"{title}: please tell us more about “{reason_label(item.reason)}”.",
+                code="note_required",
+            )
+        if len(note) > CUSTOMER_NOTE_MAX:
+            raise ReturnRefused(
+                f"{title}: the note is too long (at most {CUSTOMER_NOTE_MAX} characters).",
+                code="note_too_long",
+            )
+        if reason_requires_photo(policy, item.reason) and not photos.get(item.line_item_id):
+            raise ReturnRefused(f"{title}: please add a photo.", code="photo_required")
+        if resolution == Resolution.EXCHANGE and not item.exchange_variant_id:
+            raise ReturnRefused(f"{title}: choose the variant you want instead.", code="variant")
+
+
+def return_request_submit(
+    *,
+    shop: Shop,
+    order: Order,
+    items: Iterable[ReturnItemInput | tuple | Mapping[str, Any]],
+    resolution: str,
+    customer_email: str,
+    customer_id: int | None,
+    photos: Mapping[int, Sequence[UploadedFile]] | None = None,
+    now: datetime | None = None,
+) -> ReturnRequest:
+    """Store a shopper's return request at once (SUBMITTED, sync pending) and send it to
+    Shopify from a job after commit. ``items``: (line_item_id = LineItem.pk, quantity, reason,
+    note, exchange_variant_id); ``photos``: {LineItem.pk: [files]} (type and size checked by
+    the portal). Raises ReturnRefused with a shopper-readable message; nothing is stored then.
+    Calls Shopify (returnableFulfillments) before storing: AdminApiError propagates."""
+    photos = photos or {}
+    normalized = _normalize_items(items)
+    if order.shop_id != shop.pk:
+        raise ReturnRefused("We couldn't find that order.", code="not_found")
+    if not _customer_owns(order, customer_id=customer_id, customer_email=customer_email):
+        raise ReturnRefused("We couldn't find that order.", code="not_found")
+    email = (customer_email or order.email or "").strip().lower()
+    if blocklist_contains(shop=shop, email=email) or blocklist_contains(
+        shop=shop, email=order.email
+    ):
+        raise ReturnRefused(
+            "We can't accept a return for this order online. Please contact the store.",
+            code="blocklisted",
+        )
+    policy = return_policy_get(shop=shop)
+    if resolution not in policy_resolutions(policy):
+        raise ReturnRefused("Choose how you would like to be paid back.", code="resolution")
+    results = order_eligibility(shop=shop, order=order, now=now)
+    eligibility = {e.line_item.pk: e for e in results}
+    _validate_items(
+        policy=policy,
+        items=normalized,
+        eligibility=eligibility,
+        resolution=resolution,
+        photos=photos,
+    )
+    estimate = return_estimate(
+        shop=shop,
+        order=order,
+        items=[(i.line_item_id, i.quantity) for i in normalized],
+        resolution=resolution,
+    )
+
+    with transaction.atomic():
+        # One submission per order at a time: the second waits here, then sees the first's
+        # units as held and is refused ("already open").
+        Order.objects.select_for_update().filter(pk=order.pk).first()
+        held = _held_quantities(shop=shop, order=order)
+        for item in normalized:
+            elig = eligibility[item.line_item_id]
+            shopify_quantity = sum(q for _gid, q in elig.fulfillment_lines)
+            if held.get(item.line_item_id, 0) + item.quantity > shopify_quantity:
+                raise ReturnRefused(
+                    f"{elig.line_item.title}: a return for this item is already open.",
+                    code=ReasonCode.OPEN_REQUEST,
+                )
+        request = ReturnRequest.objects.create(
+            shop=shop,
+            order=order,
+            status=Status.SUBMITTED,
+            sync_state=ReturnRequest.SyncState.PENDING,
+            resolution=resolution,
+            customer_id=customer_id if customer_id is not None else order.customer_id,
+            customer_email=email,
+            refund_estimate=estimate.total,
+            currency=estimate.currency,
+        )
+        for item in normalized:
+            _lines_create(
+                request=request,
+                item=item,
+                elig=eligibility[item.line_item_id],
+                files=photos.get(item.line_item_id) or [],
+            )
+        _step(request=request, step="submitted", source=OrderEvent.Source.SHOPPER)
+        request_id = request.pk
+        transaction.on_commit(lambda: _send_enqueue(request_id))
+    logger.info(
+        "returns.request.submitted",
+        extra={"shop": shop.myshopify_domain, "return_id": request.pk, "items": len(normalized)},
+    )
+    return request
+
+
+def _held_quantities(*, shop: Shop, order: Order) -> dict[int, int]:
+    """Units in local requests Shopify does not hold yet (pending or being sent)."""
+    held: dict[int, int] = {}
+    rows = ReturnLineItem.objects.filter(
+        shop=shop,
+        return_request__order=order,
+        return_request__status__in=OPEN_STATUSES,
+        return_request__shopify_return_id__isnull=True,
+    ).exclude(return_request__sync_state=ReturnRequest.SyncState.FAILED)
+    for line in rows:
+        held[line.line_item_id] = held.get(line.line_item_id, 0) + line.quantity
+    return held
+
+
+def _lines_create(
+    *, request: ReturnRequest, item: ReturnItemInput, elig: ItemEligibility, files: Sequence
+) -> None:
+    """One ReturnLineItem per fulfillment line the units come from (a line item shipped in two
+    parcels is two fulfillment line items in Shopify's returnRequest)."""
+    remaining = item.quantity
+    first: ReturnLineItem | None = None
+    for fli_gid, available in elig.fulfillment_lines:
+        if remaining <= 0:
+            break
+        take = min(available, remaining)
+        remaining -= take
+        line = ReturnLineItem.objects.create(
+            shop=request.shop,
+            return_request=request,
+            line_item=elig.line_item,
+            fulfillment_line_item_gid=fli_gid,
+            quantity=take,
+            reason=item.reason,
+            customer_note=(item.note or "").strip()[:CUSTOMER_NOTE_MAX],
+            exchange_variant_id=item.exchange_variant_id,
+        )
+        first = first or line
+    for upload in files:
+        name = os.path.basename(upload.name or "photo")
+        content_type = getattr(upload, "content_type", "") or mimetypes.guess_type(name)[0] or ""
+        photo = ReturnPhoto(
+            shop=request.shop,
+            return_line_item=first,
+            content_type=content_type[:32],
+            size_bytes=getattr(upload, "size", 0) or 0,
+        )
+        photo.image.save(name, upload, save=False)
+        photo.save()
+
+
+def _send_enqueue(request_id: int) -> None:
+    import django_rq
+    from rq import Callback
+
+    from returns.jobs import SEND_RETRY, return_request_send_failed, return_request_send_job
+
+    django_rq.get_queue("default").enqueue(
+        return_request_send_job,
+        request_id,
+        retry=SEND_RETRY,
+        on_failure=Callback(return_request_send_failed),
+    )
+
+
+# -- sending to Shopify ---------------------------------------------------------------------
+
+
+def _api_version_at_least(version: str, since: str) -> bool:
+    # "2026-10" vs "2026-01": ISO year-month strings compare correctly as text; "unstable"
+    # sorts after every dated version, as it should.
+    return version >= since
+
+
+def _request_lines_input(
+    *, client: AdminApiClient, request: ReturnRequest, policy: ReturnPolicy
+) -> list[dict[str, Any]]:
+    lines = list(request.line_items.all())
+    definitions: dict[str, str] = {}
+    # From 2026-01 a reason is named by its ReturnReasonDefinition; the enum is deprecated
+    # (changelog "New return reason definitions API"). Older versions only know the enum.
+    use_definitions = _api_version_at_least(client.api_version, REASON_DEFINITIONS_SINCE)
+    if use_definitions:
+        definitions = shopify.reason_definition_ids(client)
+    payload = []
+    for line in lines:
+        entry: dict[str, Any] = {
+            "fulfillmentLineItemId": line.fulfillment_line_item_gid,
+            "quantity": line.quantity,
+        }
+        definition_id = definitions.get(reason_handle(line.reason)) if use_definitions else None
+        if definition_id:
+            entry["returnReasonDefinitionId"] = definition_id
+        else:
+            entry["returnReason"] = reason_enum(line.reason)
+        if line.customer_note:
+            entry["customerNote"] = line.customer_note[:CUSTOMER_NOTE_MAX]
+        if policy.restocking_fee_percent > 0 and request.resolution != Resolution.EXCHANGE:
+            entry["restockingFee"] = {"percentage": float(policy.restocking_fee_percent)}
+        payload.append(entry)
+    return payload
+
+
+def return_request_send(*, request_id: int) -> ReturnRequest | None:
+    """Send a stored request to Shopify (returnRequest). Idempotent: a request Shopify already
+    holds, or one no longer waiting, is left alone. Shopify's userErrors mark it failed with a
+    readable message; transport errors and throttling propagate so the job is retried."""
+    request = ReturnRequest.objects.select_related("shop", "order").filter(pk=request_id).first()
+    if request is None or request.shopify_return_id is not None:
+        return request
+    if request.status != Status.SUBMITTED or request.sync_state != ReturnRequest.SyncState.PENDING:
+        return request
+    shop = request.shop
+    policy = return_policy_get(shop=shop)
+    client = admin_client_for_shop(shop)
+    lines = _request_lines_input(client=client, request=request, policy=policy)
+    fee = policy.return_shipping_fee if policy.return_shipping_fee > 0 else Decimal("0")
+    order_gid = request.order.admin_graphql_api_id or shopify.gid("Order", request.order.shopify_id)
+    try:
+        created = shopify.return_request_send(
+            client,
+            order_gid=order_gid,
+            lines=lines,
+            shipping_fee=fee,
+            currency=request.currency or request.order.currency,
+        )
+    except UserErrors as exc:
+        return_request_sync_fail(request=request, message=user_errors_text(exc), codes=exc.codes)
+        return request
+
+    now = timezone.now()
+    with transaction.atomic():
+        request = ReturnRequest.objects.select_for_update().get(pk=request.pk)
+        request.shopify_return_id = shopify.gid_numeric(created["id"])
+        request.name = (created.get("name") or "")[:64]
+        request.sync_state = ReturnRequest.SyncState.SYNCED
+        request.sync_error = ""
+        if _RANK.get(request.status, 0) < _RANK[Status.REQUESTED]:
+            request.status = Status.REQUESTED
+            request.shopify_status_at = now
+        request.requested_at = request.requested_at or now
+        request.save()
+        _line_gids_store(request=request, nodes=(created.get("returnLineItems") or {}).get("nodes"))
+        _step(request=request, step="requested", source=OrderEvent.Source.APP, occurred_at=now)
+    logger.info(
+        "returns.request.synced",
+        extra={"shop": shop.myshopify_domain, "return_id": request.pk},
+    )
+    approve, why = return_auto_approve_decision(shop=shop, request=request)
+    if approve:
+        try:
+            return_request_approve(
+                shop=shop, request=request, instructions="", source=OrderEvent.Source.SYSTEM
+            )
+        except ReturnActionError:
+            # Left REQUESTED: the merchant sees it in the queue.
+            logger.warning(
+                "returns.auto_approve.refused",
+                extra={"shop": shop.myshopify_domain, "return_id": request.pk},
+            )
+    else:
+        logger.info(
+            "returns.auto_approve.skipped",
+            extra={"shop": shop.myshopify_domain, "return_id": request.pk, "why": why},
+        )
+    request.refresh_from_db()
+    return request
+
+
+def _line_gids_store(*, request: ReturnRequest, nodes: list[dict] | None) -> None:
+    """Map Shopify's ReturnLineItem ids onto ours by fulfillment line item (returnProcess
+    names return line items)."""
+    by_fli: dict[str, list[str]] = {}
+    for node in nodes or []:
+        fli = (node.get("fulfillmentLineItem") or {}).get("id")
+        if fli and node.get("id"):
+            by_fli.setdefault(fli, []).append(node["id"])
+    for line in request.line_items.filter(shopify_return_line_item_gid=""):
+        gids = by_fli.get(line.fulfillment_line_item_gid) or []
+        if gids:
+            line.shopify_return_line_item_gid = gids.pop(0)
+            line.save(update_fields=["shopify_return_line_item_gid"])
+
+
+def return_request_sync_fail(
+    *, request: ReturnRequest, message: str, codes: Sequence[str] = ()
+) -> None:
+    """Mark a request Shopify refused (or could not be reached for): its units are free again."""
+    with transaction.atomic():
+        request = ReturnRequest.objects.select_for_update().get(pk=request.pk)
+        if request.sync_state != ReturnRequest.SyncState.PENDING:
+            return
+        request.sync_state = ReturnRequest.SyncState.FAILED
+        request.sync_error = message[:1000]
+        request.save(update_fields=["sync_state", "sync_error", "updated_at"])
+        _step(
+            request=request,
+            step="sync_failed",
+            source=OrderEvent.Source.APP,
+            detail={"codes": list(codes)},
+        )
+    logger.warning(
+        "returns.request.sync_failed",
+        extra={"shop": request.shop.myshopify_domain, "return_id": request.pk, "codes": codes},
+    )
+
+
+# -- customer history and auto-approve ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CustomerHistory:
+    returns: int
+    orders: int
+    ratio: Decimal
+    is_flagged: bool
+
+
+def customer_history(
+    *, shop: Shop, customer_id: int | None, email: str, exclude_request_id: int | None = None
+) -> CustomerHistory:
+    """The customer's earlier returns against their orders (the request looked at excluded,
+    or every first return would flag its customer), flagged at the policy's ratio."""
+    policy = return_policy_get(shop=shop)
+    email = (email or "").strip().lower()
+    match = Q(pk__in=[])
+    if customer_id is not None:
+        match |= Q(customer_id=customer_id)
+    if email:
+        match |= Q(email__iexact=email)
+    orders = Order.objects.filter(shop=shop, deleted_at__isnull=True).filter(match).count()
+    returns_match = Q(pk__in=[])
+    if customer_id is not None:
+        returns_match |= Q(customer_id=customer_id)
+    if email:
+        returns_match |= Q(customer_email__iexact=email)
+    returns = (
+        ReturnRequest.objects.filter(shop=shop)
+        .filter(returns_match)
+        .exclude(sync_state=ReturnRequest.SyncState.FAILED)
+        .exclude(pk=exclude_request_id)
+        .count()
+    )
+    ratio = (Decimal(returns) / Decimal(orders)).quantize(Decimal("0.01")) if orders else Decimal(0)
+    return CustomerHistory(
+        returns=returns,
+        orders=orders,
+        ratio=ratio,
+        is_flagged=returns > 0 and ratio >= policy.high_return_ratio,
+    )
+
+
+def return_request_value(request: ReturnRequest) -> Decimal:
+    return sum(
+        (line_item_unit_value(line.line_item) * line.quantity for line in request.line_items.all()),
+        Decimal("0"),
+    )
+
+
+def return_auto_approve_decision(*, shop: Shop, request: ReturnRequest) -> tuple[bool, str]:
+    """(approve?, why not). Every rule must hold: auto-approve on, no reason the merchant
+    reviews, value at most the limit, customer neither blocklisted nor flagged."""
+    policy = return_policy_get(shop=shop)
+    if not policy.is_auto_approve:
+        return False, "disabled"
+    if request.status != Status.REQUESTED or request.shopify_return_id is None:
+        return False, "state"
+    reasons = [line.reason for line in request.line_items.all()]
+    if any(reason_matches(r, policy.auto_approve_excluded_reasons) for r in reasons):
+        return False, "reason"
+    if return_request_value(request) > policy.auto_approve_max_value:
+        return False, "value"
+    if blocklist_contains(shop=shop, email=request.customer_email):
+        return False, "blocklisted"
+    history = customer_history(
+        shop=shop,
+        customer_id=request.customer_id,
+        email=request.customer_email,
+        exclude_request_id=request.pk,
+    )
+    if history.is_flagged:
+        return False, "flagged"
+    return True, ""
+
+
+# -- the merchant's actions -----------------------------------------------------------------
+
+
+def _locked(request: ReturnRequest, shop: Shop) -> ReturnRequest:
+    """The request, re-read under a row lock, scoped by shop."""
+    if request.shop_id != shop.pk:
+        raise ReturnActionError("No such return.", code="not_found")
+    return (
+        ReturnRequest.objects.select_for_update().select_related("order", "shop").get(pk=request.pk)
+    )
+
+
+def _require(request: ReturnRequest, allowed: set[str], action: str) -> None:
+    if request.status not in allowed:
+        raise ReturnActionError(
+            f"This return is {request.get_status_display().lower()}; it can't be {action}.",
+            code="state",
+        )
+    if request.shopify_return_id is None:
+        raise ReturnActionError(
+            f"This return is not in Shopify yet; it can't be {action}.", code="not_synced"
+        )
+
+
+def _return_gid(request: ReturnRequest) -> str:
+    return shopify.gid("Return", request.shopify_return_id)
+
+
+def _mutate(call, *args: Any, **kwargs: Any) -> dict[str, Any]:
+    try:
+        return call(*args, **kwargs)
+    except UserErrors as exc:
+        raise ReturnActionError(user_errors_text(exc), code="user_errors") from exc
+
+
+def return_request_approve(
+    *,
+    shop: Shop,
+    request: ReturnRequest,
+    instructions: str,
+    label_file: UploadedFile | None = None,
+    notify_customer: bool = False,
+    source: str = OrderEvent.Source.STAFF,
+) -> ReturnRequest:
+    """returnApproveRequest → OPEN. The instructions and label are kept here and shown on the
+    shopper's status page: Shopify's label upload (stagedUploadsCreate +
+    reverseDeliveryCreateWithShipping) is not offered by the devshop, so the label stays local.
+    ``notify_customer`` defaults off: the app's own return_approved message already tells the
+    shopper, with the instructions; Shopify's email on top would say it twice."""
+    with transaction.atomic():
+        request = _locked(request, shop)
+        _require(request, {Status.REQUESTED}, "approved")
+        client = admin_client_for_shop(shop)
+        _mutate(
+            shopify.return_approve_send,
+            client,
+            return_gid=_return_gid(request),
+            notify_customer=notify_customer,
+        )
+        now = timezone.now()
+        request.status = Status.OPEN
+        request.shopify_status_at = now
+        request.approved_at = now
+        request.approval_instructions = instructions or ""
+        if label_file is not None:
+            request.label_file.save(label_file.name, label_file, save=False)
+        request.save()
+        _step(request=request, step="approved", source=source, occurred_at=now)
+    logger.info(
+        "returns.request.approved", extra={"shop": shop.myshopify_domain, "return_id": request.pk}
+    )
+    return request
+
+
+def return_request_decline(
+    *,
+    shop: Shop,
+    request: ReturnRequest,
+    reason: str,
+    note: str,
+    notify_customer: bool = False,
+) -> ReturnRequest:
+    """returnDeclineRequest with Shopify's ReturnDeclineReason → DECLINED."""
+    if reason not in DECLINE_REASONS:
+        raise ReturnActionError("Choose a reason for declining.", code="decline_reason")
+    note = (note or "").strip()
+    if len(note) > DECLINE_NOTE_MAX:
+        raise ReturnActionError(
+            f"The note is too long (at most {DECLINE_NOTE_MAX} characters).", code="note"
+        )
+    with transaction.atomic():
+        request = _locked(request, shop)
+        _require(request, {Status.REQUESTED}, "declined")
+        client = admin_client_for_shop(shop)
+        _mutate(
+            shopify.return_decline_send,
+            client,
+            return_gid=_return_gid(request),
+            reason=reason,
+            note=note,
+            notify_customer=notify_customer,
+        )
+        now = timezone.now()
+        request.status = Status.DECLINED
+        request.shopify_status_at = now
+        request.declined_at = now
+        request.decline_reason = reason
+        request.decline_note = note
+        request.save()
+        _step(
+            request=request,
+            step="declined",
+            source=OrderEvent.Source.STAFF,
+            occurred_at=now,
+            detail={"reason": reason},
+        )
+    return request
+
+
+def return_items_receive(
+    *, shop: Shop, request: ReturnRequest, quantities: Mapping[int, int]
+) -> ReturnRequest:
+    """Record what came back ({ReturnLineItem.pk: quantity}), before processing. Local: Shopify
+    records receipt through reverse fulfillment order dispositions, whose line ids the
+    devshop does not expose; returnProcess then confirms the same quantities."""
+    with transaction.atomic():
+        request = _locked(request, shop)
+        if request.status != Status.OPEN:
+            raise ReturnActionError("Only an approved return can be received.", code="state")
+        lines = {line.pk: line for line in request.line_items.select_for_update()}
+        for pk, quantity in quantities.items():
+            line = lines.get(int(pk))
+            if line is None:
+                raise ReturnActionError("That item is not part of this return.", code="item")
+            if not 0 <= int(quantity) <= line.quantity:
+                raise ReturnActionError(
+                    f"{line.line_item.title}: between 0 and {line.quantity}.", code="quantity"
+                )
+        if not any(int(q) > 0 for q in quantities.values()):
+            raise ReturnActionError("Enter how many items came back.", code="quantity")
+        for pk, quantity in quantities.items():
+            line = lines[int(pk)]
+            line.received_quantity = int(quantity)
+            line.save(update_fields=["received_quantity"])
+        now = timezone.now()
+        request.received_at = now
+        request.save(update_fields=["received_at", "updated_at"])
+        _step(
+            request=request,
+            step="received",
+            source=OrderEvent.Source.STAFF,
+            occurred_at=now,
+            detail={"quantities": {str(k): int(v) for k, v in quantities.items()}},
+        )
+    return request
+
+
+def _process_input(
+    *, client: AdminApiClient, request: ReturnRequest, resolution: str
+) -> tuple[dict[str, Any], Decimal, list[tuple[ReturnLineItem, int]]]:
+    lines = list(request.line_items.select_related("line_item"))
+    received_any = any(line.received_quantity for line in lines)
+    chosen = [
+        (line, line.received_quantity if received_any else line.quantity)
+        for line in lines
+        if (line.received_quantity if received_any else line.quantity) > 0
+    ]
+    missing = [line for line, _q in chosen if not line.shopify_return_line_item_gid]
+    if missing:
+        raise ReturnActionError(
+            "Shopify's line ids for this return are not known yet; try again in a minute.",
+            code="not_synced",
+        )
+    estimate = return_estimate(
+        shop=request.shop,
+        order=request.order,
+        items=[(line.line_item, q) for line, q in chosen],
+        resolution=resolution,
+    )
+    process: dict[str, Any] = {
+        "returnId": _return_gid(request),
+        "returnLineItems": [
+            {"id": line.shopify_return_line_item_gid, "quantity": q} for line, q in chosen
+        ],
+        # The app's return_processed message tells the shopper.
+        "notifyCustomer": False,
+    }
+    amount = {"amount": str(estimate.total), "currencyCode": estimate.currency}
+    if estimate.total > 0 and resolution == Resolution.REFUND:
+        order_gid = request.order.admin_graphql_api_id or shopify.gid(
+            "Order", request.order.shopify_id
+        )
+        parent = shopify.refund_parent_transaction(client, order_gid=order_gid)
+        if parent is None:
+            raise ReturnActionError(
+                "The order has no captured payment to refund; choose store credit.",
+                code="no_payment",
+            )
+        process["financialTransfer"] = {
+            "issueRefund": {
+                "orderTransactions": [{"transactionAmount": amount, "parentId": parent}]
+            }
+        }
+    elif estimate.total > 0 and resolution == Resolution.STORE_CREDIT:
+        process["financialTransfer"] = {
+            "issueRefund": {
+                "orderTransactions": [],
+                "refundMethods": [{"storeCreditRefund": {"amount": amount}}],
+            }
+        }
+    return process, estimate.total, chosen
+
+
+def return_request_process(
+    *, shop: Shop, request: ReturnRequest, resolution: str | None = None
+) -> ReturnRequest:
+    """returnProcess: confirm the received quantities (all requested ones when nothing was
+    marked received) and settle them as ``resolution`` (default: the shopper's choice):
+    refund to the original payment (financialTransfer.issueRefund with the order's payment as
+    parent), store credit (refundMethods.storeCreditRefund), or exchange (no money moves; the
+    replacement variant is on the timeline for the merchant to send: Shopify creates exchange
+    fulfillment orders only for returns made with exchangeLineItems through returnCreate)."""
+    resolution = resolution or request.resolution
+    if resolution not in Resolution.values:
+        raise ReturnActionError("Choose refund, store credit or exchange.", code="resolution")
+    with transaction.atomic():
+        request = _locked(request, shop)
+        _require(request, {Status.OPEN}, "processed")
+        client = admin_client_for_shop(shop)
+        process, amount, chosen = _process_input(
+            client=client, request=request, resolution=resolution
+        )
+        result = _mutate(shopify.return_process_send, client, process_input=process)
+        now = timezone.now()
+        request.processed_at = now
+        request.resolution = resolution
+        detail: dict[str, Any] = {"resolution": resolution, "amount": str(amount)}
+        if resolution == Resolution.EXCHANGE:
+            detail["exchange_variant_ids"] = [
+                line.exchange_variant_id for line, _q in chosen if line.exchange_variant_id
+            ]
+        closed = result.get("status") == Status.CLOSED
+        if closed:
+            request.status = Status.CLOSED
+            request.closed_at = now
+            request.shopify_status_at = now
+        request.save()
+        _step(
+            request=request,
+            step="processed",
+            source=OrderEvent.Source.STAFF,
+            occurred_at=now,
+            detail=detail,
+        )
+        if closed:
+            _step(request=request, step="closed", source=OrderEvent.Source.APP, occurred_at=now)
+    logger.info(
+        "returns.request.processed",
+        extra={"shop": shop.myshopify_domain, "return_id": request.pk, "resolution": resolution},
+    )
+    return request
+
+
+def return_request_cancel(*, shop: Shop, request: ReturnRequest) -> ReturnRequest:
+    """returnCancel (only before anything was processed, Shopify's rule); a request Shopify
+    never accepted is canceled here only."""
+    with transaction.atomic():
+        request = _locked(request, shop)
+        if request.status not in {Status.SUBMITTED, Status.REQUESTED, Status.OPEN}:
+            raise ReturnActionError("This return can't be canceled.", code="state")
+        if request.shopify_return_id is not None:
+            _mutate(
+                shopify.return_cancel_send,
+                admin_client_for_shop(shop),
+                return_gid=_return_gid(request),
+            )
+        elif request.sync_state == ReturnRequest.SyncState.PENDING:
+            raise ReturnActionError(
+                "This request is being sent to Shopify; try again in a minute.", code="pending"
+            )
+        now = timezone.now()
+        request.status = Status.CANCELED
+        request.canceled_at = now
+        request.shopify_status_at = now
+        request.save()
+        _step(request=request, step="canceled", source=OrderEvent.Source.STAFF, occurred_at=now)
+    return request
+
+
+def return_request_close(*, shop: Shop, request: ReturnRequest) -> ReturnRequest:
+    """returnClose → CLOSED (an approved return nothing more will happen to)."""
+    with transaction.atomic():
+        request = _locked(request, shop)
+        _require(request, {Status.OPEN}, "closed")
+        _mutate(
+            shopify.return_close_send,
+            admin_client_for_shop(shop),
+            return_gid=_return_gid(request),
+        )
+        now = timezone.now()
+        request.status = Status.CLOSED
+        request.closed_at = now
+        request.shopify_status_at = now
+        request.save()
+        _step(request=request, step="closed", source=OrderEvent.Source.STAFF, occurred_at=now)
+    return request
+
+
+# -- policy and blocklist -------------------------------------------------------------------
+
+
+def return_policy_update(*, shop: Shop, **fields: Any) -> ReturnPolicy:
+    policy = return_policy_get(shop=shop)
+    allowed = {f.name for f in ReturnPolicy._meta.get_fields()} - {"id", "shop", "updated_at"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ValueError(f"unknown policy fields: {sorted(unknown)}")
+    for name, value in fields.items():
+        setattr(policy, name, value)
+    policy.full_clean()
+    policy.save()
+    logger.info("returns.policy.updated", extra={"shop": shop.myshopify_domain})
+    return policy
+
+
+def blocklist_entry_add(*, shop: Shop, email: str, note: str = "") -> ReturnBlocklistEntry:
+    email = (email or "").strip().lower()
+    if "@" not in email or len(email) > 255:
+        raise ReturnActionError("Enter an email address.", code="email")
+    entry, _created = ReturnBlocklistEntry.objects.get_or_create(
+        shop=shop, email=email, defaults={"note": (note or "")[:255]}
+    )
+    return entry
+
+
+def blocklist_entry_remove(*, shop: Shop, entry_id: int) -> bool:
+    deleted, _ = ReturnBlocklistEntry.objects.filter(shop=shop, pk=entry_id).delete()
+    return bool(deleted)
+
+
+# -- Shopify's webhooks ---------------------------------------------------------------------
+
+_TOPIC_STATUS = {
+    "returns/request": Status.REQUESTED,
+    "returns/approve": Status.OPEN,
+    "returns/decline": Status.DECLINED,
+    "returns/cancel": Status.CANCELED,
+    "returns/close": Status.CLOSED,
+    "returns/reopen": Status.OPEN,
+}
+_STATUS_STEP = {
+    Status.REQUESTED: "requested",
+    Status.OPEN: "approved",
+    Status.DECLINED: "declined",
+    Status.CANCELED: "canceled",
+    Status.CLOSED: "closed",
+}
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _return_id(payload: dict) -> int | None:
+    gid = payload.get("admin_graphql_api_id")
+    if isinstance(gid, str) and "/Return/" in gid:
+        return shopify.gid_numeric(gid)
+    return _int(payload.get("id"))
+
+
+def _order_id(payload: dict) -> int | None:
+    order = payload.get("order") or {}
+    return _int(order.get("id")) or _int(payload.get("order_id"))
+
+
+def _request_from_payload(
+    *, shop: Shop, return_id: int, payload: dict, status: str
+) -> ReturnRequest:
+    """A return the merchant made in Shopify's admin (or one whose creation we missed)."""
+    order_id = _order_id(payload)
+    order = (
+        Order.objects.filter(shop=shop, shopify_id=order_id).first()
+        if order_id is not None
+        else None
+    )
+    if order is None:
+        # The order webhook may still be on its way: the job retries (RQ Retry).
+        raise ReturnOrderMissing(f"order {order_id} of return {return_id} not mirrored yet")
+    waiting = ReturnRequest.objects.filter(
+        shop=shop,
+        order=order,
+        shopify_return_id__isnull=True,
+        status=Status.SUBMITTED,
+        sync_state=ReturnRequest.SyncState.PENDING,
+    ).exists()
+    if waiting:
+        # Probably our own request, created in Shopify a moment ago: let the send job store
+        # its id first, or this would make a second local copy.
+        raise ReturnNotYetSynced(f"return {return_id}: a local request is being sent")
+    return ReturnRequest.objects.create(
+        shop=shop,
+        order=order,
+        shopify_return_id=return_id,
+        name=(payload.get("name") or "")[:64],
+        status=status,
+        sync_state=ReturnRequest.SyncState.SYNCED,
+        resolution=Resolution.EXCHANGE if payload.get("exchange_line_items") else Resolution.REFUND,
+        customer_id=order.customer_id,
+        customer_email=(order.email or "").lower(),
+        currency=order.currency,
+    )
+
+
+def _lines_from_payload(*, request: ReturnRequest, payload: dict) -> None:
+    if request.line_items.exists():
+        return
+    for row in payload.get("return_line_items") or []:
+        fli = row.get("fulfillment_line_item") or {}
+        line_item_id = _int((fli.get("line_item") or {}).get("id"))
+        line_item = LineItem.objects.filter(
+            shop=request.shop, order=request.order, shopify_id=line_item_id
+        ).first()
+        if line_item is None:
+            continue
+        ReturnLineItem.objects.create(
+            shop=request.shop,
+            return_request=request,
+            line_item=line_item,
+            fulfillment_line_item_gid=fli.get("admin_graphql_api_id") or "",
+            shopify_return_line_item_gid=row.get("admin_graphql_api_id") or "",
+            quantity=_int(row.get("quantity")) or 0,
+            reason=str(row.get("return_reason") or "unknown").upper(),
+            customer_note=(row.get("customer_note") or "")[:CUSTOMER_NOTE_MAX],
+        )
+
+
+def _status_apply(
+    *, request: ReturnRequest, status: str, topic: str, at: datetime, payload: dict
+) -> bool:
+    """Move the status per the module's rule; True when it moved."""
+    if request.shopify_status_at and at < request.shopify_status_at:
+        return False
+    current = request.status
+    if topic == "returns/reopen":
+        if current != Status.CLOSED:
+            return False
+    elif _RANK.get(status, 0) <= _RANK.get(current, 0):
+        return False
+    request.status = status
+    request.shopify_status_at = at
+    if status == Status.REQUESTED:
+        request.requested_at = request.requested_at or at
+    elif status == Status.OPEN and topic == "returns/approve":
+        request.approved_at = request.approved_at or at
+    elif status == Status.DECLINED:
+        request.declined_at = at
+        decline = payload.get("decline") or {}
+        request.decline_reason = str(decline.get("reason") or "").upper()[:32]
+        request.decline_note = (decline.get("note") or "")[:500]
+    elif status == Status.CANCELED:
+        request.canceled_at = at
+    elif status == Status.CLOSED:
+        request.closed_at = at
+    elif topic == "returns/reopen":
+        request.closed_at = None
+    request.save()
+    return True
+
+
+def return_webhook_apply(
+    *, shop: Shop, topic: str, payload: dict, triggered_at: datetime | None = None
+) -> ReturnRequest | None:
+    """Apply one returns/* or reverse logistics webhook to the local return. Idempotent."""
+    at = triggered_at or timezone.now()
+    if topic == "reverse_fulfillment_orders/dispose":
+        # The payload names the reverse fulfillment order, not its return; resolving it needs
+        # a reverseFulfillmentOrder query the devshop lacks. Nothing local depends on it.
+        logger.info("returns.webhook.dispose_skipped", extra={"shop": shop.myshopify_domain})
+        return None
+    if topic == "reverse_deliveries/attach_deliverable":
+        return_id = _int((payload.get("return") or {}).get("id")) or shopify.gid_numeric(
+            (payload.get("return") or {}).get("admin_graphql_api_id")
+        )
+    else:
+        return_id = _return_id(payload)
+    if return_id is None:
+        logger.warning(
+            "returns.webhook.no_id", extra={"shop": shop.myshopify_domain, "topic": topic}
+        )
+        return None
+
+    with transaction.atomic():
+        request = (
+            ReturnRequest.objects.select_for_update()
+            .select_related("order", "shop")
+            .filter(shop=shop, shopify_return_id=return_id)
+            .first()
+        )
+        status = _TOPIC_STATUS.get(topic)
+        if topic == "returns/process":
+            status = Status.CLOSED if str(payload.get("status")).lower() == "closed" else None
+        if request is None:
+            if _order_id(payload) is None:
+                # returns/update and reverse deliveries carry no order: nothing to attach to
+                # until returns/request (always sent) has created the return here.
+                logger.info(
+                    "returns.webhook.unknown_return",
+                    extra={"shop": shop.myshopify_domain, "topic": topic},
+                )
+                return None
+            request = _request_from_payload(
+                shop=shop,
+                return_id=return_id,
+                payload=payload,
+                status=status or Status.REQUESTED,
+            )
+            request.shopify_status_at = at
+            request.requested_at = at
+            request.save()
+            moved = True
+        else:
+            moved = bool(status) and _status_apply(
+                request=request, status=status, topic=topic, at=at, payload=payload
+            )
+        if not request.name and payload.get("name"):
+            request.name = str(payload["name"])[:64]
+            request.save(update_fields=["name", "updated_at"])
+        _lines_from_payload(request=request, payload=payload)
+        _line_gids_store_from_payload(request=request, payload=payload)
+
+        source = OrderEvent.Source.WEBHOOK
+        if topic == "returns/update":
+            _update_apply(request=request, payload=payload)
+        elif topic == "reverse_deliveries/attach_deliverable":
+            tracking = (payload.get("shipping_deliverable") or {}).get("tracking") or {}
+            _step(
+                request=request,
+                step="label_attached",
+                source=source,
+                occurred_at=at,
+                detail={
+                    "carrier": tracking.get("carrier_name"),
+                    "tracking_number": tracking.get("tracking_number"),
+                },
+                dedupe_suffix=f":{_int(payload.get('id'))}",
+            )
+        elif topic == "returns/process":
+            request.processed_at = request.processed_at or at
+            request.save(update_fields=["processed_at", "updated_at"])
+            _step(request=request, step="processed", source=source, occurred_at=at)
+        if topic == "returns/reopen" and moved:
+            _step(
+                request=request,
+                step="reopened",
+                source=source,
+                occurred_at=at,
+                dedupe_suffix=f":{at.isoformat()}",
+            )
+        elif moved and request.status in _STATUS_STEP:
+            _step(request=request, step=_STATUS_STEP[request.status], source=source, occurred_at=at)
+    logger.info(
+        "returns.webhook.applied",
+        extra={
+            "shop": shop.myshopify_domain,
+            "topic": topic,
+            "return_id": request.pk,
+            "moved": moved,
+        },
+    )
+    return request
+
+
+def _line_gids_store_from_payload(*, request: ReturnRequest, payload: dict) -> None:
+    nodes = []
+    for row in payload.get("return_line_items") or []:
+        fli = row.get("fulfillment_line_item") or {}
+        nodes.append(
+            {
+                "id": row.get("admin_graphql_api_id"),
+                "fulfillmentLineItem": {"id": fli.get("admin_graphql_api_id")},
+            }
+        )
+    _line_gids_store(request=request, nodes=nodes)
+
+
+def _update_apply(*, request: ReturnRequest, payload: dict) -> None:
+    """returns/update: lines removed from the return (``delta`` units each)."""
+    removals = (payload.get("return_line_items") or {}).get("removals") or []
+    changed = []
+    for removal in removals:
+        gid = removal.get("admin_graphql_api_id")
+        delta = _int(removal.get("delta")) or 0
+        line = request.line_items.filter(shopify_return_line_item_gid=gid).first()
+        if line is None or delta <= 0:
+            continue
+        line.quantity = max(0, line.quantity - delta)
+        line.save(update_fields=["quantity"])
+        changed.append({"line": gid, "removed": delta})
+    if changed:
+        _step(
+            request=request,
+            step="updated",
+            source=OrderEvent.Source.WEBHOOK,
+            detail={"removals": changed},
+            dedupe_suffix=f":{timezone.now().isoformat()}",
+        )
+
+
+# -- privacy --------------------------------------------------------------------------------
+
+
+def returns_customer_redact(
+    *,
+    shop: Shop,
+    customer_id: int | None,
+    email: str,
+    phone: str = "",
+    order_ids: Iterable[int] = (),
+) -> int:
+    """customers/redact: erase the shopper's data in returns (email, notes, photos, labels,
+    blocklist entry); the returns stay, anonymised, for the merchant's books."""
+    email = (email or "").strip().lower()
+    match = Q(order__shopify_id__in=list(order_ids))
+    if customer_id is not None:
+        match |= Q(customer_id=customer_id)
+    if email:
+        match |= Q(customer_email__iexact=email)
+    requests = list(ReturnRequest.objects.filter(shop=shop).filter(match))
+    for request in requests:
+        for photo in ReturnPhoto.objects.filter(
+            shop=shop, return_line_item__return_request=request
+        ):
+            photo.image.delete(save=False)
+            photo.delete()
+        if request.label_file:
+            request.label_file.delete(save=False)
+        request.line_items.update(customer_note="")
+        request.customer_email = ""
+        request.customer_id = None
+        request.decline_note = ""
+        request.save()
+    if email:
+        ReturnBlocklistEntry.objects.filter(shop=shop, email=email).delete()
+    logger.info(
+        "returns.customer_redact.done",
+        extra={"shop": shop.myshopify_domain, "returns": len(requests)},
+    )
+    return len(requests)
