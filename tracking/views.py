@@ -1,0 +1,590 @@
+"""The storefront tracking page, served through Shopify's app proxy.
+
+    shopper ─ https://<shop>/apps/<subpath>/track[/<token>] ─▶ Shopify ─ signed ─▶ /proxy/track…
+      GET  /proxy/track           lookup forms; a logged-in customer's recent orders
+      POST /proxy/track           order number + email/phone, or a tracking number alone
+      GET  /proxy/track/<token>   the order's page from an email link
+
+Every view: ``app_proxy_required`` (signature, fresh timestamp, installed shop → else 403),
+parse, verify (form token, rate limit), one selector, render.
+
+The answer is ``Content-Type: application/liquid``, so Shopify renders it inside the merchant's
+theme (shopify.dev, "App proxies": Liquid responses), or a full HTML page when the merchant
+chose a standalone page. Shopify's Liquid runs over the *whole* body, so any ``{{ … }}`` or
+``{% … %}`` in order data or in what a shopper typed would be executed (Shopify's app security
+checks rate this "Liquid injection" high). Hence ``_liquid_safe``: after Django's HTML
+autoescaping, every brace in the rendered body becomes ``&#123;``/``&#125;``; the body's own
+markup has none, and the only unescaped braces are the page's static CSS.
+
+Cookies never reach us and cannot be set (the proxy strips both ways), so forms carry a signed
+token (``tracking.tokens.form_token``) and every answer is ``Cache-Control: private, no-store``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zoneinfo
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation.trans_real import parse_accept_lang_header
+from django.views.decorators.http import require_GET, require_http_methods
+
+from shopapp.models import Order, Shop
+from shopapp.proxy import app_proxy_required
+from tracking import selectors
+from tracking.forms import OrderLookupForm, TrackingNumberForm
+from tracking.models import Delay, Shipment, Stage, TrackingPageView, TrackingSettings
+from tracking.ratelimit import client_ip, lookup_rate_limit_hit
+from tracking.stages import (
+    STAGE_LABELS,
+    STAGE_PROGRESS,
+    UNKNOWN_STATUS_STAGE,
+    stage_for_status,
+    stage_is_branch,
+    stage_position,
+)
+from tracking.tokens import (
+    form_token,
+    form_token_valid,
+    order_id_from_link_token,
+    tracking_link_token,
+)
+
+logger = logging.getLogger(__name__)
+
+LANGUAGES = ("en", "es", "fr", "de")
+DEFAULT_ACCENT = "#008060"
+_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
+_BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
+LIQUID_CONTENT_TYPE = "application/liquid; charset=utf-8"
+HTML_CONTENT_TYPE = "text/html; charset=utf-8"
+
+
+# ---------------------------------------------------------------------------------------------
+# What the templates read: plain values, computed once, so templates stay logic-free.
+
+
+@dataclass
+class Step:
+    label: str
+    state: str  # "done", "current" or "upcoming"
+
+
+@dataclass
+class EventRow:
+    happened_at: datetime
+    label: str
+    message: str
+    place: str
+    is_stale: bool
+
+
+@dataclass
+class TrackingLink:
+    number: str
+    url: str
+
+
+@dataclass
+class ShipmentView:
+    index: int
+    stage: str
+    stage_label: str
+    is_branch: bool
+    position: int
+    steps: list[Step]
+    carrier: str
+    links: list[TrackingLink]
+    estimated_delivery_at: datetime | None
+    delivered_at: datetime | None
+    events: list[EventRow]
+    items: list[dict[str, Any]] = field(default_factory=list)
+    delay_notices: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Branding:
+    accent: str
+    accent_ink: str
+    logo_url: str
+    custom_message: str
+    show_line_items: bool
+    show_event_timeline: bool
+    show_return_link: bool
+    is_standalone_page: bool
+
+
+# ---------------------------------------------------------------------------------------------
+# Views
+
+
+@app_proxy_required
+@require_http_methods(["GET", "POST"])
+def track(request: HttpRequest) -> HttpResponse:
+    """The lookup page (GET) and a lookup (POST)."""
+    shop: Shop = request.shop  # type: ignore[attr-defined]
+    page = _Page(request, proxy_base="")
+    if request.method == "GET":
+        customer_id = request.logged_in_customer_id  # type: ignore[attr-defined]
+        orders = (
+            selectors.customer_order_list(shop=shop, customer_id=customer_id) if customer_id else []
+        )
+        return page.render("lookup", {"customer_orders": [page.order_summary(o) for o in orders]})
+    if request.POST.get("lookup") == "tracking_number":
+        return _lookup_by_tracking_number(request, page)
+    return _lookup_by_order(request, page)
+
+
+@app_proxy_required
+@require_GET
+def track_link(request: HttpRequest, token: str) -> HttpResponse:
+    """An order's page from its signed link (emails, SMS, the customer's order list)."""
+    shop: Shop = request.shop  # type: ignore[attr-defined]
+    page = _Page(request, proxy_base="../")
+    order_id = order_id_from_link_token(token, shop=shop)
+    order = selectors.order_for_page(shop=shop, order_id=order_id) if order_id else None
+    if order is None:
+        # Tampered, expired, another shop's, deleted: one page, one status, nothing named.
+        return page.render("link_invalid", {}, status=404)
+    return page.render_order(order)
+
+
+def _lookup_by_order(request: HttpRequest, page: _Page) -> HttpResponse:
+    shop: Shop = request.shop  # type: ignore[attr-defined]
+    form = OrderLookupForm(request.POST)
+    if not form_token_valid(request.POST.get("form_token", ""), shop=shop):
+        logger.info("tracking.lookup.form_token_invalid", extra={"shop": shop.myshopify_domain})
+        return page.render("lookup", {"error": _form_expired_message(), "order_value": ""})
+    if not form.is_valid():
+        return page.render(
+            "lookup", {"order_form": form, "order_value": request.POST.get("order", "")}
+        )
+    number = form.cleaned_data["order"]
+    limited = lookup_rate_limit_hit(
+        shop_id=shop.pk, client_ip=page.client_ip, order_key="order:" + number.lower()
+    )
+    if not limited.allowed:
+        return page.rate_limited(limited.retry_after)
+    order_id = selectors.order_lookup(
+        shop=shop, order_number=number, contact=form.cleaned_data["contact"]
+    )
+    order = selectors.order_for_page(shop=shop, order_id=order_id) if order_id else None
+    if order is None:
+        logger.info("tracking.lookup.no_match", extra={"shop": shop.myshopify_domain})
+        # The same page, byte for byte but the form token, whether the number or the contact
+        # was wrong: nothing typed is echoed back, so nothing tells the two apart.
+        return page.render("lookup", {"error": _no_match_message()})
+    logger.info(
+        "tracking.lookup.found", extra={"shop": shop.myshopify_domain, "order_id": order.pk}
+    )
+    return page.render_order(order)
+
+
+def _lookup_by_tracking_number(request: HttpRequest, page: _Page) -> HttpResponse:
+    shop: Shop = request.shop  # type: ignore[attr-defined]
+    form = TrackingNumberForm(request.POST)
+    if not form_token_valid(request.POST.get("form_token", ""), shop=shop):
+        return page.render("lookup", {"error": _form_expired_message()})
+    if not form.is_valid():
+        return page.render(
+            "lookup",
+            {
+                "tracking_form": form,
+                "tracking_value": request.POST.get("tracking_number", ""),
+            },
+        )
+    number = form.cleaned_data["tracking_number"]
+    limited = lookup_rate_limit_hit(
+        shop_id=shop.pk, client_ip=page.client_ip, order_key="tracking:" + number
+    )
+    if not limited.allowed:
+        return page.rate_limited(limited.retry_after)
+    shipment = selectors.shipment_by_tracking_number(shop=shop, tracking_number=number)
+    if shipment is None:
+        return page.render(
+            "lookup",
+            {
+                "tracking_error": _("We couldn't find a shipment with this tracking number."),
+                "tracking_value": request.POST.get("tracking_number", ""),
+            },
+        )
+    _page_view_record(shop=shop, order_id=shipment.order_id)
+    # Anyone holding a tracking number sees the parcel's progress, as on the carrier's site,
+    # but nothing of the order: no name, items, address, email (AfterShip does the same "due
+    # to privacy considerations"). Scan places are left out too: the last one is the
+    # shopper's town.
+    view = page.shipment_view(shipment, index=1, items_by_id={}, delays=[], with_places=False)
+    return page.render("shipment", {"shipment": view})
+
+
+# ---------------------------------------------------------------------------------------------
+# Rendering
+
+
+class _Page:
+    """One answer of the tracking page: language, timezone, branding, Liquid-safe body."""
+
+    def __init__(self, request: HttpRequest, *, proxy_base: str) -> None:
+        self.request = request
+        self.shop: Shop = request.shop  # type: ignore[attr-defined]
+        # Links are relative to the storefront URL the shopper sees (…/<subpath>/track or
+        # …/<subpath>/track/<token>), so they follow a merchant who renames the prefix or
+        # subpath, and work under the devshop's /store/<shop>/ base too.
+        self.proxy_base = proxy_base
+        self.settings = selectors.tracking_settings_for_shop(shop=self.shop)
+        self.branding = _branding(self.settings)
+        self.client_ip = client_ip(
+            request.headers.get("X-Forwarded-For", ""), request.META.get("REMOTE_ADDR", "")
+        )
+        self.explicit_locale = _supported_language(request.GET.get("locale", ""))
+        try:
+            self.zone = zoneinfo.ZoneInfo(self.shop.timezone or "UTC")
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            self.zone = zoneinfo.ZoneInfo("UTC")
+
+    # -- language -----------------------------------------------------------------------------
+
+    def language(self, order: Order | None = None) -> str:
+        """An explicit ``locale`` parameter (a language picker, a localised link), then the
+        order's own locale (the language the shopper bought in), then the browser's
+        Accept-Language, then the shop's primary locale; English if none is supported.
+
+        Shopify adds no locale parameter to proxied requests by default (shopify.dev,
+        "App proxies": the parameters added are shop, logged_in_customer_id, path_prefix,
+        timestamp, signature), hence the fallbacks.
+        """
+        if self.explicit_locale:
+            return self.explicit_locale
+        if order is not None and _supported_language(order.locale):
+            return _supported_language(order.locale)
+        accept = self.request.headers.get("Accept-Language", "")
+        for code, _quality in parse_accept_lang_header(accept[:256]):
+            if _supported_language(code):
+                return _supported_language(code)
+        return _supported_language(self.shop.primary_locale) or "en"
+
+    # -- pieces -------------------------------------------------------------------------------
+
+    def order_link(self, order: Order) -> str:
+        return f"{self.proxy_base}track/{tracking_link_token(order)}" + self._locale_query()
+
+    def _locale_query(self, prefix: str = "?") -> str:
+        return (
+            f"{prefix}{urlencode({'locale': self.explicit_locale})}" if self.explicit_locale else ""
+        )
+
+    def order_summary(self, order: Order) -> dict[str, Any]:
+        shipments = list(order.shipments.all())
+        if shipments:
+            furthest = max(shipments, key=lambda s: stage_position(s.stage))
+            status = _stage_label(furthest.stage)
+        else:
+            status = _stage_label(Stage.ORDERED)
+        return {
+            "name": order.name,
+            "created_at": order.shopify_created_at or order.created_at,
+            "status": status,
+            "url": self.order_link(order),
+        }
+
+    def shipment_view(
+        self,
+        shipment: Shipment,
+        *,
+        index: int,
+        items_by_id: dict[int, Any],
+        delays: list[Delay],
+        with_places: bool = True,
+    ) -> ShipmentView:
+        position = stage_position(shipment.stage)
+        steps = [
+            Step(
+                label=_stage_label(stage),
+                state="done" if i < position else "current" if i == position else "upcoming",
+            )
+            for i, stage in enumerate(STAGE_PROGRESS)
+        ]
+        numbers = [str(n) for n in (shipment.tracking_numbers or [])]
+        urls = [str(u) for u in (shipment.tracking_urls or [])]
+        links = [
+            TrackingLink(number=n, url=_safe_url(urls[i]) if i < len(urls) else "")
+            for i, n in enumerate(numbers)
+        ]
+        events = [
+            EventRow(
+                happened_at=event.happened_at,
+                label=_stage_label(event.stage or stage_for_status(event.status)),
+                message=event.message,
+                place=_place(event) if with_places else "",
+                is_stale=event.is_stale,
+            )
+            for event in shipment.events.all()
+        ]
+        items = []
+        for row in shipment.line_items.all() if items_by_id else []:
+            line = items_by_id.get(row.line_item_shopify_id)
+            if line is not None:
+                items.append({"title": _item_title(line), "quantity": row.quantity})
+        notices = []
+        for delay in delays:
+            if delay.kind == Delay.Kind.PAST_ESTIMATE:
+                notices.append(_("This shipment is past its estimated delivery date."))
+            else:
+                notices.append(_("This shipment is taking longer than expected."))
+        return ShipmentView(
+            index=index,
+            stage=str(shipment.stage),
+            stage_label=_stage_label(shipment.stage),
+            is_branch=stage_is_branch(shipment.stage),
+            position=position,
+            steps=steps,
+            carrier=shipment.tracking_company,
+            links=links,
+            estimated_delivery_at=shipment.estimated_delivery_at,
+            delivered_at=shipment.delivered_at if shipment.stage == Stage.DELIVERED else None,
+            events=events,
+            items=items,
+            delay_notices=list(dict.fromkeys(notices)),
+        )
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def render_order(self, order: Order) -> HttpResponse:
+        _page_view_record(shop=self.shop, order_id=order.pk)
+        with translation.override(self.language(order)):
+            line_items = list(order.line_items.all())
+            items_by_id = {line.shopify_id: line for line in line_items}
+            delays_by_shipment: dict[int | None, list[Delay]] = defaultdict(list)
+            for delay in order.delays.all():
+                delays_by_shipment[delay.shipment_id].append(delay)
+            shipments = [
+                self.shipment_view(
+                    shipment,
+                    index=i,
+                    items_by_id=items_by_id,
+                    delays=delays_by_shipment.get(shipment.pk, []),
+                )
+                for i, shipment in enumerate(order.shipments.all(), start=1)
+            ]
+            # Split shipments: say so when some of the order has not left yet.
+            shipped: dict[int, int] = defaultdict(int)
+            for shipment in order.shipments.all():
+                for row in shipment.line_items.all():
+                    shipped[row.line_item_shopify_id] += row.quantity
+            has_unshipped = any(
+                line.requires_shipping and shipped[line.shopify_id] < line.quantity
+                for line in line_items
+            )
+            order_notice = ""
+            if delays_by_shipment.get(None):
+                order_notice = _("Your order is taking longer than expected to ship. We're on it.")
+            context = {
+                "order": {
+                    "name": order.name,
+                    "created_at": order.shopify_created_at or order.created_at,
+                    "is_cancelled": order.cancelled_at is not None,
+                    "items": [
+                        {"title": _item_title(line), "quantity": line.quantity}
+                        for line in line_items
+                    ],
+                },
+                "shipments": shipments,
+                "has_unshipped": bool(shipments) and has_unshipped,
+                "order_notice": order_notice,
+                "return_url": self._return_url(order, shipments),
+            }
+            return self._respond("order", context, status=200)
+
+    def render(self, view: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
+        with translation.override(self.language()):
+            return self._respond(view, context, status=status)
+
+    def rate_limited(self, retry_after: int) -> HttpResponse:
+        minutes = max(1, (retry_after + 59) // 60)
+        with translation.override(self.language()):
+            response = self._respond("rate_limited", {"minutes": minutes}, status=429)
+        response["Retry-After"] = str(retry_after)
+        return response
+
+    def _return_url(self, order: Order, shipments: list[ShipmentView]) -> str:
+        # Returns start once something arrived: a delivered shipment, or Shopify says the order
+        # is fulfilled and no carrier data says otherwise. The portal re-checks its own policy.
+        if not self.branding.show_return_link or order.cancelled_at is not None:
+            return ""
+        delivered = any(s.stage == Stage.DELIVERED for s in shipments)
+        fulfilled = order.fulfillment_status == "fulfilled" and not any(
+            s.stage == Stage.PROBLEM for s in shipments
+        )
+        if not (delivered or fulfilled):
+            return ""
+        query = {"order": order.name.lstrip("#"), "token": tracking_link_token(order)}
+        if self.explicit_locale:
+            query["locale"] = self.explicit_locale
+        return f"{self.proxy_base}returns?{urlencode(query)}"
+
+    def _respond(self, view: str, context: dict[str, Any], *, status: int) -> HttpResponse:
+        language = translation.get_language()
+        action = f"{self.proxy_base}track" + self._locale_query()
+        full_context = {
+            "view": view,
+            "lang": language,
+            "shop_name": self.shop.name or self.shop.myshopify_domain,
+            "branding": self.branding,
+            "form_action": action,
+            "form_token": form_token(self.shop),
+            "lookup_url": action,
+            **context,
+        }
+        with timezone.override(self.zone):
+            body = render_to_string("tracking/page.html", full_context)
+            css = render_to_string("tracking/page.css", {"branding": self.branding})
+        # Blank lines from template tags are bytes through the proxy for nothing.
+        body = _liquid_safe(_BLANK_LINES.sub("\n", body))
+        if self.branding.is_standalone_page:
+            content = render_to_string(
+                "tracking/standalone.html",
+                {
+                    "lang": language,
+                    # Not Liquid (Shopify returns a non-Liquid answer as is): HTML escaping only.
+                    "title": _page_title(view, full_context),
+                    "css": mark_safe(css),  # noqa: S308 - our static CSS, colour validated
+                    "body": mark_safe(body),  # noqa: S308 - rendered with autoescape above
+                },
+            )
+            content_type = HTML_CONTENT_TYPE
+        else:
+            # Inside the theme, which has its own <main>: our root is a region, not a page.
+            content = f"<style>{css}</style>\n{body}"
+            content_type = LIQUID_CONTENT_TYPE
+        response = HttpResponse(content, status=status, content_type=content_type)
+        # Per-shopper content behind a shared URL: never in a shared cache, never stored.
+        response["Cache-Control"] = "private, no-store"
+        response["Content-Language"] = language
+        return response
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _liquid_safe(html: str) -> str:
+    """Neutralise Liquid in already HTML-escaped output: no ``{`` or ``}`` survives, so no
+    ``{{ … }}``, ``{% … %}`` or ``{%- raw -%}`` can be formed. Browsers decode the entities
+    back in text and attribute values alike."""
+    return html.replace("{", "&#123;").replace("}", "&#125;")
+
+
+def _page_view_record(*, shop: Shop, order_id: int) -> None:
+    """Count one view of an order's tracking page: one UPDATE ... SET views = views + 1,
+    the row created on the first view (the merchant's "where is my order" signal)."""
+    now = timezone.now()
+    counted = TrackingPageView.objects.filter(shop=shop, order_id=order_id).update(
+        views=F("views") + 1, last_viewed_at=now
+    )
+    if counted:
+        return
+    try:
+        with transaction.atomic():
+            TrackingPageView.objects.create(
+                shop=shop, order_id=order_id, views=1, last_viewed_at=now
+            )
+    except IntegrityError:
+        # Two first views at once: the other request created the row; count on it.
+        TrackingPageView.objects.filter(shop=shop, order_id=order_id).update(
+            views=F("views") + 1, last_viewed_at=now
+        )
+
+
+def _stage_label(stage: str) -> Any:
+    """The stage's translatable label, resolved when the page renders in its language."""
+    try:
+        return STAGE_LABELS[Stage(stage)]
+    except (ValueError, KeyError):
+        return STAGE_LABELS[UNKNOWN_STATUS_STAGE]
+
+
+def _supported_language(code: str | None) -> str:
+    primary = (code or "").strip().lower().replace("_", "-").split("-")[0]
+    return primary if primary in LANGUAGES else ""
+
+
+def _branding(settings: TrackingSettings) -> Branding:
+    accent = settings.accent_color if _HEX_COLOUR.fullmatch(settings.accent_color or "") else ""
+    accent = (accent or DEFAULT_ACCENT).lower()
+    return Branding(
+        accent=accent,
+        accent_ink=_readable_ink(accent),
+        logo_url=_safe_url(settings.logo_url, https_only=True),
+        custom_message=settings.custom_message.strip(),
+        show_line_items=settings.show_line_items,
+        show_event_timeline=settings.show_event_timeline,
+        show_return_link=settings.show_return_link,
+        is_standalone_page=settings.is_standalone_page,
+    )
+
+
+def _luminance(hex_colour: str) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
+    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
+
+
+def _readable_ink(background: str) -> str:
+    """Black or white, whichever reads better on the merchant's accent (WCAG contrast)."""
+    lum = _luminance(background)
+    on_white = 1.05 / (lum + 0.05)
+    on_black = (lum + 0.05) / 0.05
+    return "#ffffff" if on_white >= on_black else "#000000"
+
+
+def _safe_url(url: str, *, https_only: bool = False) -> str:
+    """A carrier or logo URL fit for href/src: http(s) only (never ``javascript:``)."""
+    url = (url or "").strip()
+    try:
+        scheme = urlsplit(url).scheme.lower()
+    except ValueError:
+        return ""
+    allowed = {"https"} if https_only else {"http", "https"}
+    return url if scheme in allowed else ""
+
+
+def _place(event: Any) -> str:
+    return ", ".join(part for part in (event.city, event.province, event.country) if part)
+
+
+def _item_title(line: Any) -> str:
+    if line.variant_title and line.variant_title != "Default Title":
+        return f"{line.title} – {line.variant_title}"
+    return line.title
+
+
+def _no_match_message() -> str:
+    return _(
+        "We couldn't find an order with these details. Check the order number and the email "
+        "address or phone number used at checkout."
+    )
+
+
+def _form_expired_message() -> str:
+    return _("This form has expired. Please try again.")
+
+
+def _page_title(view: str, context: dict[str, Any]) -> str:
+    if view == "order":
+        return _("Order %(name)s") % {"name": context["order"]["name"]}
+    return _("Track your order")
