@@ -79,6 +79,10 @@ class DevshopClient:
             admin_api_fail_next={"count": count, "status": status, "retry_after": retry_after}
         )
 
+    def oauth_fail_next(self, count: int, *, status: int = 503) -> None:
+        """Answer the next ``count`` token requests (/admin/oauth/access_token) with ``status``."""
+        self.knobs_set(oauth_fail_next={"count": count, "status": status})
+
     def graphql_throttle_set(
         self, *, bucket_size: float | None = None, restore_rate: float | None = None
     ) -> None:

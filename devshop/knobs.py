@@ -6,6 +6,7 @@ The simulated clock lives here too: ``clock_speed`` (simulated seconds per real 
 the clock jump: simulated = real + offset + (real - anchor) * (speed - 1).
 """
 
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -42,6 +43,21 @@ def knob_get(key: str, default: Any = None) -> Any:
     if key in DEFAULTS:
         return DEFAULTS[key]()
     return default
+
+
+_forced_failure_lock = threading.Lock()
+
+
+def forced_failure_take(key: str) -> dict[str, Any] | None:
+    """Spend one of the failures a ``*_fail_next`` knob asks for, e.g.
+    ``admin_api_fail_next`` / ``oauth_fail_next`` = {"count": n, "status": 503, "retry_after": s}:
+    the next n calls answer that status, so client retry tests run against the real server."""
+    with _forced_failure_lock, transaction.atomic():
+        plan = knob_get(key)
+        if not plan or int(plan.get("count", 0)) <= 0:
+            return None
+        knob_set(key, {**plan, "count": int(plan["count"]) - 1})
+    return plan
 
 
 def _clock_values() -> tuple[float, float, float | None]:

@@ -31,7 +31,7 @@ from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
-from devshop.knobs import knob_get
+from devshop.knobs import forced_failure_take, knob_get
 from devshop.models import DevAccessToken, DevAuthorizationCode, DevShop
 from devshop.tokens import dev_token_issue, dev_token_response
 
@@ -176,6 +176,12 @@ def _is_true(value: str | None) -> bool:
 @csrf_exempt
 @require_http_methods(["POST"])
 def access_token(request: HttpRequest, shop: str) -> HttpResponse:
+    failure = forced_failure_take("oauth_fail_next")
+    if failure is not None:
+        # What an outage looks like from the app: a 5xx (or 429) with no token.
+        return JsonResponse(
+            {"errors": "Service Unavailable"}, status=int(failure.get("status", 503))
+        )
     dev_shop = DevShop.objects.filter(myshopify_domain=shop).first()
     if dev_shop is None:
         return _error("invalid_request", "Unknown shop", status=404)

@@ -7,7 +7,6 @@ on every answer that got as far as the bucket.
 import json
 import logging
 import re
-import threading
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -25,7 +24,7 @@ from devshop.graphql.cost import SINGLE_QUERY_MAX_COST, QueryCost
 from devshop.graphql.resolvers import default_resolver
 from devshop.graphql.schema import admin_schema
 from devshop.graphql.throttle import bucket_refund, bucket_status, bucket_take
-from devshop.knobs import knob_get, knob_set
+from devshop.knobs import forced_failure_take
 from devshop.models import DevShop
 from devshop.tokens import dev_token_authenticate
 
@@ -62,8 +61,6 @@ VALIDATION_REWRITES = [
     ),
 ]
 
-_fail_lock = threading.Lock()
-
 
 def _graphql_errors(errors: list[GraphQLError], *, rewrite: bool = False) -> list[dict]:
     shaped = []
@@ -93,11 +90,9 @@ def _cost(requested: int, actual: int | None, status: dict[str, float]) -> dict[
 def _forced_failure() -> JsonResponse | None:
     """The ``admin_api_fail_next`` knob: {"count": n, "status": 503|429, "retry_after": s}
     answers the next n Admin API calls with that status, for client retry tests."""
-    with _fail_lock:
-        plan = knob_get("admin_api_fail_next")
-        if not plan or int(plan.get("count", 0)) <= 0:
-            return None
-        knob_set("admin_api_fail_next", {**plan, "count": int(plan["count"]) - 1})
+    plan = forced_failure_take("admin_api_fail_next")
+    if plan is None:
+        return None
     status = int(plan.get("status", 503))
     if status == 429:
         body = {

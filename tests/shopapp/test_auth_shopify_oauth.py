@@ -3,7 +3,6 @@
 import logging
 
 import pytest
-import requests
 
 from shopapp.auth import shopify_oauth
 from shopapp.auth.services import shop_access_token_get, shop_install_from_session_token
@@ -14,14 +13,7 @@ from shopapp.auth.shopify_oauth import (
 )
 from shopapp.auth.tokens import shop_access_token_read, shop_refresh_token_read
 
-
-class FakeResponse:
-    def __init__(self, status: int, body: dict) -> None:
-        self.status_code = status
-        self._body = body
-
-    def json(self) -> dict:
-        return self._body
+CLOSED_PORT_TEMPLATE = "http://127.0.0.1:9/store/{shop}"
 
 
 @pytest.fixture
@@ -29,72 +21,76 @@ def no_backoff(monkeypatch):
     monkeypatch.setattr(shopify_oauth, "BACKOFF_SECONDS", 0)
 
 
-def _scripted(monkeypatch, script: list) -> list[dict]:
-    calls: list[dict] = []
-
-    def post(url, *, data, headers, timeout):
-        calls.append({"url": url, "data": data, "timeout": timeout})
-        step = script.pop(0)
-        if isinstance(step, Exception):
-            raise step
-        return step
-
-    monkeypatch.setattr(shopify_oauth.requests, "post", post)
-    return calls
+@pytest.fixture
+def installed(devshop, db):
+    """A shop installed by token exchange, and its refresh token, on the real devshop."""
+    domain = "token-client.myshopify.com"
+    devshop.client.shop_create(domain)
+    shop = shop_install_from_session_token(
+        shop_domain=domain, session_token=devshop.client.session_token(domain)
+    )
+    yield shop
+    devshop.client.knobs_set(oauth_fail_next={"count": 0})
 
 
-def test_network_errors_and_5xx_are_retried(monkeypatch, no_backoff, settings):
-    settings.SHOPIFY_ADMIN_URL_TEMPLATE = "https://{shop}"
-    calls = _scripted(
-        monkeypatch,
-        [
-            requests.ConnectionError("reset"),
-            FakeResponse(503, {}),
-            FakeResponse(
-                200,
-                {
-                    "access_token": "shpat_new",
-                    "scope": "read_orders",
-                    "expires_in": 3600,
-                    "refresh_token": "shprt_new",
-                    "refresh_token_expires_in": 7776000,
-                },
-            ),
-        ],
+def test_5xx_answers_are_retried_until_shopify_answers(devshop, installed, no_backoff):
+    # given a store whose token endpoint fails twice before it answers
+    devshop.client.oauth_fail_next(2, status=503)
+
+    # when the app refreshes
+    grant = token_refresh(
+        shop_domain=installed.myshopify_domain,
+        refresh_token=shop_refresh_token_read(shop=installed),
     )
 
-    grant = token_refresh(shop_domain="retry.myshopify.com", refresh_token="shprt_old")
-
-    assert grant.access_token == "shpat_new"
-    assert grant.refresh_token == "shprt_new"
-    assert len(calls) == 3
-    assert calls[0]["url"] == "https://retry.myshopify.com/admin/oauth/access_token"
-    assert calls[0]["data"]["grant_type"] == "refresh_token"
-    assert calls[0]["data"]["client_secret"] == settings.SHOPIFY_API_SECRET
-    assert all(call["timeout"] == shopify_oauth.TIMEOUT_SECONDS for call in calls)
+    # then the third try got a new pair of tokens that the store accepts
+    assert grant.access_token.startswith("shpat_")
+    assert grant.refresh_token.startswith("shprt_")
+    assert devshop.client.access_token_valid(installed.myshopify_domain, grant.access_token)
 
 
-def test_persistent_5xx_gives_unavailable(monkeypatch, no_backoff):
-    calls = _scripted(monkeypatch, [FakeResponse(502, {})] * shopify_oauth.MAX_ATTEMPTS)
+def test_persistent_5xx_gives_unavailable(devshop, installed, no_backoff):
+    devshop.client.oauth_fail_next(shopify_oauth.MAX_ATTEMPTS, status=502)
+    refresh_token = shop_refresh_token_read(shop=installed)
+
+    with pytest.raises(TokenRequestUnavailable):
+        token_refresh(shop_domain=installed.myshopify_domain, refresh_token=refresh_token)
+
+    # every attempt was spent on the failures: the refresh token is still good
+    grant = token_refresh(shop_domain=installed.myshopify_domain, refresh_token=refresh_token)
+    assert grant.access_token.startswith("shpat_")
+
+
+def test_network_errors_are_retried_then_give_unavailable(settings, no_backoff, monkeypatch):
+    # given a store that cannot be reached at all (nothing listens on the port)
+    settings.SHOPIFY_ADMIN_URL_TEMPLATE = CLOSED_PORT_TEMPLATE
+    attempts = []
+    real_post = shopify_oauth.requests.post
+
+    def counting_post(*args, **kwargs):
+        attempts.append(kwargs["timeout"])
+        return real_post(*args, **kwargs)
+
+    monkeypatch.setattr(shopify_oauth.requests, "post", counting_post)
 
     with pytest.raises(TokenRequestUnavailable):
         token_refresh(shop_domain="down.myshopify.com", refresh_token="shprt_old")
-    assert len(calls) == shopify_oauth.MAX_ATTEMPTS
+    assert attempts == [shopify_oauth.TIMEOUT_SECONDS] * shopify_oauth.MAX_ATTEMPTS
 
 
-def test_4xx_is_final_and_not_retried(monkeypatch, no_backoff):
-    calls = _scripted(
-        monkeypatch,
-        [FakeResponse(400, {"error": "invalid_grant", "error_description": "used"})],
-    )
+def test_4xx_is_final_and_not_retried(devshop, installed, no_backoff):
+    # given a refresh token the store has already rotated away
+    old = shop_refresh_token_read(shop=installed)
+    devshop.client.knobs_set(refresh_retry_window=0)
+    token_refresh(shop_domain=installed.myshopify_domain, refresh_token=old)
 
+    # when it is used again, Shopify's answer is final
     with pytest.raises(TokenRequestRejected) as excinfo:
-        token_refresh(shop_domain="final.myshopify.com", refresh_token="shprt_old")
+        token_refresh(shop_domain=installed.myshopify_domain, refresh_token=old)
     assert (excinfo.value.status, excinfo.value.error) == (400, "invalid_grant")
-    assert len(calls) == 1
 
 
-def test_unreachable_refresh_keeps_using_a_still_valid_token(devshop, db, monkeypatch):
+def test_unreachable_refresh_keeps_using_a_still_valid_token(devshop, db, settings, no_backoff):
     # given a token inside the refresh margin but not yet expired
     devshop.client.knobs_set(access_token_ttl=120)
     domain = "deferred.myshopify.com"
@@ -105,12 +101,10 @@ def test_unreachable_refresh_keeps_using_a_still_valid_token(devshop, db, monkey
     current = shop_access_token_read(shop=shop)
     refresh = shop_refresh_token_read(shop=shop)
 
-    def unreachable(**kwargs):
-        raise TokenRequestUnavailable("down")
+    # when Shopify cannot be reached for the refresh
+    settings.SHOPIFY_ADMIN_URL_TEMPLATE = CLOSED_PORT_TEMPLATE
 
-    monkeypatch.setattr(shopify_oauth, "token_refresh", unreachable)
-
-    # when / then the current token is used and nothing is marked
+    # then the current token is used and nothing is marked
     assert shop_access_token_get(shop=shop) == current
     assert shop.needs_reauth is False
     assert shop_refresh_token_read(shop=shop) == refresh
