@@ -356,8 +356,8 @@ def return_request_submit(
                 files=photos.get(item.line_item_id) or [],
             )
         _step(request=request, step="submitted", source=OrderEvent.Source.SHOPPER)
-        request_id = request.pk
-        transaction.on_commit(lambda: _send_enqueue(request_id))
+        # django-rq's commit mode holds the enqueue until this transaction commits.
+        _send_enqueue(request.pk)
     logger.info(
         "returns.request.submitted",
         extra={"shop": shop.myshopify_domain, "return_id": request.pk, "items": len(normalized)},

@@ -168,7 +168,7 @@ def test_product_facts_are_read_once_then_cached(shop, order, fake):
 def test_another_shops_order_is_refused(order, fake):
     other = make_shop("bravo.myshopify.com")
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="does not belong"):
         order_eligibility(shop=other, order=order, now=NOW)
 
 

@@ -1,0 +1,183 @@
+"""The merchant's returns pages: real session tokens, scoped by the token's shop, POSTs with
+the token in the Authorization header, Shopify's userErrors shown as messages."""
+
+from datetime import timedelta
+
+import pytest
+from django.conf import settings
+from django.core.files.base import ContentFile
+
+from devshop.session_tokens import session_token_mint
+from returns import services
+from returns.models import ReturnBlocklistEntry, ReturnPhoto, ReturnPolicy, ReturnRequest
+from tests.returns.domain_support import NOW, FakeShopify, make_order, make_shop, ship
+
+pytestmark = pytest.mark.django_db
+
+
+def token_for(shop) -> str:
+    return session_token_mint(
+        shop_domain=shop.myshopify_domain,
+        secret=settings.SHOPIFY_API_SECRET,
+        audience=settings.SHOPIFY_API_KEY,
+    )
+
+
+def get_page(client, shop, path, **params):
+    return client.get(path, {"shop": shop.myshopify_domain, "id_token": token_for(shop), **params})
+
+
+def post(client, shop, path, data=None):
+    return client.post(
+        f"{path}?shop={shop.myshopify_domain}",
+        data or {},
+        HTTP_AUTHORIZATION=f"Bearer {token_for(shop)}",
+    )
+
+
+@pytest.fixture
+def shop():
+    return make_shop()
+
+
+@pytest.fixture
+def other():
+    return make_shop("bravo.myshopify.com")
+
+
+@pytest.fixture
+def order(shop):
+    order = make_order(shop)
+    ship(order, shipped_at=NOW - timedelta(days=5), delivered_at=NOW - timedelta(days=3))
+    return order
+
+
+@pytest.fixture
+def fake(monkeypatch, order):
+    return FakeShopify(monkeypatch, order)
+
+
+@pytest.fixture
+def requested(shop, order, fake):
+    first = order.line_items.get(title="Item 0")
+    request = services.return_request_submit(
+        shop=shop,
+        order=order,
+        items=[(first.pk, 1, "DEFECTIVE", "Seam came apart", None)],
+        resolution="refund",
+        customer_email="ada@example.com",
+        customer_id=42,
+        now=NOW,
+    )
+    return services.return_request_send(request_id=request.pk)
+
+
+def test_queue_lists_requested_first(client, shop, order, fake, requested):
+    closed = ReturnRequest.objects.create(
+        shop=shop, order=order, resolution="refund", status="CLOSED"
+    )
+
+    html = get_page(client, shop, "/app/returns/").content.decode()
+
+    assert html.index(f'data-return="{requested.pk}"') < html.index(f'data-return="{closed.pk}"')
+    assert "Seam" not in html  # notes are on the return's page only
+
+
+def test_return_page_shows_items_reason_note_and_history(client, shop, requested):
+    response = get_page(client, shop, f"/app/returns/{requested.pk}")
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Damaged or defective" in html
+    assert "Seam came apart" in html
+    assert "0 earlier returns · 1 order" in html
+    assert 'id="approve"' in html
+    assert 'id="decline"' in html
+
+
+def test_another_shops_return_is_not_found(client, other, requested):
+    assert get_page(client, other, f"/app/returns/{requested.pk}").status_code == 404
+    assert post(client, other, f"/app/returns/{requested.pk}/approve").status_code == 404
+    assert ReturnRequest.objects.get(pk=requested.pk).status == "REQUESTED"
+
+
+def test_post_without_the_authorization_header_is_refused(client, shop, requested):
+    response = client.post(
+        f"/app/returns/{requested.pk}/approve?shop={shop.myshopify_domain}&id_token={token_for(shop)}"
+    )
+
+    assert response.status_code == 401
+    assert ReturnRequest.objects.get(pk=requested.pk).status == "REQUESTED"
+
+
+def test_approve_with_instructions(client, shop, requested, fake):
+    response = post(
+        client, shop, f"/app/returns/{requested.pk}/approve", {"instructions": "Use the blue box"}
+    )
+
+    assert response.status_code == 200
+    assert "Return approved." in response.content.decode()
+    stored = ReturnRequest.objects.get(pk=requested.pk)
+    assert (stored.status, stored.approval_instructions) == ("OPEN", "Use the blue box")
+
+
+def test_shopify_user_errors_are_shown_as_a_message(client, shop, requested, fake):
+    fake.fail_with = [
+        {"field": ["id"], "message": "Return is not approvable", "code": "INVALID_STATE"}
+    ]
+
+    response = post(client, shop, f"/app/returns/{requested.pk}/decline", {"reason": "FINAL_SALE"})
+
+    assert response.status_code == 409
+    assert "Return is not approvable." in response.content.decode()
+    assert ReturnRequest.objects.get(pk=requested.pk).status == "REQUESTED"
+
+
+def test_photo_is_served_only_to_its_shop(client, shop, other, requested):
+    line = requested.line_items.get()
+    photo = ReturnPhoto(shop=shop, return_line_item=line, content_type="image/png", size_bytes=3)
+    photo.image.save("p.png", ContentFile(b"png"), save=True)
+
+    mine = get_page(client, shop, f"/app/returns/photos/{photo.pk}")
+    theirs = get_page(client, other, f"/app/returns/photos/{photo.pk}")
+
+    assert mine.status_code == 200
+    assert b"".join(mine.streaming_content) == b"png"
+    assert mine["Cache-Control"] == "private, no-store"
+    assert theirs.status_code == 404
+
+
+def test_blocklist_add_and_remove(client, shop, other):
+    post(client, shop, "/app/returns/blocklist", {"email": "Eve@Example.com"})
+    entry = ReturnBlocklistEntry.objects.get(shop=shop)
+    assert entry.email == "eve@example.com"
+
+    assert post(client, other, f"/app/returns/blocklist/{entry.pk}/remove").status_code == 404
+    assert post(client, shop, f"/app/returns/blocklist/{entry.pk}/remove").status_code == 200
+    assert not ReturnBlocklistEntry.objects.exists()
+
+
+def test_policy_form_saves_and_refuses_bad_input(client, shop):
+    data = {
+        "window_days": "45",
+        "transit_allowance_days": "5",
+        "excluded_product_tags": "final-sale, clearance",
+        "excluded_product_types": "",
+        "allow_refund": "on",
+        "restocking_fee_percent": "10",
+        "return_shipping_fee": "4.50",
+        "reasons": ["SIZE_TOO_SMALL", "DEFECTIVE"],
+        "reasons_requiring_photo": ["DEFECTIVE"],
+        "auto_approve_max_value": "80",
+        "high_return_ratio": "0.5",
+    }
+    assert post(client, shop, "/app/returns/policy", data).status_code == 200
+    policy = ReturnPolicy.objects.get(shop=shop)
+    assert (policy.window_days, policy.allow_exchange) == (45, False)
+    assert policy.reasons == ["SIZE_TOO_SMALL", "DEFECTIVE"]
+
+    bad = post(client, shop, "/app/returns/policy", {**data, "restocking_fee_percent": "150"})
+
+    assert bad.status_code == 400
+    policy.refresh_from_db()
+    assert policy.restocking_fee_percent == 10
