@@ -10,8 +10,26 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     npm ci --prefix "$oracle" --no-audit --no-fund --loglevel=error
     cp "$oracle/package-lock.json" "$oracle/node_modules/.package-lock.json.installed"
   fi
+  # axe-core for the browser tests' accessibility checks (tests/browser/test_tracking_page.py
+  # injects scripts/axe/node_modules/axe-core/axe.min.js into the page).
+  axe=scripts/axe
+  if ! cmp -s "$axe/package-lock.json" "$axe/node_modules/.package-lock.json.installed"; then
+    npm ci --prefix "$axe" --no-audit --no-fund --loglevel=error
+    cp "$axe/package-lock.json" "$axe/node_modules/.package-lock.json.installed"
+  fi
 else
-  echo "setup-extras: node/npm not found; the Shopify oracle conformance tests will be skipped" >&2
+  echo "setup-extras: node/npm not found; the Shopify oracle conformance tests and the" \
+    "accessibility checks will be skipped" >&2
+fi
+# gettext's msgfmt for `manage.py compilemessages` (the committed .mo files work without it;
+# it is needed only to recompile after editing a .po file).
+if ! command -v msgfmt >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gettext
+  else
+    echo "setup-extras: msgfmt not found and not root; install gettext to recompile translations" >&2
+  fi
 fi
 # Debian's Chromium for the browser tests (tests/browser, driven by Playwright with
 # executable_path=/usr/bin/chromium: `playwright install` needs the internet, this does not).

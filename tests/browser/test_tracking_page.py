@@ -1,0 +1,254 @@
+"""The storefront tracking page in headless Chromium, through the devshop's storefront and its
+app proxy to the live app: a shopper's lookup, reading the timeline, the page on a phone, and
+axe-core's accessibility rules (no serious or critical violation)."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.browser.conftest import ARTIFACTS, DEFAULT_TIMEOUT_MS, OFF_MACHINE
+from tests.conftest import REPO, need
+from tests.tracking.test_page import (
+    make_event,
+    make_line_item,
+    make_order,
+    make_shipment,
+    make_shop,
+)
+from tracking.models import Stage, TrackingSettings
+from tracking.tokens import tracking_link_token
+
+pytestmark = pytest.mark.browser
+
+AXE = REPO / "scripts" / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+PHONE = {"width": 375, "height": 667}
+
+
+@pytest.fixture
+def store(browser_app, settings):
+    """A store on both sides (devshop with the app installed, and its Shop row), with fresh
+    rate-limit counters."""
+    import redis
+
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    for key in connection.scan_iter("tracking:rl:*"):
+        connection.delete(key)
+    devshop = browser_app.devshop
+    domain = f"track-{uuid.uuid4().hex[:8]}.myshopify.com"
+    devshop.client.shop_create(domain, name="Maple and Thread")
+    devshop.client.app_install(domain)
+    shop = make_shop(domain, name="Maple and Thread", timezone="Europe/Paris")
+    TrackingSettings.objects.create(
+        shop=shop, accent_color="#1f5f8b", custom_message="We ship from Lyon every weekday."
+    )
+    return devshop, shop
+
+
+def a_shipped_order(shop, number: int = 1001, events: int = 4):
+    order = make_order(shop, number, fulfillment_status="fulfilled")
+    shoes = make_line_item(order, "Trail running shoe", 1, variant_title="EU 42")
+    socks = make_line_item(order, "Merino socks", 3)
+    delivered = make_shipment(
+        order,
+        stage=Stage.DELIVERED,
+        items=[(socks, 3)],
+        tracking_company="La Poste",
+        delivered_at=datetime(2026, 3, 5, 11, 0, tzinfo=UTC),
+    )
+    make_event(
+        delivered,
+        "delivered",
+        stage="delivered",
+        message="Delivered to mailbox",
+        happened_at=datetime(2026, 3, 5, 11, 0, tzinfo=UTC),
+        city="Lyon",
+    )
+    moving = make_shipment(
+        order,
+        stage=Stage.OUT_FOR_DELIVERY,
+        items=[(shoes, 1)],
+        tracking_company="UPS",
+        estimated_delivery_at=datetime(2026, 3, 7, 12, 0, tzinfo=UTC),
+    )
+    start = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+    for i in range(events):
+        make_event(
+            moving,
+            "in_transit" if i < events - 1 else "out_for_delivery",
+            stage="in_transit" if i < events - 1 else "out_for_delivery",
+            message=f"Scan {i + 1}" if i < events - 1 else "Out with the courier",
+            happened_at=start + timedelta(hours=6 * i),
+            city=["Paris", "Mâcon", "Lyon", "Villeurbanne"][i % 4],
+            country="France",
+        )
+    return order
+
+
+def track_url(devshop, shop, path: str = "track") -> str:
+    return devshop.client.app_proxy_url(shop.myshopify_domain, path)
+
+
+def test_a_shopper_looks_up_an_order_and_reads_its_timeline(store, browser_page):
+    devshop, shop = store
+    a_shipped_order(shop)
+    page = browser_page
+
+    # Given the storefront's tracking page,
+    page.goto(track_url(devshop, shop))
+    expect(page.get_by_role("heading", name="Track your order", level=1)).to_be_visible()
+    expect(page.get_by_text("We ship from Lyon every weekday.")).to_be_visible()
+
+    # when the shopper types the order number and email, with the keyboard only,
+    page.get_by_label("Order number").fill("#1001")
+    page.get_by_label("Email or phone number").fill("ADA@example.com")
+    page.get_by_label("Email or phone number").press("Enter")
+
+    # then the order's page shows both shipments, their steps and the timeline, newest first.
+    expect(page.get_by_role("heading", name="Order #1001", level=1)).to_be_visible()
+    shipments = page.locator("section.pp-shipment")
+    expect(shipments).to_have_count(2)
+    second = shipments.nth(1)
+    expect(second.get_by_role("heading", name="Shipment 2 of 2")).to_be_visible()
+    expect(second.locator("[aria-current=step] .pp-step__label")).to_have_text("Out for delivery")
+    expect(second.get_by_role("progressbar", name="Shipment progress")).to_have_attribute(
+        "aria-valuenow", "4"
+    )
+    timeline = second.locator("ol.pp-timeline > li")
+    expect(timeline).to_have_count(4)
+    expect(timeline.first.locator(".pp-timeline__label")).to_have_text("Out for delivery")
+    expect(timeline.first.locator(".pp-timeline__message")).to_have_text("Out with the courier")
+    expect(timeline.last.locator(".pp-timeline__message")).to_have_text("Scan 1")
+    # 08:00 UTC is 09:00 in Paris, the shop's timezone
+    expect(timeline.last.locator("time")).to_have_attribute("datetime", "2026-03-03T09:00:00+01:00")
+    expect(shipments.first.get_by_text("Delivered to mailbox")).to_be_visible()
+    expect(page.get_by_role("link", name="Start a return")).to_be_visible()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "tracking-order.png"), full_page=True)
+
+
+def test_a_wrong_email_gets_the_generic_answer(store, browser_page):
+    devshop, shop = store
+    a_shipped_order(shop)
+    page = browser_page
+
+    page.goto(track_url(devshop, shop))
+    page.get_by_label("Order number").fill("1001")
+    page.get_by_label("Email or phone number").fill("eve@example.com")
+    page.get_by_role("button", name="Track order").click()
+
+    expect(page.get_by_role("alert")).to_contain_text("We couldn't find an order")
+    expect(page.get_by_text("Trail running shoe")).to_have_count(0)
+
+
+@pytest.fixture
+def phone_page(browser, request):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    context.route(OFF_MACHINE, lambda route: route.abort())
+    page = context.new_page()
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"), full_page=True)
+    context.close()
+
+
+def test_the_page_fits_a_phone(store, phone_page):
+    devshop, shop = store
+    order = a_shipped_order(shop, events=12)
+    page = phone_page
+
+    for path in ("track", "track/" + tracking_link_token(order)):
+        page.goto(track_url(devshop, shop, path))
+        expect(page.locator(".pp-track")).to_be_visible()
+
+        # no horizontal scroll, and the page's own box stays within the screen
+        scroll_width = page.evaluate("document.documentElement.scrollWidth")
+        assert scroll_width <= PHONE["width"], f"{path}: scrolls sideways ({scroll_width}px)"
+        box = page.locator(".pp-track").bounding_box()
+        assert box["x"] >= 0
+        assert box["x"] + box["width"] <= PHONE["width"]
+    # the steps stack one per line on a phone
+    steps = page.locator("section.pp-shipment").nth(1).locator(".pp-step")
+    tops = [steps.nth(i).bounding_box()["y"] for i in range(5)]
+    assert tops == sorted(tops)
+    assert len(set(tops)) == 5
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "tracking-phone.png"), full_page=True)
+
+
+def _axe_violations(page, context: str | None = None) -> list[dict]:
+    if not AXE.exists():
+        need(f"{AXE} not found (scripts/setup-extras.sh installs axe-core)")
+    page.add_script_tag(path=str(AXE))
+    target = f"document.querySelector({context!r})" if context else "document"
+    results = page.evaluate(f"async () => await axe.run({target}, {{resultTypes: ['violations']}})")
+    return [
+        {
+            "id": v["id"],
+            "impact": v["impact"],
+            "help": v["help"],
+            "nodes": [n["html"][:160] for n in v["nodes"][:3]],
+        }
+        for v in results["violations"]
+        if v["impact"] in {"serious", "critical"}
+    ]
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_axe_finds_no_serious_accessibility_violation(store, browser, viewport):
+    devshop, shop = store
+    order = a_shipped_order(shop)
+    TrackingSettings.objects.filter(shop=shop).update(accent_color="#ffd700")  # a light accent
+    context = browser.new_context(viewport=PHONE if viewport == "phone" else None)
+    context.route(OFF_MACHINE, lambda route: route.abort())
+    page = context.new_page()
+    try:
+        pages = {
+            "lookup": track_url(devshop, shop),
+            "order": track_url(devshop, shop, "track/" + tracking_link_token(order)),
+            "bad link": track_url(devshop, shop, "track/not-a-token"),
+        }
+        found = {}
+        for name, url in pages.items():
+            page.goto(url)
+            # The whole storefront page (theme included), then the app's region on its own.
+            found[name] = _axe_violations(page) + _axe_violations(page, ".pp-track")
+        # the lookup page with its error state
+        page.goto(pages["lookup"])
+        page.get_by_role("button", name="Track order").click()
+        found["lookup errors"] = _axe_violations(page, ".pp-track")
+        # the standalone page, outside the theme
+        TrackingSettings.objects.filter(shop=shop).update(is_standalone_page=True)
+        page.goto(pages["order"])
+        found["standalone"] = _axe_violations(page)
+    finally:
+        context.close()
+
+    assert found == {name: [] for name in found}
+
+
+def test_keyboard_reaches_every_control_in_order(store, browser_page):
+    devshop, shop = store
+    page = browser_page
+    page.goto(track_url(devshop, shop))
+
+    page.locator("#pp-order").focus()
+    focused = []
+    for _ in range(4):
+        focused.append(
+            page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()")
+        )
+        page.keyboard.press("Tab")
+
+    assert focused == ["pp-order", "pp-contact", "Track order", "pp-tracking-number"]
+
+
+def test_axe_core_is_pinned():
+    lock = (REPO / "scripts" / "axe" / "package-lock.json").read_text()
+    assert '"node_modules/axe-core"' in lock
+    assert Path(REPO / "scripts" / "axe" / "package.json").read_text().count('"axe-core": "4.') == 1
