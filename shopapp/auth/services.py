@@ -151,8 +151,13 @@ def shop_after_install(*, shop: Shop) -> None:
     never waits on the Admin API. If Redis is down the cron reconciliation still pulls the
     orders within minutes, and the details are synced by the next install or reconciliation.
     """
+    from notifications.defaults import notification_defaults_install
     from shopapp.auth.jobs import shop_details_sync_job
     from shopapp.orders.jobs import orders_reconcile_job
+
+    # Local rows only, no Shopify call: done now so the notifications admin is never empty.
+    # Idempotent, and it never touches a sequence the merchant already has.
+    notification_defaults_install(shop=shop)
 
     def enqueue() -> None:
         try:

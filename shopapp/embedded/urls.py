@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from shopapp.embedded import views
 
@@ -17,4 +17,6 @@ urlpatterns = [
         name="privacy_export_download",
     ),
     path("settings", views.settings_page, name="settings"),
+    path("notifications/", include("notifications.admin_urls")),
+    path("returns/", include("returns.admin_urls")),
 ]

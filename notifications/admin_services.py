@@ -1,0 +1,211 @@
+"""What the notifications admin changes: templates, sequences and their steps, suppressions.
+
+Kept apart from ``notifications.services`` (the engine: triggers, scheduling, sending) so the
+two can move independently; every function takes the shop first and touches only its rows.
+Templates are checked by ``template_validate`` before anything is written: a template with a
+syntax error is refused with nothing saved.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives, get_connection
+from django.db import transaction
+from django.utils import timezone
+
+from notifications.defaults import sample_context
+from notifications.models import Channel, MessageTemplate, Sequence, SequenceStep, Suppression
+from notifications.rendering import (
+    TemplateProblem,
+    TemplateSource,
+    template_source_render,
+    template_validate,
+)
+from shopapp.models import Shop
+
+logger = logging.getLogger(__name__)
+
+# A test email is one SMTP exchange from a web request: never hold the request longer.
+TEST_EMAIL_TIMEOUT_SECONDS = 10
+
+
+class TemplateInvalid(Exception):
+    def __init__(self, problems: list[TemplateProblem]) -> None:
+        super().__init__("; ".join(p.message for p in problems))
+        self.problems = problems
+
+
+class TestSendUnavailable(Exception):
+    """The test cannot be sent (no shop email, the template does not render, SMTP refused)."""
+
+
+@dataclass(frozen=True)
+class StepChange:
+    delay_minutes: int
+    delay_from: str
+    channel: str
+    template_key: str
+    conditions: list[str]
+    is_enabled: bool
+
+
+def template_save(
+    *,
+    shop: Shop,
+    key: str,
+    channel: str,
+    locale: str,
+    subject: str,
+    html_body: str,
+    text_body: str,
+    sms_body: str,
+) -> tuple[MessageTemplate, list[TemplateProblem]]:
+    """Store the shop's template for key/channel/locale; returns it and the warnings.
+
+    Raises ``TemplateInvalid`` (nothing written) when any field has an error.
+    """
+    if channel == Channel.SMS:
+        subject = html_body = text_body = ""
+    else:
+        sms_body = ""
+    problems = template_validate(
+        subject=subject,
+        html_body=html_body,
+        text_body=text_body,
+        sms_body=sms_body,
+        channel=channel,
+    )
+    errors = [p for p in problems if not p.is_warning]
+    if errors:
+        raise TemplateInvalid(errors)
+    template, _ = MessageTemplate.objects.update_or_create(
+        shop=shop,
+        key=key,
+        channel=channel,
+        locale=locale,
+        defaults={
+            "subject": subject,
+            "html_body": html_body,
+            "text_body": text_body,
+            "sms_body": sms_body,
+        },
+    )
+    logger.info(
+        "notifications.template.saved",
+        extra={"shop": shop.myshopify_domain, "key": key, "channel": channel, "locale": locale},
+    )
+    return template, [p for p in problems if p.is_warning]
+
+
+def template_reset(*, shop: Shop, key: str, channel: str, locale: str) -> bool:
+    """Drop the shop's version so the built-in default applies again; True if one existed."""
+    deleted, _ = MessageTemplate.objects.filter(
+        shop=shop, key=key, channel=channel, locale=locale
+    ).delete()
+    if deleted:
+        logger.info(
+            "notifications.template.reset",
+            extra={
+                "shop": shop.myshopify_domain,
+                "key": key,
+                "channel": channel,
+                "locale": locale,
+            },
+        )
+    return bool(deleted)
+
+
+def template_test_send(*, shop: Shop, source: TemplateSource) -> str:
+    """Render ``source`` with the sample order and email it to the shop's own address.
+
+    An SMS template is emailed too (as its text): the merchant's phone number is not known,
+    and a test must not cost an SMS. Returns the address it went to.
+    """
+    from notifications.rendering import TemplateRenderError
+
+    to = (shop.email or "").strip()
+    if not to:
+        raise TestSendUnavailable("Your store has no email address yet.")
+    try:
+        rendered = template_source_render(source=source, context=sample_context(shop=shop))
+    except TemplateRenderError as exc:
+        raise TestSendUnavailable(str(exc)) from None
+    if source.channel == Channel.SMS:
+        subject, text, html = f"[Test SMS] {source.key}", rendered.body, ""
+    else:
+        subject, text, html = f"[Test] {rendered.subject}", rendered.text, rendered.html
+    connection = get_connection(timeout=TEST_EMAIL_TIMEOUT_SECONDS)
+    message = EmailMultiAlternatives(
+        subject=subject,
+        body=text,
+        from_email=settings.DEFAULT_FROM_EMAIL,
+        to=[to],
+        connection=connection,
+        headers={"Auto-Submitted": "auto-generated"},
+    )
+    if html:
+        message.attach_alternative(html, "text/html")
+    try:
+        message.send()
+    except OSError as exc:
+        # smtplib's errors are OSError subclasses; the detail stays in the log.
+        logger.warning(
+            "notifications.template.test_send_failed",
+            extra={"shop": shop.myshopify_domain, "error": type(exc).__name__},
+        )
+        raise TestSendUnavailable("The email server refused the test email.") from None
+    logger.info(
+        "notifications.template.test_sent",
+        extra={"shop": shop.myshopify_domain, "key": source.key, "channel": source.channel},
+    )
+    return to
+
+
+def sequence_enabled_set(*, shop: Shop, sequence: Sequence, is_enabled: bool) -> Sequence:
+    if sequence.shop_id != shop.pk:
+        raise Sequence.DoesNotExist
+    sequence.is_enabled = is_enabled
+    sequence.save(update_fields=["is_enabled", "updated_at"])
+    logger.info(
+        "notifications.sequence.toggled",
+        extra={"shop": shop.myshopify_domain, "sequence": sequence.key, "enabled": is_enabled},
+    )
+    return sequence
+
+
+def sequence_step_update(*, shop: Shop, step: SequenceStep, change: StepChange) -> SequenceStep:
+    if step.shop_id != shop.pk:
+        raise SequenceStep.DoesNotExist
+    with transaction.atomic():
+        step.delay_minutes = change.delay_minutes
+        step.delay_from = change.delay_from
+        step.channel = change.channel
+        step.template_key = change.template_key
+        step.conditions = list(change.conditions)
+        step.is_enabled = change.is_enabled
+        step.save()
+        # Touch the sequence so its list shows when it last changed.
+        Sequence.objects.filter(pk=step.sequence_id, shop=shop).update(updated_at=timezone.now())
+    logger.info(
+        "notifications.sequence.step_updated",
+        extra={"shop": shop.myshopify_domain, "sequence_id": step.sequence_id, "step": step.pk},
+    )
+    return step
+
+
+def suppression_remove(*, shop: Shop, suppression: Suppression) -> None:
+    if suppression.shop_id != shop.pk:
+        raise Suppression.DoesNotExist
+    suppression.delete()
+    # The address itself is a shopper's: only the channel and reason are logged.
+    logger.info(
+        "notifications.suppression.removed",
+        extra={
+            "shop": shop.myshopify_domain,
+            "channel": suppression.channel,
+            "reason": suppression.reason,
+        },
+    )

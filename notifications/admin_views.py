@@ -1,0 +1,552 @@
+"""The notifications pages of the embedded admin, under /app/notifications/.
+
+    GET  pages            document loads: ``id_token`` in the URL, as everywhere under /app/
+    POST actions          ``Authorization: Bearer`` only (notifications/static/…/admin.js sends
+                          the form with fetch); success → 303 to the page, a refused form →
+                          the page again with its errors (422), nothing changed
+
+Each view parses, checks, calls one selector or service, and renders in the shop's admin shell.
+Another shop's sequence, step, template, message or suppression answers 404, like a missing one.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from notifications import admin_services, selectors
+from notifications.defaults import LANGUAGE_NAMES, LANGUAGES, default_template_get, sample_context
+from notifications.forms import (
+    LOCALE_PATTERN,
+    TEMPLATE_KEY_PATTERN,
+    MessageFilterForm,
+    StepForm,
+    TemplateForm,
+    delay_label,
+)
+from notifications.models import Channel, Message
+from notifications.rendering import (
+    FIELD_LABELS,
+    Rendered,
+    TemplateRenderError,
+    TemplateSource,
+    template_source_render,
+    template_validate,
+)
+from shopapp.auth.session import session_token_required
+from shopapp.embedded.views import _nav_query, _render
+
+logger = logging.getLogger(__name__)
+
+MESSAGES_PER_PAGE = 50
+SUPPRESSIONS_PER_PAGE = 50
+# Statuses a merchant may send again: the engine gave up on them or chose not to send.
+RESENDABLE = frozenset({Message.Status.FAILED, Message.Status.SKIPPED})
+
+NOTICES = {
+    "sequence_enabled": "Sequence turned on.",
+    "sequence_disabled": "Sequence turned off.",
+    "step_saved": "Step saved.",
+    "template_saved": "Template saved.",
+    "template_reset": "Template reset to the default.",
+    "test_sent": "Test email sent to your store's email address.",
+    "resent": "Message queued to be sent again.",
+    "suppression_removed": "Address removed from the suppression list.",
+}
+
+
+def _redirect(request: HttpRequest, name: str, *args: Any, notice: str = "") -> HttpResponse:
+    query = _nav_query(request)
+    if notice:
+        query += "&" + urlencode({"notice": notice})
+    return HttpResponseRedirect(f"{reverse(name, args=args)}?{query}", status=303)
+
+
+def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+    notice = NOTICES.get(request.GET.get("notice", ""), "")
+    return _render(
+        request,
+        f"notifications/admin/{template}",
+        {"nav": "notifications", "notice": notice, **context},
+        status=status,
+    )
+
+
+# -- sequences --------------------------------------------------------------------------------
+
+
+def _template_choices(request: HttpRequest) -> list[tuple[str, str]]:
+    return [
+        (key, selectors.template_key_label(key))
+        for key in selectors.template_keys(shop=request.shop)
+    ]
+
+
+@session_token_required
+@require_GET
+def sequence_list(request: HttpRequest) -> HttpResponse:
+    rows = [
+        {
+            "sequence": sequence,
+            "steps": [
+                {"step": step, "delay": delay_label(step.delay_minutes)}
+                for step in sequence.steps.all()
+            ],
+        }
+        for sequence in selectors.sequence_list(shop=request.shop)
+    ]
+    return _page(request, "sequence_list.html", {"rows": rows, "tab": "sequences"})
+
+
+@session_token_required
+@require_POST
+def sequence_toggle(request: HttpRequest, sequence_id: int) -> HttpResponse:
+    sequence = selectors.sequence_get(shop=request.shop, sequence_id=sequence_id)
+    if sequence is None:
+        raise Http404("No such sequence")
+    is_enabled = request.POST.get("is_enabled") == "1"
+    admin_services.sequence_enabled_set(shop=request.shop, sequence=sequence, is_enabled=is_enabled)
+    notice = "sequence_enabled" if is_enabled else "sequence_disabled"
+    back = request.POST.get("next") == "detail"
+    if back:
+        return _redirect(
+            request, "embedded:notifications_admin:sequence_detail", sequence.pk, notice=notice
+        )
+    return _redirect(request, "embedded:notifications_admin:sequence_list", notice=notice)
+
+
+def _sequence_page(
+    request: HttpRequest, sequence, *, bound: StepForm | None = None, bound_id: int | None = None
+) -> HttpResponse:
+    choices = _template_choices(request)
+    steps = []
+    for step in selectors.sequence_step_list(shop=request.shop, sequence=sequence):
+        if bound is not None and step.pk == bound_id:
+            form = bound
+        else:
+            form = StepForm(
+                initial=StepForm.initial_for(step),
+                template_keys=choices,
+                prefix=f"step-{step.pk}",
+            )
+        steps.append({"step": step, "form": form})
+    return _page(
+        request,
+        "sequence_detail.html",
+        {"sequence": sequence, "steps": steps, "tab": "sequences"},
+        status=422 if bound is not None else 200,
+    )
+
+
+@session_token_required
+@require_GET
+def sequence_detail(request: HttpRequest, sequence_id: int) -> HttpResponse:
+    sequence = selectors.sequence_get(shop=request.shop, sequence_id=sequence_id)
+    if sequence is None:
+        raise Http404("No such sequence")
+    return _sequence_page(request, sequence)
+
+
+@session_token_required
+@require_POST
+def sequence_step_update(request: HttpRequest, sequence_id: int, step_id: int) -> HttpResponse:
+    step = selectors.sequence_step_get(shop=request.shop, sequence_id=sequence_id, step_id=step_id)
+    if step is None:
+        raise Http404("No such step")
+    form = StepForm(
+        request.POST, template_keys=_template_choices(request), prefix=f"step-{step.pk}"
+    )
+    if not form.is_valid():
+        return _sequence_page(request, step.sequence, bound=form, bound_id=step.pk)
+    data = form.cleaned_data
+    admin_services.sequence_step_update(
+        shop=request.shop,
+        step=step,
+        change=admin_services.StepChange(
+            delay_minutes=data["delay_minutes"],
+            delay_from=data["delay_from"],
+            channel=data["channel"],
+            template_key=data["template_key"],
+            conditions=list(data["conditions"]),
+            is_enabled=data["is_enabled"],
+        ),
+    )
+    return _redirect(
+        request,
+        "embedded:notifications_admin:sequence_detail",
+        step.sequence_id,
+        notice="step_saved",
+    )
+
+
+# -- templates --------------------------------------------------------------------------------
+
+
+def _template_target(request: HttpRequest, key: str, channel: str, locale: str) -> None:
+    """404 for anything that is not a template of this shop (or a built-in one)."""
+    if channel not in Channel.values:
+        raise Http404("No such channel")
+    if not TEMPLATE_KEY_PATTERN.match(key) or not LOCALE_PATTERN.match(locale):
+        raise Http404("No such template")
+    if key not in selectors.template_keys(shop=request.shop):
+        raise Http404("No such template")
+
+
+def _saved_source(request: HttpRequest, key: str, channel: str, locale: str) -> TemplateSource:
+    """The shop's row for exactly this locale, else the built-in default it starts from."""
+    row = selectors.template_get(shop=request.shop, key=key, channel=channel, locale=locale)
+    if row is not None:
+        return TemplateSource(
+            key=key,
+            channel=channel,
+            locale=locale,
+            subject=row.subject,
+            html_body=row.html_body,
+            text_body=row.text_body,
+            sms_body=row.sms_body,
+            is_default=False,
+        )
+    default = default_template_get(key=key, channel=channel, locale=locale)
+    if default is None:
+        default = default_template_get(key=key, channel=channel, locale="en")
+    if default is None:
+        return TemplateSource(key=key, channel=channel, locale=locale, is_default=True)
+    return TemplateSource(
+        key=key,
+        channel=channel,
+        locale=locale,
+        subject=default.subject,
+        html_body=default.html_body,
+        text_body=default.text_body,
+        sms_body=default.sms_body,
+        is_default=True,
+    )
+
+
+def _source_from(form_data: dict, *, key: str, channel: str, locale: str) -> TemplateSource:
+    return TemplateSource(
+        key=key,
+        channel=channel,
+        locale=locale,
+        subject=form_data.get("subject", ""),
+        html_body=form_data.get("html_body", ""),
+        text_body=form_data.get("text_body", ""),
+        sms_body=form_data.get("sms_body", ""),
+        is_default=False,
+    )
+
+
+def _preview(request: HttpRequest, source: TemplateSource) -> tuple[Rendered | None, str]:
+    try:
+        rendered = template_source_render(source=source, context=sample_context(shop=request.shop))
+    except TemplateRenderError as exc:
+        return None, str(exc)
+    return rendered, ""
+
+
+def _editor(
+    request: HttpRequest,
+    *,
+    key: str,
+    channel: str,
+    locale: str,
+    form: TemplateForm,
+    source: TemplateSource,
+    problems: list | None = None,
+    show_preview: bool = True,
+    test_error: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    saved = selectors.template_get(shop=request.shop, key=key, channel=channel, locale=locale)
+    preview, preview_error = _preview(request, source) if show_preview else (None, "")
+    problems = problems or []
+    return _page(
+        request,
+        "template_edit.html",
+        {
+            "tab": "templates",
+            "key": key,
+            "label": selectors.template_key_label(key),
+            "channel": channel,
+            "locale": locale,
+            "locale_name": LANGUAGE_NAMES.get(locale, locale),
+            "languages": [(code, LANGUAGE_NAMES[code]) for code in LANGUAGES],
+            "channels": Channel.choices,
+            "is_customized": saved is not None,
+            "form": form,
+            "errors": [p for p in problems if not p.is_warning],
+            "warnings": [p for p in problems if p.is_warning],
+            "field_labels": FIELD_LABELS,
+            "preview": preview,
+            "preview_error": preview_error,
+            "test_error": test_error,
+        },
+        status=status,
+    )
+
+
+@session_token_required
+@require_GET
+def template_list(request: HttpRequest) -> HttpResponse:
+    rows = selectors.template_overview(shop=request.shop)
+    return _page(
+        request,
+        "template_list.html",
+        {"rows": rows, "tab": "templates", "language_names": LANGUAGE_NAMES},
+    )
+
+
+@session_token_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def template_edit(request: HttpRequest, key: str, channel: str, locale: str) -> HttpResponse:
+    _template_target(request, key, channel, locale)
+    if request.method != "POST":
+        source = _saved_source(request, key, channel, locale)
+        form = TemplateForm(
+            initial={
+                "subject": source.subject,
+                "html_body": source.html_body,
+                "text_body": source.text_body,
+                "sms_body": source.sms_body,
+            }
+        )
+        return _editor(request, key=key, channel=channel, locale=locale, form=form, source=source)
+
+    form = TemplateForm(request.POST)
+    if not form.is_valid():
+        source = _saved_source(request, key, channel, locale)
+        return _editor(
+            request,
+            key=key,
+            channel=channel,
+            locale=locale,
+            form=form,
+            source=source,
+            show_preview=False,
+            status=422,
+        )
+    try:
+        _template, _warnings = admin_services.template_save(
+            shop=request.shop, key=key, channel=channel, locale=locale, **form.cleaned_data
+        )
+    except admin_services.TemplateInvalid as exc:
+        return _editor(
+            request,
+            key=key,
+            channel=channel,
+            locale=locale,
+            form=form,
+            source=_source_from(form.cleaned_data, key=key, channel=channel, locale=locale),
+            problems=exc.problems,
+            show_preview=False,
+            status=422,
+        )
+    return _redirect(
+        request,
+        "embedded:notifications_admin:template_edit",
+        key,
+        channel,
+        locale,
+        notice="template_saved",
+    )
+
+
+@session_token_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def template_preview(request: HttpRequest, key: str, channel: str, locale: str) -> HttpResponse:
+    """Render what is in the editor with the sample order, without saving.
+
+    GET (the Preview button, no JavaScript needed): the editor page again, with the fields as
+    sent and the preview below. POST (the live preview's fetch): JSON for the preview pane.
+    """
+    _template_target(request, key, channel, locale)
+    data = request.POST if request.method == "POST" else request.GET
+    form = TemplateForm(data)
+    if not form.is_valid():
+        if request.method == "POST":
+            return JsonResponse({"error": "The template is too long."}, status=422)
+        source = _saved_source(request, key, channel, locale)
+        return _editor(
+            request, key=key, channel=channel, locale=locale, form=form, source=source, status=422
+        )
+    source = _source_from(form.cleaned_data, key=key, channel=channel, locale=locale)
+    problems = template_validate(
+        subject=source.subject,
+        html_body=source.html_body,
+        text_body=source.text_body,
+        sms_body=source.sms_body,
+        channel=channel,
+    )
+    if request.method == "POST":
+        rendered, error = _preview(request, source)
+        return JsonResponse(
+            {
+                "subject": rendered.subject if rendered else "",
+                "html": rendered.html if rendered else "",
+                "text": rendered.text if rendered else "",
+                "body": rendered.body if rendered else "",
+                "error": error,
+                "problems": [
+                    {
+                        "field": FIELD_LABELS.get(p.field, p.field),
+                        "line": p.line,
+                        "message": p.message,
+                        "is_warning": p.is_warning,
+                    }
+                    for p in problems
+                ],
+            }
+        )
+    return _editor(
+        request,
+        key=key,
+        channel=channel,
+        locale=locale,
+        form=form,
+        source=source,
+        problems=problems,
+    )
+
+
+@session_token_required
+@require_POST
+def template_reset(request: HttpRequest, key: str, channel: str, locale: str) -> HttpResponse:
+    _template_target(request, key, channel, locale)
+    admin_services.template_reset(shop=request.shop, key=key, channel=channel, locale=locale)
+    return _redirect(
+        request,
+        "embedded:notifications_admin:template_edit",
+        key,
+        channel,
+        locale,
+        notice="template_reset",
+    )
+
+
+@session_token_required
+@require_POST
+def template_test(request: HttpRequest, key: str, channel: str, locale: str) -> HttpResponse:
+    """Send the editor's content (or, without fields, the saved template) to the shop's email."""
+    _template_target(request, key, channel, locale)
+    form = TemplateForm(request.POST)
+    has_fields = any(name in request.POST for name in form.fields)
+    if has_fields and form.is_valid():
+        source = _source_from(form.cleaned_data, key=key, channel=channel, locale=locale)
+    else:
+        source = _saved_source(request, key, channel, locale)
+        form = TemplateForm(
+            initial={
+                "subject": source.subject,
+                "html_body": source.html_body,
+                "text_body": source.text_body,
+                "sms_body": source.sms_body,
+            }
+        )
+    try:
+        admin_services.template_test_send(shop=request.shop, source=source)
+    except admin_services.TestSendUnavailable as exc:
+        # The reason goes on the page, not in a redirect's URL.
+        return _editor(
+            request,
+            key=key,
+            channel=channel,
+            locale=locale,
+            form=form,
+            source=source,
+            test_error=str(exc),
+            status=422,
+        )
+    return _redirect(
+        request,
+        "embedded:notifications_admin:template_edit",
+        key,
+        channel,
+        locale,
+        notice="test_sent",
+    )
+
+
+# -- message log ------------------------------------------------------------------------------
+
+
+@session_token_required
+@require_GET
+def message_list(request: HttpRequest) -> HttpResponse:
+    filters = MessageFilterForm(request.GET)
+    cleaned = filters.cleaned_data if filters.is_valid() else {}
+    messages = selectors.message_list(
+        shop=request.shop,
+        status=cleaned.get("status", ""),
+        channel=cleaned.get("channel", ""),
+        order_query=cleaned.get("order", ""),
+    )
+    page = Paginator(messages, MESSAGES_PER_PAGE).get_page(request.GET.get("page"))
+    filter_query = urlencode({k: v for k, v in cleaned.items() if v})
+    return _page(
+        request,
+        "message_list.html",
+        {
+            "tab": "messages",
+            "filters": filters,
+            "page": page,
+            "filter_query": filter_query,
+            "counts": selectors.message_status_counts(shop=request.shop),
+            "resendable": {s.value for s in RESENDABLE},
+            "statuses": Message.Status.choices,
+        },
+    )
+
+
+@session_token_required
+@require_POST
+def message_resend(request: HttpRequest, message_id: int) -> HttpResponse:
+    message = selectors.message_get(shop=request.shop, message_id=message_id)
+    if message is None:
+        raise Http404("No such message")
+    if message.status not in RESENDABLE:
+        return HttpResponse("Only failed or skipped messages can be sent again.", status=409)
+    # The engine owns sending (claims, retries, exactly-once): resend goes through it.
+    from notifications import services
+
+    resend = getattr(services, "message_resend", None)
+    if resend is None:
+        logger.warning(
+            "notifications.admin.resend_unavailable", extra={"shop": request.shop.myshopify_domain}
+        )
+        return HttpResponse("Resending is not available yet.", status=503)
+    resend(shop=request.shop, message=message)
+    return _redirect(request, "embedded:notifications_admin:message_list", notice="resent")
+
+
+# -- suppressions -----------------------------------------------------------------------------
+
+
+@session_token_required
+@require_GET
+def suppression_list(request: HttpRequest) -> HttpResponse:
+    query = request.GET.get("q", "")[:255]
+    suppressions = selectors.suppression_list(shop=request.shop, query=query)
+    page = Paginator(suppressions, SUPPRESSIONS_PER_PAGE).get_page(request.GET.get("page"))
+    return _page(
+        request,
+        "suppression_list.html",
+        {"tab": "suppressions", "page": page, "query": query},
+    )
+
+
+@session_token_required
+@require_POST
+def suppression_remove(request: HttpRequest, suppression_id: int) -> HttpResponse:
+    suppression = selectors.suppression_get(shop=request.shop, suppression_id=suppression_id)
+    if suppression is None:
+        raise Http404("No such suppression")
+    admin_services.suppression_remove(shop=request.shop, suppression=suppression)
+    return _redirect(
+        request, "embedded:notifications_admin:suppression_list", notice="suppression_removed"
+    )
