@@ -156,11 +156,12 @@ def test_links_take_shop_from_the_token_not_from_the_url(client, shop_a):
     assert "/app/privacy?shop=alpha.myshopify.com&id_token=" in html
 
 
-def test_navigation_marks_returns_as_coming(client, shop_a):
+def test_navigation_links_to_returns(client, shop_a):
     # when
     html = get_page(client, shop_a, "/app/orders").content.decode()
     # then
-    assert 'Returns <span class="badge badge--info">Coming</span>' in html
+    assert 'href="/app/returns/?shop=alpha.myshopify.com' in html
+    assert "Coming</span>" not in html
     assert "<ui-nav-menu>" in html
 
 
