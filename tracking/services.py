@@ -162,7 +162,8 @@ def _timeline_and_trigger(
     if recorded is None:
         return False
     if may_trigger and not is_stale:
-        _notify(shop=shop, order=order, trigger=trigger, context={**context, "stale": False})
+        # JSON-ready (ISO datetimes): notifications stores the context with its messages.
+        _notify(shop=shop, order=order, trigger=trigger, context=_jsonable(detail))
     logger.info(
         "tracking.timeline.recorded",
         extra={
