@@ -159,7 +159,8 @@ class DevshopClient:
     def return_action(
         self, myshopify_domain: str, return_id: int, action: str, **fields: Any
     ) -> dict[str, Any]:
-        """The merchant's side of a return: approve, decline, process, cancel, close."""
+        """The merchant's side of a return: approve, decline, process, cancel, close, reopen;
+        pay_exchange: the buyer pays what a buyer-owes exchange left due."""
         return self._post(
             f"/_devshop/shops/{myshopify_domain}/returns/{return_id}/{action}", fields
         )

@@ -8,7 +8,8 @@ carrier would do, scriptable from tests, ``manage.py devshop_simulate`` and the 
     POST shops/<shop>/fulfillments/<id>/events     {"status": "IN_TRANSIT", …} one scan, or
                                                    {"to": "DELIVERED"} every scan on the way
     POST shops/<shop>/returns/<id>/<action>        approve | decline {"reason", "note"} |
-                                                   process | cancel | close
+                                                   process | cancel | close | reopen |
+                                                   pay_exchange
     POST shops/<shop>/simulate/tick                one step of background life
     POST shops/<shop>/simulate/seed                {"orders": 36}
     GET|POST clock                                 {"speed"?, "offset_seconds"?}
@@ -178,6 +179,9 @@ def return_action(request: HttpRequest, shop: str, return_id: int, action: str) 
         "process": lambda: returns.dev_return_process(ret=ret, lines=None, refund=None),
         "cancel": lambda: returns.dev_return_cancel(ret=ret),
         "close": lambda: returns.dev_return_close(ret=ret),
+        "reopen": lambda: returns.dev_return_reopen(ret=ret),
+        # The buyer pays what a buyer-owes exchange left due (releases its fulfilment hold).
+        "pay_exchange": lambda: returns.dev_exchange_payment_collect(ret=ret),
     }
     if action not in actions:
         return _error(f"unknown action; one of {', '.join(actions)}", 404)

@@ -347,6 +347,9 @@ def _order_ref(order: DevOrder) -> dict[str, Any]:
 def return_payload(ret: DevReturn) -> dict[str, Any]:
     """returns/request and returns/approve (returns__request.json, returns__approve.json)."""
     lines = list(ret.return_line_items.select_related("fulfillment_line_item__line_item"))
+    exchanges = list(
+        ret.exchange_line_items.select_related("line_item__product", "line_item__variant")
+    )
     order = ret.order
     return {
         "id": ret.shopify_id,
@@ -387,8 +390,16 @@ def return_payload(ret: DevReturn) -> dict[str, Any]:
         ]
         if ret.return_shipping_fee
         else [],
-        "exchange_line_items": [],
-        "total_exchange_line_items": 0,
+        "exchange_line_items": [
+            {
+                "id": exchange.shopify_id,
+                "admin_graphql_api_id": gid("ExchangeLineItem", exchange.shopify_id),
+                # The order line item exists once returnProcess books the exchange.
+                "line_item": _line_item(exchange.line_item, order) if exchange.line_item else None,
+            }
+            for exchange in exchanges
+        ],
+        "total_exchange_line_items": sum(exchange.quantity for exchange in exchanges),
     }
 
 
@@ -410,6 +421,89 @@ def return_status_payload(ret: DevReturn) -> dict[str, Any]:
         "admin_graphql_api_id": gid("Return", ret.shopify_id),
         "order_id": ret.order.shopify_id,
         "status": ret.status.lower(),
+    }
+
+
+def return_update_payload(
+    ret: DevReturn,
+    *,
+    return_removals: list[tuple[int, int]],
+    exchange_removals: list[tuple[int, int]] | None = None,
+) -> dict[str, Any]:
+    """returns/update (returns__update.json): what changed on the return's lines and fees.
+    Removals are (line id, units removed); exchange line removals ride in the same shape."""
+    payload: dict[str, Any] = {
+        "admin_graphql_api_id": gid("Return", ret.shopify_id),
+        "return_line_items": {
+            "removals": [
+                {"admin_graphql_api_id": gid("ReturnLineItem", line_id), "delta": delta}
+                for line_id, delta in return_removals
+            ]
+        },
+        "restocking_fees": {"updates": [], "removals": []},
+        "return_shipping_fees": {"updates": [], "removals": []},
+    }
+    if exchange_removals:
+        payload["exchange_line_items"] = {
+            "removals": [
+                {"admin_graphql_api_id": gid("ExchangeLineItem", line_id), "delta": delta}
+                for line_id, delta in exchange_removals
+            ]
+        }
+    return payload
+
+
+def _ref(type_name: str, numeric_id: int) -> dict[str, Any]:
+    return {"id": numeric_id, "admin_graphql_api_id": gid(type_name, numeric_id)}
+
+
+def reverse_delivery_payload(delivery: Any) -> dict[str, Any]:
+    """reverse_deliveries/attach_deliverable (reverse_deliveries__attach_deliverable.json)."""
+    ret = delivery.reverse_fulfillment_order.return_obj
+    return {
+        "id": delivery.shopify_id,
+        "admin_graphql_api_id": gid("ReverseDelivery", delivery.shopify_id),
+        "return": _ref("Return", ret.shopify_id),
+        "shipping_deliverable": {
+            "tracking": {
+                "carrier_name": delivery.carrier_name or None,
+                "tracking_number": delivery.tracking_number or None,
+                "tracking_url": delivery.tracking_url or None,
+            },
+            "label": {
+                "public_file_url": delivery.label_public_url or None,
+                "created_at": rest_datetime(delivery.label_created_at),
+            },
+        },
+    }
+
+
+def reverse_fulfillment_order_dispose_payload(rfo: Any, dispositions: list[Any]) -> dict[str, Any]:
+    """reverse_fulfillment_orders/dispose (reverse_fulfillment_orders__dispose.json): the
+    dispositions one action made on one reverse fulfillment order."""
+    return {
+        "id": rfo.shopify_id,
+        "admin_graphql_api_id": gid("ReverseFulfillmentOrder", rfo.shopify_id),
+        "dispositions": [
+            {
+                "reverse_fulfillment_order_line_item": _ref(
+                    "ReverseFulfillmentOrderLineItem",
+                    disposition.reverse_fulfillment_order_line_item.shopify_id,
+                ),
+                "reverse_delivery_line_item": _ref(
+                    "ReverseDeliveryLineItem", disposition.reverse_delivery_line_item.shopify_id
+                )
+                if disposition.reverse_delivery_line_item
+                else None,
+                "type": disposition.type.lower(),
+                "location": _ref("Location", disposition.location_id)
+                if disposition.location_id
+                else None,
+                "quantity": disposition.quantity,
+            }
+            for disposition in dispositions
+        ],
+        "total_dispositions": len(dispositions),
     }
 
 

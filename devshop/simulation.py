@@ -246,7 +246,12 @@ def carrier_for(order: DevOrder, name: str | None = None) -> Carrier:
 
 
 def _unfulfilled(order: DevOrder) -> list[tuple[DevLineItem, int]]:
-    items = DevLineItem.objects.filter(order=order, requires_shipping=True).order_by("id")
+    # An exchange the buyer still owes money for is held (AWAITING_PAYMENT): not shippable.
+    items = (
+        DevLineItem.objects.filter(order=order, requires_shipping=True)
+        .exclude(exchange_line_items__hold_reason="AWAITING_PAYMENT")
+        .order_by("id")
+    )
     pending = []
     for item in items:
         remaining = item.current_quantity - line_item_fulfilled_quantity(item)
@@ -632,8 +637,9 @@ def dev_order_cancel(*, order: DevOrder, reason: str = DevOrder.CancelReason.CUS
 def dev_simulate_tick(*, shop: DevShop) -> dict[str, Any]:
     """One step of the store's background life: sometimes a new order, some unfulfilled
     orders shipped, one scan for each moving shipment (some wait), the returns the app
-    requested approved or declined, approved ones received and refunded."""
-    from devshop.returns import dev_return_approve, dev_return_decline, dev_return_process
+    requested approved or declined, approved ones shipped back (tracking attached), received
+    (restocked) and processed (refunded)."""
+    from devshop.returns import dev_return_approve, dev_return_decline
 
     summary: dict[str, Any] = {"created": [], "fulfilled": [], "scans": [], "cancelled": []}
     if random.random() < 0.35:
@@ -664,7 +670,13 @@ def dev_simulate_tick(*, shop: DevShop) -> dict[str, Any]:
                 summary["scans"].append(
                     {"fulfillment_id": fulfillment.shopify_id, "status": event.status}
                 )
-    returns = {"approved": [], "declined": [], "processed": []}
+    returns: dict[str, list[int]] = {
+        "approved": [],
+        "declined": [],
+        "shipped_back": [],
+        "disposed": [],
+        "processed": [],
+    }
     for ret in DevReturn.objects.filter(shop=shop, status__in=["REQUESTED", "OPEN"])[:10]:
         if random.random() < 0.5:
             continue
@@ -676,8 +688,15 @@ def dev_simulate_tick(*, shop: DevShop) -> dict[str, Any]:
                 dev_return_decline(ret=ret, reason="OTHER", note="Item shows signs of wear")
                 returns["declined"].append(ret.shopify_id)
         else:
-            dev_return_process(ret=ret, lines=None, refund=None)
-            returns["processed"].append(ret.shopify_id)
+            returns[_return_step(ret)].append(ret.shopify_id)
+    # Buyers pay what their exchange left due (the hold on its fulfilment is released).
+    returns["exchange_paid"] = []
+    for ret in DevReturn.objects.filter(shop=shop, exchange_amount_due__gt=0)[:5]:
+        if random.random() < 0.3:
+            from devshop.returns import dev_exchange_payment_collect
+
+            dev_exchange_payment_collect(ret=ret)
+            returns["exchange_paid"].append(ret.shopify_id)
     summary["returns"] = returns
     logger.info(
         "devshop.simulation.tick",
@@ -689,6 +708,51 @@ def dev_simulate_tick(*, shop: DevShop) -> dict[str, Any]:
         },
     )
     return summary
+
+
+def _return_step(ret: DevReturn) -> str:
+    """One step of an approved return's life: the buyer ships it back (tracking attached),
+    the merchant receives it (every unit restocked), then processes it (refund)."""
+    from devshop.returns import (
+        Disposition,
+        dev_return_process,
+        dev_reverse_delivery_create,
+        dev_reverse_fulfillment_order_dispose,
+        rfo_line_disposed_quantity,
+        shop_location_id,
+    )
+
+    rfo = ret.reverse_fulfillment_orders.filter(status="OPEN").first()
+    if rfo is not None and not rfo.reverse_deliveries.exists() and random.random() < 0.6:
+        carrier = carrier_for(ret.order)
+        number = carrier.number()
+        dev_reverse_delivery_create(
+            rfo=rfo,
+            lines=[],
+            tracking={"number": number, "url": carrier.url_template.format(n=number)},
+        )
+        return "shipped_back"
+    if rfo is not None and random.random() < 0.7:
+        left = [
+            (line, line.total_quantity - rfo_line_disposed_quantity(line))
+            for line in rfo.line_items.all()
+        ]
+        dispositions = [
+            Disposition(
+                rfo_line_item_id=line.shopify_id,
+                quantity=quantity,
+                type="RESTOCKED",
+                location_id=shop_location_id(ret.shop),
+                path=("dispositionInputs", str(index)),
+            )
+            for index, (line, quantity) in enumerate(left)
+            if quantity > 0
+        ]
+        if dispositions:
+            dev_reverse_fulfillment_order_dispose(shop=ret.shop, dispositions=dispositions)
+            return "disposed"
+    dev_return_process(ret=ret, lines=None, refund=None)
+    return "processed"
 
 
 # States the seed spreads orders over: (name, weight). Names are what the seed reports.

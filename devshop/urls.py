@@ -10,4 +10,6 @@ from django.urls import include, path
 urlpatterns = [
     path("_devshop/", include("devshop.control_urls")),
     path("store/<str:shop>/", include("devshop.store_urls")),
+    # Staged upload targets (stagedUploadsCreate), standing in for Shopify's storage bucket.
+    path("", include("devshop.staged_uploads")),
 ]

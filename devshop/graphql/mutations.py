@@ -15,6 +15,7 @@ from django.utils.dateparse import parse_datetime
 from graphql import GraphQLError, GraphQLResolveInfo
 
 from devshop.graphql.pagination import connection
+from devshop.graphql.returns_exchanges import EXCHANGE_RESOLVERS, dispositions_from_input
 from devshop.models import (
     DevFulfillment,
     DevFulfillmentLineItem,
@@ -289,13 +290,8 @@ def resolve_return_process(_: Any, info: GraphQLResolveInfo, input: dict) -> dic
     found = _return_or_error(info, input["returnId"], ["input", "returnId"])
     if isinstance(found, dict):
         return found
-    if input.get("exchangeLineItems"):
-        # Exchange lines exist only on returns made with exchange items (returnCreate), which
-        # the devshop does not offer: every id here is unknown.
-        return _return_error(
-            ["input", "exchangeLineItems", "0", "id"], "Exchange line item not found.", "NOT_FOUND"
-        )
     lines = []
+    dispositions = []
     for index, line in enumerate(input.get("returnLineItems") or []):
         numeric = _numeric(line["id"], "ReturnLineItem")
         if numeric is None:
@@ -305,6 +301,20 @@ def resolve_return_process(_: Any, info: GraphQLResolveInfo, input: dict) -> dic
                 "NOT_FOUND",
             )
         lines.append((numeric, int(line["quantity"])))
+        dispositions += dispositions_from_input(
+            line.get("dispositions") or [],
+            ["input", "returnLineItems", str(index), "dispositions"],
+        )
+    exchange_lines = []
+    for index, line in enumerate(input.get("exchangeLineItems") or []):
+        numeric = _numeric(line["id"], "ExchangeLineItem")
+        if numeric is None:
+            return _return_error(
+                ["input", "exchangeLineItems", str(index), "id"],
+                "Exchange line item not found.",
+                "NOT_FOUND",
+            )
+        exchange_lines.append((numeric, int(line["quantity"])))
     refund = Decimal("0")
     credit = Decimal("0")
     issue = (input.get("financialTransfer") or {}).get("issueRefund")
@@ -337,11 +347,15 @@ def resolve_return_process(_: Any, info: GraphQLResolveInfo, input: dict) -> dic
                 "INVALID",
             )
     try:
+        # Neither return nor exchange lines: everything unprocessed, as before.
+        given = bool(lines or exchange_lines)
         ret = dev_return_process(
             ret=found,
-            lines=lines or None,
+            lines=lines if given else None,
             refund=Settlement(refund=refund, store_credit=credit, note=input.get("note") or ""),
             notify_customer=bool(input.get("notifyCustomer")),
+            exchange_lines=exchange_lines if given else None,
+            dispositions=dispositions,
         )
     except ReturnInputError as exc:
         return {"return": None, "userErrors": _user_errors(exc.errors)}
@@ -516,3 +530,7 @@ MUTATION_RESOLVERS: dict[str, dict[str, Any]] = {
         },
     },
 }
+
+# Exchanges and reverse logistics (returnCreate, reverse deliveries, dispositions…).
+for _type_name, _fields in EXCHANGE_RESOLVERS.items():
+    MUTATION_RESOLVERS.setdefault(_type_name, {}).update(_fields)

@@ -45,4 +45,8 @@ def admin_schema() -> GraphQLSchema:
     schema.get_type("ReturnLineItemType").resolve_type = (  # type: ignore[union-attr]
         lambda _obj, _info, _type: "ReturnLineItem"
     )
+    # ReverseDelivery.deliverable: the devshop only has shipping deliverables.
+    schema.get_type("ReverseDeliveryDeliverable").resolve_type = (  # type: ignore[union-attr]
+        lambda _obj, _info, _type: "ReverseDeliveryShippingDeliverable"
+    )
     return schema

@@ -10,7 +10,17 @@ from devshop.models.orders import (
     DevProduct,
     DevVariant,
 )
-from devshop.models.returns import DevReturn, DevReturnLineItem
+from devshop.models.returns import (
+    DevExchangeLineItem,
+    DevReturn,
+    DevReturnLineItem,
+    DevReverseDelivery,
+    DevReverseDeliveryLineItem,
+    DevReverseFulfillmentOrder,
+    DevReverseFulfillmentOrderDisposition,
+    DevReverseFulfillmentOrderLineItem,
+    DevStagedUpload,
+)
 from devshop.models.shops import DevAccessToken, DevAuthorizationCode, DevSetting, DevShop
 from devshop.models.webhooks import DevWebhookDelivery, DevWebhookSubscription
 
@@ -18,6 +28,7 @@ __all__ = [
     "DevAccessToken",
     "DevAuthorizationCode",
     "DevCustomer",
+    "DevExchangeLineItem",
     "DevFulfillment",
     "DevFulfillmentEvent",
     "DevFulfillmentLineItem",
@@ -26,8 +37,14 @@ __all__ = [
     "DevProduct",
     "DevReturn",
     "DevReturnLineItem",
+    "DevReverseDelivery",
+    "DevReverseDeliveryLineItem",
+    "DevReverseFulfillmentOrder",
+    "DevReverseFulfillmentOrderDisposition",
+    "DevReverseFulfillmentOrderLineItem",
     "DevSetting",
     "DevShop",
+    "DevStagedUpload",
     "DevVariant",
     "DevWebhookDelivery",
     "DevWebhookSubscription",
