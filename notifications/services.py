@@ -507,6 +507,12 @@ def notification_trigger(
     (the event was old when it arrived: record nothing), ``kind`` (for delays). Idempotent:
     a repeated or out-of-order trigger creates nothing new. Returns the messages created.
     """
+    # One transaction: the messages and their timeline lines commit together (and once).
+    with transaction.atomic():
+        return _trigger(shop=shop, order=order, trigger=trigger, context=context)
+
+
+def _trigger(*, shop: Any, order: Any, trigger: str, context: dict | None) -> list[Message]:
     context = dict(context or {})
     if order.shop_id != shop.pk:
         raise ValueError("order does not belong to shop")
@@ -823,22 +829,28 @@ def _finish(message: Message, *, status: str, **fields: Any) -> bool:
 
 
 def _skip(message: Message, reason: str) -> str:
-    if _finish(message, status=Message.Status.SKIPPED, reason=reason):
+    with transaction.atomic():
+        if not _finish(message, status=Message.Status.SKIPPED, reason=reason):
+            return "not_claimed"
         _timeline(
             message,
             kind="notification.skipped",
             summary=f"{_describe(message, message.step.template_key)} skipped: {reason}",
             reason=reason,
         )
-        logger.info(
-            "notifications.send.skipped",
-            extra={"message_id": message.pk, "channel": message.channel, "reason": reason},
-        )
+    logger.info(
+        "notifications.send.skipped",
+        extra={"message_id": message.pk, "channel": message.channel, "reason": reason},
+    )
     return "skipped"
 
 
 def _fail(message: Message, reason: str, error: str) -> str:
-    if _finish(message, status=Message.Status.FAILED, reason=reason[:255], last_error=error):
+    with transaction.atomic():
+        if not _finish(
+            message, status=Message.Status.FAILED, reason=reason[:255], last_error=error
+        ):
+            return "not_claimed"
         _timeline(
             message,
             kind="notification.failed",
@@ -846,10 +858,10 @@ def _fail(message: Message, reason: str, error: str) -> str:
             reason=reason,
             error=error,
         )
-        logger.warning(
-            "notifications.send.failed",
-            extra={"message_id": message.pk, "channel": message.channel, "error": error},
-        )
+    logger.warning(
+        "notifications.send.failed",
+        extra={"message_id": message.pk, "channel": message.channel, "error": error},
+    )
     return "failed"
 
 
@@ -1014,13 +1026,15 @@ def message_send(*, message_id: int) -> str:
         )
         logger.info("notifications.send.transient_error", extra={**log_extra, "error": exc.code})
         raise
-    if _finish(
-        message,
-        status=Message.Status.SENT,
-        provider_message_id=provider_id[:255],
-        sent_at=timezone.now(),
-        reason="",
-    ):
+    with transaction.atomic():
+        if not _finish(
+            message,
+            status=Message.Status.SENT,
+            provider_message_id=provider_id[:255],
+            sent_at=timezone.now(),
+            reason="",
+        ):
+            return "not_claimed"
         _timeline(
             message,
             kind="notification.sent",

@@ -1,0 +1,353 @@
+"""Notification throughput and latency: N orders ship at once, two RQ workers send the emails.
+
+    bench ─ migrate, shop, sequence, N orders ─▶ scratch database
+          ─ aiosmtpd sink (in this process) ◀─ SMTP ─ 2 × `manage.py rqworker default`
+    phase 1 (ceiling): N no-op jobs through the same two workers     → jobs/s
+    phase 2: notification_trigger("shipped") for every order, while a dispatcher thread runs
+             messages_dispatch_due every 0.5 s (the cron, faster) → send jobs → SMTP
+             → messages/s, p50/p95 from the trigger call to SMTP acceptance, and the ratio
+               to the no-op ceiling
+
+The ratio is the engine's own cost over RQ's (claim, conditions, render, SMTP round trip,
+timeline rows), whatever the machine.
+
+    .venv/bin/python bench/notifications.py [--orders 10000] [--workers 2]
+
+Database: ``DATABASE_URL`` when set (the bench's shop is deleted afterwards), else a SQLite
+file in a temporary directory. Redis: ``REDIS_URL`` when set (the queue is emptied before and
+after), else the embedded one in the temporary directory.
+"""
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHOP_DOMAIN = "bench-notifications.myshopify.com"
+DISPATCH_EVERY_S = 0.5
+# A run that has not finished in this long is stuck, not slow.
+PHASE_TIMEOUT_S = 1800
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def noop_job() -> None:
+    """The baseline: what RQ costs per job with nothing to do."""
+    return None
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--orders", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=2)
+    return parser.parse_args()
+
+
+class Sink:
+    """SMTP server that notes when each Message-ID was accepted."""
+
+    def __init__(self) -> None:
+        self.accepted: dict[str, float] = {}
+        self.lock = threading.Lock()
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
+        accepted_at = time.time()
+        message_id = ""
+        for line in envelope.content.split(b"\r\n"):
+            if line.lower().startswith(b"message-id:"):
+                message_id = line.split(b":", 1)[1].strip().decode()
+                break
+            if not line:
+                break
+        with self.lock:
+            self.accepted[message_id] = accepted_at
+        return "250 OK"
+
+
+def configure_environment(run_dir: Path, smtp_port: int) -> None:
+    os.environ["LOCAL_DEV"] = "1"
+    os.environ["DJANGO_SETTINGS_MODULE"] = "shopapp.settings"
+    os.environ["RUN_DIR"] = str(run_dir)
+    os.environ["EMAIL_URL"] = f"smtp://127.0.0.1:{smtp_port}"
+    os.environ["APP_URL"] = "https://bench.postpurchase.example"
+    # One line per sent message would make the workers' own logging part of the measurement.
+    os.environ["LOG_LEVEL"] = "WARNING"
+    sys.path.insert(0, str(REPO))
+
+
+def prepare(orders: int) -> list[int]:
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", interactive=False, verbosity=0)
+    from django.utils import timezone
+
+    from notifications.models import MessageTemplate, Sequence, SequenceStep
+    from shopapp.models import LineItem, Order, Shop
+
+    Shop.objects.filter(myshopify_domain=SHOP_DOMAIN).delete()
+    shop = Shop.objects.create(
+        myshopify_domain=SHOP_DOMAIN,
+        name="Bench shop",
+        email="owner@bench.example",
+        is_active=True,
+        installed_at=timezone.now(),
+        timezone="America/New_York",
+    )
+    MessageTemplate.objects.create(
+        shop=shop,
+        key="shipped",
+        channel="email",
+        locale="en",
+        subject="Order {{ order.name }} shipped",
+        text_body="Hi {{ customer.first_name }},\n{% for item in order.line_items %}"
+        "{{ item.quantity }} × {{ item.title }}\n{% endfor %}Track: {{ tracking_url }}",
+        html_body="<p>Hi {{ customer.first_name }}</p><ul>{% for item in order.line_items %}"
+        "<li>{{ item.quantity }} × {{ item.title }}</li>{% endfor %}</ul>"
+        "<a href='{{ tracking_url }}'>Track</a>",
+    )
+    sequence = Sequence.objects.create(shop=shop, key="shipped", name="Shipped", trigger="shipped")
+    SequenceStep.objects.create(
+        shop=shop, sequence=sequence, channel="email", template_key="shipped"
+    )
+    now = timezone.now()
+    created = Order.objects.bulk_create(
+        [
+            Order(
+                shop=shop,
+                shopify_id=10_000_000 + n,
+                name=f"#{1000 + n}",
+                order_number=1000 + n,
+                email=f"shopper{n}@example.com",
+                customer_first_name="Ada",
+                currency="USD",
+                total_price="49.90",
+                shipping_country_code="US",
+                shipping_province_code="NY",
+                locale="en",
+                shopify_created_at=now,
+            )
+            for n in range(orders)
+        ],
+        batch_size=1000,
+    )
+    ids = list(Order.objects.filter(shop=shop).order_by("id").values_list("id", flat=True))
+    LineItem.objects.bulk_create(
+        [
+            LineItem(
+                shop=shop,
+                order_id=order_id,
+                shopify_id=20_000_000 + i,
+                title="Linen shirt",
+                quantity=1,
+            )
+            for i, order_id in enumerate(ids)
+        ],
+        batch_size=1000,
+    )
+    assert len(created) == orders
+    return ids
+
+
+def start_workers(count: int, log_dir: Path) -> list[subprocess.Popen]:
+    processes = []
+    for n in range(count):
+        log = open(log_dir / f"worker-{n}.log", "wb")  # noqa: SIM115 - lives as long as the worker
+        processes.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    str(REPO / "manage.py"),
+                    "rqworker",
+                    "default",
+                    "--name",
+                    f"bench-{n}-{os.getpid()}",
+                ],
+                cwd=REPO,
+                env=dict(os.environ),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    return processes
+
+
+def stop_workers(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+
+def wait_until(predicate, what: str) -> None:
+    deadline = time.monotonic() + PHASE_TIMEOUT_S
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def run_noop(queue, total: int) -> float:
+    from rq.queue import Queue
+
+    finished = queue.finished_job_registry
+    before = finished.get_job_count()
+    started = time.perf_counter()
+    for start in range(0, total, 1000):
+        queue.enqueue_many(
+            [
+                Queue.prepare_data("bench.notifications.noop_job", result_ttl=600)
+                for _ in range(min(1000, total - start))
+            ]
+        )
+    wait_until(lambda: finished.get_job_count() - before >= total, "no-op jobs")
+    return time.perf_counter() - started
+
+
+def run_notifications(sink: Sink, order_ids: list[int]) -> dict:
+    from django.db import close_old_connections
+    from django.db.models import Count
+
+    from notifications.models import Message
+    from notifications.services import messages_dispatch_due, notification_trigger
+    from shopapp.models import Order, Shop
+
+    shop = Shop.objects.get(myshopify_domain=SHOP_DOMAIN)
+    triggered_at: dict[int, float] = {}
+    triggering_done = threading.Event()
+    stop = threading.Event()
+    dispatch_errors: list[str] = []
+
+    def dispatcher() -> None:
+        try:
+            while not stop.is_set():
+                messages_dispatch_due()
+                if (
+                    triggering_done.is_set()
+                    and not Message.objects.filter(
+                        shop=shop, status=Message.Status.SCHEDULED
+                    ).exists()
+                ):
+                    return
+                time.sleep(DISPATCH_EVERY_S)
+        except Exception as exc:  # noqa: BLE001 - reported, the bench fails below
+            dispatch_errors.append(repr(exc))
+        finally:
+            close_old_connections()
+
+    thread = threading.Thread(target=dispatcher, daemon=True)
+    started = time.perf_counter()
+    started_wall = time.time()
+    thread.start()
+    for order in (
+        Order.objects.filter(pk__in=order_ids).select_related("shop").iterator(chunk_size=500)
+    ):
+        triggered_at[order.pk] = time.time()
+        notification_trigger(
+            shop=shop, order=order, trigger="shipped", context={"shipment_id": order.shopify_id}
+        )
+    triggering_done.set()
+    trigger_seconds = time.perf_counter() - started
+    wait_until(lambda: len(sink.accepted) >= len(order_ids) or dispatch_errors, "SMTP acceptances")
+    stop.set()
+    thread.join(timeout=30)
+    if dispatch_errors:
+        raise SystemExit(f"dispatcher failed: {dispatch_errors[0]}")
+    last_accepted = max(sink.accepted.values())
+    by_message = dict(Message.objects.filter(shop=shop).values_list("pk", "order_id"))
+    latencies = []
+    for message_id, accepted in sink.accepted.items():
+        pk = int(message_id.split("-", 1)[1].split("@", 1)[0])
+        latencies.append(accepted - triggered_at[by_message[pk]])
+    statuses = dict(
+        Message.objects.filter(shop=shop)
+        .values_list("status")
+        .annotate(count=Count("id"))
+        .values_list("status", "count")
+    )
+    return {
+        "wall": last_accepted - started_wall,
+        "trigger_seconds": trigger_seconds,
+        "latencies": sorted(latencies),
+        "statuses": statuses,
+        "duplicates": len(sink.accepted) - len(set(sink.accepted)),
+    }
+
+
+def percentile(values: list[float], p: int) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
+
+
+def main() -> None:
+    args = parse_args()
+    from aiosmtpd.controller import Controller
+
+    with tempfile.TemporaryDirectory(prefix="bench-notifications-") as tmp:
+        run_dir = Path(tmp)
+        sink = Sink()
+        smtp_port = free_port()
+        controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
+        controller.start()
+        configure_environment(run_dir, smtp_port)
+        order_ids = prepare(args.orders)
+
+        import django_rq
+
+        queue = django_rq.get_queue("default", commit_mode="auto")
+        queue.empty()
+        workers = start_workers(args.workers, run_dir)
+        try:
+            # Warm-up: both workers up and importing Django before the clock starts.
+            run_noop(queue, 20 * args.workers)
+            noop_seconds = run_noop(queue, args.orders)
+            result = run_notifications(sink, order_ids)
+        finally:
+            stop_workers(workers)
+            queue.empty()
+            controller.stop()
+            if os.environ.get("DATABASE_URL"):
+                from shopapp.models import Shop
+
+                Shop.objects.filter(myshopify_domain=SHOP_DOMAIN).delete()
+
+    noop_rate = args.orders / noop_seconds
+    sent = len(result["latencies"])
+    rate = sent / result["wall"]
+    database = os.environ.get("DATABASE_URL", "sqlite (temporary file)").split("@")[-1]
+    print(f"orders: {args.orders}, workers: {args.workers}, database: {database}")
+    print(f"no-op RQ jobs:     {noop_rate:8.1f} jobs/s  ({noop_seconds:.1f} s)")
+    print(
+        f"shipped emails:    {rate:8.1f} messages/s  "
+        f"({sent} accepted by SMTP in {result['wall']:.1f} s; "
+        f"triggers took {result['trigger_seconds']:.1f} s)"
+    )
+    print(
+        f"trigger → SMTP:    p50 {percentile(result['latencies'], 50):.2f} s, "
+        f"p95 {percentile(result['latencies'], 95):.2f} s"
+    )
+    print(f"ratio to no-op:    {rate / noop_rate:.3f}")
+    print(f"message statuses:  {result['statuses']}")
+    if sent != args.orders or result["statuses"].get("sent") != args.orders:
+        raise SystemExit("not every message was sent exactly once")
+
+
+if __name__ == "__main__":
+    main()
