@@ -9,6 +9,7 @@ urlpatterns = [
     # the first paint costs one round trip (Built for Shopify measures the app's LCP).
     path("", views.order_list, name="home"),
     path("orders", views.order_list, name="order_list"),
+    path("orders/delayed", views.delay_list, name="delay_list"),
     path("orders/<int:order_id>", views.order_detail, name="order_detail"),
     path("privacy", views.privacy, name="privacy"),
     path(

@@ -27,6 +27,7 @@ from django.utils import timezone
 from shopapp.auth.session import session_token_required
 from shopapp.embedded import selectors
 from shopapp.orders import selectors as order_selectors
+from tracking import admin_selectors as tracking_selectors
 
 logger = logging.getLogger(__name__)
 
@@ -75,16 +76,59 @@ def _render(request: HttpRequest, template: str, context: dict, status: int = 20
         return render(request, template, {**base, **context}, status=status)
 
 
+def _order_filters(request: HttpRequest) -> tuple[str, str, bool]:
+    """The orders list's search, stage and "delayed" filter as typed; an unknown stage is
+    dropped rather than answered with an empty list."""
+    query = request.GET.get("q", "")[:QUERY_MAX_LENGTH].strip()
+    stage = request.GET.get("stage", "")
+    if stage not in dict(tracking_selectors.stage_choices()):
+        stage = ""
+    return query, stage, request.GET.get("delayed") == "1"
+
+
 @session_token_required
 def order_list(request: HttpRequest) -> HttpResponse:
-    query = request.GET.get("q", "")[:QUERY_MAX_LENGTH].strip()
-    orders = order_selectors.order_list(shop=request.shop, query=query)
+    query, stage, is_delayed = _order_filters(request)
+    orders = tracking_selectors.order_list_for_admin(
+        shop=request.shop, query=query, stage=stage, is_delayed=is_delayed
+    )
     page = Paginator(orders, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
-    page_query = urlencode({"q": query}) if query else ""
+    # Paging links keep the search and the filters.
+    kept = {"q": query, "stage": stage, "delayed": "1" if is_delayed else ""}
+    page_query = urlencode({name: value for name, value in kept.items() if value})
     return _render(
         request,
         "shopapp/embedded/order_list.html",
-        {"page": page, "query": query, "page_query": page_query, "nav": "orders"},
+        {
+            "page": page,
+            "rows": tracking_selectors.order_rows(page.object_list),
+            "query": query,
+            "stage": stage,
+            "is_delayed": is_delayed,
+            "is_filtered": bool(page_query),
+            "stage_choices": tracking_selectors.stage_choices(),
+            "delay_count": tracking_selectors.delay_open_count(shop=request.shop),
+            "page_query": page_query,
+            "nav": "orders",
+            "orders_tab": "all",
+        },
+    )
+
+
+@session_token_required
+def delay_list(request: HttpRequest) -> HttpResponse:
+    delays = tracking_selectors.delay_list_open(shop=request.shop)
+    page = Paginator(delays, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
+    return _render(
+        request,
+        "shopapp/embedded/delay_list.html",
+        {
+            "page": page,
+            "rows": tracking_selectors.delay_rows(page.object_list),
+            "delay_count": page.paginator.count,
+            "nav": "orders",
+            "orders_tab": "delayed",
+        },
     )
 
 
@@ -100,12 +144,16 @@ def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
         {"event": event, "detail_json": json.dumps(event.detail, indent=2, sort_keys=True)}
         for event in events
     ]
+    line_items = list(selectors.order_line_items(shop=request.shop, order=order))
     return _render(
         request,
         "shopapp/embedded/order_detail.html",
         {
             "order": order,
-            "line_items": selectors.order_line_items(shop=request.shop, order=order),
+            "line_items": line_items,
+            "tracking": tracking_selectors.order_tracking(
+                shop=request.shop, order=order, line_items=line_items
+            ),
             "timeline": timeline,
             "nav": "orders",
         },

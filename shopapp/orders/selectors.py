@@ -5,26 +5,33 @@ from django.db.models import Q, QuerySet
 from shopapp.models import Order, OrderEvent, Shop
 
 
+def order_search_q(query: str) -> Q:
+    """The condition behind the orders search box (``query`` already stripped, not empty).
+
+    It matches an order name with or without its ``#`` ("#1001", "1001"; a prefix) or an email
+    (case-insensitive prefix). Other parts (tracking numbers) OR their own conditions onto it.
+    """
+    if "@" in query:
+        return Q(email__istartswith=query)
+    bare = query.lstrip("#")
+    # Prefix match, so "#10" lists #100-#109 while staff type.
+    condition = Q(name__istartswith=f"#{bare}") | Q(name__istartswith=bare)
+    if bare.isdigit():
+        condition |= Q(order_number=int(bare))
+    return condition
+
+
 def order_list(*, shop: Shop, query: str = "", include_deleted: bool = False) -> QuerySet[Order]:
     """The shop's orders, newest first, for the embedded admin's list (slice or paginate it).
 
-    ``query`` matches an order name with or without its ``#`` ("#1001", "1001"; a prefix) or
-    an email (case-insensitive prefix). Orders deleted in Shopify are hidden.
+    ``query``: see ``order_search_q``. Orders deleted in Shopify are hidden.
     """
     orders = Order.objects.filter(shop=shop)
     if not include_deleted:
         orders = orders.filter(deleted_at__isnull=True)
     query = query.strip()
     if query:
-        if "@" in query:
-            orders = orders.filter(email__istartswith=query)
-        else:
-            bare = query.lstrip("#")
-            # Prefix match, so "#10" lists #100-#109 while staff type.
-            condition = Q(name__istartswith=f"#{bare}") | Q(name__istartswith=bare)
-            if bare.isdigit():
-                condition |= Q(order_number=int(bare))
-            orders = orders.filter(condition)
+        orders = orders.filter(order_search_q(query))
     return orders.order_by("-shopify_created_at", "-id")
 
 
