@@ -1,0 +1,179 @@
+"""The returns portal's forms: the guest lookup, and the item choices (quantities, reasons,
+notes, photos, resolution).
+
+Nothing here says whether an order exists or what is eligible: the lookup form only normalises
+what was typed, and the items form checks the shopper's choices against the eligibility and
+policy it is given.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from django import forms
+from django.core.files.uploadedfile import UploadedFile
+from django.http import QueryDict
+from django.utils.datastructures import MultiValueDict
+from django.utils.translation import gettext_lazy as _
+
+from returns import portal
+from returns.models import Resolution
+from tracking.forms import MAX_CONTACT_LENGTH, MAX_ORDER_LENGTH, normalise_order_number
+
+# Fewer characters than this cannot tell two postal codes apart (the shortest in use have 3-4).
+MIN_POSTAL_CHARS = 3
+
+
+class ReturnLookupForm(forms.Form):
+    order = forms.CharField(label=_("Order number"), max_length=MAX_ORDER_LENGTH)
+    contact = forms.CharField(
+        label=_("Email address or shipping postal code"), max_length=MAX_CONTACT_LENGTH
+    )
+
+    def clean_order(self) -> str:
+        value = normalise_order_number(self.cleaned_data["order"])
+        if not value:
+            raise forms.ValidationError(_("Enter your order number."))
+        return value
+
+    def clean_contact(self) -> str:
+        raw = self.cleaned_data["contact"].strip()
+        if "@" in raw:
+            return "email:" + raw.lower()
+        postal = portal.normalise_postal_code(raw)
+        if len(postal) < MIN_POSTAL_CHARS:
+            raise forms.ValidationError(
+                _("Enter the email address used for the order or its shipping postal code.")
+            )
+        return "postal:" + postal
+
+
+@dataclass
+class ItemChoice:
+    """One eligible line item as the items form offers it."""
+
+    line_item_id: int
+    returnable_quantity: int
+    # Exchange variants offered for it: [(variant id, title)]; None when unknown (a number
+    # field is shown instead).
+    exchange_variants: list[tuple[int, str]] | None = None
+
+
+@dataclass
+class ItemsResult:
+    items: list[portal.SelectedItem] = field(default_factory=list)
+    resolution: str = ""
+    # New photos per line item id, checked but not yet stashed.
+    uploads: dict[int, list[tuple[UploadedFile, str, str]]] = field(default_factory=dict)
+    # Field name → message; "__all__" for the form as a whole.
+    errors: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def is_valid(self) -> bool:
+        return not self.errors
+
+
+def items_form_clean(
+    *,
+    data: QueryDict,
+    files: MultiValueDict,
+    choices: list[ItemChoice],
+    reasons: list[str],
+    resolutions: list[str],
+    requires_note: Any,
+    requires_photo: Any,
+    previous: dict[int, portal.SelectedItem] | None = None,
+) -> ItemsResult:
+    """Check the items step. Only the ``choices`` given (the eligible items) can be chosen;
+    anything else posted is ignored. ``requires_note`` / ``requires_photo`` are predicates on
+    a reason. ``previous`` holds what the shopper chose before going back from the review, so
+    photos already attached count."""
+    result = ItemsResult()
+    previous = previous or {}
+    resolution = data.get("resolution", "")
+    if resolution not in resolutions:
+        result.errors["resolution"] = _("Choose how you'd like to be refunded.")
+    result.resolution = resolution
+
+    for choice in choices:
+        key = str(choice.line_item_id)
+        raw_quantity = data.get(f"quantity-{key}", "0").strip() or "0"
+        if not raw_quantity.isdigit():
+            result.errors[f"quantity-{key}"] = _("Choose a quantity.")
+            continue
+        quantity = int(raw_quantity)
+        if quantity == 0:
+            continue
+        if quantity > choice.returnable_quantity:
+            result.errors[f"quantity-{key}"] = _(
+                "You can return at most %(count)s of this item."
+            ) % {"count": choice.returnable_quantity}
+            continue
+        reason = data.get(f"reason-{key}", "")
+        if reason not in reasons:
+            result.errors[f"reason-{key}"] = _("Choose a reason for this item.")
+            continue
+        note = data.get(f"note-{key}", "").strip()
+        if len(note) > portal.NOTE_MAX_CHARS:
+            result.errors[f"note-{key}"] = _("Keep the note under %(count)s characters.") % {
+                "count": portal.NOTE_MAX_CHARS
+            }
+            continue
+        if requires_note(reason) and not note:
+            result.errors[f"note-{key}"] = _("Tell us what's wrong with this item.")
+            continue
+
+        uploads = [f for f in files.getlist(f"photos-{key}") if f.name or f.size]
+        earlier = previous.get(choice.line_item_id)
+        kept = earlier.photos if earlier is not None and not uploads else []
+        if len(uploads) > portal.PHOTOS_MAX_PER_ITEM:
+            result.errors[f"photos-{key}"] = _("Attach at most %(count)s photos per item.") % {
+                "count": portal.PHOTOS_MAX_PER_ITEM
+            }
+            continue
+        checked = []
+        for upload in uploads:
+            if (upload.size or 0) > portal.PHOTO_MAX_BYTES:
+                result.errors[f"photos-{key}"] = _("Each photo must be %(size)s MB or smaller.") % {
+                    "size": portal.PHOTO_MAX_BYTES // (1024 * 1024)
+                }
+                break
+            kind = portal.photo_content_type(upload)
+            if kind is None:
+                result.errors[f"photos-{key}"] = _("Photos must be JPEG, PNG or WebP images.")
+                break
+            checked.append((upload, kind[0], kind[1]))
+        if f"photos-{key}" in result.errors:
+            continue
+        if requires_photo(reason) and not (checked or kept):
+            result.errors[f"photos-{key}"] = _("Add at least one photo of this item.")
+            continue
+
+        variant_id: int | None = None
+        if resolution == Resolution.EXCHANGE:
+            raw_variant = data.get(f"variant-{key}", "").strip()
+            offered = {vid for vid, _title in choice.exchange_variants or []}
+            if not raw_variant.isdigit() or (
+                choice.exchange_variants is not None and int(raw_variant) not in offered
+            ):
+                result.errors[f"variant-{key}"] = _("Choose what you'd like instead.")
+                continue
+            variant_id = int(raw_variant)
+
+        result.items.append(
+            portal.SelectedItem(
+                line_item_id=choice.line_item_id,
+                quantity=quantity,
+                reason=reason,
+                note=note,
+                exchange_variant_id=variant_id,
+                photos=list(kept),
+            )
+        )
+        if checked:
+            result.uploads[choice.line_item_id] = checked
+
+    if not result.items and not any(k.startswith(("quantity-", "reason-")) for k in result.errors):
+        result.errors["__all__"] = _("Choose at least one item to return.")
+    return result

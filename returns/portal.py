@@ -1,0 +1,522 @@
+"""Helpers of the storefront returns portal: its signed state, the status link, photo checks,
+the guest lookup, and what the status page says.
+
+    lookup ─▶ items ─▶ review ─▶ submit ─▶ status page (/proxy/returns/<token>)
+       every step carries ``state``: a signed, dated token (shop, order, customer, nonce, and the
+       shopper's choices so far), because Shopify's proxy strips cookies (no session, no CSRF
+       cookie); the server keeps nothing between steps except uploaded photos, stashed under
+       returns/pending/<shop id>/ and named, signed, in the state.
+
+    submit: the nonce is claimed once in Redis (SET NX), so the same form posted twice creates
+    one request; eligibility is computed again, so a state signed an hour ago cannot return an
+    item that has since been returned.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import secrets
+import uuid
+from dataclasses import asdict, dataclass, field
+from datetime import timedelta
+from functools import lru_cache
+from typing import Any
+
+import redis
+from django.conf import settings
+from django.core import signing
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import Q
+from django.utils.translation import gettext_lazy as _
+
+from returns.models import Resolution, ReturnRequest
+from returns.policy import reason_enum
+from shopapp.models import Order, Shop
+from tracking.forms import normalise_email
+
+logger = logging.getLogger(__name__)
+
+STATE_SALT = "returns.portal.state.v1"
+STATUS_SALT = "returns.status.v1"
+# A shopper choosing items, taking photos and reading the estimate may take a while; a state
+# harvested from a shared computer dies the same day.
+STATE_MAX_AGE_SECONDS = 2 * 60 * 60
+# The status link goes out in emails and is opened until the refund lands, sometimes months
+# later (exchanges of exchanges, late inspections): a bit over a year.
+STATUS_LINK_MAX_AGE = timedelta(days=400)
+# A claimed submission nonce outlives any state that could carry it.
+SUBMISSION_CLAIM_SECONDS = STATE_MAX_AGE_SECONDS + 60
+REDIS_TIMEOUT_SECONDS = 0.25
+
+# Photos: the three formats every browser shows and phones produce once HEIC is converted by
+# the browser's picker; 5 MB each is a full-resolution phone photo; 5 per item shows a defect.
+PHOTO_MAX_BYTES = 5 * 1024 * 1024
+PHOTOS_MAX_PER_ITEM = 5
+PENDING_PHOTO_PREFIX = "returns/pending"
+# The most a portal POST may carry (photos of several items plus the form), checked on
+# Content-Length before Django reads the body.
+REQUEST_MAX_BYTES = 40 * 1024 * 1024
+# ReturnRequestLineItemInput.customerNote: "Maximum length: 300" (shopify.dev, 2025-10).
+NOTE_MAX_CHARS = 300
+
+# Statuses in which a request still holds its items.
+OPEN_STATUSES = (
+    ReturnRequest.Status.SUBMITTED,
+    ReturnRequest.Status.REQUESTED,
+    ReturnRequest.Status.OPEN,
+)
+
+# Shopify's ReturnReason enum (shopify.dev, admin-graphql enums/ReturnReason), in the order a
+# shopper reads them (handles map onto them through returns.policy.reason_enum).
+REASON_LABELS: dict[str, Any] = {
+    "SIZE_TOO_SMALL": _("Size too small"),
+    "SIZE_TOO_LARGE": _("Size too large"),
+    "UNWANTED": _("Changed my mind"),
+    "NOT_AS_DESCRIBED": _("Not as described"),
+    "WRONG_ITEM": _("Received the wrong item"),
+    "DEFECTIVE": _("Damaged or defective"),
+    "STYLE": _("Style"),
+    "COLOR": _("Colour"),
+    "OTHER": _("Other"),
+}
+RESOLUTION_LABELS: dict[str, Any] = {
+    Resolution.REFUND: _("Refund to the original payment"),
+    Resolution.STORE_CREDIT: _("Store credit"),
+    Resolution.EXCHANGE: _("Exchange for another size or colour"),
+}
+# Shopify's ReturnDeclineReason, in words for the shopper.
+DECLINE_REASON_LABELS: dict[str, Any] = {
+    "FINAL_SALE": _("The item is final sale."),
+    "RETURN_PERIOD_ENDED": _("The return period has ended."),
+    "OTHER": _("The store couldn't accept this return."),
+}
+
+_MAGIC = (
+    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
+    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
+)
+
+
+# ---------------------------------------------------------------------------------------------
+# The state carried between steps
+
+
+@dataclass
+class SelectedItem:
+    line_item_id: int
+    quantity: int
+    reason: str
+    note: str = ""
+    exchange_variant_id: int | None = None
+    # Stashed photos: [{"name", "content_type", "size"}], names under the shop's pending folder.
+    photos: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class PortalState:
+    shop_id: int
+    order_id: int
+    # The logged-in customer who started without typing an email (None after a guest lookup):
+    # later steps must come from the same customer.
+    customer_id: int | None
+    nonce: str
+    items: list[SelectedItem] = field(default_factory=list)
+    resolution: str = ""
+
+    @classmethod
+    def start(cls, *, shop: Shop, order: Order, customer_id: int | None) -> PortalState:
+        return cls(
+            shop_id=shop.pk, order_id=order.pk, customer_id=customer_id, nonce=secrets.token_hex(12)
+        )
+
+
+def state_dumps(state: PortalState) -> str:
+    return signing.dumps(asdict(state), salt=STATE_SALT, compress=True)
+
+
+def state_loads(token: str, *, shop: Shop, customer_id: int | None) -> PortalState | None:
+    """The state in ``token`` if it is intact, fresh, for ``shop`` and (when it was started by
+    a logged-in customer) for the same customer; else None."""
+    if not token or len(token) > 20_000:
+        return None
+    try:
+        raw = signing.loads(token, salt=STATE_SALT, max_age=STATE_MAX_AGE_SECONDS)
+    except signing.BadSignature:
+        # Expired and forged alike: the shopper starts again; nothing tells them which.
+        logger.info("returns.portal.state_invalid", extra={"shop": shop.myshopify_domain})
+        return None
+    try:
+        state = PortalState(
+            shop_id=int(raw["shop_id"]),
+            order_id=int(raw["order_id"]),
+            customer_id=raw["customer_id"],
+            nonce=str(raw["nonce"]),
+            items=[SelectedItem(**item) for item in raw.get("items", [])],
+            resolution=str(raw.get("resolution", "")),
+        )
+    except (KeyError, TypeError, ValueError):
+        logger.warning("returns.portal.state_malformed", extra={"shop": shop.myshopify_domain})
+        return None
+    if state.shop_id != shop.pk:
+        logger.warning("returns.portal.state_other_shop", extra={"shop": shop.myshopify_domain})
+        return None
+    if state.customer_id is not None and state.customer_id != customer_id:
+        logger.warning("returns.portal.state_other_customer", extra={"shop": shop.myshopify_domain})
+        return None
+    return state
+
+
+# ---------------------------------------------------------------------------------------------
+# The status link
+
+
+def return_status_token(return_request: ReturnRequest) -> str:
+    """URL-safe, one path segment: shop id and request id, signed and dated."""
+    return signing.dumps(
+        [return_request.shop_id, return_request.pk], salt=STATUS_SALT, compress=False
+    )
+
+
+def return_id_from_status_token(token: str, *, shop: Shop) -> int | None:
+    """The request id a status token names, if intact, fresh and for ``shop``; else None."""
+    try:
+        value = signing.loads(token, salt=STATUS_SALT, max_age=STATUS_LINK_MAX_AGE)
+    except signing.BadSignature:
+        logger.info("returns.status.link_invalid", extra={"shop": shop.myshopify_domain})
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(part, int) for part in value)
+    ):
+        return None
+    shop_id, return_id = value
+    if shop_id != shop.pk:
+        logger.warning("returns.status.link_other_shop", extra={"shop": shop.myshopify_domain})
+        return None
+    return return_id
+
+
+def return_status_url(return_request: ReturnRequest, *, shop: Shop | None = None) -> str:
+    """The storefront URL of a return's status page, for emails."""
+    shop = shop or return_request.shop
+    prefix = settings.SHOPIFY_APP_PROXY_PREFIX.strip("/")
+    subpath = settings.SHOPIFY_APP_PROXY_SUBPATH.strip("/")
+    token = return_status_token(return_request)
+    return f"https://{shop.myshopify_domain}/{prefix}/{subpath}/returns/{token}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Submission nonce: one request per state, whatever is posted twice
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+    )
+
+
+def _claim_key(shop_id: int, nonce: str) -> str:
+    return f"returns:submit:{shop_id}:{nonce}"
+
+
+def submission_claim(*, shop_id: int, nonce: str) -> str | None:
+    """Claim ``nonce`` for one submission. None when claimed now; otherwise what the earlier
+    claim holds: "" while it is in flight, or the id of the request it created.
+
+    Redis down: the claim is granted (fails open): the open-request check at submit still
+    refuses the same items twice, so nothing is duplicated; only the message differs.
+    """
+    key = _claim_key(shop_id, nonce)
+    try:
+        conn = _redis(settings.REDIS_URL)
+        if conn.set(key, "", ex=SUBMISSION_CLAIM_SECONDS, nx=True):
+            return None
+        previous = conn.get(key)
+    except redis.RedisError as exc:
+        logger.warning(
+            "returns.portal.claim_unavailable",
+            extra={"shop_id": shop_id, "error": type(exc).__name__},
+        )
+        return None
+    return (previous or b"").decode()
+
+
+def submission_record(*, shop_id: int, nonce: str, return_request_id: int) -> None:
+    try:
+        _redis(settings.REDIS_URL).set(
+            _claim_key(shop_id, nonce), str(return_request_id), ex=SUBMISSION_CLAIM_SECONDS
+        )
+    except redis.RedisError:
+        logger.warning("returns.portal.claim_unavailable", extra={"shop_id": shop_id})
+
+
+def submission_release(*, shop_id: int, nonce: str) -> None:
+    """Give the nonce back after a refused submission, so the shopper can correct and retry."""
+    try:
+        _redis(settings.REDIS_URL).delete(_claim_key(shop_id, nonce))
+    except redis.RedisError:
+        logger.warning("returns.portal.claim_unavailable", extra={"shop_id": shop_id})
+
+
+# ---------------------------------------------------------------------------------------------
+# Photos
+
+
+def photo_content_type(upload: UploadedFile) -> tuple[str, str] | None:
+    """(content type, extension) from the file's first bytes; None if it is not a JPEG, PNG
+    or WebP. The name and the browser's Content-Type are the shopper's to choose: never
+    trusted (a renamed .exe says image/jpeg)."""
+    upload.seek(0)
+    head = upload.read(16)
+    upload.seek(0)
+    for magic, content_type, ext in _MAGIC:
+        if head.startswith(magic):
+            return content_type, ext
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp", "webp"
+    return None
+
+
+def photo_stash(*, shop: Shop, upload: UploadedFile, content_type: str, ext: str) -> dict:
+    """Keep an accepted photo until the request is submitted; returns its signed reference."""
+    name = default_storage.save(
+        f"{PENDING_PHOTO_PREFIX}/{shop.pk}/{uuid.uuid4().hex}.{ext}", upload
+    )
+    return {"name": name, "content_type": content_type, "size": int(upload.size or 0)}
+
+
+def photo_is_stashed_for(ref: dict, *, shop: Shop) -> bool:
+    name = str(ref.get("name", ""))
+    return (
+        name.startswith(f"{PENDING_PHOTO_PREFIX}/{shop.pk}/")
+        and ".." not in name
+        and default_storage.exists(name)
+    )
+
+
+def photo_open(ref: dict) -> UploadedFile:
+    """A stashed photo as the submit service takes it: a file with its checked type and size."""
+    handle = default_storage.open(ref["name"], "rb")
+    return UploadedFile(
+        file=handle,
+        name=ref["name"].rsplit("/", 1)[-1],
+        content_type=ref["content_type"],
+        size=ref["size"],
+    )
+
+
+def photo_discard(refs: list[dict]) -> None:
+    for ref in refs:
+        try:
+            default_storage.delete(ref["name"])
+        except OSError:
+            logger.warning("returns.portal.photo_discard_failed")
+
+
+# ---------------------------------------------------------------------------------------------
+# Reads the portal needs
+
+
+def normalise_postal_code(value: str) -> str:
+    """Postal codes are typed with or without spaces and dashes, in any case."""
+    return "".join(ch for ch in value if ch.isalnum()).upper()
+
+
+# Compared when no order matched, so a wrong number costs what a wrong email costs.
+_DUMMY_CONTACT = b"email:nobody@invalid.example"
+MAX_LOOKUP_CANDIDATES = 5
+
+
+def _visible_orders(shop: Shop):
+    return Order.objects.filter(shop=shop, deleted_at__isnull=True, redacted_at__isnull=True)
+
+
+def portal_order_lookup(*, shop: Shop, order_number: str, contact: str) -> Order | None:
+    """The shop's order named ``order_number`` (normalised, no '#') whose email or shipping
+    postal code is ``contact`` ("email:<normalised>" or "postal:<normalised>"), else None.
+
+    One query whatever the input; the contact is compared in constant time against every
+    candidate, or against a dummy when there is none, so a wrong number and a wrong email take
+    the same path and give the same answer.
+    """
+    match = Q(name__iexact=order_number) | Q(name__iexact="#" + order_number)
+    if order_number.isdigit() and len(order_number) <= 18:
+        match |= Q(order_number=int(order_number))
+    candidates = list(_visible_orders(shop).filter(match).order_by("-id")[:MAX_LOOKUP_CANDIDATES])
+    wanted = contact.encode()
+    found: Order | None = None
+    compared = False
+    for candidate in candidates:
+        keys = []
+        if candidate.email.strip():
+            keys.append(("email:" + normalise_email(candidate.email)).encode())
+        postal = normalise_postal_code(candidate.shipping_zip)
+        if len(postal) >= 3:
+            keys.append(("postal:" + postal).encode())
+        for key in keys:
+            compared = True
+            if hmac.compare_digest(key, wanted) and found is None:
+                found = candidate
+    if not compared:
+        hmac.compare_digest(_DUMMY_CONTACT, wanted)
+    return found
+
+
+def portal_order_get(*, shop: Shop, order_id: int) -> Order | None:
+    return _visible_orders(shop).filter(pk=order_id).first()
+
+
+def customer_order_list(*, shop: Shop, customer_id: int, limit: int = 10) -> list[Order]:
+    """A logged-in customer's recent orders: only ``Order.customer_id`` ties them, as Shopify
+    signs ``logged_in_customer_id`` and that is all the signature proves."""
+    return list(
+        _visible_orders(shop)
+        .filter(customer_id=customer_id, cancelled_at__isnull=True)
+        .order_by("-shopify_created_at", "-id")[:limit]
+    )
+
+
+def reason_label(reason: str) -> Any:
+    """The shopper's words for a policy reason (enum or handle), in the page's language."""
+    code = reason_enum(reason)
+    if code in REASON_LABELS and (code != "OTHER" or reason in ("OTHER", "other")):
+        return REASON_LABELS[code]
+    # A merchant's own ReturnReasonDefinition handle: its words, as the handle spells them.
+    return reason.replace("-", " ").replace("_", " ").strip().capitalize()
+
+
+# ---------------------------------------------------------------------------------------------
+# What the status page says
+
+
+@dataclass
+class StatusStep:
+    label: Any
+    state: str  # "done", "current" or "upcoming"
+
+
+@dataclass
+class StatusView:
+    key: str
+    headline: Any
+    message: Any
+    is_problem: bool
+    steps: list[StatusStep]
+    instructions: str = ""
+    has_label: bool = False
+    decline_reason: Any = ""
+    decline_note: str = ""
+    sync_error: str = ""
+
+
+def _settled_label(resolution: str) -> Any:
+    if resolution == Resolution.EXCHANGE:
+        return _("Exchanged")
+    if resolution == Resolution.STORE_CREDIT:
+        return _("Store credit issued")
+    return _("Refunded")
+
+
+def return_status_view(rr: ReturnRequest) -> StatusView:
+    """One reading of the request for the shopper: Shopify's status, our sync state and the
+    timestamps the webhooks set, as a headline, a message and a progress line."""
+    line = [_("Submitted"), _("Approved"), _("Received"), _settled_label(rr.resolution)]
+
+    def steps(position: int) -> list[StatusStep]:
+        return [
+            StatusStep(
+                label=label,
+                state="done" if i < position else "current" if i == position else "upcoming",
+            )
+            for i, label in enumerate(line)
+        ]
+
+    if rr.sync_state == ReturnRequest.SyncState.FAILED:
+        return StatusView(
+            key="failed",
+            headline=_("We couldn't send your return to the store"),
+            message=_(
+                "The store didn't accept this request. Nothing was charged or refunded. "
+                "You can start a new return or contact the store."
+            ),
+            is_problem=True,
+            steps=[],
+            sync_error=rr.sync_error,
+        )
+    status = rr.status
+    if status == ReturnRequest.Status.DECLINED:
+        return StatusView(
+            key="declined",
+            headline=_("Your return was declined"),
+            message=_("The store reviewed your request and can't accept it."),
+            is_problem=True,
+            steps=[],
+            decline_reason=DECLINE_REASON_LABELS.get(
+                rr.decline_reason, DECLINE_REASON_LABELS["OTHER"]
+            ),
+            decline_note=rr.decline_note,
+        )
+    if status == ReturnRequest.Status.CANCELED:
+        return StatusView(
+            key="canceled",
+            headline=_("This return was canceled"),
+            message=_("Nothing more will happen with this return."),
+            is_problem=True,
+            steps=[],
+        )
+    if status == ReturnRequest.Status.SUBMITTED or rr.sync_state == ReturnRequest.SyncState.PENDING:
+        return StatusView(
+            key="pending",
+            headline=_("Submitted"),
+            message=_("We're sending your return to the store. This page updates when it does."),
+            is_problem=False,
+            steps=steps(0),
+        )
+    if rr.processed_at is not None:
+        settled = _settled_label(rr.resolution)
+        return StatusView(
+            key="closed" if status == ReturnRequest.Status.CLOSED else "settled",
+            headline=settled,
+            message=_("Your return is complete.")
+            if status == ReturnRequest.Status.CLOSED
+            else _("The store has settled your return."),
+            is_problem=False,
+            steps=steps(len(line) - 1),
+        )
+    if status == ReturnRequest.Status.CLOSED:
+        return StatusView(
+            key="closed",
+            headline=_("Closed"),
+            message=_("The store has closed this return."),
+            is_problem=False,
+            steps=steps(len(line) - 1),
+        )
+    if rr.received_at is not None:
+        return StatusView(
+            key="received",
+            headline=_("Received"),
+            message=_("The store has received your items and is checking them."),
+            is_problem=False,
+            steps=steps(2),
+        )
+    if status == ReturnRequest.Status.OPEN:
+        return StatusView(
+            key="approved",
+            headline=_("Approved"),
+            message=_("Your return was approved. Send the items back as shown below."),
+            is_problem=False,
+            steps=steps(1),
+            instructions=rr.approval_instructions,
+            has_label=bool(rr.label_file),
+        )
+    return StatusView(
+        key="requested",
+        headline=_("Requested"),
+        message=_("The store is reviewing your request. We'll email you when it's approved."),
+        is_problem=False,
+        steps=steps(0),
+    )

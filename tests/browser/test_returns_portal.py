@@ -1,0 +1,138 @@
+"""A shopper returns two items in headless Chromium on a phone-sized screen, through the
+devshop's storefront (its theme, its app proxy signatures), the app being the live server:
+lookup, items, reason, resolution, review, submit, status page. Every page is checked with
+axe-core (no serious or critical violation) and for sideways scrolling."""
+
+import pytest
+from playwright.sync_api import expect
+
+from returns.models import ReturnRequest
+from tests.browser.conftest import ARTIFACTS, DEFAULT_TIMEOUT_MS, OFF_MACHINE
+from tests.browser.test_tracking_page import PHONE, _axe_violations
+from tests.returns.test_portal import delivered_order, lines, portal_shop
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def store(browser_app, settings, tmp_path):
+    import redis
+
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    for pattern in ("tracking:rl:*", "returns:submit:*"):
+        for key in connection.scan_iter(pattern):
+            connection.delete(key)
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    devshop = browser_app.devshop
+    # Webhooks would reach the live app on its own thread while the test thread uses the same
+    # in-memory SQLite connection: orders are mirrored by reconciliation, deliveries wait.
+    devshop.client.knobs_set(webhook_delivery_paused=True)
+    shop = portal_shop(devshop)
+    return devshop, shop
+
+
+@pytest.fixture
+def phone(browser, request):
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    context.route(OFF_MACHINE, lambda route: route.abort())
+    page = context.new_page()
+    yield page
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"{request.node.name}-failure.png"), full_page=True)
+    context.close()
+
+
+def _fits_the_phone(page, name: str) -> None:
+    scroll_width = page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= PHONE["width"], f"{name}: scrolls sideways ({scroll_width}px)"
+    box = page.locator(".pp-returns").bounding_box()
+    assert box["x"] >= 0, name
+    assert box["x"] + box["width"] <= PHONE["width"], name
+
+
+def test_a_shopper_returns_two_items_from_a_phone(store, phone):
+    devshop, shop = store
+    order = delivered_order(devshop, shop, line_items=2)
+    first, second = lines(order)
+    page = phone
+    violations = {}
+
+    # given the portal, opened from the store
+    page.goto(devshop.client.app_proxy_url(shop.myshopify_domain, "returns"))
+    expect(page.get_by_role("heading", name="Start a return")).to_be_visible()
+    _fits_the_phone(page, "lookup")
+    violations["lookup"] = _axe_violations(page) + _axe_violations(page, ".pp-returns")
+
+    # when the shopper looks up their order
+    page.get_by_label("Order number").fill(order.name)
+    page.get_by_label("Email address or shipping postal code").fill(order.email)
+    page.get_by_role("button", name="Find my order").click()
+
+    # then they choose both items, a reason each, and store credit
+    expect(
+        page.get_by_role("heading", name=f"Return items from order {order.name}")
+    ).to_be_visible()
+    _fits_the_phone(page, "items")
+    violations["items"] = _axe_violations(page, ".pp-returns")
+    for line, reason in ((first, "Size too small"), (second, "Changed my mind")):
+        group = page.locator(f'fieldset[data-item="{line.pk}"]')
+        group.get_by_label("Quantity to return").select_option("1")
+        group.get_by_label("Reason").select_option(label=reason)
+    page.get_by_label("Store credit").check()
+    page.get_by_role("button", name="Continue to review").click()
+
+    # and review the estimate
+    expect(page.get_by_role("heading", name="Review your return")).to_be_visible()
+    expect(page.get_by_text("Size too small")).to_be_visible()
+    expect(page.get_by_text("Changed my mind")).to_be_visible()
+    _fits_the_phone(page, "review")
+    violations["review"] = _axe_violations(page, ".pp-returns")
+    page.get_by_role("button", name="Submit return").click()
+
+    # then they land on the return's status page, and the request is stored
+    expect(page.get_by_role("status").first).to_contain_text("we've received your return request")
+    expect(page.get_by_role("heading", name=f"Your return for order {order.name}")).to_be_visible()
+    _fits_the_phone(page, "status")
+    violations["status"] = _axe_violations(page, ".pp-returns")
+    [rr] = ReturnRequest.objects.filter(shop=shop)
+    assert sorted(rr.line_items.values_list("line_item_id", flat=True)) == sorted(
+        [first.pk, second.pk]
+    )
+    assert rr.resolution == "store_credit"
+
+    # and the saved link opens the same status page
+    page.get_by_role("link", name="your return's status page").click()
+    expect(page.get_by_role("heading", name=f"Your return for order {order.name}")).to_be_visible()
+    violations["status link"] = _axe_violations(page) + _axe_violations(page, ".pp-returns")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "returns-phone.png"), full_page=True)
+
+    assert violations == {name: [] for name in violations}
+
+
+def test_errors_are_announced_and_tied_to_their_fields(store, browser_page):
+    devshop, shop = store
+    order = delivered_order(devshop, shop, line_items=1)
+    [line] = lines(order)
+    page = browser_page
+    page.goto(devshop.client.app_proxy_url(shop.myshopify_domain, "returns"))
+    page.get_by_label("Order number").fill(order.name)
+    page.get_by_label("Email address or shipping postal code").fill(order.email)
+    page.get_by_role("button", name="Find my order").click()
+
+    # when the shopper picks a quantity but no reason and no resolution
+    page.get_by_label("Quantity to return").select_option("1")
+    page.get_by_role("button", name="Continue to review").click()
+
+    # then the error is announced, and the field says it is invalid
+    expect(page.get_by_role("alert")).to_be_visible()
+    reason = page.get_by_label("Reason")
+    expect(reason).to_have_attribute("aria-invalid", "true")
+    expect(page.locator(f"#pp-reason-{line.pk}-error")).to_have_text(
+        "Choose a reason for this item."
+    )
+    assert _axe_violations(page, ".pp-returns") == []
+    assert ReturnRequest.objects.count() == 0

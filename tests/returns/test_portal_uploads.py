@@ -1,0 +1,124 @@
+"""Photos on the items step: the type read from the bytes, the size and the count bounded, and
+a refused upload leaves nothing behind (no request, no stashed file)."""
+
+import pytest
+from django.core.files.storage import default_storage
+
+from returns import portal
+from returns.models import ReturnPhoto, ReturnPolicy, ReturnRequest
+from tests.returns import test_portal
+from tests.returns.test_portal import (
+    JPEG,
+    PNG,
+    WEBP,
+    body,
+    choose,
+    delivered_order,
+    lookup,
+    photo,
+    state_of,
+    submit,
+)
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+# The portal tests' fixtures: an installed shop with its own MEDIA_ROOT, fresh Redis keys.
+shop = test_portal.shop
+_fresh_redis = test_portal._fresh_redis
+
+
+def pending_files(shop) -> list[str]:
+    folder = f"{portal.PENDING_PHOTO_PREFIX}/{shop.pk}"
+    if not default_storage.exists(folder):
+        return []
+    return default_storage.listdir(folder)[1]
+
+
+@pytest.fixture
+def defective_order(devshop, shop):
+    """An order whose "defective" reason needs a photo."""
+    ReturnPolicy.objects.create(shop=shop, reasons_requiring_photo=["DEFECTIVE"])
+    order = delivered_order(devshop, shop, line_items=1)
+    return order, order.line_items.get()
+
+
+def test_a_renamed_executable_is_refused(client, shop, defective_order):
+    order, line = defective_order
+    state = state_of(lookup(client, shop, order))
+    exe = photo("shoe.jpg", b"MZ\x90\x00\x03\x00\x00\x00" + b"\x00" * 64, "image/jpeg")
+
+    response = choose(client, shop, state, {line: (1, "DEFECTIVE", "", exe)})
+
+    assert "Photos must be JPEG, PNG or WebP images." in body(response)
+    assert pending_files(shop) == []
+    assert ReturnRequest.objects.count() == 0
+
+
+def test_a_photo_over_5_mb_is_refused(client, shop, defective_order):
+    order, line = defective_order
+    state = state_of(lookup(client, shop, order))
+    big = photo("big.jpg", JPEG + b"\x00" * (6 * 1024 * 1024))
+
+    response = choose(client, shop, state, {line: (1, "DEFECTIVE", "", big)})
+
+    assert "Each photo must be 5 MB or smaller." in body(response)
+    assert pending_files(shop) == []
+
+
+def test_more_than_five_photos_are_refused(client, shop, defective_order):
+    order, line = defective_order
+    state = state_of(lookup(client, shop, order))
+    six = [photo(f"p{n}.jpg") for n in range(6)]
+
+    response = choose(client, shop, state, {line: (1, "DEFECTIVE", "", six)})
+
+    assert "Attach at most 5 photos per item." in body(response)
+    assert pending_files(shop) == []
+
+
+def test_a_required_photo_is_asked_for(client, shop, defective_order):
+    order, line = defective_order
+    state = state_of(lookup(client, shop, order))
+
+    response = choose(client, shop, state, {line: (1, "DEFECTIVE", "Torn seam")})
+
+    assert "Add at least one photo of this item." in body(response)
+    assert 'aria-invalid="true"' in body(response)
+
+
+def test_jpeg_png_and_webp_are_kept_and_stored_with_the_request(client, shop, defective_order):
+    # given three photos of the three accepted kinds, named and typed misleadingly
+    order, line = defective_order
+    state = state_of(lookup(client, shop, order))
+    photos = [
+        photo("a.png", JPEG, "image/png"),
+        photo("b.jpg", PNG, "image/jpeg"),
+        photo("c.gif", WEBP, "image/gif"),
+    ]
+
+    review = choose(client, shop, state, {line: (1, "DEFECTIVE", "Torn seam", photos)})
+    assert "3 photos" in body(review), body(review)[:2000]
+    assert len(pending_files(shop)) == 3
+    done = submit(client, shop, state_of(review))
+
+    # then the request holds them with the types read from their bytes, and the stash is empty
+    assert done.status_code == 201, body(done)[:2000]
+    stored = ReturnPhoto.objects.filter(shop=shop).order_by("id")
+    assert [p.content_type for p in stored] == ["image/jpeg", "image/png", "image/webp"]
+    assert pending_files(shop) == []
+
+
+def test_a_body_over_the_request_limit_is_refused_before_reading(
+    client, shop, defective_order, monkeypatch
+):
+    order, line = defective_order
+    state = state_of(lookup(client, shop, order))
+    monkeypatch.setattr(portal, "REQUEST_MAX_BYTES", 1024)
+
+    big = photo("p.jpg", JPEG + b"\x00" * 4096)
+
+    response = choose(client, shop, state, {line: (1, "DEFECTIVE", "", big)})
+
+    assert response.status_code == 413
+    assert "too much to upload" in body(response)
+    assert pending_files(shop) == []
