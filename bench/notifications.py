@@ -97,7 +97,7 @@ def prepare(orders: int) -> list[int]:
     from notifications.models import MessageTemplate, Sequence, SequenceStep
     from shopapp.models import LineItem, Order, Shop
 
-    Shop.objects.filter(myshopify_domain=SHOP_DOMAIN).delete()
+    shop_delete()
     shop = Shop.objects.create(
         myshopify_domain=SHOP_DOMAIN,
         name="Bench shop",
@@ -159,6 +159,15 @@ def prepare(orders: int) -> list[int]:
     )
     assert len(created) == orders
     return ids
+
+
+def shop_delete() -> None:
+    from notifications.models import Message
+    from shopapp.models import Shop
+
+    # Messages protect their steps: delete them before the shop's cascade reaches the steps.
+    Message.objects.filter(shop__myshopify_domain=SHOP_DOMAIN).delete()
+    Shop.objects.filter(myshopify_domain=SHOP_DOMAIN).delete()
 
 
 def start_workers(count: int, log_dir: Path) -> list[subprocess.Popen]:
@@ -324,9 +333,7 @@ def main() -> None:
             queue.empty()
             controller.stop()
             if os.environ.get("DATABASE_URL"):
-                from shopapp.models import Shop
-
-                Shop.objects.filter(myshopify_domain=SHOP_DOMAIN).delete()
+                shop_delete()
 
     noop_rate = args.orders / noop_seconds
     sent = len(result["latencies"])
