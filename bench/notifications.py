@@ -19,6 +19,7 @@ after), else the embedded one in the temporary directory.
 """
 
 import argparse
+import contextlib
 import os
 import socket
 import statistics
@@ -274,6 +275,11 @@ def run_notifications(sink: Sink, order_ids: list[int]) -> dict:
     triggering_done.set()
     trigger_seconds = time.perf_counter() - started
     wait_until(lambda: len(sink.accepted) >= len(order_ids) or dispatch_errors, "SMTP acceptances")
+    # SMTP accepts before the worker records the outcome: wait for the rows too.
+    wait_until(
+        lambda: not Message.objects.filter(shop=shop, status=Message.Status.SENDING).exists(),
+        "outcomes recorded",
+    )
     stop.set()
     thread.join(timeout=30)
     if dispatch_errors:
@@ -332,6 +338,12 @@ def main() -> None:
             stop_workers(workers)
             queue.empty()
             controller.stop()
+            if not os.environ.get("REDIS_URL"):
+                # Our own embedded server in the temporary directory: stop it with the run.
+                import redis
+
+                with contextlib.suppress(redis.RedisError):
+                    queue.connection.shutdown(nosave=True)
             if os.environ.get("DATABASE_URL"):
                 shop_delete()
 
