@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export LOCAL_DEV ?= 1
 
-.PHONY: setup demo test lint format bench clean
+.PHONY: setup demo test lint format bench bench-tracking bench-notifications clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,8 +29,16 @@ format: setup
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Webhook intake vs a bare view (SQLite + embedded Redis unless DATABASE_URL / REDIS_URL).
 bench: setup
 	$(BIN)/python bench/webhooks.py
+
+# Need PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test make bench-tracking
+bench-tracking: setup
+	$(BIN)/python bench/tracking.py
+
+bench-notifications: setup
+	$(BIN)/python bench/notifications.py
 
 clean:
 	rm -rf .run staticfiles

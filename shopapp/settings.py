@@ -225,6 +225,24 @@ STORAGES = {
 WEBHOOK_MAX_BODY_BYTES = int(os.environ.get("WEBHOOK_MAX_BODY_BYTES", str(2 * 1024 * 1024)))
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_MAX_BODY_BYTES + 1
 
+# Storefront pages (tracking page, returns portal) behind the app proxy.
+# Shopify's proxy timestamp: refuse requests signed longer ago than this (Shopify's Node
+# library uses ±90 s).
+SHOPIFY_APP_PROXY_TIMESTAMP_TOLERANCE_SECONDS = int(
+    os.environ.get("SHOPIFY_APP_PROXY_TIMESTAMP_TOLERANCE_SECONDS", "90")
+)
+# Signed tracking links in emails stay valid this long; lookup forms for two hours.
+TRACKING_LINK_MAX_AGE_DAYS = int(os.environ.get("TRACKING_LINK_MAX_AGE_DAYS", "180"))
+TRACKING_FORM_MAX_AGE_SECONDS = int(os.environ.get("TRACKING_FORM_MAX_AGE_SECONDS", "7200"))
+# Lookup rate limits (per shop and client IP, per shop and order number) over a window.
+TRACKING_LOOKUP_RATE_PER_IP = int(os.environ.get("TRACKING_LOOKUP_RATE_PER_IP", "10"))
+TRACKING_LOOKUP_RATE_PER_ORDER = int(os.environ.get("TRACKING_LOOKUP_RATE_PER_ORDER", "5"))
+TRACKING_LOOKUP_RATE_WINDOW_SECONDS = int(
+    os.environ.get("TRACKING_LOOKUP_RATE_WINDOW_SECONDS", "900")
+)
+# Twilio's API host, overridable for tests and stand-ins; empty means Twilio's own.
+TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
+
 # Email (used by notifications): EMAIL_URL like smtp://user:pass@host:port, or the usual settings.
 EMAIL_BACKEND = os.environ.get(
     "EMAIL_BACKEND",
