@@ -517,7 +517,8 @@ def _trigger(*, shop: Any, order: Any, trigger: str, context: dict | None) -> li
     if order.shop_id != shop.pk:
         raise ValueError("order does not belong to shop")
     if trigger not in Trigger.values:
-        logger.warning("notifications.trigger.unknown", extra={"trigger": trigger})
+        # Tracking reports more than sequences can start on (e.g. estimate_changed): fine.
+        logger.info("notifications.trigger.no_sequence", extra={"trigger": trigger})
         return []
     log_extra = {"shop": shop.myshopify_domain, "order": order.pk, "trigger": trigger}
     if context.get("stale"):

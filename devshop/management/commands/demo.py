@@ -98,7 +98,10 @@ class Command(BaseCommand):
                     "/dev/null",
                 ],
             )
+            # Two workers, as a small deployment would run: the seed's burst of webhooks is
+            # drained in parallel and due messages do not wait behind it for long.
             start("worker", [*manage, "rqworker", "webhooks", "default", "--with-scheduler"])
+            start("worker-2", [*manage, "rqworker", "webhooks", "default"])
             start("cron", [*manage, "rqcron", "shopapp.cron"])
 
             self._wait_for(f"{devshop_url}/_devshop/knobs", "devshop")
