@@ -66,6 +66,9 @@ class ReturnRequest(models.Model):
         PENDING = "pending", "Waiting to be sent to Shopify"
         SYNCED = "synced", "In Shopify"
         FAILED = "failed", "Shopify refused it"
+        # An exchange request: ``returnRequest`` carries no exchange lines (API 2026-10), so it
+        # waits here and is created with ``returnCreate`` when the merchant approves it.
+        HELD = "held", "Kept here until approved"
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="return_requests")
@@ -77,6 +80,9 @@ class ReturnRequest(models.Model):
     )
     # Shopify's userErrors or our reason, in words a shopper can read.
     sync_error = models.TextField(blank=True)
+    # Set (and committed) before the create call: a retry after a timeout looks the return up
+    # in Shopify first instead of creating a second one.
+    send_started_at = models.DateTimeField(null=True, blank=True)
 
     resolution = models.CharField(max_length=16, choices=Resolution.choices)
     customer_id = models.BigIntegerField(null=True, blank=True)
@@ -88,6 +94,16 @@ class ReturnRequest(models.Model):
     # Merchant's side.
     approval_instructions = models.TextField(blank=True)
     label_file = models.FileField(upload_to="returns/labels/", blank=True)
+    # Reverse logistics in Shopify: the return's reverse fulfillment order (named by the
+    # reverse_fulfillment_orders/dispose webhook), the delivery carrying the label and tracking.
+    reverse_fulfillment_order_gid = models.CharField(max_length=255, blank=True)
+    reverse_delivery_gid = models.CharField(max_length=255, blank=True)
+    label_url = models.CharField(max_length=1000, blank=True)
+    return_tracking_number = models.CharField(max_length=255, blank=True)
+    return_tracking_url = models.CharField(max_length=1000, blank=True)
+    # What the buyer still owes on the order after an exchange worth more than the return
+    # (Order.totalOutstandingSet): Shopify holds the exchange until it is paid.
+    amount_outstanding = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     decline_reason = models.CharField(max_length=32, blank=True)
     decline_note = models.CharField(max_length=500, blank=True)
 
@@ -126,10 +142,17 @@ class ReturnLineItem(models.Model):
     shopify_return_line_item_gid = models.CharField(max_length=255, blank=True)
     quantity = models.PositiveIntegerField()
     received_quantity = models.PositiveIntegerField(default=0)
+    # Units confirmed by returnProcess so far: a later returnProcess sends only the rest.
+    processed_quantity = models.PositiveIntegerField(default=0)
+    reverse_fulfillment_order_line_item_gid = models.CharField(max_length=255, blank=True)
     # Shopify's ReturnReason (e.g. SIZE_TOO_SMALL) or a ReturnReasonDefinition handle.
     reason = models.CharField(max_length=64)
     customer_note = models.CharField(max_length=300, blank=True)
     exchange_variant_id = models.BigIntegerField(null=True, blank=True)
+    # The ExchangeLineItem returnCreate made for this line (same quantity), and how many of
+    # its units returnProcess has booked on the order.
+    shopify_exchange_line_item_gid = models.CharField(max_length=255, blank=True)
+    exchange_processed_quantity = models.PositiveIntegerField(default=0)
 
 
 class ReturnPhoto(models.Model):

@@ -24,7 +24,7 @@ import mimetypes
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, NamedTuple
 
@@ -63,7 +63,12 @@ from returns.policy import (
     reason_requires_photo,
     return_policy_get,
 )
-from shopapp.admin_api.client import AdminApiClient, UserErrors, admin_client_for_shop
+from shopapp.admin_api.client import (
+    AdminApiClient,
+    AdminApiError,
+    UserErrors,
+    admin_client_for_shop,
+)
 from shopapp.models import LineItem, Order, OrderEvent, Shop
 from shopapp.orders.services import order_event_record
 
@@ -72,6 +77,10 @@ logger = logging.getLogger(__name__)
 Status = ReturnRequest.Status
 CUSTOMER_NOTE_MAX = 300  # ReturnRequestLineItemInput.customerNote: "Maximum length: 300".
 DECLINE_NOTE_MAX = 500  # ReturnDeclineRequestInput.declineNote: "Maximum length: 500".
+# Clock difference allowed between Shopify's X-Shopify-Triggered-At and ours when telling our
+# own returnProcess's echo from a processing made in Shopify's admin.
+ECHO_SLACK = timedelta(seconds=5)
+RETURN_REASON_NOTE_MAX = 255  # ReturnLineItemInput.returnReasonNote (returnCreate).
 
 # Forward order of statuses; terminal ones share a rank (one never turns into another).
 _RANK = {
@@ -102,6 +111,7 @@ _SUMMARIES = {
     "sync_failed": "Shopify refused the return request",
     "updated": "Return updated in Shopify",
     "label_attached": "Return label or tracking attached",
+    "label_failed": "The return label could not be attached in Shopify",
 }
 
 
@@ -116,6 +126,11 @@ class ReturnRefused(ValueError):
 
 class ReturnActionError(ReturnRefused):
     """A merchant action that could not be done (wrong state, Shopify's userErrors)."""
+
+
+class ReturnShopifyUnavailable(ReturnActionError):
+    """Shopify could not be reached (network, 5xx, throttled past the client's retries):
+    nothing changed here; the action can be tried again and adopts what Shopify made."""
 
 
 class ReturnOrderMissing(Exception):
@@ -439,9 +454,15 @@ def _api_version_at_least(version: str, since: str) -> bool:
 
 
 def _request_lines_input(
-    *, client: AdminApiClient, request: ReturnRequest, policy: ReturnPolicy
+    *,
+    client: AdminApiClient,
+    request: ReturnRequest,
+    policy: ReturnPolicy,
+    for_create: bool = False,
 ) -> list[dict[str, Any]]:
-    lines = list(request.line_items.all())
+    """ReturnRequestLineItemInput dicts, or ReturnLineItemInput ones for returnCreate
+    (``for_create``: the shopper's note goes in ``returnReasonNote``, at most 255)."""
+    lines = list(request.line_items.order_by("pk"))
     definitions: dict[str, str] = {}
     # From 2026-01 a reason is named by its ReturnReasonDefinition; the enum is deprecated
     # (changelog "New return reason definitions API"). Older versions only know the enum.
@@ -459,7 +480,9 @@ def _request_lines_input(
             entry["returnReasonDefinitionId"] = definition_id
         else:
             entry["returnReason"] = reason_enum(line.reason)
-        if line.customer_note:
+        if line.customer_note and for_create:
+            entry["returnReasonNote"] = line.customer_note[:RETURN_REASON_NOTE_MAX]
+        elif line.customer_note:
             entry["customerNote"] = line.customer_note[:CUSTOMER_NOTE_MAX]
         if policy.restocking_fee_percent > 0 and request.resolution != Resolution.EXCHANGE:
             entry["restockingFee"] = {"percentage": float(policy.restocking_fee_percent)}
@@ -467,38 +490,110 @@ def _request_lines_input(
     return payload
 
 
+def _order_gid(request: ReturnRequest) -> str:
+    return request.order.admin_graphql_api_id or shopify.gid("Order", request.order.shopify_id)
+
+
+def _lines_signature(pairs: Iterable[tuple[str, int]]) -> list[tuple[str, int]]:
+    """Fulfillment line item and quantity per line, in a stable order: how a return in Shopify
+    is recognised as one of ours (same order, same lines, same quantities)."""
+    return sorted((gid, int(q)) for gid, q in pairs if gid)
+
+
+def _request_signature(request: ReturnRequest) -> list[tuple[str, int]]:
+    return _lines_signature(
+        (line.fulfillment_line_item_gid, line.quantity) for line in request.line_items.all()
+    )
+
+
+def _send_started_mark(request: ReturnRequest) -> None:
+    """Committed before the create call, so that a retry after a timeout knows Shopify may
+    already hold the return."""
+    now = timezone.now()
+    ReturnRequest.objects.filter(pk=request.pk, send_started_at__isnull=True).update(
+        send_started_at=now
+    )
+    request.send_started_at = request.send_started_at or now
+
+
+def _adopt_sent(
+    client: AdminApiClient, request: ReturnRequest, *, statuses: set[str]
+) -> dict[str, Any] | None:
+    """The return an earlier, timed-out call created, if Shopify holds one: same order, same
+    lines and quantities, in ``statuses``, and not already another local request's. Read from
+    the order's ``returns`` connection, then in full (RETURN_FULL_FIELDS)."""
+    wanted = _request_signature(request)
+    for found in shopify.order_returns_fetch(client, order_gid=_order_gid(request)):
+        if found["status"] not in statuses or _lines_signature(found["lines"]) != wanted:
+            continue
+        numeric = shopify.gid_numeric(found["id"])
+        taken = (
+            ReturnRequest.objects.filter(shop_id=request.shop_id, shopify_return_id=numeric)
+            .exclude(pk=request.pk)
+            .exists()
+        )
+        if taken:
+            continue
+        logger.info(
+            "returns.send.adopted",
+            extra={"shop": request.shop.myshopify_domain, "return_id": request.pk},
+        )
+        return shopify.return_fetch(client, return_gid=found["id"])
+    return None
+
+
 def return_request_send(*, request_id: int) -> ReturnRequest | None:
     """Send a stored request to Shopify (returnRequest). Idempotent: a request Shopify already
-    holds, or one no longer waiting, is left alone. Shopify's userErrors mark it failed with a
-    readable message; transport errors and throttling propagate so the job is retried."""
+    holds, or one no longer waiting, is left alone; after a timeout the retry adopts the return
+    Shopify made instead of making a second. Shopify's userErrors mark it failed with a
+    readable message; transport errors and throttling propagate so the job is retried.
+
+    An exchange is not sent here: returnRequest has no exchange lines, so the request is held
+    (REQUESTED locally) and created with returnCreate at approval, automatic or the merchant's."""
     request = ReturnRequest.objects.select_related("shop", "order").filter(pk=request_id).first()
     if request is None or request.shopify_return_id is not None:
         return request
+    if (
+        request.sync_state == ReturnRequest.SyncState.HELD
+        and request.status == Status.REQUESTED
+        and request.send_started_at is not None
+    ):
+        # An automatic approval whose returnCreate failed in transit: finish it (it adopts).
+        return _auto_approve(request)
     if request.status != Status.SUBMITTED or request.sync_state != ReturnRequest.SyncState.PENDING:
         return request
+    if request.resolution == Resolution.EXCHANGE:
+        return _exchange_hold(request)
     shop = request.shop
     policy = return_policy_get(shop=shop)
     client = admin_client_for_shop(shop)
-    lines = _request_lines_input(client=client, request=request, policy=policy)
-    fee = policy.return_shipping_fee if policy.return_shipping_fee > 0 else Decimal("0")
-    order_gid = request.order.admin_graphql_api_id or shopify.gid("Order", request.order.shopify_id)
-    try:
-        created = shopify.return_request_send(
-            client,
-            order_gid=order_gid,
-            lines=lines,
-            shipping_fee=fee,
-            currency=request.currency or request.order.currency,
-        )
-    except UserErrors as exc:
-        return_request_sync_fail(request=request, message=user_errors_text(exc), codes=exc.codes)
-        return request
+    created = None
+    if request.send_started_at is not None:
+        created = _adopt_sent(client, request, statuses={Status.REQUESTED, Status.OPEN})
+    if created is None:
+        lines = _request_lines_input(client=client, request=request, policy=policy)
+        fee = policy.return_shipping_fee if policy.return_shipping_fee > 0 else Decimal("0")
+        _send_started_mark(request)
+        try:
+            created = shopify.return_request_send(
+                client,
+                order_gid=_order_gid(request),
+                lines=lines,
+                shipping_fee=fee,
+                currency=request.currency or request.order.currency,
+            )
+        except UserErrors as exc:
+            return_request_sync_fail(
+                request=request, message=user_errors_text(exc), codes=exc.codes
+            )
+            return request
 
     now = timezone.now()
     with transaction.atomic():
         request = ReturnRequest.objects.select_for_update().get(pk=request.pk)
-        request.shopify_return_id = shopify.gid_numeric(created["id"])
-        request.name = (created.get("name") or "")[:64]
+        if not _shopify_id_assign(request, created):
+            return request
+        request.name = (created.get("name") or request.name or "")[:64]
         request.sync_state = ReturnRequest.SyncState.SYNCED
         request.sync_error = ""
         if _RANK.get(request.status, 0) < _RANK[Status.REQUESTED]:
@@ -512,12 +607,57 @@ def return_request_send(*, request_id: int) -> ReturnRequest | None:
         "returns.request.synced",
         extra={"shop": shop.myshopify_domain, "return_id": request.pk},
     )
+    return _auto_approve(request)
+
+
+def _shopify_id_assign(request: ReturnRequest, returned: dict[str, Any]) -> bool:
+    """Link the (locked) request to Shopify's return; False when it is already linked to
+    another one (a webhook attached a different return meanwhile: nothing to write)."""
+    numeric = shopify.gid_numeric(returned.get("id"))
+    if request.shopify_return_id is not None and request.shopify_return_id != numeric:
+        logger.warning(
+            "returns.send.conflict",
+            extra={"shop_id": request.shop_id, "return_id": request.pk},
+        )
+        return False
+    request.shopify_return_id = numeric
+    return True
+
+
+def _exchange_hold(request: ReturnRequest) -> ReturnRequest:
+    """An exchange request waits here for approval (REQUESTED, held), then may auto-approve."""
+    now = timezone.now()
+    with transaction.atomic():
+        request = (
+            ReturnRequest.objects.select_for_update()
+            .select_related("shop", "order")
+            .get(pk=request.pk)
+        )
+        if request.status != Status.SUBMITTED or request.sync_state != (
+            ReturnRequest.SyncState.PENDING
+        ):
+            return request
+        request.status = Status.REQUESTED
+        request.sync_state = ReturnRequest.SyncState.HELD
+        request.requested_at = request.requested_at or now
+        request.shopify_status_at = now
+        request.save()
+        _step(request=request, step="requested", source=OrderEvent.Source.APP, occurred_at=now)
+    logger.info("returns.request.held", extra={"shop_id": request.shop_id, "return_id": request.pk})
+    return _auto_approve(request)
+
+
+def _auto_approve(request: ReturnRequest) -> ReturnRequest:
+    shop = request.shop
     approve, why = return_auto_approve_decision(shop=shop, request=request)
     if approve:
         try:
             return_request_approve(
                 shop=shop, request=request, instructions="", source=OrderEvent.Source.SYSTEM
             )
+        except ReturnShopifyUnavailable:
+            # Raised again so RQ retries the job; the retry adopts what Shopify may have made.
+            raise
         except ReturnActionError:
             # Left REQUESTED: the merchant sees it in the queue.
             logger.warning(
@@ -629,7 +769,9 @@ def return_auto_approve_decision(*, shop: Shop, request: ReturnRequest) -> tuple
     policy = return_policy_get(shop=shop)
     if not policy.is_auto_approve:
         return False, "disabled"
-    if request.status != Status.REQUESTED or request.shopify_return_id is None:
+    in_shopify = request.shopify_return_id is not None
+    held = request.sync_state == ReturnRequest.SyncState.HELD
+    if request.status != Status.REQUESTED or not (in_shopify or held):
         return False, "state"
     reasons = [line.reason for line in request.line_items.all()]
     if any(reason_matches(r, policy.auto_approve_excluded_reasons) for r in reasons):
@@ -650,10 +792,36 @@ def return_auto_approve_decision(*, shop: Shop, request: ReturnRequest) -> tuple
 
 
 # -- the merchant's actions -----------------------------------------------------------------
+#
+# Every action runs in three steps, so that no row lock (PostgreSQL) and no write lock
+# (SQLite) is ever held while waiting on Shopify:
+#   1. read the request and check it may be done (no lock);
+#   2. call Shopify, outside any transaction;
+#   3. lock the row, re-check, write the result. Step 3 is idempotent: a webhook that echoed
+#      the change meanwhile has already moved the status, and the write only fills the rest.
+# Two merchants racing on one return both reach Shopify; the second gets its userErrors, and
+# when the return is already where they wanted it, nothing is reported as failed.
+
+# A merchant action may not move a request backwards from these.
+_DONE = {Status.DECLINED, Status.CANCELED, Status.CLOSED}
+
+
+def _fresh(request: ReturnRequest, shop: Shop) -> ReturnRequest:
+    """The request re-read without a lock, scoped by shop."""
+    if request.shop_id != shop.pk:
+        raise ReturnActionError("No such return.", code="not_found")
+    found = (
+        ReturnRequest.objects.select_related("order", "shop")
+        .filter(shop=shop, pk=request.pk)
+        .first()
+    )
+    if found is None:
+        raise ReturnActionError("No such return.", code="not_found")
+    return found
 
 
 def _locked(request: ReturnRequest, shop: Shop) -> ReturnRequest:
-    """The request, re-read under a row lock, scoped by shop."""
+    """The request, re-read under a row lock, scoped by shop (step 3 only)."""
     if request.shop_id != shop.pk:
         raise ReturnActionError("No such return.", code="not_found")
     return (
@@ -661,10 +829,18 @@ def _locked(request: ReturnRequest, shop: Shop) -> ReturnRequest:
     )
 
 
+def _status_label(request: ReturnRequest) -> str:
+    # ``status`` is an open set (Shopify may add statuses), so the field has no choices.
+    try:
+        return Status(request.status).label.lower()
+    except ValueError:
+        return request.status.lower()
+
+
 def _require(request: ReturnRequest, allowed: set[str], action: str) -> None:
     if request.status not in allowed:
         raise ReturnActionError(
-            f"This return is {request.get_status_display().lower()}; it can't be {action}.",
+            f"This return is {_status_label(request)}; it can't be {action}.",
             code="state",
         )
     if request.shopify_return_id is None:
@@ -673,8 +849,17 @@ def _require(request: ReturnRequest, allowed: set[str], action: str) -> None:
         )
 
 
+def _is_held(request: ReturnRequest) -> bool:
+    return request.shopify_return_id is None and request.sync_state == ReturnRequest.SyncState.HELD
+
+
 def _return_gid(request: ReturnRequest) -> str:
     return shopify.gid("Return", request.shopify_return_id)
+
+
+UNAVAILABLE_MESSAGE = (
+    "Shopify could not be reached just now; nothing was changed. Try again in a minute."
+)
 
 
 def _mutate(call, *args: Any, **kwargs: Any) -> dict[str, Any]:
@@ -682,6 +867,74 @@ def _mutate(call, *args: Any, **kwargs: Any) -> dict[str, Any]:
         return call(*args, **kwargs)
     except UserErrors as exc:
         raise ReturnActionError(user_errors_text(exc), code="user_errors") from exc
+    except AdminApiError as exc:
+        raise ReturnShopifyUnavailable(UNAVAILABLE_MESSAGE, code="unavailable") from exc
+
+
+def _reverse_store(request: ReturnRequest, returned: dict[str, Any]) -> None:
+    """Keep the ids later steps need: return line items (returnProcess), exchange line items
+    (returnProcess exchangeLineItems), the reverse fulfillment order and its lines
+    (reverse deliveries, and the reverse_fulfillment_orders/dispose webhook names them)."""
+    _line_gids_store(request=request, nodes=(returned.get("returnLineItems") or {}).get("nodes"))
+    lines = list(request.line_items.order_by("pk"))
+    rfos = (returned.get("reverseFulfillmentOrders") or {}).get("nodes") or []
+    if rfos and not request.reverse_fulfillment_order_gid:
+        request.reverse_fulfillment_order_gid = rfos[0]["id"]
+        request.save(update_fields=["reverse_fulfillment_order_gid", "updated_at"])
+    by_fli: dict[str, list[str]] = {}
+    for rfo in rfos:
+        for node in (rfo.get("lineItems") or {}).get("nodes") or []:
+            fli = (node.get("fulfillmentLineItem") or {}).get("id")
+            if fli:
+                by_fli.setdefault(fli, []).append(node["id"])
+    for line in lines:
+        gids = by_fli.get(line.fulfillment_line_item_gid) or []
+        if gids and not line.reverse_fulfillment_order_line_item_gid:
+            line.reverse_fulfillment_order_line_item_gid = gids.pop(0)
+            line.save(update_fields=["reverse_fulfillment_order_line_item_gid"])
+    # returnCreate makes one ExchangeLineItem per input row, in order; ours are one per line.
+    exchanges = list((returned.get("exchangeLineItems") or {}).get("nodes") or [])
+    for line in lines:
+        if not line.exchange_variant_id or line.shopify_exchange_line_item_gid:
+            continue
+        variant_gid = shopify.gid("ProductVariant", line.exchange_variant_id)
+        for index, node in enumerate(exchanges):
+            if node.get("variantId") == variant_gid and int(node["quantity"]) == line.quantity:
+                line.shopify_exchange_line_item_gid = exchanges.pop(index)["id"]
+                line.save(update_fields=["shopify_exchange_line_item_gid"])
+                break
+
+
+def _exchange_create(client: AdminApiClient, request: ReturnRequest) -> dict[str, Any]:
+    """returnCreate for a held exchange request: its lines and, per line, the chosen variant
+    as an exchange line. A retry after a timeout adopts the return the first call made."""
+    if request.send_started_at is not None:
+        adopted = _adopt_sent(client, request, statuses={Status.OPEN})
+        if adopted is not None:
+            return adopted
+    policy = return_policy_get(shop=request.shop)
+    lines = _request_lines_input(client=client, request=request, policy=policy, for_create=True)
+    exchange_lines = [
+        {
+            "variantId": shopify.gid("ProductVariant", line.exchange_variant_id),
+            "quantity": line.quantity,
+        }
+        for line in request.line_items.order_by("pk")
+        if line.exchange_variant_id
+    ]
+    if not exchange_lines:
+        raise ReturnActionError("Choose the variant to send instead.", code="variant")
+    fee = policy.return_shipping_fee if policy.return_shipping_fee > 0 else Decimal("0")
+    _send_started_mark(request)
+    return shopify.return_create_send(
+        client,
+        order_gid=_order_gid(request),
+        lines=lines,
+        exchange_lines=exchange_lines,
+        shipping_fee=fee,
+        currency=request.currency or request.order.currency,
+        requested_at=request.requested_at.isoformat() if request.requested_at else None,
+    )
 
 
 def return_request_approve(
@@ -690,35 +943,191 @@ def return_request_approve(
     request: ReturnRequest,
     instructions: str,
     label_file: UploadedFile | None = None,
+    tracking_number: str = "",
+    tracking_url: str = "",
     notify_customer: bool = False,
     source: str = OrderEvent.Source.STAFF,
 ) -> ReturnRequest:
-    """returnApproveRequest → OPEN. The instructions and label are kept here and shown on the
-    shopper's status page: Shopify's label upload (stagedUploadsCreate +
-    reverseDeliveryCreateWithShipping) is not offered by the devshop, so the label stays local.
-    ``notify_customer`` defaults off: the app's own return_approved message already tells the
-    shopper, with the instructions; Shopify's email on top would say it twice."""
+    """Approve → OPEN: returnApproveRequest for a request Shopify holds, returnCreate (with
+    the exchange lines) for a held exchange. The instructions and a local copy of the label
+    are kept for the shopper's status page; the label and tracking also go to Shopify as a
+    reverse delivery (``return_label_attach``). ``notify_customer`` defaults off: the app's
+    own return_approved message already tells the shopper, with the instructions; Shopify's
+    email on top would say it twice."""
+    request = _fresh(request, shop)
+    held = _is_held(request)
+    if request.status != Status.REQUESTED:
+        raise ReturnActionError(
+            f"This return is {_status_label(request)}; it can't be approved.",
+            code="state",
+        )
+    if not held and request.shopify_return_id is None:
+        raise ReturnActionError(
+            "This return is not in Shopify yet; it can't be approved.", code="not_synced"
+        )
+    client = admin_client_for_shop(shop)
+    returned: dict[str, Any] | None
+    try:
+        if held:
+            returned = _mutate(_exchange_create, client, request)
+        else:
+            returned = _mutate(
+                shopify.return_approve_send,
+                client,
+                return_gid=_return_gid(request),
+                notify_customer=notify_customer,
+            )
+    except ReturnShopifyUnavailable:
+        raise
+    except ReturnActionError:
+        if _fresh(request, shop).status != Status.OPEN:
+            raise
+        returned = None  # approved meanwhile (another click, or in Shopify's admin)
+    content = _label_read(label_file)
+    now = timezone.now()
     with transaction.atomic():
         request = _locked(request, shop)
-        _require(request, {Status.REQUESTED}, "approved")
-        client = admin_client_for_shop(shop)
-        _mutate(
-            shopify.return_approve_send,
-            client,
-            return_gid=_return_gid(request),
-            notify_customer=notify_customer,
-        )
-        now = timezone.now()
-        request.status = Status.OPEN
-        request.shopify_status_at = now
-        request.approved_at = now
-        request.approval_instructions = instructions or ""
+        if returned is not None:
+            if not _shopify_id_assign(request, returned):
+                raise ReturnActionError("This request is linked to another return.", code="state")
+            request.name = request.name or (returned.get("name") or "")[:64]
+            request.sync_state = ReturnRequest.SyncState.SYNCED
+        moved = request.status not in _DONE and _RANK.get(request.status, 0) < _RANK[Status.OPEN]
+        if moved:
+            request.status = Status.OPEN
+            request.shopify_status_at = now
+        request.approved_at = request.approved_at or now
+        request.approval_instructions = instructions or request.approval_instructions
         if label_file is not None:
-            request.label_file.save(label_file.name, label_file, save=False)
+            request.label_file.save(os.path.basename(label_file.name), label_file, save=False)
         request.save()
+        if returned is not None:
+            _reverse_store(request, returned)
         _step(request=request, step="approved", source=source, occurred_at=now)
     logger.info(
-        "returns.request.approved", extra={"shop": shop.myshopify_domain, "return_id": request.pk}
+        "returns.request.approved",
+        extra={"shop": shop.myshopify_domain, "return_id": request.pk, "return_created": held},
+    )
+    if content is not None or tracking_number or tracking_url:
+        request = _label_send(
+            shop=shop,
+            request=request,
+            label=content,
+            tracking_number=tracking_number,
+            tracking_url=tracking_url,
+            notify_customer=notify_customer,
+        )
+    return request
+
+
+def _label_read(label_file: UploadedFile | None) -> tuple[str, str, bytes] | None:
+    if label_file is None:
+        return None
+    name = os.path.basename(label_file.name or "label.pdf")
+    mime = getattr(label_file, "content_type", "") or mimetypes.guess_type(name)[0] or ""
+    label_file.seek(0)
+    content = label_file.read()
+    label_file.seek(0)
+    return name, mime or "application/pdf", content
+
+
+def return_label_attach(
+    *,
+    shop: Shop,
+    request: ReturnRequest,
+    label_file: UploadedFile | None = None,
+    tracking_number: str = "",
+    tracking_url: str = "",
+    notify_customer: bool = False,
+) -> ReturnRequest:
+    """Attach a label (kept here too) and/or tracking to an approved return in Shopify."""
+    request = _fresh(request, shop)
+    _require(request, {Status.OPEN}, "given a label")
+    content = _label_read(label_file)
+    if label_file is not None:
+        with transaction.atomic():
+            locked = _locked(request, shop)
+            locked.label_file.save(os.path.basename(label_file.name), label_file, save=False)
+            locked.save(update_fields=["label_file", "updated_at"])
+    return _label_send(
+        shop=shop,
+        request=request,
+        label=content,
+        tracking_number=tracking_number,
+        tracking_url=tracking_url,
+        notify_customer=notify_customer,
+    )
+
+
+def _label_send(
+    *,
+    shop: Shop,
+    request: ReturnRequest,
+    label: tuple[str, str, bytes] | None,
+    tracking_number: str,
+    tracking_url: str,
+    notify_customer: bool,
+) -> ReturnRequest:
+    """stagedUploadsCreate (RETURN_LABEL) → upload to the staged target →
+    reverseDeliveryCreateWithShipping(labelInput.fileUrl = the target's resourceUrl), no lock
+    held. The approval stands if this fails: the merchant sees why and can attach again."""
+    client = admin_client_for_shop(shop)
+    if not request.reverse_fulfillment_order_gid:
+        returned = _mutate(shopify.return_fetch, client, return_gid=_return_gid(request)) or {}
+        with transaction.atomic():
+            request = _locked(request, shop)
+            _reverse_store(request, returned)
+        if not request.reverse_fulfillment_order_gid:
+            raise ReturnActionError(
+                "Shopify has no reverse fulfillment order for this return yet.", code="label"
+            )
+    label_url = ""
+    try:
+        if label is not None:
+            name, mime, content = label
+            target = _mutate(
+                shopify.return_label_stage, client, filename=name, mime_type=mime, size=len(content)
+            )
+            _mutate(
+                shopify.return_label_upload, target, filename=name, mime_type=mime, content=content
+            )
+            label_url = target["resourceUrl"]
+        delivery = _mutate(
+            shopify.reverse_delivery_create_send,
+            client,
+            rfo_gid=request.reverse_fulfillment_order_gid,
+            label_url=label_url or None,
+            tracking_number=(tracking_number or "").strip(),
+            tracking_url=(tracking_url or "").strip(),
+            notify_customer=notify_customer,
+        )
+    except ReturnActionError as exc:
+        _step(
+            request=request,
+            step="label_failed",
+            source=OrderEvent.Source.APP,
+            detail={"code": exc.code},
+            dedupe_suffix=f":{timezone.now().isoformat()}",
+        )
+        raise ReturnActionError(
+            f"The return is approved, but the label could not be attached in Shopify: "
+            f"{exc.message}",
+            code="label",
+        ) from exc
+    deliverable = delivery.get("deliverable") or {}
+    with transaction.atomic():
+        request = _locked(request, shop)
+        request.reverse_delivery_gid = delivery.get("id") or request.reverse_delivery_gid
+        request.label_url = (
+            (deliverable.get("label") or {}).get("publicFileUrl") or label_url or request.label_url
+        )[:1000]
+        tracking = deliverable.get("tracking") or {}
+        request.return_tracking_number = (tracking.get("number") or tracking_number or "")[:255]
+        request.return_tracking_url = (tracking.get("url") or tracking_url or "")[:1000]
+        request.save()
+    logger.info(
+        "returns.label.attached",
+        extra={"shop": shop.myshopify_domain, "return_id": request.pk, "label": bool(label)},
     )
     return request
 
@@ -731,7 +1140,8 @@ def return_request_decline(
     note: str,
     notify_customer: bool = False,
 ) -> ReturnRequest:
-    """returnDeclineRequest with Shopify's ReturnDeclineReason → DECLINED."""
+    """returnDeclineRequest with Shopify's ReturnDeclineReason → DECLINED. A held exchange
+    Shopify never saw is declined here only."""
     if reason not in DECLINE_REASONS:
         raise ReturnActionError("Choose a reason for declining.", code="decline_reason")
     note = (note or "").strip()
@@ -739,22 +1149,33 @@ def return_request_decline(
         raise ReturnActionError(
             f"The note is too long (at most {DECLINE_NOTE_MAX} characters).", code="note"
         )
+    request = _fresh(request, shop)
+    if not _is_held(request):
+        _require(request, {Status.REQUESTED}, "declined")
+        try:
+            _mutate(
+                shopify.return_decline_send,
+                admin_client_for_shop(shop),
+                return_gid=_return_gid(request),
+                reason=reason,
+                note=note,
+                notify_customer=notify_customer,
+            )
+        except ReturnShopifyUnavailable:
+            raise
+        except ReturnActionError:
+            if _fresh(request, shop).status != Status.DECLINED:
+                raise
+    elif request.status != Status.REQUESTED:
+        _require(request, {Status.REQUESTED}, "declined")
+    now = timezone.now()
     with transaction.atomic():
         request = _locked(request, shop)
-        _require(request, {Status.REQUESTED}, "declined")
-        client = admin_client_for_shop(shop)
-        _mutate(
-            shopify.return_decline_send,
-            client,
-            return_gid=_return_gid(request),
-            reason=reason,
-            note=note,
-            notify_customer=notify_customer,
-        )
-        now = timezone.now()
+        if request.status in _DONE - {Status.DECLINED}:
+            raise ReturnActionError("This return was closed or canceled meanwhile.", code="state")
         request.status = Status.DECLINED
-        request.shopify_status_at = now
-        request.declined_at = now
+        request.shopify_status_at = max(now, request.shopify_status_at or now)
+        request.declined_at = request.declined_at or now
         request.decline_reason = reason
         request.decline_note = note
         request.save()
@@ -771,9 +1192,9 @@ def return_request_decline(
 def return_items_receive(
     *, shop: Shop, request: ReturnRequest, quantities: Mapping[int, int]
 ) -> ReturnRequest:
-    """Record what came back ({ReturnLineItem.pk: quantity}), before processing. Local: Shopify
-    records receipt through reverse fulfillment order dispositions, whose line ids the
-    devshop does not expose; returnProcess then confirms the same quantities."""
+    """Record what came back ({ReturnLineItem.pk: quantity received in all}), before
+    processing. Local: in Shopify receipt is a disposition (reverseFulfillmentOrderDispose or
+    returnProcess dispositions); those come back through reverse_fulfillment_orders/dispose."""
     with transaction.atomic():
         request = _locked(request, shop)
         if request.status != Status.OPEN:
@@ -791,7 +1212,7 @@ def return_items_receive(
             raise ReturnActionError("Enter how many items came back.", code="quantity")
         for pk, quantity in quantities.items():
             line = lines[int(pk)]
-            line.received_quantity = int(quantity)
+            line.received_quantity = max(int(quantity), line.processed_quantity)
             line.save(update_fields=["received_quantity"])
         now = timezone.now()
         request.received_at = now
@@ -802,46 +1223,90 @@ def return_items_receive(
             source=OrderEvent.Source.STAFF,
             occurred_at=now,
             detail={"quantities": {str(k): int(v) for k, v in quantities.items()}},
+            dedupe_suffix=":" + ",".join(f"{k}={int(v)}" for k, v in sorted(quantities.items())),
         )
     return request
 
 
-def _process_input(
-    *, client: AdminApiClient, request: ReturnRequest, resolution: str
-) -> tuple[dict[str, Any], Decimal, list[tuple[ReturnLineItem, int]]]:
-    lines = list(request.line_items.select_related("line_item"))
+def _process_quantities(
+    lines: list[ReturnLineItem], quantities: Mapping[int, int] | None
+) -> list[tuple[ReturnLineItem, int]]:
+    """Units to confirm now per line: those asked for; else received and not yet processed;
+    else (nothing marked received) every unit not yet processed."""
+    if quantities is not None:
+        chosen = []
+        by_pk = {line.pk: line for line in lines}
+        for pk, quantity in quantities.items():
+            line = by_pk.get(int(pk))
+            if line is None:
+                raise ReturnActionError("That item is not part of this return.", code="item")
+            left = line.quantity - line.processed_quantity
+            if not 0 <= int(quantity) <= left:
+                raise ReturnActionError(
+                    f"{line.line_item.title}: between 0 and {left}.", code="quantity"
+                )
+            if int(quantity) > 0:
+                chosen.append((line, int(quantity)))
+        return chosen
     received_any = any(line.received_quantity for line in lines)
-    chosen = [
-        (line, line.received_quantity if received_any else line.quantity)
-        for line in lines
-        if (line.received_quantity if received_any else line.quantity) > 0
-    ]
+    chosen = []
+    for line in lines:
+        ceiling = line.received_quantity if received_any else line.quantity
+        left = min(ceiling, line.quantity) - line.processed_quantity
+        if left > 0:
+            chosen.append((line, left))
+    return chosen
+
+
+def _process_input(
+    *,
+    client: AdminApiClient,
+    request: ReturnRequest,
+    resolution: str,
+    quantities: Mapping[int, int] | None,
+) -> tuple[
+    dict[str, Any], Decimal, list[tuple[ReturnLineItem, int]], list[tuple[ReturnLineItem, int]]
+]:
+    lines = list(request.line_items.select_related("line_item").order_by("pk"))
+    chosen = _process_quantities(lines, quantities)
+    if not chosen:
+        raise ReturnActionError("Nothing is left to process on this return.", code="quantity")
     missing = [line for line, _q in chosen if not line.shopify_return_line_item_gid]
     if missing:
         raise ReturnActionError(
             "Shopify's line ids for this return are not known yet; try again in a minute.",
             code="not_synced",
         )
+    exchanged = [
+        (line, min(q, line.quantity - line.exchange_processed_quantity))
+        for line, q in chosen
+        if resolution == Resolution.EXCHANGE and line.shopify_exchange_line_item_gid
+    ]
+    exchanged = [(line, q) for line, q in exchanged if q > 0]
     estimate = return_estimate(
         shop=request.shop,
         order=request.order,
         items=[(line.line_item, q) for line, q in chosen],
         resolution=resolution,
     )
+    total = estimate.total
+    if any(line.processed_quantity for line in lines) and resolution != Resolution.EXCHANGE:
+        # The return shipping fee was kept back at the first processing; not a second time.
+        total = max(Decimal("0.00"), estimate.subtotal - estimate.restocking_fee)
     process: dict[str, Any] = {
         "returnId": _return_gid(request),
         "returnLineItems": [
             {"id": line.shopify_return_line_item_gid, "quantity": q} for line, q in chosen
         ],
+        "exchangeLineItems": [
+            {"id": line.shopify_exchange_line_item_gid, "quantity": q} for line, q in exchanged
+        ],
         # The app's return_processed message tells the shopper.
         "notifyCustomer": False,
     }
-    amount = {"amount": str(estimate.total), "currencyCode": estimate.currency}
-    if estimate.total > 0 and resolution == Resolution.REFUND:
-        order_gid = request.order.admin_graphql_api_id or shopify.gid(
-            "Order", request.order.shopify_id
-        )
-        parent = shopify.refund_parent_transaction(client, order_gid=order_gid)
+    amount = {"amount": str(total), "currencyCode": estimate.currency}
+    if total > 0 and resolution == Resolution.REFUND:
+        parent = shopify.refund_parent_transaction(client, order_gid=_order_gid(request))
         if parent is None:
             raise ReturnActionError(
                 "The order has no captured payment to refund; choose store credit.",
@@ -852,57 +1317,100 @@ def _process_input(
                 "orderTransactions": [{"transactionAmount": amount, "parentId": parent}]
             }
         }
-    elif estimate.total > 0 and resolution == Resolution.STORE_CREDIT:
+    elif total > 0 and resolution == Resolution.STORE_CREDIT:
         process["financialTransfer"] = {
             "issueRefund": {
                 "orderTransactions": [],
                 "refundMethods": [{"storeCreditRefund": {"amount": amount}}],
             }
         }
-    return process, estimate.total, chosen
+    return process, total, chosen, exchanged
 
 
 def return_request_process(
-    *, shop: Shop, request: ReturnRequest, resolution: str | None = None
+    *,
+    shop: Shop,
+    request: ReturnRequest,
+    resolution: str | None = None,
+    quantities: Mapping[int, int] | None = None,
 ) -> ReturnRequest:
-    """returnProcess: confirm the received quantities (all requested ones when nothing was
-    marked received) and settle them as ``resolution`` (default: the shopper's choice):
-    refund to the original payment (financialTransfer.issueRefund with the order's payment as
-    parent), store credit (refundMethods.storeCreditRefund), or exchange (no money moves; the
-    replacement variant is on the timeline for the merchant to send: Shopify creates exchange
-    fulfillment orders only for returns made with exchangeLineItems through returnCreate)."""
+    """returnProcess: confirm units and settle them as ``resolution`` (default: the shopper's
+    choice). Units: ``quantities`` ({ReturnLineItem.pk: units now}), else those received and
+    not yet processed, else every unprocessed unit; a later call processes the rest.
+    Refund to the original payment (financialTransfer.issueRefund with the order's payment as
+    parent), store credit (refundMethods.storeCreditRefund), or exchange: the exchange lines
+    made by returnCreate are confirmed with the same units (exchangeLineItems), which books
+    them on the order; an exchange worth more than what came back leaves the buyer owing the
+    difference (the order's totalOutstandingSet), kept in ``amount_outstanding`` for the
+    merchant to collect."""
     resolution = resolution or request.resolution
     if resolution not in Resolution.values:
         raise ReturnActionError("Choose refund, store credit or exchange.", code="resolution")
+    request = _fresh(request, shop)
+    _require(request, {Status.OPEN}, "processed")
+    client = admin_client_for_shop(shop)
+    unmapped = request.line_items.filter(
+        exchange_variant_id__isnull=False, shopify_exchange_line_item_gid=""
+    ).exists()
+    if resolution == Resolution.EXCHANGE and unmapped:
+        # Approved while our call's answer was lost (the webhook linked it): read the ids.
+        returned = _mutate(shopify.return_fetch, client, return_gid=_return_gid(request)) or {}
+        with transaction.atomic():
+            _reverse_store(_locked(request, shop), returned)
+    try:
+        process, amount, chosen, exchanged = _process_input(
+            client=client, request=request, resolution=resolution, quantities=quantities
+        )
+    except AdminApiError as exc:
+        raise ReturnShopifyUnavailable(UNAVAILABLE_MESSAGE, code="unavailable") from exc
+    started = timezone.now()
+    result = _mutate(shopify.return_process_send, client, process_input=process)
+    outstanding = (
+        ((result.get("order") or {}).get("totalOutstandingSet") or {}).get("shopMoney") or {}
+    ).get("amount")
+    now = timezone.now()
     with transaction.atomic():
         request = _locked(request, shop)
-        _require(request, {Status.OPEN}, "processed")
-        client = admin_client_for_shop(shop)
-        process, amount, chosen = _process_input(
-            client=client, request=request, resolution=resolution
-        )
-        result = _mutate(shopify.return_process_send, client, process_input=process)
-        now = timezone.now()
+        for line, quantity in chosen:
+            ReturnLineItem.objects.filter(pk=line.pk).update(
+                processed_quantity=min(line.quantity, line.processed_quantity + quantity)
+            )
+        for line, quantity in exchanged:
+            ReturnLineItem.objects.filter(pk=line.pk).update(
+                exchange_processed_quantity=min(
+                    line.quantity, line.exchange_processed_quantity + quantity
+                )
+            )
+        # The returns/process echo may have been applied first; then it recorded this step.
+        echoed = request.processed_at is not None and request.processed_at >= started
         request.processed_at = now
         request.resolution = resolution
-        detail: dict[str, Any] = {"resolution": resolution, "amount": str(amount)}
-        if resolution == Resolution.EXCHANGE:
-            detail["exchange_variant_ids"] = [
-                line.exchange_variant_id for line, _q in chosen if line.exchange_variant_id
-            ]
-        closed = result.get("status") == Status.CLOSED
+        if outstanding is not None:
+            request.amount_outstanding = Decimal(str(outstanding))
+        detail: dict[str, Any] = {
+            "resolution": resolution,
+            "amount": str(amount),
+            "units": sum(q for _line, q in chosen),
+        }
+        if exchanged:
+            detail["exchange_variant_ids"] = [line.exchange_variant_id for line, _q in exchanged]
+        if request.amount_outstanding > 0:
+            detail["amount_outstanding"] = str(request.amount_outstanding)
+        closed = result.get("status") == Status.CLOSED and request.status not in _DONE
         if closed:
             request.status = Status.CLOSED
             request.closed_at = now
-            request.shopify_status_at = now
+            request.shopify_status_at = max(now, request.shopify_status_at or now)
         request.save()
-        _step(
-            request=request,
-            step="processed",
-            source=OrderEvent.Source.STAFF,
-            occurred_at=now,
-            detail=detail,
-        )
+        if not echoed:
+            _step(
+                request=request,
+                step="processed",
+                source=OrderEvent.Source.STAFF,
+                occurred_at=now,
+                detail=detail,
+                dedupe_suffix=f":{now.isoformat()}",
+            )
         if closed:
             _step(request=request, step="closed", source=OrderEvent.Source.APP, occurred_at=now)
     logger.info(
@@ -914,25 +1422,38 @@ def return_request_process(
 
 def return_request_cancel(*, shop: Shop, request: ReturnRequest) -> ReturnRequest:
     """returnCancel (only before anything was processed, Shopify's rule); a request Shopify
-    never accepted is canceled here only."""
-    with transaction.atomic():
-        request = _locked(request, shop)
-        if request.status not in {Status.SUBMITTED, Status.REQUESTED, Status.OPEN}:
-            raise ReturnActionError("This return can't be canceled.", code="state")
-        if request.shopify_return_id is not None:
+    never accepted (or a held exchange) is canceled here only."""
+    request = _fresh(request, shop)
+    if request.status not in {Status.SUBMITTED, Status.REQUESTED, Status.OPEN}:
+        raise ReturnActionError("This return can't be canceled.", code="state")
+    if request.shopify_return_id is not None:
+        try:
             _mutate(
                 shopify.return_cancel_send,
                 admin_client_for_shop(shop),
                 return_gid=_return_gid(request),
             )
-        elif request.sync_state == ReturnRequest.SyncState.PENDING:
-            raise ReturnActionError(
-                "This request is being sent to Shopify; try again in a minute.", code="pending"
-            )
-        now = timezone.now()
+        except ReturnShopifyUnavailable:
+            raise
+        except ReturnActionError:
+            if _fresh(request, shop).status != Status.CANCELED:
+                raise
+    elif request.sync_state == ReturnRequest.SyncState.PENDING or (
+        _is_held(request) and request.send_started_at is not None
+    ):
+        # Being sent, or an approval's returnCreate may have reached Shopify: cancelling here
+        # could leave a return in Shopify the app no longer follows.
+        raise ReturnActionError(
+            "This request is being sent to Shopify; try again in a minute.", code="pending"
+        )
+    now = timezone.now()
+    with transaction.atomic():
+        request = _locked(request, shop)
+        if request.status in _DONE - {Status.CANCELED}:
+            raise ReturnActionError("This return was closed or declined meanwhile.", code="state")
         request.status = Status.CANCELED
-        request.canceled_at = now
-        request.shopify_status_at = now
+        request.canceled_at = request.canceled_at or now
+        request.shopify_status_at = max(now, request.shopify_status_at or now)
         request.save()
         _step(request=request, step="canceled", source=OrderEvent.Source.STAFF, occurred_at=now)
     return request
@@ -940,19 +1461,27 @@ def return_request_cancel(*, shop: Shop, request: ReturnRequest) -> ReturnReques
 
 def return_request_close(*, shop: Shop, request: ReturnRequest) -> ReturnRequest:
     """returnClose → CLOSED (an approved return nothing more will happen to)."""
-    with transaction.atomic():
-        request = _locked(request, shop)
-        _require(request, {Status.OPEN}, "closed")
+    request = _fresh(request, shop)
+    _require(request, {Status.OPEN}, "closed")
+    try:
         _mutate(
             shopify.return_close_send,
             admin_client_for_shop(shop),
             return_gid=_return_gid(request),
         )
-        now = timezone.now()
-        request.status = Status.CLOSED
-        request.closed_at = now
-        request.shopify_status_at = now
-        request.save()
+    except ReturnShopifyUnavailable:
+        raise
+    except ReturnActionError:
+        if _fresh(request, shop).status != Status.CLOSED:
+            raise
+    now = timezone.now()
+    with transaction.atomic():
+        request = _locked(request, shop)
+        if request.status != Status.CLOSED:
+            request.status = Status.CLOSED
+            request.closed_at = now
+            request.shopify_status_at = max(now, request.shopify_status_at or now)
+            request.save()
         _step(request=request, step="closed", source=OrderEvent.Source.STAFF, occurred_at=now)
     return request
 
@@ -1030,10 +1559,42 @@ def _order_id(payload: dict) -> int | None:
     return _int(order.get("id")) or _int(payload.get("order_id"))
 
 
+def _pending_match(*, shop: Shop, order: Order, payload: dict) -> ReturnRequest | None:
+    """Our own request a returns webhook is about, before our call's answer was stored (a
+    timeout, or the webhook simply came first): not linked yet, still being sent (SUBMITTED)
+    or an exchange held for approval, with the same lines and quantities. Locked."""
+    signature = _lines_signature(
+        (
+            (row.get("fulfillment_line_item") or {}).get("admin_graphql_api_id") or "",
+            _int(row.get("quantity")) or 0,
+        )
+        for row in payload.get("return_line_items") or []
+        if isinstance(row, dict)
+    )
+    if not signature:
+        return None
+    candidates = (
+        ReturnRequest.objects.select_for_update()
+        .select_related("order", "shop")
+        .filter(shop=shop, order=order, shopify_return_id__isnull=True)
+        .filter(
+            Q(status=Status.SUBMITTED, sync_state=ReturnRequest.SyncState.PENDING)
+            | Q(status=Status.REQUESTED, sync_state=ReturnRequest.SyncState.HELD)
+        )
+        .order_by("created_at", "pk")
+    )
+    for candidate in candidates:
+        if _request_signature(candidate) == signature:
+            return candidate
+    return None
+
+
 def _request_from_payload(
     *, shop: Shop, return_id: int, payload: dict, status: str
-) -> ReturnRequest:
-    """A return the merchant made in Shopify's admin (or one whose creation we missed)."""
+) -> tuple[ReturnRequest, bool]:
+    """(request, attached): our own pending request the webhook is about (attached to Shopify's
+    return), or a new local copy of a return the merchant made in Shopify's admin (or one
+    whose creation we missed)."""
     order_id = _order_id(payload)
     order = (
         Order.objects.filter(shop=shop, shopify_id=order_id).first()
@@ -1043,6 +1604,18 @@ def _request_from_payload(
     if order is None:
         # The order webhook may still be on its way: the job retries (RQ Retry).
         raise ReturnOrderMissing(f"order {order_id} of return {return_id} not mirrored yet")
+    mine = _pending_match(shop=shop, order=order, payload=payload)
+    if mine is not None:
+        mine.shopify_return_id = return_id
+        mine.name = mine.name or (payload.get("name") or "")[:64]
+        mine.sync_state = ReturnRequest.SyncState.SYNCED
+        mine.sync_error = ""
+        mine.save()
+        logger.info(
+            "returns.webhook.attached",
+            extra={"shop": shop.myshopify_domain, "return_id": mine.pk},
+        )
+        return mine, True
     waiting = ReturnRequest.objects.filter(
         shop=shop,
         order=order,
@@ -1051,10 +1624,11 @@ def _request_from_payload(
         sync_state=ReturnRequest.SyncState.PENDING,
     ).exists()
     if waiting:
-        # Probably our own request, created in Shopify a moment ago: let the send job store
-        # its id first, or this would make a second local copy.
+        # A request of ours on this order is being sent and its lines are not known to match
+        # (e.g. not split per fulfillment line yet): wait for the send job rather than risk a
+        # second local copy. The job retries.
         raise ReturnNotYetSynced(f"return {return_id}: a local request is being sent")
-    return ReturnRequest.objects.create(
+    created = ReturnRequest.objects.create(
         shop=shop,
         order=order,
         shopify_return_id=return_id,
@@ -1066,6 +1640,7 @@ def _request_from_payload(
         customer_email=(order.email or "").lower(),
         currency=order.currency,
     )
+    return created, False
 
 
 def _lines_from_payload(*, request: ReturnRequest, payload: dict) -> None:
@@ -1130,10 +1705,7 @@ def return_webhook_apply(
     """Apply one returns/* or reverse logistics webhook to the local return. Idempotent."""
     at = triggered_at or timezone.now()
     if topic == "reverse_fulfillment_orders/dispose":
-        # The payload names the reverse fulfillment order, not its return; resolving it needs
-        # a reverseFulfillmentOrder query the devshop lacks. Nothing local depends on it.
-        logger.info("returns.webhook.dispose_skipped", extra={"shop": shop.myshopify_domain})
-        return None
+        return _dispose_apply(shop=shop, payload=payload, at=at)
     if topic == "reverse_deliveries/attach_deliverable":
         return_id = _int((payload.get("return") or {}).get("id")) or shopify.gid_numeric(
             (payload.get("return") or {}).get("admin_graphql_api_id")
@@ -1165,16 +1737,21 @@ def return_webhook_apply(
                     extra={"shop": shop.myshopify_domain, "topic": topic},
                 )
                 return None
-            request = _request_from_payload(
+            request, attached = _request_from_payload(
                 shop=shop,
                 return_id=return_id,
                 payload=payload,
                 status=status or Status.REQUESTED,
             )
-            request.shopify_status_at = at
-            request.requested_at = at
-            request.save()
-            moved = True
+            if attached:
+                moved = bool(status) and _status_apply(
+                    request=request, status=status, topic=topic, at=at, payload=payload
+                )
+            else:
+                request.shopify_status_at = at
+                request.requested_at = at
+                request.save()
+                moved = True
         else:
             moved = bool(status) and _status_apply(
                 request=request, status=status, topic=topic, at=at, payload=payload
@@ -1189,7 +1766,19 @@ def return_webhook_apply(
         if topic == "returns/update":
             _update_apply(request=request, payload=payload)
         elif topic == "reverse_deliveries/attach_deliverable":
-            tracking = (payload.get("shipping_deliverable") or {}).get("tracking") or {}
+            deliverable = payload.get("shipping_deliverable") or {}
+            tracking = deliverable.get("tracking") or {}
+            request.reverse_delivery_gid = str(payload.get("admin_graphql_api_id") or "")[:255]
+            request.return_tracking_number = (
+                tracking.get("tracking_number") or request.return_tracking_number or ""
+            )[:255]
+            request.return_tracking_url = (
+                tracking.get("tracking_url") or request.return_tracking_url or ""
+            )[:1000]
+            request.label_url = (
+                (deliverable.get("label") or {}).get("public_file_url") or request.label_url or ""
+            )[:1000]
+            request.save()
             _step(
                 request=request,
                 step="label_attached",
@@ -1202,9 +1791,20 @@ def return_webhook_apply(
                 dedupe_suffix=f":{_int(payload.get('id'))}",
             )
         elif topic == "returns/process":
-            request.processed_at = request.processed_at or at
-            request.save(update_fields=["processed_at", "updated_at"])
-            _step(request=request, step="processed", source=source, occurred_at=at)
+            # Our own returnProcess is echoed here: its processed_at was written after Shopify
+            # answered, so it is not older than the echo. Only a processing made elsewhere (in
+            # Shopify's admin) is a new step.
+            echo = request.processed_at is not None and request.processed_at >= at - ECHO_SLACK
+            if not echo:
+                request.processed_at = at
+                request.save(update_fields=["processed_at", "updated_at"])
+                _step(
+                    request=request,
+                    step="processed",
+                    source=source,
+                    occurred_at=at,
+                    dedupe_suffix=f":{at.isoformat()}",
+                )
         if topic == "returns/reopen" and moved:
             _step(
                 request=request,
@@ -1223,6 +1823,61 @@ def return_webhook_apply(
             "return_id": request.pk,
             "moved": moved,
         },
+    )
+    return request
+
+
+def _dispose_apply(*, shop: Shop, payload: dict, at: datetime) -> ReturnRequest | None:
+    """reverse_fulfillment_orders/dispose: items came back and were restocked, kept, sent for
+    processing or found missing. The payload names the reverse fulfillment order (stored on
+    the request at approval) and each disposition's line and units, which are added to what
+    was received, never beyond the line's quantity. No Shopify call here: webhook handlers run
+    inside the intake's transaction. A repeated delivery has the same X-Shopify-Webhook-Id and
+    is dropped at the intake, so adding is safe."""
+    rfo_gid = payload.get("admin_graphql_api_id") or (
+        shopify.gid("ReverseFulfillmentOrder", payload["id"]) if _int(payload.get("id")) else ""
+    )
+    units: dict[str, int] = {}
+    for row in payload.get("dispositions") or []:
+        line_gid = (row.get("reverse_fulfillment_order_line_item") or {}).get(
+            "admin_graphql_api_id"
+        )
+        if line_gid:
+            units[line_gid] = units.get(line_gid, 0) + (_int(row.get("quantity")) or 0)
+    with transaction.atomic():
+        request = (
+            ReturnRequest.objects.select_for_update()
+            .select_related("order", "shop")
+            .filter(shop=shop, reverse_fulfillment_order_gid=rfo_gid)
+            .first()
+            if rfo_gid
+            else None
+        )
+        if request is None:
+            logger.info("returns.webhook.dispose_unknown", extra={"shop": shop.myshopify_domain})
+            return None
+        changed: dict[str, int] = {}
+        for line in request.line_items.select_for_update():
+            added = units.get(line.reverse_fulfillment_order_line_item_gid, 0)
+            received = min(line.quantity, line.received_quantity + added)
+            if received > line.received_quantity:
+                line.received_quantity = received
+                line.save(update_fields=["received_quantity"])
+                changed[str(line.pk)] = received
+        if changed:
+            request.received_at = at
+            request.save(update_fields=["received_at", "updated_at"])
+            _step(
+                request=request,
+                step="received",
+                source=OrderEvent.Source.WEBHOOK,
+                occurred_at=at,
+                detail={"quantities": changed},
+                dedupe_suffix=":" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())),
+            )
+    logger.info(
+        "returns.webhook.disposed",
+        extra={"shop": shop.myshopify_domain, "return_id": request.pk, "lines": len(changed)},
     )
     return request
 

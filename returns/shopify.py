@@ -2,9 +2,12 @@
 
 Shapes follow shopify.dev Admin GraphQL (2026-01+): ``returnableFulfillments(orderId:)`` for what
 is still returnable, ``returnRequest`` for a shopper's request (REQUESTED), the merchant's
-``returnApproveRequest`` / ``returnDeclineRequest``, ``returnProcess`` to settle (never the
-deprecated ``returnRefund``, removed from use on 2025-10-01: changelog "Deprecation of legacy
-return APIs"), ``returnCancel`` and ``returnClose``. Every mutation's ``userErrors`` raise
+``returnApproveRequest`` / ``returnDeclineRequest``, ``returnCreate`` for an exchange (in 2026-10
+``returnRequest`` carries no exchange lines; ``returnCreate`` does, and makes the return OPEN),
+``returnProcess`` to settle (never the deprecated ``returnRefund``, removed from use on
+2025-10-01: changelog "Deprecation of legacy return APIs"), ``returnCancel`` and
+``returnClose``; reverse logistics: ``stagedUploadsCreate`` (RETURN_LABEL), the upload to the
+staged target, ``reverseDeliveryCreateWithShipping``. Every mutation's ``userErrors`` raise
 ``UserErrors`` through ``AdminApiClient.mutate``; transport and throttling are the client's.
 """
 
@@ -20,18 +23,58 @@ RETURN_FIELDS = """
   }
 """
 
+# A return as the app keeps it: its lines (mapped to ours by fulfillment line item), its
+# exchange lines (by variant) and its reverse fulfillment order (by fulfillment line item).
+# Sized to stay well under the 1,000-point single query limit when read as a query.
+RETURN_FULL_FIELDS = """
+  id name status
+  returnLineItems(first: 50) {
+    nodes { id quantity ... on ReturnLineItem { fulfillmentLineItem { id lineItem { id } } } }
+  }
+  exchangeLineItems(first: 25) { nodes { id quantity variantId } }
+  reverseFulfillmentOrders(first: 2) {
+    nodes { id lineItems(first: 50) { nodes { id totalQuantity fulfillmentLineItem { id } } } }
+  }
+"""
+
+# The order's returns, for adopting one our timed-out call created (Order.returns).
+# 2 + 10 × (1 + 2 + 25 × 2) = 532 points.
+ORDER_RETURNS_QUERY = """
+query ReturnOrderReturns($id: ID!) {
+  order(id: $id) {
+    returns(first: 10, reverse: true) {
+      nodes {
+        id name status
+        returnLineItems(first: 25) {
+          nodes { quantity ... on ReturnLineItem { fulfillmentLineItem { id } } }
+        }
+      }
+    }
+  }
+}
+"""
+
+RETURN_QUERY = (
+    """
+query ReturnRead($id: ID!) { return(id: $id) { """
+    + RETURN_FULL_FIELDS
+    + """ } }"""
+)
+
 # One round trip for eligibility: what is still returnable, and (when not cached) the
-# products behind the order's line items, whose tags and type the policy checks.
+# products behind the order's line items, whose tags and type the policy checks. Sized under
+# Shopify's 1,000-point single query limit (connections cost 2 + first × their nodes):
+# 2 + 8 × (1 + 1 + 2 + 30 × 3) = 754 for fulfillments, 1 + 2 + 50 × 2 = 103 for products.
 ELIGIBILITY_QUERY = """
 query ReturnEligibility($orderId: ID!, $withProducts: Boolean!) {
   order(id: $orderId) @include(if: $withProducts) {
-    lineItems(first: 250) { nodes { id product { id tags productType } } }
+    lineItems(first: 50) { nodes { id product { id tags productType } } }
   }
-  returnableFulfillments(orderId: $orderId, first: 50) {
+  returnableFulfillments(orderId: $orderId, first: 8) {
     nodes {
       id
       fulfillment { id }
-      returnableFulfillmentLineItems(first: 250) {
+      returnableFulfillmentLineItems(first: 30) {
         nodes { quantity fulfillmentLineItem { id lineItem { id } } }
       }
     }
@@ -60,10 +103,23 @@ mutation ReturnRequest($input: ReturnRequestInput!) {
 }"""
 )
 
-RETURN_APPROVE = """
+RETURN_APPROVE = (
+    """
 mutation ReturnApprove($input: ReturnApproveRequestInput!) {
-  returnApproveRequest(input: $input) { return { id status } userErrors { field message code } }
+  returnApproveRequest(input: $input) { return { """
+    + RETURN_FULL_FIELDS
+    + """ } userErrors { field message code } }
 }"""
+)
+
+RETURN_CREATE = (
+    """
+mutation ReturnCreate($returnInput: ReturnInput!) {
+  returnCreate(returnInput: $returnInput) { return { """
+    + RETURN_FULL_FIELDS
+    + """ } userErrors { field message code } }
+}"""
+)
 
 RETURN_DECLINE = """
 mutation ReturnDecline($input: ReturnDeclineRequestInput!) {
@@ -72,10 +128,50 @@ mutation ReturnDecline($input: ReturnDeclineRequestInput!) {
   }
 }"""
 
+# The order comes back with the return: an exchange worth more than what came back leaves the
+# buyer owing the difference (PARTIALLY_PAID, totalOutstandingSet), which the merchant must see.
 RETURN_PROCESS = """
 mutation ReturnProcess($input: ReturnProcessInput!) {
-  returnProcess(input: $input) { return { id status closedAt } userErrors { field message code } }
+  returnProcess(input: $input) {
+    return {
+      id status closedAt
+      order { displayFinancialStatus totalOutstandingSet { shopMoney { amount currencyCode } } }
+    }
+    userErrors { field message code }
+  }
 }"""
+
+STAGED_UPLOADS_CREATE = """
+mutation ReturnLabelStage($input: [StagedUploadInput!]!) {
+  stagedUploadsCreate(input: $input) {
+    stagedTargets { url resourceUrl parameters { name value } }
+    userErrors { field message }
+  }
+}"""
+
+REVERSE_DELIVERY_CREATE = """
+mutation ReturnReverseDelivery(
+  $rfo: ID!, $lines: [ReverseDeliveryLineItemInput!]!, $tracking: ReverseDeliveryTrackingInput,
+  $label: ReverseDeliveryLabelInput, $notify: Boolean
+) {
+  reverseDeliveryCreateWithShipping(
+    reverseFulfillmentOrderId: $rfo, reverseDeliveryLineItems: $lines,
+    trackingInput: $tracking, labelInput: $label, notifyCustomer: $notify
+  ) {
+    reverseDelivery {
+      id
+      deliverable {
+        ... on ReverseDeliveryShippingDeliverable {
+          label { publicFileUrl } tracking { number url carrierName }
+        }
+      }
+    }
+    userErrors { field message code }
+  }
+}"""
+
+# Seconds for the label upload to the staged target (a file of at most 10 MB, our form's limit).
+UPLOAD_TIMEOUT_SECONDS = (5.0, 60.0)
 
 RETURN_CANCEL = """
 mutation ReturnCancel($id: ID!) {
@@ -169,6 +265,115 @@ def return_approve_send(
 ) -> dict[str, Any]:
     variables = {"input": {"id": return_gid, "notifyCustomer": notify_customer}}
     return client.mutate("returnApproveRequest", RETURN_APPROVE, variables)["return"]
+
+
+def return_create_send(
+    client: AdminApiClient,
+    *,
+    order_gid: str,
+    lines: list[dict[str, Any]],
+    exchange_lines: list[dict[str, Any]],
+    shipping_fee: Decimal,
+    currency: str,
+    requested_at: str | None = None,
+) -> dict[str, Any]:
+    """returnCreate (directly OPEN) with ``exchange_lines`` ([{variantId, quantity}]);
+    ``lines`` are ReturnLineItemInput dicts. Returns the Return (RETURN_FULL_FIELDS)."""
+    payload: dict[str, Any] = {
+        "orderId": order_gid,
+        "returnLineItems": lines,
+        "exchangeLineItems": exchange_lines,
+    }
+    if requested_at:
+        payload["requestedAt"] = requested_at
+    if shipping_fee > 0 and currency:
+        payload["returnShippingFee"] = {
+            "amount": {"amount": str(shipping_fee), "currencyCode": currency}
+        }
+    return client.mutate("returnCreate", RETURN_CREATE, {"returnInput": payload})["return"]
+
+
+def order_returns_fetch(client: AdminApiClient, *, order_gid: str) -> list[dict[str, Any]]:
+    """The order's most recent returns: [{id, name, status, lines: [(fli gid, quantity)]}]."""
+    data = client.execute(ORDER_RETURNS_QUERY, {"id": order_gid})
+    found = []
+    for node in ((data.get("order") or {}).get("returns") or {}).get("nodes") or []:
+        lines = [
+            ((line.get("fulfillmentLineItem") or {}).get("id") or "", int(line["quantity"]))
+            for line in (node.get("returnLineItems") or {}).get("nodes") or []
+        ]
+        found.append(
+            {
+                "id": node["id"],
+                "name": node.get("name") or "",
+                "status": node["status"],
+                "lines": lines,
+            }
+        )
+    return found
+
+
+def return_fetch(client: AdminApiClient, *, return_gid: str) -> dict[str, Any] | None:
+    return client.execute(RETURN_QUERY, {"id": return_gid}).get("return")
+
+
+def return_label_stage(
+    client: AdminApiClient, *, filename: str, mime_type: str, size: int
+) -> dict[str, Any]:
+    """stagedUploadsCreate for a RETURN_LABEL: {url, resourceUrl, parameters}. POST (a form
+    whose fields are the returned parameters, then the file) works for every Shopify target."""
+    target = {
+        "filename": filename,
+        "mimeType": mime_type,
+        "resource": "RETURN_LABEL",
+        "httpMethod": "POST",
+        "fileSize": str(size),
+    }
+    data = client.mutate("stagedUploadsCreate", STAGED_UPLOADS_CREATE, {"input": [target]})
+    return data["stagedTargets"][0]
+
+
+def return_label_upload(target: dict[str, Any], *, filename: str, mime_type: str, content: bytes):
+    """Send the file to the staged target: the parameters as form fields, in order, then the
+    file last (storage buckets ignore fields after the file). Raises AdminApiUnavailable."""
+    import requests
+
+    from shopapp.admin_api.client import AdminApiUnavailable
+
+    fields = [(p["name"], (None, p["value"])) for p in target.get("parameters") or []]
+    fields.append(("file", (filename, content, mime_type)))
+    try:
+        response = requests.post(target["url"], files=fields, timeout=UPLOAD_TIMEOUT_SECONDS)
+    except requests.RequestException as exc:
+        raise AdminApiUnavailable(f"label upload: {type(exc).__name__}") from exc
+    if response.status_code >= 300:
+        raise AdminApiUnavailable(
+            f"label upload answered {response.status_code}", status=response.status_code
+        )
+
+
+def reverse_delivery_create_send(
+    client: AdminApiClient,
+    *,
+    rfo_gid: str,
+    label_url: str | None,
+    tracking_number: str,
+    tracking_url: str,
+    notify_customer: bool,
+) -> dict[str, Any]:
+    """reverseDeliveryCreateWithShipping for every line of the reverse fulfillment order
+    (``reverseDeliveryLineItems: []`` means all, shopify.dev "Manage reverse deliveries")."""
+    tracking = {k: v for k, v in {"number": tracking_number, "url": tracking_url}.items() if v}
+    variables = {
+        "rfo": rfo_gid,
+        "lines": [],
+        "tracking": tracking or None,
+        "label": {"fileUrl": label_url} if label_url else None,
+        "notify": notify_customer,
+    }
+    return client.mutate("reverseDeliveryCreateWithShipping", REVERSE_DELIVERY_CREATE, variables)[
+        "reverseDelivery"
+    ]
 
 
 def return_decline_send(
