@@ -222,6 +222,10 @@ def _enqueue_refresh_on_commit(shipment: Shipment) -> None:
             options = {
                 "retry": Retry(max=3, interval=[30, 120, 600]),
                 "job_timeout": REFRESH_JOB_TIMEOUT_S,
+                # One pending refresh per shipment: a burst of fulfillment webhooks (a seed,
+                # a carrier catching up) schedules the same job id again instead of piling
+                # up reads of the same fulfillment ahead of other work.
+                "job_id": f"tracking-shipment-refresh-{shipment_id}",
             }
             if REFRESH_DELAY_S:
                 queue.enqueue_in(

@@ -136,3 +136,34 @@ def test_refresh_job_runs_through_redis(devshop, triggers, rq_worker):
     shipment.refresh_from_db()
     assert shipment.stage == Stage.DELIVERED
     assert shipment.delivered_at is not None
+
+
+def test_a_burst_of_fulfillment_updates_schedules_one_refresh_per_shipment(
+    db, redis_conn, django_capture_on_commit_callbacks
+):
+    import django_rq
+    from rq.registry import ScheduledJobRegistry
+
+    from tests.shopapp.webhook_support import make_shop
+    from tests.tracking.tracking_support import fulfil, order_create, scan
+
+    # given a shipment whose webhooks lack the details (no estimate, no events yet)
+    shop = make_shop("burst.myshopify.com")
+    order = order_create(shop)
+
+    # when five webhooks for it arrive back to back
+    with django_capture_on_commit_callbacks(execute=True):
+        shipment = fulfil(shop, order, fulfillment_id=91, shipment_status="confirmed")
+        for status in ("in_transit", "in_transit", "out_for_delivery", "delivered"):
+            scan(shop, shipment, status)
+            fulfil(
+                shop,
+                order,
+                fulfillment_id=91,
+                shipment_status=status,
+                updated_at=timezone.now() + timedelta(seconds=len(status)),
+            )
+
+    # then one GraphQL refresh is waiting for that shipment, not one per webhook
+    registry = ScheduledJobRegistry(queue=django_rq.get_queue("default"))
+    assert registry.get_job_ids() == [f"tracking-shipment-refresh-{shipment.pk}"]
