@@ -25,7 +25,6 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from django.conf import settings
 from django.core import signing
 
 from notifications.unsubscribe import unsubscribe_url
@@ -36,9 +35,9 @@ _TRACKING_LINK_SALT = "tracking.link.v1"
 
 
 def _proxy_base(shop: Shop) -> str:
-    prefix = settings.SHOPIFY_APP_PROXY_PREFIX.strip("/")
-    subpath = settings.SHOPIFY_APP_PROXY_SUBPATH.strip("/")
-    return f"https://{shop.myshopify_domain}/{prefix}/{subpath}"
+    from shopapp.storefront import storefront_proxy_url
+
+    return storefront_proxy_url(shop)
 
 
 def order_tracking_url(*, shop: Shop, order: Order) -> str:

@@ -34,6 +34,7 @@ from django.utils.translation import gettext_lazy as _
 from returns.models import Resolution, ReturnRequest
 from returns.policy import reason_enum
 from shopapp.models import Order, Shop
+from shopapp.storefront import storefront_proxy_url
 from tracking.forms import normalise_email
 
 logger = logging.getLogger(__name__)
@@ -201,11 +202,9 @@ def return_id_from_status_token(token: str, *, shop: Shop) -> int | None:
 
 def return_status_url(return_request: ReturnRequest, *, shop: Shop | None = None) -> str:
     """The storefront URL of a return's status page, for emails."""
-    shop = shop or return_request.shop
-    prefix = settings.SHOPIFY_APP_PROXY_PREFIX.strip("/")
-    subpath = settings.SHOPIFY_APP_PROXY_SUBPATH.strip("/")
-    token = return_status_token(return_request)
-    return f"https://{shop.myshopify_domain}/{prefix}/{subpath}/returns/{token}"
+    return storefront_proxy_url(
+        shop or return_request.shop, f"returns/{return_status_token(return_request)}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

@@ -75,6 +75,10 @@ SHOPIFY_ADMIN_URL_TEMPLATE = os.environ.get("SHOPIFY_ADMIN_URL_TEMPLATE", "https
 # Where to send the merchant after the code grant. Empty: Shopify's admin, derived from the
 # ``host`` parameter. The devshop sets e.g. http://127.0.0.1:8001/store/{shop}/admin/apps/app.
 SHOPIFY_EMBEDDED_APP_URL_TEMPLATE = os.environ.get("SHOPIFY_EMBEDDED_APP_URL_TEMPLATE", "")
+# The shop's storefront, for links in emails: Shopify https://{shop}. The devshop sets its own.
+SHOPIFY_STOREFRONT_URL_TEMPLATE = os.environ.get(
+    "SHOPIFY_STOREFRONT_URL_TEMPLATE", "https://{shop}"
+)
 # The storefront app proxy: https://{shop}/{prefix}/{subpath}/… → APP_URL/proxy/…
 SHOPIFY_APP_PROXY_PREFIX = os.environ.get("SHOPIFY_APP_PROXY_PREFIX", "apps")
 SHOPIFY_APP_PROXY_SUBPATH = os.environ.get("SHOPIFY_APP_PROXY_SUBPATH", "postpurchase")

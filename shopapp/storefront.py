@@ -14,6 +14,7 @@ back in text and attribute values alike; our own markup uses none.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.utils.translation.trans_real import parse_accept_lang_header
 
@@ -25,6 +26,21 @@ HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 STOREFRONT_LANGUAGES = ("en", "es", "fr", "de")
 # Accept-Language is shopper input: parse a bounded prefix only.
 _ACCEPT_LANGUAGE_MAX_CHARS = 256
+
+
+def storefront_proxy_url(shop: Shop, path: str = "") -> str:
+    """An absolute storefront URL under the app proxy, for emails and SMS:
+    ``https://<shop>.myshopify.com/<prefix>/<subpath>/<path>``.
+
+    The myshopify domain always works: Shopify redirects it to the shop's primary domain,
+    keeping the path. A development store elsewhere (the devshop) sets
+    ``SHOPIFY_STOREFRONT_URL_TEMPLATE``.
+    """
+    base = settings.SHOPIFY_STOREFRONT_URL_TEMPLATE.format(shop=shop.myshopify_domain)
+    prefix = settings.SHOPIFY_APP_PROXY_PREFIX.strip("/")
+    subpath = settings.SHOPIFY_APP_PROXY_SUBPATH.strip("/")
+    url = f"{base.rstrip('/')}/{prefix}/{subpath}"
+    return f"{url}/{path.lstrip('/')}" if path else url
 
 
 def liquid_safe(html: str) -> str:

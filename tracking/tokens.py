@@ -87,15 +87,10 @@ def order_id_from_link_token(token: str, *, shop: Shop) -> int | None:
 
 def tracking_page_url(order: Order, *, shop: Shop | None = None) -> str:
     """The storefront URL of ``order``'s tracking page, for emails and SMS:
-    ``https://<shop>.myshopify.com/<prefix>/<subpath>/track/<token>``.
+    ``https://<shop>.myshopify.com/<prefix>/<subpath>/track/<token>``."""
+    from shopapp.storefront import storefront_proxy_url
 
-    The myshopify domain always works: Shopify redirects it to the shop's primary domain,
-    keeping the path (the proxy route lives under every domain of the shop).
-    """
-    shop = shop or order.shop
-    prefix = settings.SHOPIFY_APP_PROXY_PREFIX.strip("/")
-    subpath = settings.SHOPIFY_APP_PROXY_SUBPATH.strip("/")
-    return f"https://{shop.myshopify_domain}/{prefix}/{subpath}/track/{tracking_link_token(order)}"
+    return storefront_proxy_url(shop or order.shop, f"track/{tracking_link_token(order)}")
 
 
 def form_token(shop: Shop) -> str:

@@ -49,6 +49,8 @@ class Command(BaseCommand):
                 "DEVSHOP_URL": devshop_url,
                 "SHOPIFY_ADMIN_URL_TEMPLATE": f"{devshop_url}/store/{{shop}}",
                 "SHOPIFY_EMBEDDED_APP_URL_TEMPLATE": f"{devshop_url}/store/{{shop}}/admin/apps/app",
+                # Links in the demo's emails open the devshop's storefront.
+                "SHOPIFY_STOREFRONT_URL_TEMPLATE": f"{devshop_url}/store/{{shop}}",
                 "REDIS_URL": settings.REDIS_URL,
                 "PYTHONUNBUFFERED": "1",
                 # Notifications go to the demo's own SMTP sink (saved under .run/mail/).
