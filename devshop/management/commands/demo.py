@@ -8,6 +8,7 @@
 Ctrl-C stops every process it started.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -15,6 +16,7 @@ import sys
 import time
 from urllib.parse import urlsplit
 
+import redis
 import requests
 from django.conf import settings
 from django.core.management import call_command
@@ -60,6 +62,7 @@ class Command(BaseCommand):
         if urlsplit(settings.APP_URL).port not in (None, app_port):
             self.stderr.write(f"note: APP_URL is overridden to {app_url} for the demo")
 
+        embedded_redis = not os.environ.get("REDIS_URL")
         call_command("migrate", interactive=False, verbosity=0)
         manage = [sys.executable, str(settings.BASE_DIR / "manage.py")]
         processes: list[subprocess.Popen] = []
@@ -78,6 +81,11 @@ class Command(BaseCommand):
                     process.wait(timeout=max(0.1, deadline - time.monotonic()))
                 except subprocess.TimeoutExpired:
                     process.kill()
+            if embedded_redis:
+                # The embedded Redis was started for this demo: stop it too (its append-only
+                # file keeps the queue for the next run).
+                with contextlib.suppress(redis.RedisError):
+                    redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2).shutdown()
 
         signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
         try:
