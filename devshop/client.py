@@ -71,6 +71,12 @@ class DevshopClient:
     def order_update(self, myshopify_domain: str, order_id: int, **fields: Any) -> dict[str, Any]:
         return self._post(f"/_devshop/shops/{myshopify_domain}/orders/{order_id}", fields)
 
+    def variant_update(
+        self, myshopify_domain: str, variant_id: int, *, available_for_sale: bool
+    ) -> dict[str, Any]:
+        path = f"/_devshop/shops/{myshopify_domain}/variants/{variant_id}"
+        return self._post(path, {"available_for_sale": available_for_sale})
+
     def admin_api_fail_next(
         self, count: int, *, status: int = 503, retry_after: float | None = None
     ) -> None:

@@ -216,6 +216,27 @@ def order_update(request: HttpRequest, shop: str, order_id: int) -> JsonResponse
     )
 
 
+@csrf_exempt
+@require_http_methods(["POST"])
+def variant_update(request: HttpRequest, shop: str, variant_id: int) -> JsonResponse:
+    """Mark a variant sold out or back in stock: {"available_for_sale": false}."""
+    from devshop.models import DevVariant
+
+    variant = DevVariant.objects.filter(
+        product__shop__myshopify_domain=shop, shopify_id=variant_id
+    ).first()
+    if variant is None:
+        return JsonResponse({"error": "no such variant"}, status=404)
+    data = _json_body(request)
+    if not isinstance(data.get("available_for_sale"), bool):
+        return JsonResponse({"error": "available_for_sale must be true or false"}, status=400)
+    variant.available_for_sale = data["available_for_sale"]
+    variant.save(update_fields=["available_for_sale"])
+    return JsonResponse(
+        {"id": variant.shopify_id, "available_for_sale": variant.available_for_sale}
+    )
+
+
 # Webhooks (devshop.webhooks) ----------------------------------------------------------------
 
 

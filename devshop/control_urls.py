@@ -17,6 +17,7 @@ urlpatterns = [
     path("shops/<str:shop>/install", control.app_install_with_token),
     path("shops/<str:shop>/orders", control.orders_create),
     path("shops/<str:shop>/orders/<int:order_id>", control.order_update),
+    path("shops/<str:shop>/variants/<int:variant_id>", control.variant_update),
     # The store's life (devshop.simulation, devshop.returns).
     path("shops/<str:shop>/orders/<int:order_id>/fulfil", control_simulation.order_fulfil),
     path("shops/<str:shop>/orders/<int:order_id>/state", control_simulation.order_state_view),

@@ -282,6 +282,11 @@ def dev_order_create_fake(*, shop: DevShop, overrides: dict[str, Any] | None = N
     item_count = int(overrides.get("line_items", random.choices([1, 2, 3, 4], [5, 3, 2, 1])[0]))
     subtotal = Decimal("0")
     discounts = Decimal("0")
+    # "line_item_product_type": only products of that type (e.g. "Apparel", the type with
+    # sizes and colours), for tests that need a product with several variants.
+    wanted_type = overrides.get("line_item_product_type")
+    if wanted_type:
+        variants = [v for v in variants if v.product.product_type == wanted_type] or variants
     for variant in random.sample(variants, k=min(item_count, len(variants))):
         quantity = random.choices([1, 2, 3], [7, 2, 1])[0]
         discount = (

@@ -55,8 +55,8 @@ class ItemChoice:
 
     line_item_id: int
     returnable_quantity: int
-    # Exchange variants offered for it: [(variant id, title)]; None when unknown (a number
-    # field is shown instead).
+    # The other variants of its product available for sale: [(variant id, title)], read from
+    # Shopify when the policy offers exchanges (returns.selectors).
     exchange_variants: list[tuple[int, str]] | None = None
 
 
@@ -151,15 +151,27 @@ def items_form_clean(
             continue
 
         variant_id: int | None = None
+        variant_title = ""
         if resolution == Resolution.EXCHANGE:
+            # Only a variant offered on the page (read from Shopify for this product) can be
+            # asked for: a number typed or forged into the form is refused, never sent.
+            offered = dict(choice.exchange_variants or [])
             raw_variant = data.get(f"variant-{key}", "").strip()
-            offered = {vid for vid, _title in choice.exchange_variants or []}
-            if not raw_variant.isdigit() or (
-                choice.exchange_variants is not None and int(raw_variant) not in offered
-            ):
+            if not offered:
+                result.errors[f"variant-{key}"] = _(
+                    "No other size or colour of this item is available to exchange for."
+                )
+                continue
+            if not raw_variant:
                 result.errors[f"variant-{key}"] = _("Choose what you'd like instead.")
                 continue
+            if not raw_variant.isdigit() or int(raw_variant) not in offered:
+                result.errors[f"variant-{key}"] = _(
+                    "That option isn't available. Choose one from the list."
+                )
+                continue
             variant_id = int(raw_variant)
+            variant_title = offered[variant_id]
 
         result.items.append(
             portal.SelectedItem(
@@ -168,6 +180,7 @@ def items_form_clean(
                 reason=reason,
                 note=note,
                 exchange_variant_id=variant_id,
+                exchange_variant_title=variant_title,
                 photos=list(kept),
             )
         )

@@ -111,6 +111,8 @@ class SelectedItem:
     reason: str
     note: str = ""
     exchange_variant_id: int | None = None
+    # The variant's title as Shopify showed it when chosen ("M / Blue"), for the review.
+    exchange_variant_title: str = ""
     # Stashed photos: [{"name", "content_type", "size"}], names under the shop's pending folder.
     photos: list[dict[str, Any]] = field(default_factory=list)
 

@@ -3,8 +3,10 @@ from here too: functions are added, never renamed."""
 
 from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
 
+from returns import shopify
 from returns.models import ReturnBlocklistEntry, ReturnLineItem, ReturnPhoto, ReturnRequest
-from shopapp.models import Order, Shop
+from shopapp.admin_api.client import admin_client_for_shop
+from shopapp.models import LineItem, Order, Shop
 
 Status = ReturnRequest.Status
 
@@ -93,3 +95,26 @@ def return_blocklist(*, shop: Shop) -> QuerySet:
 def return_open_count(*, shop: Shop) -> int:
     """Requests waiting for the merchant's decision."""
     return ReturnRequest.objects.filter(shop=shop, status=Status.REQUESTED).count()
+
+
+def exchange_variants_for_line_items(
+    *, shop: Shop, line_items: list[LineItem]
+) -> dict[int, list[tuple[int, str]]]:
+    """{line item pk: [(variant id, title)]}: the other variants of each item's product that
+    are available for sale, read from Shopify (one Admin API query for up to 15 products).
+    An item with no product (deleted, custom) or no other variant gets an empty list.
+    Shopify errors (unreachable, throttled) propagate: the portal says "try again"."""
+    product_ids = [li.product_id for li in line_items if li.product_id]
+    variants = (
+        shopify.product_variants_fetch(admin_client_for_shop(shop), product_ids=product_ids)
+        if product_ids
+        else {}
+    )
+    return {
+        li.pk: [
+            (variant_id, title)
+            for variant_id, title, available in variants.get(li.product_id or 0, [])
+            if available and variant_id != li.variant_id
+        ]
+        for li in line_items
+    }

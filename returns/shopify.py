@@ -82,6 +82,21 @@ query ReturnEligibility($orderId: ID!, $withProducts: Boolean!) {
 }
 """
 
+# Exchange choices: the variants of the products behind the items a shopper may return, one
+# aliased ``product(id:)`` per product. Each costs 1 + 2 + 50 × 1 = 53 points, so 15 products
+# (795) stay under Shopify's 1,000-point single query limit; more products take more queries.
+PRODUCT_VARIANTS_FIELDS = "id variants(first: 50) { nodes { id title availableForSale } }"
+PRODUCTS_PER_VARIANTS_QUERY = 15
+
+
+def _product_variants_query(count: int) -> str:
+    params = ", ".join(f"$p{i}: ID!" for i in range(count))
+    fields = "\n".join(
+        f"  p{i}: product(id: $p{i}) {{ {PRODUCT_VARIANTS_FIELDS} }}" for i in range(count)
+    )
+    return f"query ReturnExchangeVariants({params}) {{\n{fields}\n}}"
+
+
 REASON_DEFINITIONS_QUERY = """
 query ReturnReasonDefinitions {
   returnReasonDefinitions(first: 250) { nodes { id handle deleted } }
@@ -225,6 +240,36 @@ def eligibility_fetch(
             str(product.get("productType") or ""),
         )
     return {"returnable": returnable, "products": products}
+
+
+def product_variants_fetch(
+    client: AdminApiClient, *, product_ids: list[int]
+) -> dict[int, list[tuple[int, str, bool]]]:
+    """{product id: [(variant id, title, availableForSale)]} in Shopify's order; a product
+    Shopify no longer has is left out. One query per PRODUCTS_PER_VARIANTS_QUERY products."""
+    found: dict[int, list[tuple[int, str, bool]]] = {}
+    ids = sorted(set(product_ids))
+    for start in range(0, len(ids), PRODUCTS_PER_VARIANTS_QUERY):
+        chunk = ids[start : start + PRODUCTS_PER_VARIANTS_QUERY]
+        variables = {f"p{i}": gid("Product", pid) for i, pid in enumerate(chunk)}
+        data = client.execute(_product_variants_query(len(chunk)), variables)
+        for i, product_id in enumerate(chunk):
+            product = data.get(f"p{i}")
+            if not product:
+                continue
+            variants = []
+            for node in (product.get("variants") or {}).get("nodes") or []:
+                variant_id = gid_numeric(node.get("id"))
+                if variant_id is not None:
+                    variants.append(
+                        (
+                            variant_id,
+                            str(node.get("title") or ""),
+                            bool(node.get("availableForSale")),
+                        )
+                    )
+            found[product_id] = variants
+    return found
 
 
 def reason_definition_ids(client: AdminApiClient) -> dict[str, str]:

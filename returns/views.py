@@ -33,7 +33,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from returns import portal
+from returns import portal, selectors
 from returns.eligibility import (
     ItemEligibility,
     ReasonCode,
@@ -41,7 +41,7 @@ from returns.eligibility import (
     return_estimate,
 )
 from returns.forms import ItemChoice, ReturnLookupForm, items_form_clean
-from returns.models import ReturnRequest
+from returns.models import Resolution, ReturnRequest
 from returns.policy import (
     policy_reasons,
     policy_resolutions,
@@ -231,10 +231,13 @@ def _items_submitted(
         if eligibility is None:
             return page.unavailable(order)
         policy = return_policy_get(shop=shop)
+        variants = page.exchange_variants(eligibility, policy)
+        if variants is None:
+            return page.unavailable(order)
         result = items_form_clean(
             data=request.POST,
             files=request.FILES,
-            choices=_choices(eligibility),
+            choices=_choices(eligibility, variants),
             reasons=policy_reasons(policy),
             resolutions=policy_resolutions(policy),
             requires_note=lambda reason: reason_requires_note(policy, reason),
@@ -242,7 +245,9 @@ def _items_submitted(
             previous={item.line_item_id: item for item in state.items},
         )
         if not result.is_valid:
-            return page.render_items(order, state, result=result, eligibility=eligibility)
+            return page.render_items(
+                order, state, result=result, eligibility=eligibility, variants=variants
+            )
         for item in result.items:
             for upload, content_type, ext in result.uploads.get(item.line_item_id, []):
                 item.photos.append(
@@ -392,9 +397,15 @@ def _request_submit(
                 handle.close()
 
 
-def _choices(eligibility: list[ItemEligibility]) -> list[ItemChoice]:
+def _choices(
+    eligibility: list[ItemEligibility], variants: dict[int, list[tuple[int, str]]]
+) -> list[ItemChoice]:
     return [
-        ItemChoice(line_item_id=e.line_item.pk, returnable_quantity=e.returnable_quantity)
+        ItemChoice(
+            line_item_id=e.line_item.pk,
+            returnable_quantity=e.returnable_quantity,
+            exchange_variants=variants.get(e.line_item.pk, []),
+        )
         for e in eligibility
         if e.is_eligible and e.returnable_quantity > 0
     ]
@@ -439,6 +450,23 @@ class _Portal:
             )
             return None
 
+    def exchange_variants(
+        self, eligibility: list[ItemEligibility], policy: Any
+    ) -> dict[int, list[tuple[int, str]]] | None:
+        """The exchange choices of the eligible items, in one Admin API read per page; {} when
+        the policy offers no exchange; None when Shopify cannot be read."""
+        if Resolution.EXCHANGE not in policy_resolutions(policy):
+            return {}
+        line_items = [e.line_item for e in eligibility if e.is_eligible and e.returnable_quantity]
+        try:
+            return selectors.exchange_variants_for_line_items(shop=self.shop, line_items=line_items)
+        except AdminApiError as exc:
+            logger.warning(
+                "returns.portal.variants_unavailable",
+                extra={"shop": self.shop.myshopify_domain, "error": type(exc).__name__},
+            )
+            return None
+
     def unavailable(self, order: Order | None = None) -> HttpResponse:
         with translation.override(self.language(order)):
             return self._respond("message", {"message": _unavailable_message()}, status=503)
@@ -462,6 +490,7 @@ class _Portal:
         *,
         result: Any = None,
         eligibility: list[ItemEligibility] | None = None,
+        variants: dict[int, list[tuple[int, str]]] | None = None,
         notice: str = "",
         status: int = 200,
     ) -> HttpResponse:
@@ -471,6 +500,10 @@ class _Portal:
                 if eligibility is None:
                     return self.unavailable(order)
             policy = return_policy_get(shop=self.shop)
+            if variants is None:
+                variants = self.exchange_variants(eligibility, policy)
+                if variants is None:
+                    return self.unavailable(order)
             reasons = policy_reasons(policy)
             chosen = {item.line_item_id: item for item in state.items}
             posted = self.request.POST if result is not None else None
@@ -502,6 +535,7 @@ class _Portal:
                         "reason": reason,
                         "note": note,
                         "variant": variant,
+                        "variants": [(str(vid), title) for vid, title in variants.get(li.pk, [])],
                         "photos_kept": len(earlier.photos) if earlier else 0,
                         "errors": {
                             name: errors[f"{name}-{key}"]
@@ -556,7 +590,7 @@ class _Portal:
                     "reason": portal.reason_label(item.reason),
                     "note": item.note,
                     "photos": len(item.photos),
-                    "variant": item.exchange_variant_id,
+                    "variant": item.exchange_variant_title or item.exchange_variant_id,
                 }
                 for item in state.items
             ],

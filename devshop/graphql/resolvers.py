@@ -128,6 +128,13 @@ def resolve_order(_: Any, info: GraphQLResolveInfo, id: str) -> DevOrder | None:
     return DevOrder.objects.filter(shop=_shop(info), shopify_id=numeric).first()
 
 
+def resolve_product(_: Any, info: GraphQLResolveInfo, id: str) -> DevProduct | None:  # noqa: A002
+    numeric = gid_parse(id, "Product")
+    if numeric is None:
+        return None
+    return DevProduct.objects.filter(shop=_shop(info), shopify_id=numeric).first()
+
+
 def resolve_orders(
     _: Any,
     info: GraphQLResolveInfo,
@@ -164,6 +171,18 @@ def _shop_plan(shop: DevShop, _: GraphQLResolveInfo) -> dict[str, Any]:
         "partnerDevelopment": shop.plan == "partner_test",
         "shopifyPlus": shop.plan == "plus",
     }
+
+
+# -- Product ----------------------------------------------------------------------------------
+
+
+def _variants(product: DevProduct, _: GraphQLResolveInfo, **args: Any) -> dict[str, Any]:
+    # Shopify lists a product's variants by position; the devshop creates them in that order.
+    return connection(
+        DevVariant.objects.filter(product=product).select_related("product"),
+        sort_field="id",
+        **args,
+    )
 
 
 # -- Order ------------------------------------------------------------------------------------
@@ -249,6 +268,7 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "shop": lambda _root, info: _shop(info),
         "order": resolve_order,
         "orders": resolve_orders,
+        "product": resolve_product,
     },
     "Shop": {
         "id": _id("Shop"),
@@ -291,8 +311,13 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "id": _id("Product"),
         "legacyResourceId": _legacy,
         "tags": lambda p, _: _tags(p.tags),
+        "variants": _variants,
     },
-    "ProductVariant": {"id": _id("ProductVariant"), "legacyResourceId": _legacy},
+    "ProductVariant": {
+        "id": _id("ProductVariant"),
+        "legacyResourceId": _legacy,
+        "displayName": lambda v, _: f"{v.product.title} - {v.title}",
+    },
     "LineItem": {
         "id": _id("LineItem"),
         "name": _line_item_name,

@@ -74,6 +74,9 @@ class DevVariant(models.Model):
     price = models.DecimalField(max_digits=14, decimal_places=2)
     requires_shipping = models.BooleanField(default=True)
     grams = models.PositiveIntegerField(default=0)
+    # ProductVariant.availableForSale: the devshop keeps no inventory, so this stands for
+    # "in stock, or sold when out of stock" and is set by hand (control API) to test sold-out.
+    available_for_sale = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return f"{self.product.title} - {self.title}"

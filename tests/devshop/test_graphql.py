@@ -355,3 +355,43 @@ def test_forced_failures_answer_the_next_calls_then_stop(devshop, status):
 
     assert [r.status_code for r in statuses] == [status, status, 200]
     assert statuses[0].headers["Retry-After"] == "1"
+
+
+def test_product_lists_its_variants_with_availability_and_cost(devshop):
+    # given an installed shop with an apparel order (a product in sizes and colours), one of
+    # whose variants is then sold out
+    domain, token = _installed(devshop)
+    (order_id,) = devshop.client.orders_create(
+        domain, count=1, line_items=1, line_item_product_type="Apparel"
+    )
+    lines = _post(
+        devshop,
+        domain,
+        token,
+        "query($id: ID!) { order(id: $id) { lineItems(first: 5) { nodes {"
+        " product { id } variant { id } } } } }",
+        {"id": f"gid://shopify/Order/{order_id}"},
+    ).json()["data"]["order"]["lineItems"]["nodes"]
+    product_gid, ordered_gid = lines[0]["product"]["id"], lines[0]["variant"]["id"]
+    devshop.client.variant_update(
+        domain, int(ordered_gid.rsplit("/", 1)[-1]), available_for_sale=False
+    )
+
+    # when the app reads the product's variants
+    query = (
+        "query($id: ID!) { product(id: $id) {"
+        " variants(first: 50) { nodes { id title availableForSale } } } }"
+    )
+    body = _post(devshop, domain, token, query, {"id": product_gid}).json()
+
+    # then every variant comes back with its title and availability, at Shopify's cost
+    nodes = body["data"]["product"]["variants"]["nodes"]
+    assert len(nodes) == 6
+    assert all(" / " in n["title"] for n in nodes)
+    assert [n["availableForSale"] for n in nodes if n["id"] == ordered_gid] == [False]
+    assert sum(n["availableForSale"] for n in nodes) == 5
+    assert body["extensions"]["cost"]["requestedQueryCost"] == 1 + 2 + 50
+    # and another shop's product is not there
+    other_domain, other_token = _installed(devshop)
+    other = _post(devshop, other_domain, other_token, query, {"id": product_gid}).json()
+    assert other["data"]["product"] is None
