@@ -39,6 +39,7 @@ from notifications import services as notifications_services
 from shopapp.models import LineItem, Order, OrderEvent, Shop
 from shopapp.orders.reconcile import legacy_id
 from shopapp.orders.services import order_event_record, parse_shopify_datetime
+from shopapp.payloads import payload_int as _int
 from tracking.models import (
     Delay,
     Shipment,
@@ -85,16 +86,6 @@ class ShipmentNotMirrored(Exception):
 
 
 # -- small helpers ---------------------------------------------------------------------------
-
-
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
 
 
 def _str(value: Any, max_length: int) -> str:

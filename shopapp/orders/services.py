@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from notifications.services import notification_trigger
 from shopapp.models import LineItem, Order, OrderEvent, Shop
+from shopapp.payloads import payload_int as _int_or_none
 
 logger = logging.getLogger(__name__)
 
@@ -89,16 +90,6 @@ def _decimal(value: Any) -> Decimal:
         return Decimal(str(value)).quantize(Decimal("0.01"))
     except (InvalidOperation, ValueError):
         return Decimal("0")
-
-
-def _int_or_none(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
 
 
 def _str(value: Any, max_length: int | None = None) -> str:

@@ -18,6 +18,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
+from shopapp.payloads import payload_int as _as_id
 from shopapp.webhooks.services import webhook_event_record
 
 logger = logging.getLogger(__name__)
@@ -48,16 +49,6 @@ def _shopify_headers(request: HttpRequest) -> dict[str, str]:
         for key, value in request.META.items()
         if key.startswith("HTTP_X_SHOPIFY_")
     }
-
-
-def _as_id(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.isdigit():
-        return int(value)
-    return None
 
 
 def _order_id(topic: str, payload: dict, headers: dict[str, str]) -> int | None:
