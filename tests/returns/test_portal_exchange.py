@@ -142,7 +142,13 @@ def test_exchange_from_the_portal_reaches_shopify_as_return_create_with_that_var
     # given a delivered apparel order on a store with the app installed
     settings.MEDIA_ROOT = str(tmp_path / "media")
     store = store_with_delivered_order(
-        devshop, capture, rq_worker, line_items=1, line_item_product_type="Apparel"
+        devshop,
+        capture,
+        rq_worker,
+        line_items=1,
+        line_item_product_type="Apparel",
+        # The assertions below read the English page.
+        customer_locale="en",
     )
     shop, order = store.shop, store.order
     (line,) = lines(order)
