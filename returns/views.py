@@ -62,7 +62,7 @@ from shopapp.storefront import (
 from tracking import selectors as tracking_selectors
 from tracking.ratelimit import lookup_rate_limit_hit
 from tracking.tokens import form_token, form_token_valid, order_id_from_link_token
-from tracking.views import _branding
+from tracking.views import tracking_branding
 
 logger = logging.getLogger(__name__)
 
@@ -426,7 +426,7 @@ class _Portal:
         self.proxy_base = proxy_base
         # One look for the shop's storefront pages: the tracking page's branding.
         self.settings = tracking_selectors.tracking_settings_for_shop(shop=self.shop)
-        self.branding = _branding(self.settings)
+        self.branding = tracking_branding(self.settings)
         self.client_ip = storefront_client_ip(request)
         self.explicit_locale = request.GET.get("locale", "")
 

@@ -12,9 +12,9 @@ The answer is ``Content-Type: application/liquid``, so Shopify renders it inside
 theme (shopify.dev, "App proxies": Liquid responses), or a full HTML page when the merchant
 chose a standalone page. Shopify's Liquid runs over the *whole* body, so any ``{{ … }}`` or
 ``{% … %}`` in order data or in what a shopper typed would be executed (Shopify's app security
-checks rate this "Liquid injection" high). Hence ``_liquid_safe``: after Django's HTML
-autoescaping, every brace in the rendered body becomes ``&#123;``/``&#125;``; the body's own
-markup has none, and the only unescaped braces are the page's static CSS.
+checks rate this "Liquid injection" high). Hence ``shopapp.storefront.liquid_safe``: after
+Django's HTML autoescaping, every brace in the rendered body becomes ``&#123;``/``&#125;``;
+the body's own markup has none, and the only unescaped braces are the page's static CSS.
 
 Cookies never reach us and cannot be set (the proxy strips both ways), so forms carry a signed
 token (``tracking.tokens.form_token``) and every answer is ``Cache-Control: private, no-store``.
@@ -38,11 +38,16 @@ from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation.trans_real import parse_accept_lang_header
 from django.views.decorators.http import require_GET, require_http_methods
 
 from shopapp.models import Order, Shop
 from shopapp.proxy import app_proxy_required
+from shopapp.storefront import (
+    liquid_safe,
+    storefront_language,
+    storefront_response,
+    supported_language,
+)
 from tracking import selectors
 from tracking.forms import OrderLookupForm, TrackingNumberForm
 from tracking.models import Delay, Shipment, Stage, TrackingPageView, TrackingSettings
@@ -64,12 +69,9 @@ from tracking.tokens import (
 
 logger = logging.getLogger(__name__)
 
-LANGUAGES = ("en", "es", "fr", "de")
 DEFAULT_ACCENT = "#008060"
 _HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
-LIQUID_CONTENT_TYPE = "application/liquid; charset=utf-8"
-HTML_CONTENT_TYPE = "text/html; charset=utf-8"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -244,11 +246,11 @@ class _Page:
         # subpath, and work under the devshop's /store/<shop>/ base too.
         self.proxy_base = proxy_base
         self.settings = selectors.tracking_settings_for_shop(shop=self.shop)
-        self.branding = _branding(self.settings)
+        self.branding = tracking_branding(self.settings)
         self.client_ip = client_ip(
             request.headers.get("X-Forwarded-For", ""), request.META.get("REMOTE_ADDR", "")
         )
-        self.explicit_locale = _supported_language(request.GET.get("locale", ""))
+        self.explicit_locale = supported_language(request.GET.get("locale", ""))
         try:
             self.zone = zoneinfo.ZoneInfo(self.shop.timezone or "UTC")
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -257,23 +259,8 @@ class _Page:
     # -- language -----------------------------------------------------------------------------
 
     def language(self, order: Order | None = None) -> str:
-        """An explicit ``locale`` parameter (a language picker, a localised link), then the
-        order's own locale (the language the shopper bought in), then the browser's
-        Accept-Language, then the shop's primary locale; English if none is supported.
-
-        Shopify adds no locale parameter to proxied requests by default (shopify.dev,
-        "App proxies": the parameters added are shop, logged_in_customer_id, path_prefix,
-        timestamp, signature), hence the fallbacks.
-        """
-        if self.explicit_locale:
-            return self.explicit_locale
-        if order is not None and _supported_language(order.locale):
-            return _supported_language(order.locale)
-        accept = self.request.headers.get("Accept-Language", "")
-        for code, _quality in parse_accept_lang_header(accept[:256]):
-            if _supported_language(code):
-                return _supported_language(code)
-        return _supported_language(self.shop.primary_locale) or "en"
+        """The page's language: see ``shopapp.storefront.storefront_language``."""
+        return storefront_language(self.request, self.shop, order)
 
     # -- pieces -------------------------------------------------------------------------------
 
@@ -451,7 +438,7 @@ class _Page:
             body = render_to_string("tracking/page.html", full_context)
             css = render_to_string("tracking/page.css", {"branding": self.branding})
         # Blank lines from template tags are bytes through the proxy for nothing.
-        body = _liquid_safe(_BLANK_LINES.sub("\n", body))
+        body = liquid_safe(_BLANK_LINES.sub("\n", body))
         if self.branding.is_standalone_page:
             content = render_to_string(
                 "tracking/standalone.html",
@@ -463,27 +450,19 @@ class _Page:
                     "body": mark_safe(body),  # noqa: S308 - rendered with autoescape above
                 },
             )
-            content_type = HTML_CONTENT_TYPE
         else:
             # Inside the theme, which has its own <main>: our root is a region, not a page.
             content = f"<style>{css}</style>\n{body}"
-            content_type = LIQUID_CONTENT_TYPE
-        response = HttpResponse(content, status=status, content_type=content_type)
-        # Per-shopper content behind a shared URL: never in a shared cache, never stored.
-        response["Cache-Control"] = "private, no-store"
-        response["Content-Language"] = language
-        return response
+        return storefront_response(
+            content,
+            is_standalone=self.branding.is_standalone_page,
+            language=language,
+            status=status,
+        )
 
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
-
-
-def _liquid_safe(html: str) -> str:
-    """Neutralise Liquid in already HTML-escaped output: no ``{`` or ``}`` survives, so no
-    ``{{ … }}``, ``{% … %}`` or ``{%- raw -%}`` can be formed. Browsers decode the entities
-    back in text and attribute values alike."""
-    return html.replace("{", "&#123;").replace("}", "&#125;")
 
 
 def _page_view_record(*, shop: Shop, order_id: int) -> None:
@@ -515,12 +494,7 @@ def _stage_label(stage: str) -> Any:
         return STAGE_LABELS[UNKNOWN_STATUS_STAGE]
 
 
-def _supported_language(code: str | None) -> str:
-    primary = (code or "").strip().lower().replace("_", "-").split("-")[0]
-    return primary if primary in LANGUAGES else ""
-
-
-def _branding(settings: TrackingSettings) -> Branding:
+def tracking_branding(settings: TrackingSettings) -> Branding:
     accent = settings.accent_color if _HEX_COLOUR.fullmatch(settings.accent_color or "") else ""
     accent = (accent or DEFAULT_ACCENT).lower()
     return Branding(
