@@ -201,31 +201,22 @@ def _template_target(request: HttpRequest, key: str, channel: str, locale: str) 
 def _saved_source(request: HttpRequest, key: str, channel: str, locale: str) -> TemplateSource:
     """The shop's row for exactly this locale, else the built-in default it starts from."""
     row = selectors.template_get(shop=request.shop, key=key, channel=channel, locale=locale)
-    if row is not None:
-        return TemplateSource(
-            key=key,
-            channel=channel,
-            locale=locale,
-            subject=row.subject,
-            html_body=row.html_body,
-            text_body=row.text_body,
-            sms_body=row.sms_body,
-            is_default=False,
-        )
-    default = default_template_get(key=key, channel=channel, locale=locale)
-    if default is None:
-        default = default_template_get(key=key, channel=channel, locale="en")
-    if default is None:
+    is_default = row is None
+    if is_default:
+        row = default_template_get(key=key, channel=channel, locale=locale)
+    if row is None:
+        row = default_template_get(key=key, channel=channel, locale="en")
+    if row is None:
         return TemplateSource(key=key, channel=channel, locale=locale, is_default=True)
     return TemplateSource(
         key=key,
         channel=channel,
         locale=locale,
-        subject=default.subject,
-        html_body=default.html_body,
-        text_body=default.text_body,
-        sms_body=default.sms_body,
-        is_default=True,
+        subject=row.subject,
+        html_body=row.html_body,
+        text_body=row.text_body,
+        sms_body=row.sms_body,
+        is_default=is_default,
     )
 
 
