@@ -3,16 +3,21 @@
 ``return_request_send_job`` is enqueued on commit of a submission. Shopify outages and
 throttling are retried by the Admin API client first (seconds), then by RQ (minutes); when
 no retry is left the request is marked failed with a message the shopper can read.
+
+``photo_stash_expire_job`` runs hourly from cron (shopapp.cron): photos stashed by portals
+the shopper left before submitting are deleted once older than RETURNS_PHOTO_STASH_TTL_HOURS.
 """
 
 import logging
+from datetime import timedelta
 from types import TracebackType
 from typing import Any
 
+from django.conf import settings
 from rq import Retry
 from rq.job import Job
 
-from returns import services
+from returns import portal, services
 from returns.models import ReturnRequest
 
 logger = logging.getLogger(__name__)
@@ -51,3 +56,9 @@ def return_request_send_failed(
         extra={"return_id": request_id, "error": exc_type.__name__ if exc_type else None},
     )
     services.return_request_sync_fail(request=request, message=SEND_FAILED_MESSAGE)
+
+
+def photo_stash_expire_job() -> int:
+    return portal.photo_stash_expire(
+        max_age=timedelta(hours=settings.RETURNS_PHOTO_STASH_TTL_HOURS)
+    )

@@ -5,7 +5,8 @@ the guest lookup, and what the status page says.
        every step carries ``state``: a signed, dated token (shop, order, customer, nonce, and the
        shopper's choices so far), because Shopify's proxy strips cookies (no session, no CSRF
        cookie); the server keeps nothing between steps except uploaded photos, stashed under
-       returns/pending/<shop id>/ and named, signed, in the state.
+       returns/pending/<shop id>/ and named, signed, in the state (those of a portal the
+       shopper left are deleted hourly once older than RETURNS_PHOTO_STASH_TTL_HOURS).
 
     submit: the nonce is claimed once in Redis (SET NX), so the same form posted twice creates
     one request; eligibility is computed again, so a state signed an hour ago cannot return an
@@ -19,7 +20,7 @@ import logging
 import secrets
 import uuid
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -29,9 +30,10 @@ from django.core import signing
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import Q
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from returns.models import Resolution, ReturnRequest
+from returns.models import Resolution, ReturnPhoto, ReturnRequest
 from returns.policy import reason_enum
 from shopapp.models import Order, Shop
 from shopapp.storefront import storefront_proxy_url
@@ -56,6 +58,10 @@ REDIS_TIMEOUT_SECONDS = 0.25
 PHOTO_MAX_BYTES = 5 * 1024 * 1024
 PHOTOS_MAX_PER_ITEM = 5
 PENDING_PHOTO_PREFIX = "returns/pending"
+# Stashed photos of a portal the shopper left are deleted by an hourly job once older than
+# RETURNS_PHOTO_STASH_TTL_HOURS, but never younger than this: a photo stashed at the items
+# step can be submitted as long as the state signed with it lives, plus an hour for slack.
+PHOTO_STASH_MIN_AGE = timedelta(seconds=STATE_MAX_AGE_SECONDS) + timedelta(hours=1)
 # The most a portal POST may carry (photos of several items plus the form), checked on
 # Content-Length before Django reads the body.
 REQUEST_MAX_BYTES = 40 * 1024 * 1024
@@ -316,6 +322,74 @@ def photo_discard(refs: list[dict]) -> None:
             default_storage.delete(ref["name"])
         except OSError:
             logger.warning("returns.portal.photo_discard_failed")
+
+
+def photo_stash_expire(*, max_age: timedelta) -> int:
+    """Delete the stashed photos older than ``max_age`` (never less than PHOTO_STASH_MIN_AGE):
+    those of portals the shopper left before submitting. Returns how many were deleted.
+
+    Through the storage API only (listdir, get_modified_time, delete), so it works wherever
+    ``default_storage`` keeps the stash. Safe to run twice or concurrently: a file already
+    gone is skipped. A submit copies its photos out of the stash (ReturnPhoto, under
+    returns/photos/) before discarding them; a ReturnPhoto naming a stashed file is kept anyway.
+    """
+    cutoff = timezone.now() - max(max_age, PHOTO_STASH_MIN_AGE)
+    try:
+        folders, _files = default_storage.listdir(PENDING_PHOTO_PREFIX)
+    except FileNotFoundError:
+        # Nothing was ever stashed (FileSystemStorage has no folder until the first photo).
+        folders = []
+    removed = sum(
+        _photo_stash_expire_shop(shop_id=int(folder), cutoff=cutoff)
+        for folder in sorted(folders)
+        if folder.isdigit()
+    )
+    logger.info(
+        "returns.portal.stash_expired",
+        extra={"removed": removed, "cutoff": cutoff.isoformat(timespec="seconds")},
+    )
+    return removed
+
+
+def _photo_stash_expire_shop(*, shop_id: int, cutoff: datetime) -> int:
+    folder = f"{PENDING_PHOTO_PREFIX}/{shop_id}"
+    try:
+        _dirs, names = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return 0
+    attached = set(
+        ReturnPhoto.objects.filter(shop_id=shop_id, image__startswith=f"{folder}/").values_list(
+            "image", flat=True
+        )
+    )
+    removed = removed_bytes = 0
+    for name in sorted(names):
+        path = f"{folder}/{name}"
+        if path in attached:
+            continue
+        try:
+            if default_storage.get_modified_time(path) >= cutoff:
+                continue
+            size = default_storage.size(path)
+            default_storage.delete(path)
+        except FileNotFoundError:
+            # Submitted (and discarded) meanwhile, or removed by an overlapping run.
+            continue
+        except OSError as exc:
+            # One unreadable file must not keep the rest of the stash forever.
+            logger.warning(
+                "returns.portal.stash_expire_failed",
+                extra={"shop_id": shop_id, "photo": path, "error": type(exc).__name__},
+            )
+            continue
+        removed += 1
+        removed_bytes += size
+    if removed:
+        logger.info(
+            "returns.portal.stash_removed",
+            extra={"shop_id": shop_id, "photos": removed, "bytes": removed_bytes},
+        )
+    return removed
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Each entry only enqueues a short job; the rows in the database are the schedule.
 from rq import cron
 
 from notifications.jobs import messages_dispatch_due_job
+from returns.jobs import photo_stash_expire_job
 from shopapp.orders.jobs import orders_reconcile_all_job
 from shopapp.webhooks.jobs import webhook_event_sweep_job
 from tracking.jobs import delays_detect_all_job, shipments_reconcile_all_job
@@ -58,4 +59,14 @@ cron.register(
     cron="* * * * *",
     job_timeout=60,
     name="messages_dispatch_due",
+)
+
+# Photos uploaded in the returns portal by shoppers who never submitted: hourly, those older
+# than RETURNS_PHOTO_STASH_TTL_HOURS are deleted (off the hour, away from the other jobs).
+cron.register(
+    photo_stash_expire_job,
+    queue_name="default",
+    cron="23 * * * *",
+    job_timeout=300,
+    name="returns_photo_stash_expire",
 )

@@ -244,6 +244,10 @@ TRACKING_LOOKUP_RATE_PER_ORDER = int(os.environ.get("TRACKING_LOOKUP_RATE_PER_OR
 TRACKING_LOOKUP_RATE_WINDOW_SECONDS = int(
     os.environ.get("TRACKING_LOOKUP_RATE_WINDOW_SECONDS", "900")
 )
+# Photos a shopper uploaded in the returns portal but never submitted are deleted after this
+# many hours (hourly cron; never sooner than 3 hours, as the portal's 2-hour state can still
+# submit them).
+RETURNS_PHOTO_STASH_TTL_HOURS = int(os.environ.get("RETURNS_PHOTO_STASH_TTL_HOURS", "24"))
 # Twilio's API host, overridable for tests and stand-ins; empty means Twilio's own.
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
 
