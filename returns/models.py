@@ -114,8 +114,8 @@ class ReturnRequest(models.Model):
     processed_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)
     canceled_at = models.DateTimeField(null=True, blank=True)
-    # X-Shopify-Triggered-At of the webhook (or time of the app's call) that last set
-    # ``status``: an older webhook never moves the status (see returns.services).
+    # X-Shopify-Triggered-At of the webhook that last set ``status`` (Shopify's clock, never
+    # the app's): an older webhook never moves the status (see returns.services).
     shopify_status_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

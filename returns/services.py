@@ -15,6 +15,10 @@ shopify.dev "Ignore duplicates"): a webhook whose X-Shopify-Triggered-At is olde
 that last set the status changes nothing; otherwise the status only moves forward
 (SUBMITTED < REQUESTED < OPEN < DECLINED/CANCELED/CLOSED), except that returns/reopen takes a
 CLOSED return back to OPEN. So a returns/approve delivered after returns/close never reopens it.
+Only Shopify's clock orders webhooks: the app's own calls move the status forward but never
+stamp ``shopify_status_at`` with the app's time, since a change made in Shopify's admin in the
+same second (Shopify's timestamps have whole seconds, and the clocks differ) would then look
+older than our call and be dropped; their echoes bring Shopify's time.
 """
 
 from __future__ import annotations
@@ -598,7 +602,6 @@ def return_request_send(*, request_id: int) -> ReturnRequest | None:
         request.sync_error = ""
         if _RANK.get(request.status, 0) < _RANK[Status.REQUESTED]:
             request.status = Status.REQUESTED
-            request.shopify_status_at = now
         request.requested_at = request.requested_at or now
         request.save()
         _line_gids_store(request=request, nodes=(created.get("returnLineItems") or {}).get("nodes"))
@@ -640,7 +643,6 @@ def _exchange_hold(request: ReturnRequest) -> ReturnRequest:
         request.status = Status.REQUESTED
         request.sync_state = ReturnRequest.SyncState.HELD
         request.requested_at = request.requested_at or now
-        request.shopify_status_at = now
         request.save()
         _step(request=request, step="requested", source=OrderEvent.Source.APP, occurred_at=now)
     logger.info("returns.request.held", extra={"shop_id": request.shop_id, "return_id": request.pk})
@@ -995,7 +997,6 @@ def return_request_approve(
         moved = request.status not in _DONE and _RANK.get(request.status, 0) < _RANK[Status.OPEN]
         if moved:
             request.status = Status.OPEN
-            request.shopify_status_at = now
         request.approved_at = request.approved_at or now
         request.approval_instructions = instructions or request.approval_instructions
         if label_file is not None:
@@ -1174,7 +1175,6 @@ def return_request_decline(
         if request.status in _DONE - {Status.DECLINED}:
             raise ReturnActionError("This return was closed or canceled meanwhile.", code="state")
         request.status = Status.DECLINED
-        request.shopify_status_at = max(now, request.shopify_status_at or now)
         request.declined_at = request.declined_at or now
         request.decline_reason = reason
         request.decline_note = note
@@ -1400,7 +1400,6 @@ def return_request_process(
         if closed:
             request.status = Status.CLOSED
             request.closed_at = now
-            request.shopify_status_at = max(now, request.shopify_status_at or now)
         request.save()
         if not echoed:
             _step(
@@ -1453,7 +1452,6 @@ def return_request_cancel(*, shop: Shop, request: ReturnRequest) -> ReturnReques
             raise ReturnActionError("This return was closed or declined meanwhile.", code="state")
         request.status = Status.CANCELED
         request.canceled_at = request.canceled_at or now
-        request.shopify_status_at = max(now, request.shopify_status_at or now)
         request.save()
         _step(request=request, step="canceled", source=OrderEvent.Source.STAFF, occurred_at=now)
     return request
@@ -1480,7 +1478,6 @@ def return_request_close(*, shop: Shop, request: ReturnRequest) -> ReturnRequest
         if request.status != Status.CLOSED:
             request.status = Status.CLOSED
             request.closed_at = now
-            request.shopify_status_at = max(now, request.shopify_status_at or now)
             request.save()
         _step(request=request, step="closed", source=OrderEvent.Source.STAFF, occurred_at=now)
     return request
@@ -1756,6 +1753,11 @@ def return_webhook_apply(
             moved = bool(status) and _status_apply(
                 request=request, status=status, topic=topic, at=at, payload=payload
             )
+            if status and not moved and (status != request.status or topic == "returns/reopen"):
+                # Dropped by the order rule while it disagrees with ours, or a reopen with
+                # nothing to reopen (its close not here yet, or in the same second): ask Shopify.
+                pk = request.pk
+                transaction.on_commit(lambda: _refresh_enqueue(pk))
         if not request.name and payload.get("name"):
             request.name = str(payload["name"])[:64]
             request.save(update_fields=["name", "updated_at"])
@@ -1916,6 +1918,73 @@ def _update_apply(*, request: ReturnRequest, payload: dict) -> None:
             detail={"removals": changed},
             dedupe_suffix=f":{timezone.now().isoformat()}",
         )
+
+
+def _refresh_enqueue(request_id: int) -> None:
+    import django_rq
+
+    from returns.jobs import return_status_refresh_job
+
+    django_rq.get_queue("default").enqueue(return_status_refresh_job, request_id)
+
+
+def return_status_refresh(*, request_id: int) -> ReturnRequest | None:
+    """Adopt the status Shopify holds now. Queued when the webhook order rule dropped a status
+    webhook that disagrees with ours: usually a stale delivery (the read confirms what we
+    have), but Shopify's whole-second timestamps cannot order a close and a reopen made in the
+    same second, and a reopen delivered before its close finds nothing to reopen. A status
+    this module does not know (Shopify adds values) is left alone."""
+    request = ReturnRequest.objects.select_related("shop").filter(pk=request_id).first()
+    if request is None or request.shopify_return_id is None or not request.shop.is_active:
+        return request
+    shop = request.shop
+    client = admin_client_for_shop(shop)
+    returned = shopify.return_status_fetch(client, return_gid=_return_gid(request)) or {}
+    status = str(returned.get("status") or "").upper()
+    if status not in _RANK or status == Status.SUBMITTED:
+        return request
+    with transaction.atomic():
+        request = _locked(request, shop)
+        previous = request.status
+        if previous == status:
+            return request
+        now = timezone.now()
+        request.status = status
+        if status == Status.OPEN and previous == Status.CLOSED:
+            request.closed_at = None
+            step = "reopened"
+        else:
+            step = _STATUS_STEP[status]
+        if status == Status.OPEN:
+            request.approved_at = request.approved_at or now
+        elif status == Status.DECLINED:
+            decline = returned.get("decline") or {}
+            request.declined_at = request.declined_at or now
+            request.decline_reason = str(decline.get("reason") or "").upper()[:32]
+            request.decline_note = (decline.get("note") or "")[:500]
+        elif status == Status.CANCELED:
+            request.canceled_at = request.canceled_at or now
+        elif status == Status.CLOSED:
+            request.closed_at = request.closed_at or now
+        request.save()
+        _step(
+            request=request,
+            step=step,
+            source=OrderEvent.Source.APP,
+            occurred_at=now,
+            detail={"from": previous},
+            dedupe_suffix=f":{now.isoformat()}" if step == "reopened" else "",
+        )
+    logger.info(
+        "returns.status.refreshed",
+        extra={
+            "shop": shop.myshopify_domain,
+            "return_id": request.pk,
+            "from": previous,
+            "to": status,
+        },
+    )
+    return request
 
 
 # -- privacy --------------------------------------------------------------------------------

@@ -16,6 +16,9 @@ from typing import Any
 
 from shopapp.admin_api.client import AdminApiClient
 
+RETURN_STATUS_QUERY = """
+query($id: ID!) { return(id: $id) { id status decline { reason note } } }"""
+
 RETURN_FIELDS = """
   id name status
   returnLineItems(first: 100) {
@@ -360,6 +363,11 @@ def order_returns_fetch(client: AdminApiClient, *, order_gid: str) -> list[dict[
 
 def return_fetch(client: AdminApiClient, *, return_gid: str) -> dict[str, Any] | None:
     return client.execute(RETURN_QUERY, {"id": return_gid}).get("return")
+
+
+def return_status_fetch(client: AdminApiClient, *, return_gid: str) -> dict[str, Any] | None:
+    """The return's status now (and why, when declined): cheap, for settling webhook doubts."""
+    return client.execute(RETURN_STATUS_QUERY, {"id": return_gid}).get("return")
 
 
 def return_label_stage(

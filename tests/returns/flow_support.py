@@ -131,10 +131,19 @@ def store_with_delivered_order(devshop, capture: CaptureServer, rq_worker, **ord
     )
 
 
-def deliver(store: Store, client, rq_worker, *, expect: set[str], timeout: float = 15) -> list[str]:
+def deliver(
+    store: Store,
+    client,
+    rq_worker,
+    *,
+    expect: set[str],
+    timeout: float = 15,
+    reverse: bool = False,
+) -> list[str]:
     """Flush the devshop's deliveries, wait until every topic in ``expect`` reached the capture
     server, post each captured delivery to the app's /webhooks/ with the headers it came with
-    (the devshop's own HMAC), then run the webhook jobs. Returns the topics in order."""
+    (the devshop's own HMAC), in the order sent or ``reverse``d, then run the webhook jobs.
+    Returns the topics in the order posted."""
     deadline = time.monotonic() + timeout
     captured = []
     while True:
@@ -152,6 +161,8 @@ def deliver(store: Store, client, rq_worker, *, expect: set[str], timeout: float
             break
         time.sleep(0.1)
     assert expect <= seen, f"expected {expect}, got {seen}"
+    if reverse:
+        captured.reverse()
     topics = []
     for request in captured:
         headers = {
