@@ -131,6 +131,15 @@ class ReturnRequest(models.Model):
     def __str__(self) -> str:
         return self.name or f"return {self.pk}"
 
+    @property
+    def status_label(self) -> str:
+        """``status`` in words. An open set (Shopify adds statuses), so the field has no
+        choices: a status this app does not know yet is shown as Shopify names it."""
+        try:
+            return str(self.Status(self.status).label)
+        except ValueError:
+            return self.status.replace("_", " ").capitalize()
+
 
 class ReturnLineItem(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
