@@ -21,36 +21,33 @@ does not touch Redis; the settings need one).
 
 import argparse
 import contextlib
-import json
 import os
 import random
 import sys
 import tempfile
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.dataset import (  # noqa: E402
+    HEAVY_EVENTS,
+    SHOPS,
+    build_dataset,
+    configure_environment,
+    load_run,
+    recreate_database,
+    scratch_urls,
+    signed_path,
+)
 from bench.webhooks import free_port, start_server, stop_server, summarise  # noqa: E402
 
 SCRATCH_DB = "bench_tracking"
-SHOPS = 50
-ORDERS = 100_000
-SHIPMENTS_PER_ORDER = 2
-EVENTS = 1_000_000
-# The "many events" order for the query count: far more than any real parcel gets.
-HEAVY_EVENTS = 400
 # Orders the load picks from: enough to spread over every shop and defeat any warm row.
 SAMPLE_ORDERS = 2000
 WARMUP_REQUESTS = 50
 REQUEST_TIMEOUT_S = 10
-STAGES = ["shipped", "in_transit", "out_for_delivery", "delivered", "delayed"]
-CITIES = ["Lyon", "Paris", "Berlin", "Madrid", "Boston", "Toronto", "Leeds", "Porto"]
 
 
 def parse_args() -> argparse.Namespace:
@@ -62,240 +59,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--keep", action="store_true", help="keep bench_tracking afterwards")
     return parser.parse_args()
-
-
-def scratch_urls() -> tuple[str, str]:
-    """(the server's maintenance database URL, the scratch database URL)."""
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith(("postgres://", "postgresql://")):
-        raise SystemExit(
-            "bench/tracking.py needs PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/"
-            "postgres (the bench creates and drops its own database there)"
-        )
-    parts = urlsplit(base)
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    return admin, urlunsplit(parts._replace(path=f"/{SCRATCH_DB}"))
-
-
-def recreate_database(admin_url: str, *, drop_only: bool = False) -> None:
-    import psycopg
-
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {SCRATCH_DB} WITH (FORCE)")
-        if not drop_only:
-            conn.execute(f"CREATE DATABASE {SCRATCH_DB}")
-
-
-def configure_environment(run_dir: Path, scratch_url: str) -> None:
-    os.environ["LOCAL_DEV"] = "1"
-    os.environ["DJANGO_SETTINGS_MODULE"] = "bench.settings"
-    os.environ["RUN_DIR"] = str(run_dir)
-    os.environ["DATABASE_URL"] = scratch_url
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-
-
-# ---------------------------------------------------------------------------------------------
-# Dataset, by COPY
-
-
-def _column_defaults(model) -> tuple[list[str], dict[str, object]]:
-    """Every concrete column of ``model`` (id first) with a value fit for COPY when a row does
-    not give one: the field's default, ``now`` for auto timestamps, JSON as text."""
-    from django.db import models
-
-    now = datetime.now(UTC)
-    columns, defaults = [], {}
-    for field in model._meta.concrete_fields:
-        columns.append(field.column)
-        if isinstance(field, models.DateTimeField) and (field.auto_now or field.auto_now_add):
-            value = now
-        else:
-            # The declared default, or "" for a non-null text field, or None.
-            value = field.get_default()
-        if isinstance(field, models.JSONField):
-            value = json.dumps(value if value is not None else None)
-        defaults[field.column] = value
-    return columns, defaults
-
-
-def _copy(cursor, model, rows) -> int:
-    """COPY ``rows`` (dicts of column → value) into ``model``'s table; returns the count."""
-    columns, defaults = _column_defaults(model)
-    table = model._meta.db_table
-    count = 0
-    with cursor.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row([row.get(c, defaults[c]) for c in columns])
-            count += 1
-    return count
-
-
-def build_dataset(scale: float) -> dict:
-    from django.db import connection, transaction
-
-    from shopapp.models import LineItem, Order, Shop
-    from tracking.models import Shipment, ShipmentLineItem, TrackingEvent
-
-    rng = random.Random(42)
-    orders = max(SHOPS * 2, int(ORDERS * scale))
-    shipments = orders * SHIPMENTS_PER_ORDER
-    events_total = max(shipments, int(EVENTS * scale))
-    base = datetime(2026, 1, 1, tzinfo=UTC)
-    counts = {}
-    started = time.perf_counter()
-
-    # Events per shipment: 1..9 around the mean that gives the total, then the heavy one.
-    mean = events_total / shipments
-    per_shipment = [max(1, min(9, round(rng.gauss(mean, 2)))) for _ in range(shipments)]
-    per_shipment[0] = 1  # order 1's first shipment: the "few events" page
-    per_shipment[1] = 0
-    per_shipment[2] = HEAVY_EVENTS  # order 2's first shipment: the "many events" page
-    per_shipment[3] = 0
-
-    with transaction.atomic(), connection.cursor() as cursor:
-        counts["shops"] = _copy(
-            cursor,
-            Shop,
-            (
-                {
-                    "id": s,
-                    "myshopify_domain": f"bench-{s:02d}.myshopify.com",
-                    "name": f"Bench shop {s}",
-                    "is_active": True,
-                    "installed_at": base,
-                    "timezone": rng.choice(["Europe/Paris", "America/New_York", "UTC"]),
-                    "primary_locale": rng.choice(["en", "fr", "de", "es"]),
-                }
-                for s in range(1, SHOPS + 1)
-            ),
-        )
-
-        def order_rows():
-            for o in range(1, orders + 1):
-                shop = (o - 1) % SHOPS + 1
-                number = 1000 + (o - 1) // SHOPS + 1
-                yield {
-                    "id": o,
-                    "shop_id": shop,
-                    "shopify_id": 4_000_000_000 + o,
-                    "name": f"#{number}",
-                    "order_number": number,
-                    "email": f"shopper{o}@example.com",
-                    "phone": f"+3361{o:07d}",
-                    "customer_id": 9_000_000 + o // 3,
-                    "locale": "",
-                    "fulfillment_status": "fulfilled",
-                    "shopify_created_at": base + timedelta(minutes=o),
-                }
-
-        counts["orders"] = _copy(cursor, Order, order_rows())
-
-        def line_rows():
-            for o in range(1, orders + 1):
-                for k in range(2):
-                    yield {
-                        "id": 2 * (o - 1) + k + 1,
-                        "shop_id": (o - 1) % SHOPS + 1,
-                        "order_id": o,
-                        "shopify_id": 2 * o + k,
-                        "title": ["Trail shoe", "Merino socks"][k],
-                        "quantity": 1 + k,
-                        "current_quantity": 1 + k,
-                    }
-
-        counts["line_items"] = _copy(cursor, LineItem, line_rows())
-
-        def shipment_rows():
-            for sid in range(1, shipments + 1):
-                o = (sid - 1) // SHIPMENTS_PER_ORDER + 1
-                stage = rng.choice(STAGES)
-                number = f"1Z999AA1{sid:010d}"
-                yield {
-                    "id": sid,
-                    "shop_id": (o - 1) % SHOPS + 1,
-                    "order_id": o,
-                    "fulfillment_id": 3_000_000_000 + sid,
-                    "name": f"#{o}.{sid}",
-                    "status": "success",
-                    "shipment_status": stage,
-                    "stage": stage,
-                    "tracking_company": "UPS",
-                    "tracking_numbers": json.dumps([number]),
-                    "tracking_urls": json.dumps([f"https://www.ups.com/track?tracknum={number}"]),
-                    "estimated_delivery_at": base + timedelta(days=3, minutes=o),
-                    "shopify_created_at": base + timedelta(hours=6, minutes=o),
-                }
-
-        counts["shipments"] = _copy(cursor, Shipment, shipment_rows())
-
-        def shipment_line_rows():
-            for sid in range(1, shipments + 1):
-                o = (sid - 1) // SHIPMENTS_PER_ORDER + 1
-                k = (sid - 1) % SHIPMENTS_PER_ORDER
-                yield {
-                    "id": sid,
-                    "shop_id": (o - 1) % SHOPS + 1,
-                    "shipment_id": sid,
-                    "line_item_shopify_id": 2 * o + k,
-                    "quantity": 1 + k,
-                }
-
-        counts["shipment_line_items"] = _copy(cursor, ShipmentLineItem, shipment_line_rows())
-
-        def event_rows():
-            eid = 0
-            for sid, n in enumerate(per_shipment, start=1):
-                o = (sid - 1) // SHIPMENTS_PER_ORDER + 1
-                shop = (o - 1) % SHOPS + 1
-                start = base + timedelta(hours=8, minutes=o)
-                for i in range(n):
-                    eid += 1
-                    yield {
-                        "id": eid,
-                        "shop_id": shop,
-                        "shipment_id": sid,
-                        "shopify_id": 2_000_000_000 + eid,
-                        "status": "in_transit",
-                        "stage": "in_transit",
-                        "happened_at": start + timedelta(hours=3 * i),
-                        "message": "Departed facility",
-                        "city": CITIES[eid % len(CITIES)],
-                        "country": "France",
-                    }
-
-        counts["events"] = _copy(cursor, TrackingEvent, event_rows())
-
-        for model in (Shop, Order, LineItem, Shipment, ShipmentLineItem, TrackingEvent):
-            table = model._meta.db_table
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
-                f"(SELECT MAX(id) FROM {table}))"
-            )
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "ANALYZE shopapp_shop, shopapp_order, shopapp_lineitem, tracking_shipment, "
-            "tracking_shipmentlineitem, tracking_trackingevent"
-        )
-    counts["seconds"] = time.perf_counter() - started
-    counts["orders_total"] = orders
-    return counts
-
-
-# ---------------------------------------------------------------------------------------------
-# Requests
-
-
-def signed_path(path: str, domain: str, secret: str) -> str:
-    from shopapp.proxy import app_proxy_signature
-
-    pairs = [
-        ("shop", domain),
-        ("logged_in_customer_id", ""),
-        ("path_prefix", "/apps/postpurchase"),
-        ("timestamp", str(int(time.time()))),
-    ]
-    pairs.append(("signature", app_proxy_signature(pairs, secret=secret)))
-    return f"{path}?{urlencode(pairs)}"
 
 
 def queries_per_page(order_id: int) -> tuple[int, int]:
@@ -323,51 +86,25 @@ def queries_per_page(order_id: int) -> tuple[int, int]:
 
 def run_load(base: str, targets: list[tuple[str, str]], total: int, concurrency: int) -> dict:
     """GET ``total`` signed requests, each to a random (path, shop) of ``targets``."""
-    import requests
     from django.conf import settings
 
     secret = settings.SHOPIFY_API_SECRET
-    local = threading.local()
-    latencies: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
     rng = random.Random(7)
     picks = [rng.choice(targets) for _ in range(total)]
 
-    def one(i: int) -> None:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
+    def send(session, i: int) -> int:
         path, domain = picks[i]
-        url = base + signed_path(path, domain, secret)
-        started = time.perf_counter()
-        try:
-            response = session.get(url, timeout=REQUEST_TIMEOUT_S)
-            status = response.status_code
-        except requests.RequestException as exc:
-            status = type(exc).__name__
-        elapsed = time.perf_counter() - started
-        with lock:
-            if status == 200:
-                latencies.append(elapsed)
-            else:
-                failures.append(str(status))
+        return session.get(
+            base + signed_path(path, domain, secret), timeout=REQUEST_TIMEOUT_S
+        ).status_code
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(one, range(total)))
-    return {
-        "wall": time.perf_counter() - started,
-        "latencies": latencies,
-        "failures": failures,
-        "total": total,
-    }
+    return load_run(total, concurrency, send)
 
 
 def main() -> int:
     args = parse_args()
-    admin_url, scratch_url = scratch_urls()
-    recreate_database(admin_url)
+    admin_url, scratch_url = scratch_urls(SCRATCH_DB, script="bench/tracking.py")
+    recreate_database(admin_url, SCRATCH_DB)
     embedded_redis = not os.environ.get("REDIS_URL")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
@@ -422,7 +159,7 @@ def main() -> int:
                     redis.Redis.from_url(settings.REDIS_URL).shutdown(nosave=True)
     finally:
         if not args.keep:
-            recreate_database(admin_url, drop_only=True)
+            recreate_database(admin_url, SCRATCH_DB, drop_only=True)
 
     print(
         f"bench/tracking: PostgreSQL scratch database {SCRATCH_DB}, scale {args.scale}: "
