@@ -36,6 +36,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from returns import shopify
 from returns.eligibility import (
@@ -258,40 +259,53 @@ def _validate_items(
     photos: Mapping[int, Sequence[UploadedFile]],
 ) -> None:
     if not items:
-        raise ReturnRefused("Choose at least one item to return.", code="no_items")
+        raise ReturnRefused(_("Choose at least one item to return."), code="no_items")
     wanted: dict[int, int] = {}
     offered = policy_reasons(policy)
     for item in items:
         elig = eligibility.get(item.line_item_id)
         if elig is None:
-            raise ReturnRefused("That item is not part of this order.", code="unknown_item")
+            raise ReturnRefused(_("That item is not part of this order."), code="unknown_item")
         title = elig.line_item.title
         if not elig.is_eligible:
             raise ReturnRefused(f"{title}: {elig.reason_text}", code=elig.reason_code)
         if item.quantity <= 0:
-            raise ReturnRefused(f"{title}: choose how many to return.", code="quantity")
+            raise ReturnRefused(
+                _("%(item)s: choose how many to return.") % {"item": title}, code="quantity"
+            )
         wanted[item.line_item_id] = wanted.get(item.line_item_id, 0) + item.quantity
         if wanted[item.line_item_id] > elig.returnable_quantity:
             raise ReturnRefused(
-                f"{title}: only {elig.returnable_quantity} can be returned.", code="quantity"
+                _("%(item)s: only %(count)d can be returned.")
+                % {"item": title, "count": elig.returnable_quantity},
+                code="quantity",
             )
         if not reason_matches(item.reason, offered):
-            raise ReturnRefused(f"{title}: choose a reason from the list.", code="reason")
+            raise ReturnRefused(
+                _("%(item)s: choose a reason from the list.") % {"item": title}, code="reason"
+            )
         note = (item.note or "").strip()
         if reason_requires_note(policy, item.reason) and not note:
             raise ReturnRefused(
-                f"{title}: please tell us more about “{reason_label(item.reason)}”.",
+                _("%(item)s: please tell us more about “%(reason)s”.")
+                % {"item": title, "reason": reason_label(item.reason)},
                 code="note_required",
             )
         if len(note) > CUSTOMER_NOTE_MAX:
             raise ReturnRefused(
-                f"{title}: the note is too long (at most {CUSTOMER_NOTE_MAX} characters).",
+                _("%(item)s: the note is too long (at most %(max)d characters).")
+                % {"item": title, "max": CUSTOMER_NOTE_MAX},
                 code="note_too_long",
             )
         if reason_requires_photo(policy, item.reason) and not photos.get(item.line_item_id):
-            raise ReturnRefused(f"{title}: please add a photo.", code="photo_required")
+            raise ReturnRefused(
+                _("%(item)s: please add a photo.") % {"item": title}, code="photo_required"
+            )
         if resolution == Resolution.EXCHANGE and not item.exchange_variant_id:
-            raise ReturnRefused(f"{title}: choose the variant you want instead.", code="variant")
+            raise ReturnRefused(
+                _("%(item)s: choose the variant you want instead.") % {"item": title},
+                code="variant",
+            )
 
 
 def return_request_submit(
@@ -313,20 +327,20 @@ def return_request_submit(
     photos = photos or {}
     normalized = _normalize_items(items)
     if order.shop_id != shop.pk:
-        raise ReturnRefused("We couldn't find that order.", code="not_found")
+        raise ReturnRefused(_("We couldn't find that order."), code="not_found")
     if not _customer_owns(order, customer_id=customer_id, customer_email=customer_email):
-        raise ReturnRefused("We couldn't find that order.", code="not_found")
+        raise ReturnRefused(_("We couldn't find that order."), code="not_found")
     email = (customer_email or order.email or "").strip().lower()
     if blocklist_contains(shop=shop, email=email) or blocklist_contains(
         shop=shop, email=order.email
     ):
         raise ReturnRefused(
-            "We can't accept a return for this order online. Please contact the store.",
+            _("We can't accept a return for this order online. Please contact the store."),
             code="blocklisted",
         )
     policy = return_policy_get(shop=shop)
     if resolution not in policy_resolutions(policy):
-        raise ReturnRefused("Choose how you would like to be paid back.", code="resolution")
+        raise ReturnRefused(_("Choose how you would like to be paid back."), code="resolution")
     results = order_eligibility(shop=shop, order=order, now=now)
     eligibility = {e.line_item.pk: e for e in results}
     _validate_items(
@@ -353,7 +367,8 @@ def return_request_submit(
             shopify_quantity = sum(q for _gid, q in elig.fulfillment_lines)
             if held.get(item.line_item_id, 0) + item.quantity > shopify_quantity:
                 raise ReturnRefused(
-                    f"{elig.line_item.title}: a return for this item is already open.",
+                    _("%(item)s: a return for this item is already open.")
+                    % {"item": elig.line_item.title},
                     code=ReasonCode.OPEN_REQUEST,
                 )
         request = ReturnRequest.objects.create(
