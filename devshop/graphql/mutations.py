@@ -11,6 +11,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 
+from django.db.models import Sum
 from django.utils.dateparse import parse_datetime
 from graphql import GraphQLError, GraphQLResolveInfo
 
@@ -338,8 +339,14 @@ def resolve_return_process(_: Any, info: GraphQLResolveInfo, input: dict) -> dic
             store_credit = method.get("storeCreditRefund")
             if store_credit:
                 credit += _decimal(store_credit["amount"]["amount"])
-        paid = found.order.total_price
-        already = found.refunded_amount + found.store_credit_amount
+        # ReturnProcessRefundInput.allowOverRefunding: the order's total refunded, store
+        # credit included, across all its returns, may not pass what was paid for it. An
+        # exchange booked but not paid for yet (buyer-owes, held) adds nothing paid.
+        settled = DevReturn.objects.filter(order=found.order).aggregate(
+            r=Sum("refunded_amount"), c=Sum("store_credit_amount"), d=Sum("exchange_amount_due")
+        )
+        paid = found.order.total_price - (settled["d"] or Decimal("0"))
+        already = (settled["r"] or Decimal("0")) + (settled["c"] or Decimal("0"))
         if not issue.get("allowOverRefunding") and refund + credit + already > paid:
             return _return_error(
                 ["input", "financialTransfer", "issueRefund"],
