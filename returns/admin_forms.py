@@ -33,6 +33,19 @@ class DeclineForm(forms.Form):
     note = forms.CharField(required=False, max_length=500, widget=forms.Textarea)
 
 
+class ReceiveForm(forms.Form):
+    """What became of the items that came back (the quantities are one field per line, read
+    by the view). Shopify's ReverseFulfillmentOrderDispositionType values."""
+
+    disposition = forms.ChoiceField(
+        choices=[
+            ("RESTOCKED", "Restock them at the location that shipped them"),
+            ("NOT_RESTOCKED", "Don't restock them"),
+        ],
+        initial="RESTOCKED",
+    )
+
+
 class ProcessForm(forms.Form):
     resolution = forms.ChoiceField(choices=Resolution.choices)
 

@@ -15,7 +15,14 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from returns import selectors, services
-from returns.admin_forms import ApproveForm, BlocklistForm, DeclineForm, PolicyForm, ProcessForm
+from returns.admin_forms import (
+    ApproveForm,
+    BlocklistForm,
+    DeclineForm,
+    PolicyForm,
+    ProcessForm,
+    ReceiveForm,
+)
 from returns.policy import reason_label, return_policy_get
 from returns.selectors import QUEUE_FILTERS
 from shopapp.admin_api.client import AdminApiError
@@ -80,6 +87,7 @@ def _detail(
         "error": error,
         "approve_form": forms.get("approve_form") or ApproveForm(),
         "decline_form": forms.get("decline_form") or DeclineForm(),
+        "receive_form": forms.get("receive_form") or ReceiveForm(),
         "process_form": forms.get("process_form")
         or ProcessForm(initial={"resolution": ret.resolution}),
         "nav": "returns",
@@ -151,20 +159,29 @@ def return_decline(request: HttpRequest, return_id: int) -> HttpResponse:
 @session_token_required
 def return_receive(request: HttpRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
+    form = ReceiveForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, ret, error="Check the form.", status=400, receive_form=form)
     quantities = {}
     for line in ret.line_items.all():
         raw = request.POST.get(f"received_{line.pk}", "").strip()
         if raw:
             if not raw.isdigit():
-                return _detail(request, ret, error="Enter whole numbers.", status=400)
+                return _detail(
+                    request, ret, error="Enter whole numbers.", status=400, receive_form=form
+                )
             quantities[line.pk] = int(raw)
     return _act(
         request,
         ret,
         lambda: services.return_items_receive(
-            shop=request.shop, request=ret, quantities=quantities
+            shop=request.shop,
+            request=ret,
+            quantities=quantities,
+            disposition=form.cleaned_data["disposition"],
         ),
-        "Items marked as received.",
+        "Items marked as received in Shopify.",
+        receive_form=form,
     )
 
 

@@ -104,6 +104,9 @@ class ReturnRequest(models.Model):
     # What the buyer still owes on the order after an exchange worth more than the return
     # (Order.totalOutstandingSet): Shopify holds the exchange until it is paid.
     amount_outstanding = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    # Money paid back by returnProcess in all (original payment or store credit): a refund,
+    # or what an exchange for something cheaper left the shopper.
+    refunded_amount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     decline_reason = models.CharField(max_length=32, blank=True)
     decline_note = models.CharField(max_length=500, blank=True)
 
@@ -150,7 +153,13 @@ class ReturnLineItem(models.Model):
     fulfillment_line_item_gid = models.CharField(max_length=255, blank=True)
     shopify_return_line_item_gid = models.CharField(max_length=255, blank=True)
     quantity = models.PositiveIntegerField()
+    # Units back and disposed in Shopify (restocked or not), never more than ``quantity``.
     received_quantity = models.PositiveIntegerField(default=0)
+    # Units the reverse_fulfillment_orders/dispose webhooks reported in all. Like the totals
+    # a dispose call's answer brings, a lower bound of what Shopify has disposed, so
+    # ``received_quantity`` is the larger of the two: the echo of our own call, whenever it
+    # arrives, adds nothing the answer already counted.
+    dispose_webhook_quantity = models.PositiveIntegerField(default=0)
     # Units confirmed by returnProcess so far: a later returnProcess sends only the rest.
     processed_quantity = models.PositiveIntegerField(default=0)
     reverse_fulfillment_order_line_item_gid = models.CharField(max_length=255, blank=True)

@@ -41,6 +41,7 @@ from django.utils.translation import gettext as _
 from returns import shopify
 from returns.eligibility import (
     OPEN_STATUSES,
+    Estimate,
     ItemEligibility,
     ReasonCode,
     line_item_unit_value,
@@ -1200,42 +1201,189 @@ def return_request_decline(
     return request
 
 
-def return_items_receive(
-    *, shop: Shop, request: ReturnRequest, quantities: Mapping[int, int]
-) -> ReturnRequest:
-    """Record what came back ({ReturnLineItem.pk: quantity received in all}), before
-    processing. Local: in Shopify receipt is a disposition (reverseFulfillmentOrderDispose or
-    returnProcess dispositions); those come back through reverse_fulfillment_orders/dispose."""
-    with transaction.atomic():
-        request = _locked(request, shop)
-        if request.status != Status.OPEN:
-            raise ReturnActionError("Only an approved return can be received.", code="state")
-        lines = {line.pk: line for line in request.line_items.select_for_update()}
-        for pk, quantity in quantities.items():
-            line = lines.get(int(pk))
-            if line is None:
-                raise ReturnActionError("That item is not part of this return.", code="item")
-            if not 0 <= int(quantity) <= line.quantity:
-                raise ReturnActionError(
-                    f"{line.line_item.title}: between 0 and {line.quantity}.", code="quantity"
-                )
-        if not any(int(q) > 0 for q in quantities.values()):
-            raise ReturnActionError("Enter how many items came back.", code="quantity")
-        for pk, quantity in quantities.items():
-            line = lines[int(pk)]
-            line.received_quantity = max(int(quantity), line.processed_quantity)
+# What a merchant may choose when items come back (Shopify's
+# ReverseFulfillmentOrderDispositionType). PROCESSING_REQUIRED and MISSING stay in Shopify's
+# admin: neither says the item is back and sellable, which is what "received" means here.
+RECEIVE_DISPOSITIONS = ("RESTOCKED", "NOT_RESTOCKED")
+
+
+def _received_apply(
+    *,
+    request: ReturnRequest,
+    totals: Mapping[int, int],
+    source: str,
+    at: datetime,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, int]:
+    """Raise the received units of the (locked) request's lines to ``totals`` ({line pk: units
+    Shopify is known to have disposed}), never above a line's quantity and never down, and
+    record one ``return.received`` step for what moved. The step's key is the lines it moved
+    and their new totals: a dispose call's answer and its webhook echo move the same lines to
+    the same totals, so whichever is applied second finds nothing left to move (or the step
+    already there). Returns {line pk: new total} for the lines moved."""
+    changed: dict[str, int] = {}
+    for line in request.line_items.select_for_update().order_by("pk"):
+        received = min(line.quantity, max(line.received_quantity, totals.get(line.pk, 0)))
+        if received > line.received_quantity:
+            line.received_quantity = received
             line.save(update_fields=["received_quantity"])
-        now = timezone.now()
-        request.received_at = now
+            changed[str(line.pk)] = received
+    if changed:
+        request.received_at = at
         request.save(update_fields=["received_at", "updated_at"])
         _step(
             request=request,
             step="received",
-            source=OrderEvent.Source.STAFF,
-            occurred_at=now,
-            detail={"quantities": {str(k): int(v) for k, v in quantities.items()}},
-            dedupe_suffix=":" + ",".join(f"{k}={int(v)}" for k, v in sorted(quantities.items())),
+            source=source,
+            occurred_at=at,
+            detail={"quantities": changed} | (detail or {}),
+            dedupe_suffix=":" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())),
         )
+    return changed
+
+
+def _dispose_errors_text(exc: UserErrors, sent: Sequence[ReturnLineItem]) -> str:
+    """Shopify's userErrors for a dispose call, each named after the item it is about (the
+    field path is ["dispositionInputs", index, …], in the order the lines were sent)."""
+    messages = []
+    for error in exc.user_errors:
+        field = error.get("field") or []
+        message = str(error.get("message") or "").strip() or "Shopify refused the change"
+        index = int(field[1]) if len(field) > 1 and str(field[1]).isdigit() else None
+        if index is not None and index < len(sent):
+            message = f"{sent[index].line_item.title}: {message}"
+        messages.append(message if message.endswith(".") else message + ".")
+    return " ".join(messages) or "Shopify refused the change."
+
+
+def return_items_receive(
+    *,
+    shop: Shop,
+    request: ReturnRequest,
+    quantities: Mapping[int, int],
+    disposition: str,
+) -> ReturnRequest:
+    """Record what came back ({ReturnLineItem.pk: units received in all}) and tell Shopify:
+    reverseFulfillmentOrderDispose as ``disposition``, RESTOCKED at the location that shipped
+    each item or NOT_RESTOCKED. Shopify disposes units, not totals, so only the units it has
+    not disposed yet are sent: Shopify's dispositions are read first, which also keeps a retry
+    after a lost answer from disposing the same units twice. A receipt that adds nothing
+    changes nothing. Received units never go down (a disposition can't be taken back).
+
+    Shopify's userErrors raise ReturnActionError (named after the item), an unreachable
+    Shopify ReturnShopifyUnavailable; nothing is written here then. The webhook the call fires
+    (reverse_fulfillment_orders/dispose, ``_dispose_apply``) and the call's answer, in either
+    order, make one timeline step (see ``_received_apply``)."""
+    if disposition not in RECEIVE_DISPOSITIONS:
+        raise ReturnActionError("Choose whether the items go back into stock.", code="disposition")
+    request = _fresh(request, shop)
+    _require(request, {Status.OPEN}, "received")
+    lines = {line.pk: line for line in request.line_items.select_related("line_item")}
+    wanted: dict[int, int] = {}
+    for pk, raw in quantities.items():
+        line = lines.get(int(pk))
+        if line is None:
+            raise ReturnActionError("That item is not part of this return.", code="item")
+        quantity = int(raw)
+        title = line.line_item.title
+        if not 0 <= quantity <= line.quantity:
+            raise ReturnActionError(f"{title}: between 0 and {line.quantity}.", code="quantity")
+        if quantity < line.received_quantity:
+            raise ReturnActionError(
+                f"{title}: {line.received_quantity} already received; Shopify can't take a "
+                "receipt back.",
+                code="quantity",
+            )
+        wanted[line.pk] = quantity
+    if not any(q > 0 for q in wanted.values()):
+        raise ReturnActionError("Enter how many items came back.", code="quantity")
+
+    client = admin_client_for_shop(shop)
+    unmapped = not request.reverse_fulfillment_order_gid or any(
+        not lines[pk].reverse_fulfillment_order_line_item_gid for pk, q in wanted.items() if q
+    )
+    if unmapped:
+        # Approved in Shopify's admin, or our approval's answer was lost: read the ids.
+        returned = _mutate(shopify.return_fetch, client, return_gid=_return_gid(request)) or {}
+        with transaction.atomic():
+            _reverse_store(_locked(request, shop), returned)
+        request = _fresh(request, shop)
+        lines = {line.pk: line for line in request.line_items.select_related("line_item")}
+        if not request.reverse_fulfillment_order_gid or any(
+            not lines[pk].reverse_fulfillment_order_line_item_gid for pk, q in wanted.items() if q
+        ):
+            raise ReturnActionError(
+                "Shopify has no reverse fulfillment order for these items yet; try again in "
+                "a minute.",
+                code="not_synced",
+            )
+
+    state = _mutate(
+        shopify.reverse_fulfillment_order_state,
+        client,
+        rfo_gid=request.reverse_fulfillment_order_gid,
+        order_gid=_order_gid(request),
+    )
+    disposed: dict[str, int] = state["disposed"]
+    totals = {
+        pk: disposed.get(line.reverse_fulfillment_order_line_item_gid, 0)
+        for pk, line in lines.items()
+    }
+    inputs: list[dict[str, Any]] = []
+    sent: list[ReturnLineItem] = []
+    for pk, target in sorted(wanted.items()):
+        line = lines[pk]
+        units = target - max(line.received_quantity, totals[pk])
+        if units <= 0:
+            continue
+        entry: dict[str, Any] = {
+            "reverseFulfillmentOrderLineItemId": line.reverse_fulfillment_order_line_item_gid,
+            "quantity": units,
+            "dispositionType": disposition,
+        }
+        if disposition == "RESTOCKED":
+            # Required for RESTOCKED (ReverseFulfillmentOrderDisposeInput.locationId): the
+            # location whose fulfillment shipped the item takes it back.
+            location = state["locations"].get(line.fulfillment_line_item_gid)
+            if not location:
+                raise ReturnActionError(
+                    f"{line.line_item.title}: Shopify doesn't say which location shipped it; "
+                    "choose not to restock, or restock it in Shopify's admin.",
+                    code="location",
+                )
+            entry["locationId"] = location
+        inputs.append(entry)
+        sent.append(line)
+    if inputs:
+        try:
+            answered = shopify.reverse_fulfillment_order_dispose_send(client, dispositions=inputs)
+        except UserErrors as exc:
+            raise ReturnActionError(_dispose_errors_text(exc, sent), code="user_errors") from exc
+        except AdminApiError as exc:
+            raise ReturnShopifyUnavailable(UNAVAILABLE_MESSAGE, code="unavailable") from exc
+        for line in sent:
+            gid = line.reverse_fulfillment_order_line_item_gid
+            totals[line.pk] = max(totals[line.pk], answered.get(gid, 0))
+
+    now = timezone.now()
+    with transaction.atomic():
+        request = _locked(request, shop)
+        changed = _received_apply(
+            request=request,
+            totals=totals,
+            source=OrderEvent.Source.STAFF,
+            at=now,
+            detail={"disposition": disposition},
+        )
+    logger.info(
+        "returns.request.received",
+        extra={
+            "shop": shop.myshopify_domain,
+            "return_id": request.pk,
+            "disposed_lines": len(inputs),
+            "lines_moved": len(changed),
+        },
+    )
     return request
 
 
@@ -1300,8 +1448,19 @@ def _process_input(
         items=[(line.line_item, q) for line, q in chosen],
         resolution=resolution,
     )
-    total = estimate.total
-    if any(line.processed_quantity for line in lines) and resolution != Resolution.EXCHANGE:
+    first = not any(line.processed_quantity for line in lines)
+    if resolution == Resolution.EXCHANGE:
+        total = _exchange_difference(
+            client=client,
+            request=request,
+            chosen=chosen,
+            exchanged=exchanged,
+            estimate=estimate,
+            first=first,
+        )
+    elif first:
+        total = estimate.total
+    else:
         # The return shipping fee was kept back at the first processing; not a second time.
         total = max(Decimal("0.00"), estimate.subtotal - estimate.restocking_fee)
     process: dict[str, Any] = {
@@ -1316,11 +1475,17 @@ def _process_input(
         "notifyCustomer": False,
     }
     amount = {"amount": str(total), "currencyCode": estimate.currency}
-    if total > 0 and resolution == Resolution.REFUND:
+    if total > 0 and resolution in {Resolution.REFUND, Resolution.EXCHANGE}:
+        # An exchange that leaves the shopper money is refunded in the same returnProcess
+        # (financialTransfer is optional; without it Shopify books the exchange and the
+        # money stays owed: "Migrate to return processing", even or refundable exchanges).
         parent = shopify.refund_parent_transaction(client, order_gid=_order_gid(request))
         if parent is None:
             raise ReturnActionError(
-                "The order has no captured payment to refund; choose store credit.",
+                "The order has no captured payment to refund the difference to; settle it in "
+                "Shopify's admin."
+                if resolution == Resolution.EXCHANGE
+                else "The order has no captured payment to refund; choose store credit.",
                 code="no_payment",
             )
         process["financialTransfer"] = {
@@ -1338,6 +1503,49 @@ def _process_input(
     return process, total, chosen, exchanged
 
 
+def _exchange_difference(
+    *,
+    client: AdminApiClient,
+    request: ReturnRequest,
+    chosen: list[tuple[ReturnLineItem, int]],
+    exchanged: list[tuple[ReturnLineItem, int]],
+    estimate: Estimate,
+    first: bool,
+) -> Decimal:
+    """What an exchange leaves the shopper, to refund to the original payment: the value of
+    the units coming back, less the price of the units sent in their place, less the policy's
+    fees as the estimate computes them (the restocking fee only on units returned without an
+    exchange, the return shipping fee once, at the first processing). Zero when the shopper
+    owes money instead: Shopify then holds the exchange until paid (``amount_outstanding``)."""
+    prices = (
+        shopify.exchange_unit_prices(client, return_gid=_return_gid(request)) if exchanged else {}
+    )
+    sent_value = Decimal("0")
+    for line, quantity in exchanged:
+        price = prices.get(line.shopify_exchange_line_item_gid)
+        if price is None:
+            raise ReturnActionError(
+                f"{line.line_item.title}: Shopify no longer has the variant sent in exchange; "
+                "settle this return in Shopify's admin.",
+                code="variant",
+            )
+        sent_value += price * quantity
+    swapped = {line.pk: quantity for line, quantity in exchanged}
+    kept = [
+        (line.line_item, quantity - swapped.get(line.pk, 0))
+        for line, quantity in chosen
+        if quantity > swapped.get(line.pk, 0)
+    ]
+    restocking = Decimal("0")
+    if kept:
+        restocking = return_estimate(
+            shop=request.shop, order=request.order, items=kept, resolution=Resolution.REFUND
+        ).restocking_fee
+    shipping = estimate.shipping_fee if first else Decimal("0")
+    difference = estimate.subtotal - sent_value - restocking - shipping
+    return max(Decimal("0.00"), difference.quantize(Decimal("0.01")))
+
+
 def return_request_process(
     *,
     shop: Shop,
@@ -1351,9 +1559,11 @@ def return_request_process(
     Refund to the original payment (financialTransfer.issueRefund with the order's payment as
     parent), store credit (refundMethods.storeCreditRefund), or exchange: the exchange lines
     made by returnCreate are confirmed with the same units (exchangeLineItems), which books
-    them on the order; an exchange worth more than what came back leaves the buyer owing the
+    them on the order; an exchange worth less than what came back (or lines returned without
+    an exchange) refunds the difference less the policy's fees to the original payment in the
+    same call (``_exchange_difference``); one worth more leaves the buyer owing the
     difference (the order's totalOutstandingSet), kept in ``amount_outstanding`` for the
-    merchant to collect."""
+    merchant to collect. Money paid back adds to ``refunded_amount``."""
     resolution = resolution or request.resolution
     if resolution not in Resolution.values:
         raise ReturnActionError("Choose refund, store credit or exchange.", code="resolution")
@@ -1374,6 +1584,7 @@ def return_request_process(
         )
     except AdminApiError as exc:
         raise ReturnShopifyUnavailable(UNAVAILABLE_MESSAGE, code="unavailable") from exc
+    paid_back = amount if "financialTransfer" in process else Decimal("0")
     started = timezone.now()
     result = _mutate(shopify.return_process_send, client, process_input=process)
     outstanding = (
@@ -1396,6 +1607,7 @@ def return_request_process(
         echoed = request.processed_at is not None and request.processed_at >= started
         request.processed_at = now
         request.resolution = resolution
+        request.refunded_amount += paid_back
         if outstanding is not None:
             request.amount_outstanding = Decimal(str(outstanding))
         detail: dict[str, Any] = {
@@ -1842,11 +2054,14 @@ def return_webhook_apply(
 
 def _dispose_apply(*, shop: Shop, payload: dict, at: datetime) -> ReturnRequest | None:
     """reverse_fulfillment_orders/dispose: items came back and were restocked, kept, sent for
-    processing or found missing. The payload names the reverse fulfillment order (stored on
-    the request at approval) and each disposition's line and units, which are added to what
-    was received, never beyond the line's quantity. No Shopify call here: webhook handlers run
-    inside the intake's transaction. A repeated delivery has the same X-Shopify-Webhook-Id and
-    is dropped at the intake, so adding is safe."""
+    processing or found missing, by our own reverseFulfillmentOrderDispose (the echo of
+    ``return_items_receive``), by returnProcess or in Shopify's admin. The payload names the
+    reverse fulfillment order (stored on the request at approval) and each disposition's line
+    and units, but no totals and no disposition ids. So each line keeps the sum the webhooks
+    reported (a repeated delivery has the same X-Shopify-Webhook-Id and is dropped at the
+    intake) and its received units become the larger of that sum and what the dispose call's
+    answer said Shopify held: our call and its echo count once, whichever comes first. No
+    Shopify call here: webhook handlers run inside the intake's transaction."""
     rfo_gid = payload.get("admin_graphql_api_id") or (
         shopify.gid("ReverseFulfillmentOrder", payload["id"]) if _int(payload.get("id")) else ""
     )
@@ -1869,25 +2084,16 @@ def _dispose_apply(*, shop: Shop, payload: dict, at: datetime) -> ReturnRequest 
         if request is None:
             logger.info("returns.webhook.dispose_unknown", extra={"shop": shop.myshopify_domain})
             return None
-        changed: dict[str, int] = {}
+        totals: dict[int, int] = {}
         for line in request.line_items.select_for_update():
             added = units.get(line.reverse_fulfillment_order_line_item_gid, 0)
-            received = min(line.quantity, line.received_quantity + added)
-            if received > line.received_quantity:
-                line.received_quantity = received
-                line.save(update_fields=["received_quantity"])
-                changed[str(line.pk)] = received
-        if changed:
-            request.received_at = at
-            request.save(update_fields=["received_at", "updated_at"])
-            _step(
-                request=request,
-                step="received",
-                source=OrderEvent.Source.WEBHOOK,
-                occurred_at=at,
-                detail={"quantities": changed},
-                dedupe_suffix=":" + ",".join(f"{k}={v}" for k, v in sorted(changed.items())),
-            )
+            if added > 0:
+                line.dispose_webhook_quantity += added
+                line.save(update_fields=["dispose_webhook_quantity"])
+                totals[line.pk] = line.dispose_webhook_quantity
+        changed = _received_apply(
+            request=request, totals=totals, source=OrderEvent.Source.WEBHOOK, at=at
+        )
     logger.info(
         "returns.webhook.disposed",
         extra={"shop": shop.myshopify_domain, "return_id": request.pk, "lines": len(changed)},

@@ -7,7 +7,8 @@ is still returnable, ``returnRequest`` for a shopper's request (REQUESTED), the 
 ``returnProcess`` to settle (never the deprecated ``returnRefund``, removed from use on
 2025-10-01: changelog "Deprecation of legacy return APIs"), ``returnCancel`` and
 ``returnClose``; reverse logistics: ``stagedUploadsCreate`` (RETURN_LABEL), the upload to the
-staged target, ``reverseDeliveryCreateWithShipping``. Every mutation's ``userErrors`` raise
+staged target, ``reverseDeliveryCreateWithShipping``, and ``reverseFulfillmentOrderDispose`` for
+the items that came back. Every mutation's ``userErrors`` raise
 ``UserErrors`` through ``AdminApiClient.mutate``; transport and throttling are the client's.
 """
 
@@ -92,12 +93,20 @@ PRODUCT_VARIANTS_FIELDS = "id variants(first: 50) { nodes { id title availableFo
 PRODUCTS_PER_VARIANTS_QUERY = 15
 
 
-def _product_variants_query(count: int) -> str:
+def _product_variants_query(count: int, fields: str = PRODUCT_VARIANTS_FIELDS) -> str:
     params = ", ".join(f"$p{i}: ID!" for i in range(count))
-    fields = "\n".join(
-        f"  p{i}: product(id: $p{i}) {{ {PRODUCT_VARIANTS_FIELDS} }}" for i in range(count)
-    )
-    return f"query ReturnExchangeVariants({params}) {{\n{fields}\n}}"
+    aliases = "\n".join(f"  p{i}: product(id: $p{i}) {{ {fields} }}" for i in range(count))
+    return f"query ReturnExchangeVariants({params}) {{\n{aliases}\n}}"
+
+
+# The price of the variants sent in exchange, which returnProcess books on the order: the
+# exchange line names its product (ExchangeLineItem.productId, 2026-10), the product its
+# variants' prices. Same cost per product as PRODUCT_VARIANTS_FIELDS.
+VARIANT_PRICES_FIELDS = "id variants(first: 50) { nodes { id price } }"
+EXCHANGE_PRODUCTS_QUERY = """
+query ReturnExchangeProducts($id: ID!) {
+  return(id: $id) { exchangeLineItems(first: 25) { nodes { id variantId productId } } }
+}"""
 
 
 REASON_DEFINITIONS_QUERY = """
@@ -155,6 +164,35 @@ mutation ReturnProcess($input: ReturnProcessInput!) {
       id status closedAt
       order { displayFinancialStatus totalOutstandingSet { shopMoney { amount currencyCode } } }
     }
+    userErrors { field message code }
+  }
+}"""
+
+# What became of a return's items so far and where they were shipped from: the units already
+# disposed per reverse fulfillment order line (a retry after a lost answer disposes only what
+# Shopify does not have yet) and each fulfillment's location (restocking goes back there).
+# Sized well under the 1,000-point single query limit (50 lines, 10 fulfillments of 50).
+REVERSE_FULFILLMENT_ORDER_STATE_QUERY = """
+query ReturnDisposeState($rfo: ID!, $order: ID!) {
+  reverseFulfillmentOrder(id: $rfo) {
+    id status
+    lineItems(first: 50) {
+      nodes { id totalQuantity fulfillmentLineItem { id } dispositions { quantity } }
+    }
+  }
+  order(id: $order) {
+    fulfillments(first: 10) { location { id } fulfillmentLineItems(first: 50) { nodes { id } } }
+  }
+}"""
+
+# shopify.dev "reverseFulfillmentOrderDispose": units of reverse fulfillment order lines
+# RESTOCKED (locationId required), NOT_RESTOCKED, PROCESSING_REQUIRED or MISSING. Each call
+# disposes the units it names on top of earlier dispositions; the answer lists the lines with
+# every disposition they have, so the totals come back with it.
+REVERSE_FULFILLMENT_ORDER_DISPOSE = """
+mutation ReturnDispose($inputs: [ReverseFulfillmentOrderDisposeInput!]!) {
+  reverseFulfillmentOrderDispose(dispositionInputs: $inputs) {
+    reverseFulfillmentOrderLineItems { id totalQuantity dispositions { quantity type } }
     userErrors { field message code }
   }
 }"""
@@ -273,6 +311,34 @@ def product_variants_fetch(
                     )
             found[product_id] = variants
     return found
+
+
+def exchange_unit_prices(client: AdminApiClient, *, return_gid: str) -> dict[str, Decimal]:
+    """{ExchangeLineItem gid: unit price} of the return's exchange lines, read as the price of
+    their variant (returnCreate is sent without a discount, so the exchange line costs what
+    the variant does). A line whose variant Shopify no longer has is left out."""
+    data = client.execute(EXCHANGE_PRODUCTS_QUERY, {"id": return_gid})
+    nodes = (((data.get("return") or {}).get("exchangeLineItems")) or {}).get("nodes") or []
+    product_ids = sorted(
+        {pid for n in nodes if (pid := gid_numeric(n.get("productId"))) is not None}
+    )
+    prices: dict[str, Decimal] = {}
+    for start in range(0, len(product_ids), PRODUCTS_PER_VARIANTS_QUERY):
+        chunk = product_ids[start : start + PRODUCTS_PER_VARIANTS_QUERY]
+        variables = {f"p{i}": gid("Product", pid) for i, pid in enumerate(chunk)}
+        found = client.execute(
+            _product_variants_query(len(chunk), VARIANT_PRICES_FIELDS), variables
+        )
+        for i in range(len(chunk)):
+            variants = ((found.get(f"p{i}") or {}).get("variants") or {}).get("nodes") or []
+            for variant in variants:
+                if variant.get("id") and variant.get("price") is not None:
+                    prices[variant["id"]] = Decimal(str(variant["price"]))
+    return {
+        node["id"]: prices[node["variantId"]]
+        for node in nodes
+        if node.get("id") and node.get("variantId") in prices
+    }
 
 
 def reason_definition_ids(client: AdminApiClient) -> dict[str, str]:
@@ -453,3 +519,45 @@ def return_cancel_send(client: AdminApiClient, *, return_gid: str) -> dict[str, 
 
 def return_close_send(client: AdminApiClient, *, return_gid: str) -> dict[str, Any]:
     return client.mutate("returnClose", RETURN_CLOSE, {"id": return_gid})["return"]
+
+
+def reverse_fulfillment_order_state(
+    client: AdminApiClient, *, rfo_gid: str, order_gid: str
+) -> dict[str, Any]:
+    """{"disposed": {reverse fulfillment order line gid: units disposed so far},
+    "locations": {fulfillment line item gid: the gid of the location that shipped it}}."""
+    data = client.execute(
+        REVERSE_FULFILLMENT_ORDER_STATE_QUERY, {"rfo": rfo_gid, "order": order_gid}
+    )
+    rfo = data.get("reverseFulfillmentOrder") or {}
+    disposed = {
+        node["id"]: sum(int(d.get("quantity") or 0) for d in node.get("dispositions") or [])
+        for node in (rfo.get("lineItems") or {}).get("nodes") or []
+        if node.get("id")
+    }
+    locations: dict[str, str] = {}
+    for fulfillment in (data.get("order") or {}).get("fulfillments") or []:
+        location = (fulfillment.get("location") or {}).get("id")
+        if not location:
+            continue
+        for node in (fulfillment.get("fulfillmentLineItems") or {}).get("nodes") or []:
+            if node.get("id"):
+                locations[node["id"]] = location
+    return {"disposed": disposed, "locations": locations}
+
+
+def reverse_fulfillment_order_dispose_send(
+    client: AdminApiClient, *, dispositions: list[dict[str, Any]]
+) -> dict[str, int]:
+    """reverseFulfillmentOrderDispose with ``dispositions`` (ReverseFulfillmentOrderDisposeInput
+    dicts). Returns {line gid: units disposed in all, this call included} for the lines named."""
+    data = client.mutate(
+        "reverseFulfillmentOrderDispose",
+        REVERSE_FULFILLMENT_ORDER_DISPOSE,
+        {"inputs": dispositions},
+    )
+    return {
+        node["id"]: sum(int(d.get("quantity") or 0) for d in node.get("dispositions") or [])
+        for node in data.get("reverseFulfillmentOrderLineItems") or []
+        if node.get("id")
+    }
