@@ -11,6 +11,12 @@ the guest lookup, and what the status page says.
     submit: the nonce is claimed once in Redis (SET NX), so the same form posted twice creates
     one request; eligibility is computed again, so a state signed an hour ago cannot return an
     item that has since been returned.
+
+    items: a state can be posted again and again (a reload, a re-choice, a script), so the
+    stash is bounded per order, not per state: every accepted post reserves its photos' bytes
+    and count in the order's budget in Redis before a byte is written (refused beyond it,
+    nothing stashed); photos a re-choice replaces or drops are deleted at once; and the step
+    is rate-limited per client like the lookup.
 """
 
 from __future__ import annotations
@@ -37,6 +43,7 @@ from returns.models import Resolution, ReturnPhoto, ReturnRequest
 from returns.policy import reason_enum
 from shopapp.models import Order, Shop
 from shopapp.storefront import storefront_proxy_url
+from tracking import ratelimit
 from tracking.forms import normalise_email
 
 logger = logging.getLogger(__name__)
@@ -67,6 +74,18 @@ PHOTO_STASH_MIN_AGE = timedelta(seconds=STATE_MAX_AGE_SECONDS) + timedelta(hours
 REQUEST_MAX_BYTES = 40 * 1024 * 1024
 # ReturnRequestLineItemInput.customerNote: "Maximum length: 300" (shopify.dev, 2025-10).
 NOTE_MAX_CHARS = 300
+# What the stash may hold for one order of one shop while its photos can still be on disk.
+# A real shopper attaches one to three phone photos (2-4 MB each) to one or two items. One
+# full items post carries at most REQUEST_MAX_BYTES (40 MB), and four items with the full five
+# photos each is 20 photos; three times that (a full submission and two complete re-choices)
+# is never reached by a shopper, while a client posting one state again and again stops at
+# 120 MB and 60 photos per order instead of a day's worth of 40 MB posts.
+PHOTO_BUDGET_BYTES_PER_ORDER = 3 * REQUEST_MAX_BYTES
+PHOTO_BUDGET_PHOTOS_PER_ORDER = 3 * 4 * PHOTOS_MAX_PER_ITEM
+# Items posts per shop and client IP in the lookup limiter's window (15 minutes): choosing,
+# correcting a field, going back and choosing again is a handful, twenty leaves room for a
+# household behind one address; each post reads Shopify (eligibility) and may carry 40 MB.
+ITEMS_RATE_PER_CLIENT = 20
 
 # Statuses in which a request still holds its items.
 OPEN_STATUSES = (
@@ -324,6 +343,24 @@ def photo_discard(refs: list[dict]) -> None:
             logger.warning("returns.portal.photo_discard_failed")
 
 
+def photo_discard_dropped(
+    *, shop: Shop, before: list[SelectedItem], after: list[SelectedItem]
+) -> int:
+    """Delete the stashed photos of ``before`` (the state posted) that ``after`` (the shopper's
+    new choice) no longer holds: replaced by new photos, or on an item no longer returned.
+    Nothing references them any more but the superseded state, so the hourly cron need not
+    wait a day for them. Only names in the shop's own pending folder are touched."""
+    kept = {str(ref.get("name", "")) for item in after for ref in item.photos}
+    dropped = [
+        ref
+        for item in before
+        for ref in item.photos
+        if str(ref.get("name", "")) not in kept and photo_is_stashed_for(ref, shop=shop)
+    ]
+    photo_discard(dropped)
+    return len(dropped)
+
+
 def photo_stash_expire(*, max_age: timedelta) -> int:
     """Delete the stashed photos older than ``max_age`` (never less than PHOTO_STASH_MIN_AGE):
     those of portals the shopper left before submitting. Returns how many were deleted.
@@ -390,6 +427,117 @@ def _photo_stash_expire_shop(*, shop_id: int, cutoff: datetime) -> int:
             extra={"shop_id": shop_id, "photos": removed, "bytes": removed_bytes},
         )
     return removed
+
+
+# ---------------------------------------------------------------------------------------------
+# The stash's budget and the items step's rate limit
+
+# Atomic check-and-add on one hash per order: the budget is never exceeded, even by posts
+# racing each other. Refused: nothing is added and the seconds the budget still has to live
+# come back for Retry-After. Accepted: the expiry slides, so the budget remembers a photo as
+# long as the hourly cron may leave it on disk.
+#   KEYS[1] the order's budget; ARGV bytes, photos, max bytes, max photos, seconds to live
+_BUDGET_RESERVE_LUA = """
+local used_bytes = tonumber(redis.call('HGET', KEYS[1], 'bytes') or '0')
+local used_photos = tonumber(redis.call('HGET', KEYS[1], 'photos') or '0')
+if used_bytes + tonumber(ARGV[1]) > tonumber(ARGV[3])
+    or used_photos + tonumber(ARGV[2]) > tonumber(ARGV[4]) then
+  return {0, redis.call('TTL', KEYS[1])}
+end
+redis.call('HINCRBY', KEYS[1], 'bytes', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'photos', ARGV[2])
+redis.call('EXPIRE', KEYS[1], ARGV[5])
+return {1, 0}
+"""
+
+
+@dataclass(frozen=True)
+class PhotoBudgetResult:
+    allowed: bool
+    # Seconds until the order's budget is forgotten (0 when allowed, or when waiting would
+    # not help).
+    retry_after: int = 0
+
+
+def photo_budget_key(*, shop_id: int, order_id: int) -> str:
+    return f"returns:stash:{shop_id}:{order_id}"
+
+
+def photo_budget_seconds() -> int:
+    """How long the budget remembers a stashed photo: the stash's lifetime (as the hourly
+    cron job reads it, never less than PHOTO_STASH_MIN_AGE) plus the hour between its runs."""
+    lifetime = max(timedelta(hours=settings.RETURNS_PHOTO_STASH_TTL_HOURS), PHOTO_STASH_MIN_AGE)
+    return int((lifetime + timedelta(hours=1)).total_seconds())
+
+
+@lru_cache(maxsize=4)
+def _budget_script(url: str) -> Any:
+    return _redis(url).register_script(_BUDGET_RESERVE_LUA)
+
+
+def photo_budget_reserve(
+    *, shop_id: int, order_id: int, photos: int, size: int
+) -> PhotoBudgetResult:
+    """Reserve ``photos`` photos of ``size`` bytes in all in the order's stash budget, before
+    they are written; refused (nothing reserved) when they would take it past
+    PHOTO_BUDGET_BYTES_PER_ORDER or PHOTO_BUDGET_PHOTOS_PER_ORDER.
+
+    Redis down or slow: granted (fails open, like the lookup's rate limit), with a warning.
+    Each post is still bounded by REQUEST_MAX_BYTES and the stash by the hourly cron job; a
+    Redis blip must not stop shoppers attaching the photo a defective item needs.
+    """
+    if photos <= 0:
+        return PhotoBudgetResult(allowed=True)
+    try:
+        allowed, ttl = _budget_script(settings.REDIS_URL)(
+            keys=[photo_budget_key(shop_id=shop_id, order_id=order_id)],
+            args=[
+                size,
+                photos,
+                PHOTO_BUDGET_BYTES_PER_ORDER,
+                PHOTO_BUDGET_PHOTOS_PER_ORDER,
+                photo_budget_seconds(),
+            ],
+        )
+    except redis.RedisError as exc:
+        logger.warning(
+            "returns.portal.photo_budget_unavailable",
+            extra={"shop_id": shop_id, "error": type(exc).__name__},
+        )
+        return PhotoBudgetResult(allowed=True)
+    if int(allowed):
+        return PhotoBudgetResult(allowed=True)
+    logger.warning(
+        "returns.portal.photo_budget_exhausted",
+        extra={"shop_id": shop_id, "order_id": order_id, "photos": photos, "bytes": size},
+    )
+    # No TTL (-2) when this post alone is more than a whole budget: no wait will help.
+    return PhotoBudgetResult(allowed=False, retry_after=max(0, int(ttl)))
+
+
+def items_rate_limit_hit(*, shop_id: int, client_ip: str) -> ratelimit.RateLimitResult:
+    """Count one items post for this shop's client IP; refuse over ITEMS_RATE_PER_CLIENT in
+    the lookup limiter's window. Its own counter (scope "returns-items"), so choosing items
+    never spends the lookups a shopper has left, nor the other way round; the same fixed
+    window, key shape and fail-open rule as the lookup (tracking.ratelimit)."""
+    try:
+        # tracking.ratelimit's fixed window itself (it has no public entry for a new scope).
+        result = ratelimit._hit(
+            "returns-items",
+            shop_id,
+            client_ip or "unknown",
+            ITEMS_RATE_PER_CLIENT,
+            ratelimit.window_seconds(),
+        )
+    except redis.RedisError as exc:
+        logger.warning(
+            "returns.portal.items_rate_limit_unavailable",
+            extra={"shop_id": shop_id, "error": type(exc).__name__},
+        )
+        return ratelimit.RateLimitResult(allowed=True)
+    if not result.allowed:
+        logger.warning("returns.portal.items_rate_limited", extra={"shop_id": shop_id})
+    return result
 
 
 # ---------------------------------------------------------------------------------------------

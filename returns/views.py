@@ -6,6 +6,8 @@
                                           or ?token= (the tracking page's signed link) → items
       POST /proxy/returns  step=lookup    order number + email or postal code → items
                            step=items     quantities, reasons, notes, photos, resolution → review
+                                          (rate-limited per client; new photos within the
+                                          order's stash budget, replaced ones deleted)
                            step=back      from the review to the items, choices kept
                            step=submit    stored at once (returns.services), sent to Shopify
                                           by a job → the return's status page
@@ -95,6 +97,10 @@ def portal_page(request: HttpRequest) -> HttpResponse:
     if state is None or order is None:
         return page.render("lookup", {"error": _expired_message()})
     if step == "items":
+        # Per client, like the lookup, before Shopify is read or a photo is stashed.
+        limited = portal.items_rate_limit_hit(shop_id=shop.pk, client_ip=page.client_ip)
+        if not limited.allowed:
+            return page.rate_limited(limited.retry_after, step="items")
         return _items_submitted(request, page, state, order)
     if step == "back":
         return page.render_items(order, state)
@@ -248,11 +254,29 @@ def _items_submitted(
             return page.render_items(
                 order, state, result=result, eligibility=eligibility, variants=variants
             )
+        uploads = [upload for checked in result.uploads.values() for upload, *_ in checked]
+        budget = portal.photo_budget_reserve(
+            shop_id=shop.pk,
+            order_id=order.pk,
+            photos=len(uploads),
+            size=sum(int(upload.size or 0) for upload in uploads),
+        )
+        if not budget.allowed:
+            # Nothing stashed, nothing discarded: the posted state stays the shopper's.
+            result.errors["__all__"] = _photo_budget_message()
+            response = page.render_items(
+                order, state, result=result, eligibility=eligibility, variants=variants, status=429
+            )
+            if budget.retry_after:
+                response["Retry-After"] = str(budget.retry_after)
+            return response
         for item in result.items:
             for upload, content_type, ext in result.uploads.get(item.line_item_id, []):
                 item.photos.append(
                     portal.photo_stash(shop=shop, upload=upload, content_type=content_type, ext=ext)
                 )
+        # Photos the new choice replaced or dropped are referenced by the old state only.
+        portal.photo_discard_dropped(shop=shop, before=state.items, after=result.items)
         state.items = result.items
         state.resolution = result.resolution
         return page.render_review(order, state, eligibility)
@@ -477,9 +501,9 @@ class _Portal:
         with translation.override(self.language()):
             return self._respond(view, context, status=status)
 
-    def rate_limited(self, retry_after: int) -> HttpResponse:
+    def rate_limited(self, retry_after: int, *, step: str = "lookup") -> HttpResponse:
         minutes = max(1, (retry_after + 59) // 60)
-        response = self.render("rate_limited", {"minutes": minutes}, status=429)
+        response = self.render("rate_limited", {"minutes": minutes, "step": step}, status=429)
         response["Retry-After"] = str(retry_after)
         return response
 
@@ -693,6 +717,13 @@ def _not_found_message() -> str:
 
 def _expired_message() -> str:
     return _("This page has expired. Please look up your order again.")
+
+
+def _photo_budget_message() -> str:
+    return _(
+        "You've added as many photos as we can take for this order. Continue with the photos "
+        "already attached, or contact the store."
+    )
 
 
 def _unavailable_message() -> str:
