@@ -36,12 +36,19 @@ class DevReturn(models.Model):
         RETURN_PERIOD_ENDED = "RETURN_PERIOD_ENDED"
         OTHER = "OTHER"
 
+    class MadeBy(models.TextChoices):
+        # The devshop's own bookkeeping, not a Shopify field (never in payloads): who made the
+        # return, so the simulation leaves the app's returns to the merchant in the app.
+        APP = "app"  # returnRequest / returnCreate through the Admin API
+        MERCHANT = "merchant"  # the simulated merchant, in Shopify's admin
+
     shop = models.ForeignKey(DevShop, on_delete=models.CASCADE, related_name="returns")
     order = models.ForeignKey(DevOrder, on_delete=models.CASCADE, related_name="returns")
     shopify_id = models.BigIntegerField(unique=True, default=shopify_id_next)
     # Shopify names returns after the order: "#1001-R1", "#1001-R2".
     name = models.CharField(max_length=64)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.REQUESTED)
+    made_by = models.CharField(max_length=16, choices=MadeBy.choices, default=MadeBy.APP)
     decline_reason = models.CharField(
         max_length=32, choices=DeclineReason.choices, blank=True, default=""
     )
