@@ -7,8 +7,10 @@ and the background tick and the seed that the demo and tests drive.
         → fulfillment_events/create (+ fulfillments/update when shipment_status changes)
     dev_fulfillment_advance   the plausible scans from where a shipment is to a target status
     dev_order_cancel          → orders/cancelled + orders/updated
-    dev_simulate_tick         new orders sometimes, fulfil some, one scan per moving shipment,
-                              settle returns the app requested
+    dev_simulate_tick         new orders sometimes, fulfil some, one scan per moving shipment;
+                              buyers ship approved returns back; the merchant's own returns
+                              (made in Shopify's admin) received and processed, the app's left
+                              to the merchant in the app
     dev_simulate_seed         a few dozen orders in every state, with backdated timelines
 
 Every action fires the topics Shopify fires for it with one X-Shopify-Event-Id. Statuses and
@@ -33,6 +35,7 @@ from devshop.models import (
     DevLineItem,
     DevOrder,
     DevReturn,
+    DevReverseFulfillmentOrder,
     DevShop,
 )
 from devshop.orders import dev_now, dev_order_create_fake, dev_order_touch, dev_order_webhooks_emit
@@ -81,6 +84,21 @@ MESSAGES = {
 }
 # One shipment in ten never gets a scan after its label: "stuck" (seen as a stall by apps).
 STUCK_MODULO = 10
+# Returns the simulated merchant makes in Shopify's admin: a chance per tick (the demo ticks
+# every 5 s, so about one every two minutes) and a cap per shop, so the app's own returns,
+# which the merchant handles in the app, stay the bulk of its queue.
+MERCHANT_RETURN_CHANCE = 0.04
+MERCHANT_RETURNS_MAX = 5
+MERCHANT_RETURN_REASONS = [
+    "SIZE_TOO_SMALL",
+    "SIZE_TOO_LARGE",
+    "DEFECTIVE",
+    "WRONG_ITEM",
+    "UNWANTED",
+]
+# A buyer sends an approved return back: a chance per tick (the pace of the merchant's own
+# returns, 0.5 × 0.6).
+BUYER_SHIPS_BACK_CHANCE = 0.3
 
 
 # -- Carriers ---------------------------------------------------------------------------------
@@ -636,11 +654,14 @@ def dev_order_cancel(*, order: DevOrder, reason: str = DevOrder.CancelReason.CUS
 
 def dev_simulate_tick(*, shop: DevShop) -> dict[str, Any]:
     """One step of the store's background life: sometimes a new order, some unfulfilled
-    orders shipped, one scan for each moving shipment (some wait), the returns the app
-    requested approved or declined, approved ones shipped back (tracking attached), received
-    (restocked) and processed (refunded)."""
-    from devshop.returns import dev_return_approve, dev_return_decline
+    orders shipped, one scan for each moving shipment (some wait), and returns.
 
+    Returns the app made through the Admin API (returnRequest, returnCreate) are the
+    merchant's to handle in the app: the simulation never approves, declines, receives or
+    processes them; only their buyers act, shipping approved ones back (tracking attached).
+    Now and then the simulated merchant makes a return of its own in Shopify's admin
+    (returnCreate on a delivered order, ``made_by`` merchant, a few per shop) and takes it all
+    the way: shipped back by the buyer, received (restocked), processed (refunded)."""
     summary: dict[str, Any] = {"created": [], "fulfilled": [], "scans": [], "cancelled": []}
     if random.random() < 0.35:
         summary["created"].append(dev_order_create_fake(shop=shop).shopify_id)
@@ -671,24 +692,40 @@ def dev_simulate_tick(*, shop: DevShop) -> dict[str, Any]:
                     {"fulfillment_id": fulfillment.shopify_id, "status": event.status}
                 )
     returns: dict[str, list[int]] = {
-        "approved": [],
-        "declined": [],
+        "merchant_created": [],
         "shipped_back": [],
         "disposed": [],
         "processed": [],
     }
-    for ret in DevReturn.objects.filter(shop=shop, status__in=["REQUESTED", "OPEN"])[:10]:
+    if random.random() < MERCHANT_RETURN_CHANCE:
+        ret = _merchant_return_create(shop)
+        if ret is not None:
+            returns["merchant_created"].append(ret.shopify_id)
+    # The merchant's own returns (never REQUESTED: returnCreate makes them OPEN).
+    for ret in DevReturn.objects.filter(
+        shop=shop, made_by=DevReturn.MadeBy.MERCHANT, status=DevReturn.Status.OPEN
+    ).order_by("id")[:10]:
         if random.random() < 0.5:
             continue
-        if ret.status == DevReturn.Status.REQUESTED:
-            if random.random() < 0.85:
-                dev_return_approve(ret=ret, notify_customer=True)
-                returns["approved"].append(ret.shopify_id)
-            else:
-                dev_return_decline(ret=ret, reason="OTHER", note="Item shows signs of wear")
-                returns["declined"].append(ret.shopify_id)
-        else:
-            returns[_return_step(ret)].append(ret.shopify_id)
+        step = _return_step(ret)
+        if step is not None:
+            returns[step].append(ret.shopify_id)
+    # The app's approved returns whose buyer has not sent them yet (the app may have attached
+    # a label already: then the parcel is on its way and only the merchant acts, in the app).
+    awaiting_buyer = (
+        DevReturn.objects.filter(
+            shop=shop,
+            made_by=DevReturn.MadeBy.APP,
+            status=DevReturn.Status.OPEN,
+            reverse_fulfillment_orders__status=DevReverseFulfillmentOrder.Status.OPEN,
+        )
+        .exclude(reverse_fulfillment_orders__reverse_deliveries__isnull=False)
+        .distinct()
+        .order_by("id")[:10]
+    )
+    for ret in awaiting_buyer:
+        if random.random() < BUYER_SHIPS_BACK_CHANCE and _return_ship_back(ret):
+            returns["shipped_back"].append(ret.shopify_id)
     # Buyers pay what their exchange left due (the hold on its fulfilment is released).
     returns["exchange_paid"] = []
     for ret in DevReturn.objects.filter(shop=shop, exchange_amount_due__gt=0)[:5]:
@@ -710,29 +747,97 @@ def dev_simulate_tick(*, shop: DevShop) -> dict[str, Any]:
     return summary
 
 
-def _return_step(ret: DevReturn) -> str:
-    """One step of an approved return's life: the buyer ships it back (tracking attached),
-    the merchant receives it (every unit restocked), then processes it (refund)."""
+def _merchant_return_create(shop: DevShop) -> DevReturn | None:
+    """The merchant makes a return in Shopify's admin (returnCreate, OPEN at once, fires
+    returns/approve) for some delivered units of a delivered order that has no return yet, up
+    to ``MERCHANT_RETURNS_MAX`` per shop. None when the cap is reached or no order fits."""
+    from devshop.returns import dev_return_create, returnable_fulfillments
+
+    made = DevReturn.objects.filter(shop=shop, made_by=DevReturn.MadeBy.MERCHANT).count()
+    if made >= MERCHANT_RETURNS_MAX:
+        return None
+    candidates = list(
+        DevOrder.objects.filter(
+            shop=shop,
+            cancelled_at__isnull=True,
+            fulfillments__status__in=ACTIVE_FULFILLMENT_STATUSES,
+            fulfillments__shipment_status=Status.DELIVERED.lower(),
+            returns__isnull=True,
+        )
+        .distinct()
+        .order_by("id")
+        .values_list("pk", flat=True)[:50]
+    )
+    if not candidates:
+        return None
+    order = DevOrder.objects.get(pk=random.choice(candidates))
+    delivered = [
+        (fli, quantity)
+        for found in returnable_fulfillments(order=order)
+        if (found["fulfillment"].shipment_status or "").upper() == Status.DELIVERED
+        for fli, quantity in found["lines"]
+    ]
+    if not delivered:
+        return None
+    picked = random.sample(delivered, k=random.randint(1, len(delivered)))
+    lines = [
+        {
+            "fulfillment_line_item_id": fli.shopify_id,
+            "quantity": random.randint(1, quantity),
+            "return_reason": random.choice(MERCHANT_RETURN_REASONS),
+        }
+        for fli, quantity in picked
+    ]
+    # One transaction: the app's returns are the default, so the return must never be seen
+    # (by a concurrent tick) before it is marked as the merchant's.
+    with transaction.atomic():
+        ret = dev_return_create(order=order, lines=lines)
+        ret.made_by = DevReturn.MadeBy.MERCHANT
+        ret.save(update_fields=["made_by"])
+    logger.info(
+        "devshop.simulation.merchant_return",
+        extra={"shop": shop.myshopify_domain, "return_id": ret.shopify_id},
+    )
+    return ret
+
+
+def _return_ship_back(ret: DevReturn) -> bool:
+    """The buyer sends an approved return back: a reverse delivery for every line, with the
+    carrier's tracking (reverse_deliveries/attach_deliverable). False when there is nothing
+    to send (no open reverse fulfillment order) or it is already on its way."""
+    from devshop.returns import dev_reverse_delivery_create
+
+    rfo = ret.reverse_fulfillment_orders.filter(status="OPEN").first()
+    if rfo is None or rfo.reverse_deliveries.exists():
+        return False
+    carrier = carrier_for(ret.order)
+    number = carrier.number()
+    dev_reverse_delivery_create(
+        rfo=rfo,
+        lines=[],
+        tracking={"number": number, "url": carrier.url_template.format(n=number)},
+    )
+    return True
+
+
+def _return_step(ret: DevReturn) -> str | None:
+    """One step of the life of a return the merchant made, each after the one before: the
+    buyer ships it back (tracking attached), the merchant receives it (every unit restocked),
+    then processes it (refund). None when nobody gets to it this tick."""
     from devshop.returns import (
         Disposition,
         dev_return_process,
-        dev_reverse_delivery_create,
         dev_reverse_fulfillment_order_dispose,
         rfo_line_disposed_quantity,
         shop_location_id,
     )
 
     rfo = ret.reverse_fulfillment_orders.filter(status="OPEN").first()
-    if rfo is not None and not rfo.reverse_deliveries.exists() and random.random() < 0.6:
-        carrier = carrier_for(ret.order)
-        number = carrier.number()
-        dev_reverse_delivery_create(
-            rfo=rfo,
-            lines=[],
-            tracking={"number": number, "url": carrier.url_template.format(n=number)},
-        )
-        return "shipped_back"
-    if rfo is not None and random.random() < 0.7:
+    if rfo is not None and not rfo.reverse_deliveries.exists():
+        return "shipped_back" if random.random() < 0.6 and _return_ship_back(ret) else None
+    if rfo is not None:
+        if random.random() >= 0.7:
+            return None
         left = [
             (line, line.total_quantity - rfo_line_disposed_quantity(line))
             for line in rfo.line_items.all()

@@ -1,16 +1,37 @@
 """The store's life, seen from the app's side: every change fires the webhooks Shopify would
 fire for it (topics, one X-Shopify-Event-Id per action, REST payload shapes), and the seed,
-tick, clock and ``devshop_simulate`` command drive it."""
+tick, clock and ``devshop_simulate`` command drive it. The tick's returns are also driven in
+this process through the devshop's services, with ``random`` seeded, so that what the
+simulated merchant and buyers do to returns is reproducible."""
 
 import json
 import os
+import random
 import subprocess
 import sys
+import uuid
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 import pytest
 import requests
 
+from devshop.models import DevOrder, DevReturn, DevShop
+from devshop.orders import dev_order_create_fake
+from devshop.returns import (
+    dev_return_approve,
+    dev_return_create,
+    dev_return_request,
+    dev_reverse_delivery_create,
+    returnable_fulfillments,
+)
+from devshop.simulation import (
+    MERCHANT_RETURNS_MAX,
+    dev_fulfillment_advance,
+    dev_order_fulfil,
+    dev_simulate_tick,
+)
+from shopapp.admin_api.client import AdminApiClient
 from tests.conftest import REPO
 from tests.devshop.capture_server import CaptureServer
 from tests.devshop.simulation_support import capture_store, fixture_keys, hooks, new_shop, quiet
@@ -366,3 +387,193 @@ def test_devshop_simulate_command_against_a_running_store(store, capture, shop):
     )
     assert failed.returncode != 0
     assert "fulfillments" in failed.stderr
+
+
+# -- Returns in the tick ----------------------------------------------------------------------
+
+RETURN_REQUEST = """
+mutation($input: ReturnRequestInput!) {
+  returnRequest(input: $input) { return { id status } userErrors { field message code } }
+}"""
+RETURN_APPROVE = """
+mutation($input: ReturnApproveRequestInput!) {
+  returnApproveRequest(input: $input) { return { id status } userErrors { field message code } }
+}"""
+RETURNABLE = """
+query($orderId: ID!) {
+  returnableFulfillments(orderId: $orderId, first: 5) { edges { node {
+    returnableFulfillmentLineItems(first: 10) { nodes { quantity fulfillmentLineItem { id } } }
+  } } }
+}"""
+
+
+@pytest.fixture
+def local_shop(db):
+    """A shop of the devshop in this process, with ``random`` seeded for the test."""
+    random.seed(20261123)
+    return DevShop.objects.create(
+        shopify_id=random.randint(10**9, 10**11),
+        myshopify_domain=f"sim-{uuid.uuid4().hex[:10]}.myshopify.com",
+        name="Sim",
+        email="owner@sim.example",
+    )
+
+
+def _delivered(shop: DevShop, line_items: int = 2) -> DevOrder:
+    order = dev_order_create_fake(
+        shop=shop, overrides={"line_items": line_items, "financial_status": "PAID"}
+    )
+    (fulfillment,) = dev_order_fulfil(order=order)
+    dev_fulfillment_advance(fulfillment=fulfillment, to="DELIVERED")
+    return order
+
+
+def _every_line(order: DevOrder) -> list[dict]:
+    return [
+        {"fulfillment_line_item_id": fli.shopify_id, "quantity": quantity}
+        for found in returnable_fulfillments(order=order)
+        for fli, quantity in found["lines"]
+    ]
+
+
+def _app_request(shop: DevShop) -> DevReturn:
+    """What the app's returnRequest runs: every line of a delivered order, REQUESTED."""
+    order = _delivered(shop)
+    return dev_return_request(order=order, lines=_every_line(order))
+
+
+def _steps(summaries: list[dict]) -> dict[int, list[str]]:
+    """Return id → what the ticks did to it, in order."""
+    steps: dict[int, list[str]] = defaultdict(list)
+    for summary in summaries:
+        for step, ids in summary["returns"].items():
+            for return_id in ids:
+                steps[return_id].append(step)
+    return steps
+
+
+def test_tick_leaves_the_apps_returns_to_the_merchant_and_buyers_ship_them_back(local_shop):
+    # given the app's returns (returnRequest / returnCreate): one requested; one the merchant
+    # approved in the app; one approved with the app's own label and tracking; one exchange
+    requested = _app_request(local_shop)
+    approved = dev_return_approve(ret=_app_request(local_shop))
+    labelled = dev_return_approve(ret=_app_request(local_shop))
+    dev_reverse_delivery_create(
+        rfo=labelled.reverse_fulfillment_orders.get(),
+        lines=[],
+        tracking={"number": "1ZAPPLABEL0100000001", "url": ""},
+    )
+    exchanged = _delivered(local_shop, line_items=1)
+    exchange = dev_return_create(
+        order=exchanged,
+        lines=_every_line(exchanged),
+        exchange_lines=[
+            {"variant_id": exchanged.line_items.get().variant.shopify_id, "quantity": 1}
+        ],
+    )
+    apps = [requested, approved, labelled, exchange]
+
+    # when the store lives for a while
+    summaries = [dev_simulate_tick(shop=local_shop) for _ in range(60)]
+
+    # then nobody but the merchant in the app decides or settles them
+    for ret in apps:
+        ret.refresh_from_db()
+        assert ret.made_by == DevReturn.MadeBy.APP
+        assert ret.closed_at is None
+        assert ret.refunded_amount == 0
+        assert all(line.processed_quantity == 0 for line in ret.return_line_items.all())
+    assert requested.status == DevReturn.Status.REQUESTED
+    assert requested.decline_reason == ""
+    assert not requested.reverse_fulfillment_orders.exists()
+    for ret in (approved, labelled, exchange):
+        assert ret.status == DevReturn.Status.OPEN
+        rfo = ret.reverse_fulfillment_orders.get()
+        assert rfo.status == "OPEN"
+        assert not rfo.line_items.filter(dispositions__isnull=False).exists()
+    # and the buyers of the approved ones shipped them back once, with the carrier's tracking
+    for ret in (approved, exchange):
+        (delivery,) = ret.reverse_fulfillment_orders.get().reverse_deliveries.all()
+        assert delivery.tracking_number
+        assert delivery.tracking_number in delivery.tracking_url
+    (delivery,) = labelled.reverse_fulfillment_orders.get().reverse_deliveries.all()
+    assert delivery.tracking_number == "1ZAPPLABEL0100000001"
+    steps = _steps(summaries)
+    assert steps[approved.shopify_id] == ["shipped_back"]
+    assert steps[exchange.shopify_id] == ["shipped_back"]
+    assert requested.shopify_id not in steps
+    assert labelled.shopify_id not in steps
+
+
+def test_tick_makes_merchant_returns_and_takes_them_to_a_refund(local_shop):
+    # given delivered orders without returns
+    orders = [_delivered(local_shop).pk for _ in range(8)]
+
+    # when the store lives for a while
+    summaries = [dev_simulate_tick(shop=local_shop) for _ in range(300)]
+
+    # then the merchant made a few returns of its own in Shopify's admin, never more than the cap
+    made = DevReturn.objects.filter(shop=local_shop, made_by=DevReturn.MadeBy.MERCHANT)
+    assert made.count() == MERCHANT_RETURNS_MAX
+    assert DevReturn.objects.filter(shop=local_shop).count() == MERCHANT_RETURNS_MAX
+    steps = _steps(summaries)
+    for ret in made:
+        # each on a delivered order that had no return, made OPEN (returnCreate: approved)
+        assert ret.request_approved_at is not None
+        assert ret.order.fulfillments.filter(shipment_status="delivered").exists()
+        assert DevReturn.objects.filter(order=ret.order).count() == 1
+        # and taken step by step in order: shipped back, received, processed
+        full = ["merchant_created", "shipped_back", "disposed", "processed"]
+        assert steps[ret.shopify_id] == full[: len(steps[ret.shopify_id])]
+    closed = [ret for ret in made if ret.status == DevReturn.Status.CLOSED]
+    assert closed, "some merchant return went all the way"
+    for ret in closed:
+        assert steps[ret.shopify_id] == full
+        assert ret.refunded_amount > 0
+        rfo = ret.reverse_fulfillment_orders.get()
+        assert rfo.status == "CLOSED"
+        (delivery,) = rfo.reverse_deliveries.all()
+        assert delivery.tracking_number in delivery.tracking_url
+        for line in ret.return_line_items.all():
+            assert line.processed_quantity == line.quantity
+            dispositions = line.reverse_fulfillment_order_line_items.get().dispositions.all()
+            assert {d.type for d in dispositions} == {"RESTOCKED"}
+            assert sum(d.quantity for d in dispositions) == line.quantity
+    assert any(ret.order_id in orders for ret in made)
+
+
+def test_app_requested_return_over_the_admin_api_waits_for_the_merchant(store, capture, settings):
+    # given the app requested a return through the Admin API and approved another
+    quiet(store)
+    settings.SHOPIFY_ADMIN_URL_TEMPLATE = store.admin_url_template
+    shop, token = new_shop(store, "simret")
+    api = AdminApiClient(shop, token)
+    order_ids = []
+    for _ in range(2):
+        order_id = _one_order(store, capture, shop, financial_status="PAID")
+        (fulfillment,) = store.client.order_fulfil(shop, order_id)
+        store.client.fulfillment_advance(shop, fulfillment["id"], "DELIVERED")
+        order_ids.append(order_id)
+    returns = []
+    for order_id in order_ids:
+        gid = f"gid://shopify/Order/{order_id}"
+        edges = api.execute(RETURNABLE, {"orderId": gid})["returnableFulfillments"]["edges"]
+        lines = [
+            {"fulfillmentLineItemId": n["fulfillmentLineItem"]["id"], "quantity": n["quantity"]}
+            for edge in edges
+            for n in edge["node"]["returnableFulfillmentLineItems"]["nodes"]
+        ]
+        made = api.execute(RETURN_REQUEST, {"input": {"orderId": gid, "returnLineItems": lines}})
+        returns.append(made["returnRequest"]["return"]["id"])
+    approved = api.execute(RETURN_APPROVE, {"input": {"id": returns[1]}})
+    assert approved["returnApproveRequest"]["userErrors"] == []
+
+    # when the store lives for a while (in the store's own process, not seeded: a simulated
+    # merchant acting on half the returns per tick would decide the requested one with a
+    # chance of 1 - 2**-40)
+    for _ in range(40):
+        store.client.simulate_tick(shop)
+
+    # then the requested one is still waiting and the approved one is not settled
+    statuses = [store.client.order_state(shop, i)["returns"] for i in order_ids]
+    assert [[r["status"] for r in found] for found in statuses] == [["REQUESTED"], ["OPEN"]]
