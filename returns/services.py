@@ -23,6 +23,8 @@ older than our call and be dropped; their echoes bring Shopify's time.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import logging
 import mimetypes
 import os
@@ -817,11 +819,47 @@ def return_auto_approve_decision(*, shop: Shop, request: ReturnRequest) -> tuple
 #   2. call Shopify, outside any transaction;
 #   3. lock the row, re-check, write the result. Step 3 is idempotent: a webhook that echoed
 #      the change meanwhile has already moved the status, and the write only fills the rest.
-# Two merchants racing on one return both reach Shopify; the second gets its userErrors, and
-# when the return is already where they wanted it, nothing is reported as failed.
+# Actions on one return run one at a time (``_one_at_a_time``, a Redis lock): a double click
+# or a second tab waits for the first, then reads what it did. Without it both would read the
+# same state before either wrote, and a partial receipt or processing (received 1 of 2, say)
+# would be sent twice, which Shopify accepts: two dispositions, two refunds. A merchant in
+# Shopify's admin is not behind our lock: Shopify's userErrors answer that race, and when the
+# return is already where the action wanted it, nothing is reported as failed.
 
 # A merchant action may not move a request backwards from these.
 _DONE = {Status.DECLINED, Status.CANCELED, Status.CLOSED}
+# How long a merchant action may hold its return (an Admin API call with its retries ends well
+# within it; a crashed process frees the return when it passes), and how long another action
+# on the same return waits for it before asking the merchant to try again.
+ACTION_LOCK_SECONDS = 120
+ACTION_WAIT_SECONDS = 20
+
+
+def _one_at_a_time(action):
+    """Run a merchant action (keyword ``request``) holding its return's lock."""
+
+    @functools.wraps(action)
+    def run(*args: Any, request: ReturnRequest, **kwargs: Any):
+        import django_rq
+        from redis.exceptions import LockError
+
+        lock = django_rq.get_connection("default").lock(
+            f"returns:action:{request.pk}",
+            timeout=ACTION_LOCK_SECONDS,
+            blocking_timeout=ACTION_WAIT_SECONDS,
+        )
+        if not lock.acquire():
+            raise ReturnActionError(
+                "Another change to this return is still in progress; try again in a moment.",
+                code="busy",
+            )
+        try:
+            return action(*args, request=request, **kwargs)
+        finally:
+            with contextlib.suppress(LockError):
+                lock.release()
+
+    return run
 
 
 def _fresh(request: ReturnRequest, shop: Shop) -> ReturnRequest:
@@ -951,6 +989,7 @@ def _exchange_create(client: AdminApiClient, request: ReturnRequest) -> dict[str
     )
 
 
+@_one_at_a_time
 def return_request_approve(
     *,
     shop: Shop,
@@ -1044,6 +1083,7 @@ def _label_read(label_file: UploadedFile | None) -> tuple[str, str, bytes] | Non
     return name, mime or "application/pdf", content
 
 
+@_one_at_a_time
 def return_label_attach(
     *,
     shop: Shop,
@@ -1145,6 +1185,7 @@ def _label_send(
     return request
 
 
+@_one_at_a_time
 def return_request_decline(
     *,
     shop: Shop,
@@ -1256,6 +1297,7 @@ def _dispose_errors_text(exc: UserErrors, sent: Sequence[ReturnLineItem]) -> str
     return " ".join(messages) or "Shopify refused the change."
 
 
+@_one_at_a_time
 def return_items_receive(
     *,
     shop: Shop,
@@ -1546,6 +1588,7 @@ def _exchange_difference(
     return max(Decimal("0.00"), difference.quantize(Decimal("0.01")))
 
 
+@_one_at_a_time
 def return_request_process(
     *,
     shop: Shop,
@@ -1642,6 +1685,7 @@ def return_request_process(
     return request
 
 
+@_one_at_a_time
 def return_request_cancel(*, shop: Shop, request: ReturnRequest) -> ReturnRequest:
     """returnCancel (only before anything was processed, Shopify's rule); a request Shopify
     never accepted (or a held exchange) is canceled here only."""
@@ -1680,6 +1724,7 @@ def return_request_cancel(*, shop: Shop, request: ReturnRequest) -> ReturnReques
     return request
 
 
+@_one_at_a_time
 def return_request_close(*, shop: Shop, request: ReturnRequest) -> ReturnRequest:
     """returnClose → CLOSED (an approved return nothing more will happen to)."""
     request = _fresh(request, shop)

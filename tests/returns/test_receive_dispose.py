@@ -2,10 +2,15 @@
 units in Shopify (reverseFulfillmentOrderDispose), restocked where they were shipped from or
 not restocked; only units Shopify has not disposed yet are sent; a retry after a lost answer
 sends nothing twice; the call and its reverse_fulfillment_orders/dispose echo make one
-timeline step in either order; Shopify's userErrors and outages change nothing here."""
+timeline step in either order; Shopify's userErrors and outages change nothing here; two
+actions on one return (a double click) run one after the other."""
+
+import threading
 
 import pytest
+import redis
 from django.conf import settings
+from django.db import connection
 
 from devshop.session_tokens import session_token_mint
 from returns import services
@@ -330,3 +335,82 @@ def test_fewer_than_already_received_is_refused_before_shopify(store):
     line.refresh_from_db()
     assert line.received_quantity == line.quantity
     assert received_steps(store) == 1
+
+
+# -- one action at a time ------------------------------------------------------------------
+# A double click on "Process return" for a partial receipt (1 of 2 units back) would send the
+# same unit twice, and Shopify accepts the second as another unit: two refunds.
+def _at_once(count: int, action) -> list[object]:
+    """Run ``action`` in ``count`` threads released together; results or exceptions."""
+    start = threading.Barrier(count)
+    results: list[object] = [None] * count
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            results[index] = action()
+        except Exception as exc:  # noqa: BLE001 - the test reads what each click got
+            results[index] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return results
+
+
+def test_a_double_click_on_process_settles_a_partial_receipt_once(store_with_units):
+    store = store_with_units
+    request = approved_return(store, lines=[store.order.line_items.filter(quantity__gte=2)[0]])
+    line = multi_unit_line(request)
+    # given one unit of two back
+    receive(store, request, {line.pk: 1})
+
+    # when the merchant's two clicks on "Process return" arrive together
+    results = _at_once(
+        2,
+        lambda: services.return_request_process(
+            shop=store.shop, request=ReturnRequest.objects.get(pk=request.pk)
+        ),
+    )
+
+    # then one processed the unit and the other was told there was nothing left
+    refused = [r for r in results if isinstance(r, services.ReturnActionError)]
+    assert len(refused) == 1, results
+    assert refused[0].code == "quantity"
+    # and Shopify processed one unit, not two
+    state = store.return_state(request.shopify_return_id)
+    (shopify_line,) = state["returnLineItems"]["nodes"]
+    assert shopify_line["processedQuantity"] == 1
+    line.refresh_from_db()
+    assert line.processed_quantity == 1
+
+
+def test_an_action_that_cannot_get_its_turn_changes_nothing(store_with_units, monkeypatch):
+    store = store_with_units
+    request = approved_return(store)
+    line = multi_unit_line(request)
+    monkeypatch.setattr(services, "ACTION_WAIT_SECONDS", 0.2)
+    # given another action holding the return (a slow Shopify call in another process)
+    held = redis.Redis.from_url(settings.REDIS_URL).lock(f"returns:action:{request.pk}", timeout=30)
+    assert held.acquire(blocking=False)
+    try:
+        # when the merchant marks a unit received
+        with pytest.raises(services.ReturnActionError) as refused:
+            receive(store, request, {line.pk: 1})
+    finally:
+        held.release()
+
+    # then they are asked to try again, and nothing reached Shopify or changed here
+    assert refused.value.code == "busy"
+    assert "try again" in refused.value.message
+    assert all(not d for d in shopify_dispositions(store, request).values())
+    line.refresh_from_db()
+    assert line.received_quantity == 0
+    # and once the other action is done, the same receipt goes through
+    receive(store, request, {line.pk: 1})
+    line.refresh_from_db()
+    assert line.received_quantity == 1
