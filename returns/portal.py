@@ -521,8 +521,7 @@ def items_rate_limit_hit(*, shop_id: int, client_ip: str) -> ratelimit.RateLimit
     never spends the lookups a shopper has left, nor the other way round; the same fixed
     window, key shape and fail-open rule as the lookup (tracking.ratelimit)."""
     try:
-        # tracking.ratelimit's fixed window itself (it has no public entry for a new scope).
-        result = ratelimit._hit(
+        result = ratelimit.rate_limit_hit(
             "returns-items",
             shop_id,
             client_ip or "unknown",

@@ -69,7 +69,12 @@ def _subject_digest(subject: str) -> str:
     return hashlib.sha256(subject.encode()).hexdigest()[:24]
 
 
-def _hit(scope: str, shop_id: int, subject: str, limit: int, window: int) -> RateLimitResult:
+def rate_limit_hit(
+    scope: str, shop_id: int, subject: str, limit: int, window: int
+) -> RateLimitResult:
+    """Count one hit of ``subject`` in ``scope`` for the shop in a fixed window of ``window``
+    seconds; refuse over ``limit``. Raises redis.RedisError when Redis is down (callers fail
+    open and log)."""
     now = time.time()
     index = int(now // window)
     key = f"tracking:rl:{scope}:{shop_id}:{_subject_digest(subject)}:{index}"
@@ -101,7 +106,7 @@ def lookup_rate_limit_hit(*, shop_id: int, client_ip: str, order_key: str) -> Ra
     refused = RateLimitResult(allowed=True)
     try:
         for scope, subject, limit in checks:
-            result = _hit(scope, shop_id, subject, limit, window)
+            result = rate_limit_hit(scope, shop_id, subject, limit, window)
             if not result.allowed:
                 logger.warning(
                     "tracking.lookup.rate_limited", extra={"shop_id": shop_id, "scope": scope}
