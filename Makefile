@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export LOCAL_DEV ?= 1
 
-.PHONY: setup demo test lint format bench bench-tracking bench-notifications clean
+.PHONY: setup demo test lint format bench bench-tracking bench-returns bench-notifications clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,6 +36,10 @@ bench: setup
 # Need PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test make bench-tracking
 bench-tracking: setup
 	$(BIN)/python bench/tracking.py
+
+# PostgreSQL too; starts its own devshop: DATABASE_URL=postgres://…/postgres make bench-returns
+bench-returns: setup
+	$(BIN)/python bench/returns.py
 
 bench-notifications: setup
 	$(BIN)/python bench/notifications.py
