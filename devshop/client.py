@@ -77,6 +77,19 @@ class DevshopClient:
         path = f"/_devshop/shops/{myshopify_domain}/variants/{variant_id}"
         return self._post(path, {"available_for_sale": available_for_sale})
 
+    def product_update(
+        self,
+        myshopify_domain: str,
+        product_id: int,
+        *,
+        tags: str | None = None,
+        product_type: str | None = None,
+    ) -> dict[str, Any]:
+        """Edit a product's tags ("a, b") and/or type, as a merchant would in their admin."""
+        fields = {"tags": tags, "product_type": product_type}
+        path = f"/_devshop/shops/{myshopify_domain}/products/{product_id}"
+        return self._post(path, {k: v for k, v in fields.items() if v is not None})
+
     def admin_api_fail_next(
         self, count: int, *, status: int = 503, retry_after: float | None = None
     ) -> None:
@@ -161,6 +174,11 @@ class DevshopClient:
         """Every plausible scan from where the shipment is up to ``to`` (e.g. "DELIVERED")."""
         path = f"/_devshop/shops/{myshopify_domain}/fulfillments/{fulfillment_id}/events"
         return self._post(path, {"to": to})
+
+    def return_get(self, myshopify_domain: str, return_id: int) -> dict[str, Any]:
+        """A return's status, decline and the money moved: {"refunded_amount",
+        "store_credit_amount", "exchange_amount_due"} as decimal strings."""
+        return self._get(f"/_devshop/shops/{myshopify_domain}/returns/{return_id}")
 
     def return_action(
         self, myshopify_domain: str, return_id: int, action: str, **fields: Any

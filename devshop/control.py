@@ -237,6 +237,36 @@ def variant_update(request: HttpRequest, shop: str, variant_id: int) -> JsonResp
     )
 
 
+@csrf_exempt
+@require_http_methods(["POST"])
+def product_update(request: HttpRequest, shop: str, product_id: int) -> JsonResponse:
+    """Edit a product as a merchant would in their admin: {"tags": "Summer, Final-Sale",
+    "product_type": "Underwear"} (either or both). Tags are comma-separated, as Shopify's
+    product form takes them; ``updated_at`` moves. No products/update webhook: the app
+    subscribes to none and reads tags and type through the Admin API."""
+    from devshop.models import DevProduct
+    from devshop.orders import dev_now
+
+    product = DevProduct.objects.filter(shop__myshopify_domain=shop, shopify_id=product_id).first()
+    if product is None:
+        return JsonResponse({"error": "no such product"}, status=404)
+    data = _json_body(request)
+    fields = {key: data[key] for key in ("tags", "product_type") if key in data}
+    if not fields or not all(isinstance(value, str) for value in fields.values()):
+        return JsonResponse({"error": "give tags and/or product_type, as strings"}, status=400)
+    for key, value in fields.items():
+        setattr(product, key, value.strip())
+    product.updated_at = dev_now()
+    product.save(update_fields=[*fields, "updated_at"])
+    return JsonResponse(
+        {
+            "id": product.shopify_id,
+            "tags": [t.strip() for t in product.tags.split(",") if t.strip()],
+            "product_type": product.product_type,
+        }
+    )
+
+
 # Webhooks (devshop.webhooks) ----------------------------------------------------------------
 
 

@@ -7,6 +7,7 @@ carrier would do, scriptable from tests, ``manage.py devshop_simulate`` and the 
     POST shops/<shop>/orders/<id>/cancel           {"reason"?: "CUSTOMER"}
     POST shops/<shop>/fulfillments/<id>/events     {"status": "IN_TRANSIT", …} one scan, or
                                                    {"to": "DELIVERED"} every scan on the way
+    GET  shops/<shop>/returns/<id>                 status, decline, money paid back or owed
     POST shops/<shop>/returns/<id>/<action>        approve | decline {"reason", "note"} |
                                                    process | cancel | close | reopen |
                                                    pay_exchange
@@ -159,6 +160,29 @@ def fulfillment_events(request: HttpRequest, shop: str, fulfillment_id: int) -> 
             ],
         },
         status=201,
+    )
+
+
+@require_http_methods(["GET"])
+def return_state_view(request: HttpRequest, shop: str, return_id: int) -> JsonResponse:
+    """A return as the merchant sees it in their admin: its status, the decline, and the money
+    returnProcess moved (refunded to the payment, issued as store credit, owed by the buyer
+    for an exchange), which the Admin API only shows spread over refunds and transactions."""
+    ret = DevReturn.objects.filter(shop__myshopify_domain=shop, shopify_id=return_id).first()
+    if ret is None:
+        return _error("no such return", 404)
+    return JsonResponse(
+        {
+            "id": ret.shopify_id,
+            "name": ret.name,
+            "status": ret.status,
+            "decline": {"reason": ret.decline_reason, "note": ret.decline_note}
+            if ret.decline_reason
+            else None,
+            "refunded_amount": str(ret.refunded_amount),
+            "store_credit_amount": str(ret.store_credit_amount),
+            "exchange_amount_due": str(ret.exchange_amount_due),
+        }
     )
 
 

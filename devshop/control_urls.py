@@ -18,6 +18,7 @@ urlpatterns = [
     path("shops/<str:shop>/orders", control.orders_create),
     path("shops/<str:shop>/orders/<int:order_id>", control.order_update),
     path("shops/<str:shop>/variants/<int:variant_id>", control.variant_update),
+    path("shops/<str:shop>/products/<int:product_id>", control.product_update),
     # The store's life (devshop.simulation, devshop.returns).
     path("shops/<str:shop>/orders/<int:order_id>/fulfil", control_simulation.order_fulfil),
     path("shops/<str:shop>/orders/<int:order_id>/state", control_simulation.order_state_view),
@@ -26,6 +27,7 @@ urlpatterns = [
         "shops/<str:shop>/fulfillments/<int:fulfillment_id>/events",
         control_simulation.fulfillment_events,
     ),
+    path("shops/<str:shop>/returns/<int:return_id>", control_simulation.return_state_view),
     path(
         "shops/<str:shop>/returns/<int:return_id>/<str:action>",
         control_simulation.return_action,
