@@ -1,16 +1,25 @@
 """The merchant's returns pages: real session tokens, scoped by the token's shop, POSTs with
-the token in the Authorization header, Shopify's userErrors shown as messages."""
+the token in the Authorization header, Shopify's userErrors shown as messages. Shopify is the
+devshop.
 
-from datetime import timedelta
+Two stores for the module: ``store`` with one order (its customer's only one) and a return
+requested in Shopify by the app's send job, which the tests only read; and ``busy``, a pool of
+orders for the tests whose actions change the return in Shopify.
+"""
 
+import django_rq
 import pytest
+import redis
 from django.conf import settings
 from django.core.files.base import ContentFile
+from rq import SimpleWorker
 
 from devshop.session_tokens import session_token_mint
 from returns import services
 from returns.models import ReturnBlocklistEntry, ReturnPhoto, ReturnPolicy, ReturnRequest
-from tests.returns.domain_support import NOW, FakeShopify, make_order, make_shop, ship
+from tests.conftest import need
+from tests.returns.domain_support import make_shop
+from tests.returns.store_support import DevshopStore
 
 pytestmark = pytest.mark.django_db
 
@@ -35,9 +44,61 @@ def post(client, shop, path, data=None):
     )
 
 
+def request_defective(shop, order) -> ReturnRequest:
+    """The shopper's request for one unit of the first item, with a note."""
+    first = order.line_items.order_by("shopify_id").first()
+    return services.return_request_submit(
+        shop=shop,
+        order=order,
+        items=[(first.pk, 1, "DEFECTIVE", "Seam came apart", None)],
+        resolution="refund",
+        customer_email=order.email,
+        customer_id=order.customer_id,
+    )
+
+
+@pytest.fixture(scope="module")
+def store(devshop_server, django_db_setup, django_db_blocker):
+    """One order, and its return requested in Shopify through the send job (module setup runs
+    outside any test transaction: the job is enqueued at once, and a burst worker runs it)."""
+    connection = django_rq.get_connection("default")
+    try:
+        connection.ping()
+    except redis.RedisError as exc:
+        need(f"Redis unreachable: {exc}")
+    with django_db_blocker.unblock():
+        store = DevshopStore.open(devshop_server)
+        (order_id,) = store.orders_create(1)
+        store.mirror()
+        with store.pointed():
+            submitted = request_defective(store.shop(), store.order(order_id))
+            worker = SimpleWorker([django_rq.get_queue("default")], connection=connection)
+            worker.work(burst=True)
+        store.requested_id = submitted.pk
+    yield store
+    with django_db_blocker.unblock():
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def busy(devshop_server, django_db_setup, django_db_blocker):
+    with django_db_blocker.unblock():
+        busy = DevshopStore.open(devshop_server)
+        busy.pool_fill(2)
+        busy.mirror()
+    yield busy
+    with django_db_blocker.unblock():
+        busy.close()
+
+
+@pytest.fixture(autouse=True)
+def _app_calls_the_devshop(devshop):
+    """Every test's Admin API calls go to the devshop (settings are per test)."""
+
+
 @pytest.fixture
-def shop():
-    return make_shop()
+def shop(store):
+    return store.shop()
 
 
 @pytest.fixture
@@ -46,35 +107,31 @@ def other():
 
 
 @pytest.fixture
-def order(shop):
-    order = make_order(shop)
-    ship(order, shipped_at=NOW - timedelta(days=5), delivered_at=NOW - timedelta(days=3))
-    return order
+def requested(store):
+    found = ReturnRequest.objects.get(pk=store.requested_id)
+    assert (found.status, found.sync_state) == ("REQUESTED", "synced")
+    return found
 
 
 @pytest.fixture
-def fake(monkeypatch, order):
-    return FakeShopify(monkeypatch, order)
+def own_requested(busy):
+    """A return of a pool order, requested in Shopify: the test may act on it."""
+    order = busy.take()
+    shop = busy.shop()
+    request = services.return_request_send(request_id=request_defective(shop, order).pk)
+    assert busy.order_returns(order.shopify_id) == [
+        {"id": request.shopify_return_id, "status": "REQUESTED"}
+    ]
+    return request
 
 
-@pytest.fixture
-def requested(shop, order, fake):
-    first = order.line_items.get(title="Item 0")
-    request = services.return_request_submit(
-        shop=shop,
-        order=order,
-        items=[(first.pk, 1, "DEFECTIVE", "Seam came apart", None)],
-        resolution="refund",
-        customer_email="ada@example.com",
-        customer_id=42,
-        now=NOW,
-    )
-    return services.return_request_send(request_id=request.pk)
+def shopify_status(store, request) -> str:
+    return store.return_facts(request.shopify_return_id)["status"]
 
 
-def test_queue_lists_requested_first(client, shop, order, fake, requested):
+def test_queue_lists_requested_first(client, store, shop, requested):
     closed = ReturnRequest.objects.create(
-        shop=shop, order=order, resolution="refund", status="CLOSED"
+        shop=shop, order=requested.order, resolution="refund", status="CLOSED"
     )
 
     html = get_page(client, shop, "/app/returns/").content.decode()
@@ -95,42 +152,54 @@ def test_return_page_shows_items_reason_note_and_history(client, shop, requested
     assert 'id="decline"' in html
 
 
-def test_another_shops_return_is_not_found(client, other, requested):
+def test_another_shops_return_is_not_found(client, store, other, requested):
     assert get_page(client, other, f"/app/returns/{requested.pk}").status_code == 404
     assert post(client, other, f"/app/returns/{requested.pk}/approve").status_code == 404
     assert ReturnRequest.objects.get(pk=requested.pk).status == "REQUESTED"
+    assert shopify_status(store, requested) == "REQUESTED"
 
 
-def test_post_without_the_authorization_header_is_refused(client, shop, requested):
+def test_post_without_the_authorization_header_is_refused(client, store, shop, requested):
     response = client.post(
         f"/app/returns/{requested.pk}/approve?shop={shop.myshopify_domain}&id_token={token_for(shop)}"
     )
 
     assert response.status_code == 401
     assert ReturnRequest.objects.get(pk=requested.pk).status == "REQUESTED"
+    assert shopify_status(store, requested) == "REQUESTED"
 
 
-def test_approve_with_instructions(client, shop, requested, fake):
+def test_approve_with_instructions(client, busy, own_requested):
+    shop = busy.shop()
+
     response = post(
-        client, shop, f"/app/returns/{requested.pk}/approve", {"instructions": "Use the blue box"}
+        client,
+        shop,
+        f"/app/returns/{own_requested.pk}/approve",
+        {"instructions": "Use the blue box"},
     )
 
     assert response.status_code == 200
     assert "Return approved." in response.content.decode()
-    stored = ReturnRequest.objects.get(pk=requested.pk)
+    stored = ReturnRequest.objects.get(pk=own_requested.pk)
     assert (stored.status, stored.approval_instructions) == ("OPEN", "Use the blue box")
+    assert shopify_status(busy, own_requested) == "OPEN"
 
 
-def test_shopify_user_errors_are_shown_as_a_message(client, shop, requested, fake):
-    fake.fail_with = [
-        {"field": ["id"], "message": "Return is not approvable", "code": "INVALID_STATE"}
-    ]
+def test_shopify_user_errors_are_shown_as_a_message(client, busy, own_requested):
+    # given the merchant approved the return meanwhile in Shopify's admin (the webhook has
+    # not reached the app), so Shopify refuses to decline it
+    shop = busy.shop()
+    busy.merchant(own_requested.shopify_return_id, "approve")
 
-    response = post(client, shop, f"/app/returns/{requested.pk}/decline", {"reason": "FINAL_SALE"})
+    response = post(
+        client, shop, f"/app/returns/{own_requested.pk}/decline", {"reason": "FINAL_SALE"}
+    )
 
     assert response.status_code == 409
-    assert "Return is not approvable." in response.content.decode()
-    assert ReturnRequest.objects.get(pk=requested.pk).status == "REQUESTED"
+    assert "Return is open; it can&#x27;t be declined." in response.content.decode()
+    assert ReturnRequest.objects.get(pk=own_requested.pk).status == "REQUESTED"
+    assert shopify_status(busy, own_requested) == "OPEN"
 
 
 def test_photo_is_served_only_to_its_shop(client, shop, other, requested):
