@@ -1527,7 +1527,8 @@ def _process_input(
                 "The order has no captured payment to refund the difference to; settle it in "
                 "Shopify's admin."
                 if resolution == Resolution.EXCHANGE
-                else "The order has no captured payment to refund; choose store credit.",
+                else "The order's payment isn't captured, so there is nothing to refund it to: "
+                "capture the payment in Shopify first, or settle as store credit.",
                 code="no_payment",
             )
         process["financialTransfer"] = {
@@ -1651,7 +1652,10 @@ def return_request_process(
         request.processed_at = now
         request.resolution = resolution
         request.refunded_amount += paid_back
-        if outstanding is not None:
+        if outstanding is not None and exchanged:
+            # What the order still owes once the exchange is booked: Shopify holds the
+            # replacement until it is paid. Not for a refund or store credit: an order whose
+            # payment is only authorized owes its whole total, which no return changed.
             request.amount_outstanding = Decimal(str(outstanding))
         detail: dict[str, Any] = {
             "resolution": resolution,

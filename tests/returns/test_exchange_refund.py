@@ -142,3 +142,39 @@ def test_exchange_for_a_cheaper_variant_refunds_the_difference_less_fees(
     assert Decimal(processed.detail["amount"]) == expected
     request.refresh_from_db()
     assert request.refunded_amount == expected
+
+
+def test_store_credit_on_an_authorized_order_owes_nothing_for_an_exchange(
+    devshop, capture, rq_worker, client
+):
+    # given a delivered order whose payment was authorized, not captured (Shopify's
+    # totalOutstandingSet is then the order's whole total)
+    store = store_with_delivered_order(devshop, capture, rq_worker, financial_status="AUTHORIZED")
+    request = services.return_request_submit(
+        shop=store.shop,
+        order=store.order,
+        items=[
+            {"line_item_id": line.pk, "quantity": 1, "reason": "SIZE_TOO_SMALL"}
+            for line in store.order.line_items.order_by("pk")[:1]
+        ],
+        resolution=Resolution.STORE_CREDIT,
+        customer_email=store.order.email,
+        customer_id=store.order.customer_id,
+    )
+    services.return_request_send(request_id=request.pk)
+    request.refresh_from_db()
+    services.return_request_approve(shop=store.shop, request=request, instructions="")
+    outstanding = store.api.execute(
+        ORDER_MONEY, {"id": f"gid://shopify/Order/{store.order.shopify_id}"}
+    )["order"]["totalOutstandingSet"]["shopMoney"]["amount"]
+    assert Decimal(outstanding) > 0
+
+    # when the merchant settles it as store credit
+    request = services.return_request_process(shop=store.shop, request=request)
+
+    # then the return owes nothing: no exchange was made, whatever the order still owes
+    assert request.status == "CLOSED"
+    assert request.amount_outstanding == 0
+    assert request.refunded_amount > 0
+    [step] = OrderEvent.objects.filter(order=store.order, kind="return.processed")
+    assert "amount_outstanding" not in step.detail
