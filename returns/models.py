@@ -167,6 +167,7 @@ class ReturnLineItem(models.Model):
     reason = models.CharField(max_length=64)
     customer_note = models.CharField(max_length=300, blank=True)
     exchange_variant_id = models.BigIntegerField(null=True, blank=True)
+    exchange_variant_title = models.CharField(max_length=255, blank=True)
     # The ExchangeLineItem returnCreate made for this line (same quantity), and how many of
     # its units returnProcess has booked on the order.
     shopify_exchange_line_item_gid = models.CharField(max_length=255, blank=True)

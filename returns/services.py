@@ -157,6 +157,8 @@ class ReturnItemInput(NamedTuple):
     reason: str
     note: str = ""
     exchange_variant_id: int | None = None
+    # The variant's title as the shopper chose it ("S / Black"), for the merchant's queue.
+    exchange_variant_title: str = ""
 
 
 def user_errors_text(exc: UserErrors) -> str:
@@ -234,6 +236,7 @@ def _normalize_items(items: Iterable[Any]) -> list[ReturnItemInput]:
                     reason=str(item.get("reason") or ""),
                     note=str(item.get("note") or item.get("customer_note") or ""),
                     exchange_variant_id=int(variant) if variant else None,
+                    exchange_variant_title=str(item.get("exchange_variant_title") or ""),
                 )
             )
         else:
@@ -437,6 +440,9 @@ def _lines_create(
             reason=item.reason,
             customer_note=(item.note or "").strip()[:CUSTOMER_NOTE_MAX],
             exchange_variant_id=item.exchange_variant_id,
+            exchange_variant_title=(item.exchange_variant_title or "")[:255]
+            if item.exchange_variant_id
+            else "",
         )
         first = first or line
     for upload in files:

@@ -377,6 +377,7 @@ def _request_submit(
             reason=item.reason,
             note=item.note,
             exchange_variant_id=item.exchange_variant_id,
+            exchange_variant_title=item.exchange_variant_title,
         )
         for item in state.items
     ]

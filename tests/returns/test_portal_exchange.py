@@ -5,7 +5,9 @@ refused, and the chosen one reaches Shopify in returnCreate when the merchant ap
 import re
 
 import pytest
+from django.conf import settings as django_settings
 
+from devshop.session_tokens import session_token_mint
 from returns import services
 from returns.models import ReturnRequest
 from shopapp.models import LineItem
@@ -166,6 +168,20 @@ def test_exchange_from_the_portal_reaches_shopify_as_return_create_with_that_var
     request = ReturnRequest.objects.get(shop=shop, order=order)
     assert (request.resolution, request.sync_state) == ("exchange", "held")
     assert request.line_items.get().exchange_variant_id == wanted_id
+    # and the merchant's page names it as the shopper saw it
+    assert request.line_items.get().exchange_variant_title == wanted_title
+    detail = client.get(
+        f"/app/returns/{request.pk}",
+        {
+            "shop": shop.myshopify_domain,
+            "id_token": session_token_mint(
+                shop_domain=shop.myshopify_domain,
+                secret=django_settings.SHOPIFY_API_SECRET,
+                audience=django_settings.SHOPIFY_API_KEY,
+            ),
+        },
+    )
+    assert f"Exchange for {wanted_title}" in body(detail)
 
     # when the merchant approves: Shopify gets returnCreate with that variant
     services.return_request_approve(shop=shop, request=request, instructions="")
