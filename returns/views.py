@@ -304,6 +304,7 @@ def _submit(
                 else "",
             },
             status=409,
+            order=order,
         )
     with translation.override(page.language(order)):
         refusal = _submit_refusal(page, state, order)
@@ -342,6 +343,7 @@ def _submit_refusal(page: _Portal, state: portal.PortalState, order: Order) -> H
             "message",
             {"message": _("A return for these items is already open.")},
             status=409,
+            order=order,
         )
     stale = (
         not state.items
@@ -409,13 +411,13 @@ def _request_submit(
             "returns.portal.submit_refused",
             extra={"shop": page.shop.myshopify_domain, "code": exc.code},
         )
-        return page.render("message", {"message": exc.message}, status=409)
+        return page.render("message", {"message": exc.message}, status=409, order=order)
     except AdminApiError as exc:
         logger.warning(
             "returns.portal.submit_unavailable",
             extra={"shop": page.shop.myshopify_domain, "error": type(exc).__name__},
         )
-        return page.render("message", {"message": _unavailable_message()}, status=503)
+        return page.render("message", {"message": _unavailable_message()}, status=503, order=order)
     finally:
         for files in photos.values():
             for handle in files:
@@ -498,8 +500,11 @@ class _Portal:
 
     # -- answers ------------------------------------------------------------------------------
 
-    def render(self, view: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
-        with translation.override(self.language()):
+    def render(
+        self, view: str, context: dict[str, Any], *, status: int = 200, order: Order | None = None
+    ) -> HttpResponse:
+        """A page in the shopper's language: the order's when the page is about one."""
+        with translation.override(self.language(order)):
             return self._respond(view, context, status=status)
 
     def rate_limited(self, retry_after: int, *, step: str = "lookup") -> HttpResponse:

@@ -20,7 +20,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from returns import portal
+from returns import portal, services
 from returns.models import ProductInfo, ReturnLineItem, ReturnPolicy, ReturnRequest
 from shopapp.models import LineItem, Order, Shop
 from shopapp.orders.reconcile import orders_reconcile
@@ -581,6 +581,32 @@ def test_the_same_items_cannot_be_requested_while_a_request_is_open(client, devs
     assert response.status_code == 409
     assert "already open" in body(response)
     assert ReturnRequest.objects.filter(shop=shop).count() == 1
+
+
+@pytest.mark.parametrize(
+    ("language", "words"),
+    [
+        ("de", "Für diese Bestellung können wir online keine Rücksendung annehmen."),
+        ("es", "No podemos aceptar una devolución en línea para este pedido."),
+        ("fr", "Nous ne pouvons pas accepter de retour en ligne pour cette commande."),
+    ],
+)
+def test_a_refused_submission_speaks_the_orders_language(client, devshop, shop, language, words):
+    # given a shopper of an order placed in another language, at the review step
+    order = delivered_order(devshop, shop, line_items=1, customer_locale=language)
+    Order.objects.filter(pk=order.pk).update(locale=language)
+    [line] = lines(order)
+    review = choose(client, shop, state_of(lookup(client, shop, order)), {line: (1, "STYLE")})
+    # and the merchant blocklisting their email meanwhile
+    services.blocklist_entry_add(shop=shop, email=order.email)
+
+    # when they submit, then the refusal, and the page around it, are in the order's language
+    response = submit(client, shop, state_of(review))
+    assert response.status_code == 409
+    assert response["Content-Language"] == language
+    assert words in unescape(body(response))
+    assert f'lang="{language}"' in body(response)
+    assert ReturnRequest.objects.filter(shop=shop).count() == 0
 
 
 def test_a_tampered_state_is_refused(client, devshop, shop):
