@@ -4,8 +4,8 @@
 throttling are retried by the Admin API client first (seconds), then by RQ (minutes); when
 no retry is left the request is marked failed with a message the shopper can read.
 
-``return_status_refresh_job`` reads a return's status from Shopify when a status webhook the
-order rule dropped disagrees with ours (returns.services.return_status_refresh).
+``return_refresh_job`` reads a return from Shopify and adopts it when webhooks leave doubt
+or name what the app cannot place (returns.services.return_refresh).
 
 ``photo_stash_expire_job`` runs hourly from cron (shopapp.cron): photos stashed by portals
 the shopper left before submitting are deleted once older than RETURNS_PHOTO_STASH_TTL_HOURS.
@@ -39,8 +39,8 @@ def return_request_send_job(request_id: int) -> str | None:
     return request.status if request is not None else None
 
 
-def return_status_refresh_job(request_id: int) -> str | None:
-    request = services.return_status_refresh(request_id=request_id)
+def return_refresh_job(request_id: int) -> str | None:
+    request = services.return_refresh(request_id=request_id)
     return request.status if request is not None else None
 
 

@@ -2000,6 +2000,7 @@ def return_webhook_apply(
             .filter(shop=shop, shopify_return_id=return_id)
             .first()
         )
+        refresh = False
         status = _TOPIC_STATUS.get(topic)
         if topic == "returns/process":
             status = Status.CLOSED if str(payload.get("status")).lower() == "closed" else None
@@ -2031,11 +2032,13 @@ def return_webhook_apply(
             moved = bool(status) and _status_apply(
                 request=request, status=status, topic=topic, at=at, payload=payload
             )
-            if status and not moved and (status != request.status or topic == "returns/reopen"):
-                # Dropped by the order rule while it disagrees with ours, or a reopen with
-                # nothing to reopen (its close not here yet, or in the same second): ask Shopify.
-                pk = request.pk
-                transaction.on_commit(lambda: _refresh_enqueue(pk))
+            # Dropped by the order rule while it disagrees with ours, or a reopen with nothing
+            # to reopen (its close not here yet, or in the same second): ask Shopify.
+            refresh = (
+                bool(status)
+                and not moved
+                and (status != request.status or topic == "returns/reopen")
+            )
         if not request.name and payload.get("name"):
             request.name = str(payload["name"])[:64]
             request.save(update_fields=["name", "updated_at"])
@@ -2076,6 +2079,7 @@ def return_webhook_apply(
             # Shopify's admin) is a new step.
             echo = request.processed_at is not None and request.processed_at >= at - ECHO_SLACK
             if not echo:
+                refresh = True  # processed in Shopify's admin: read the units it processed
                 request.processed_at = at
                 request.save(update_fields=["processed_at", "updated_at"])
                 _step(
@@ -2095,6 +2099,13 @@ def return_webhook_apply(
             )
         elif moved and request.status in _STATUS_STEP:
             _step(request=request, step=_STATUS_STEP[request.status], source=source, occurred_at=at)
+        if request.status == Status.OPEN and not request.reverse_fulfillment_order_gid:
+            # Open in Shopify (approved or made in its admin) and the app does not know the
+            # reverse fulfillment order its dispose webhooks will name: read it.
+            refresh = True
+        if refresh:
+            pk = request.pk
+            transaction.on_commit(lambda: _refresh_enqueue(pk))
     logger.info(
         "returns.webhook.applied",
         extra={
@@ -2195,32 +2206,66 @@ def _update_apply(*, request: ReturnRequest, payload: dict) -> None:
 def _refresh_enqueue(request_id: int) -> None:
     import django_rq
 
-    from returns.jobs import return_status_refresh_job
+    from returns.jobs import return_refresh_job
 
-    django_rq.get_queue("default").enqueue(return_status_refresh_job, request_id)
+    django_rq.get_queue("default").enqueue(return_refresh_job, request_id)
 
 
-def return_status_refresh(*, request_id: int) -> ReturnRequest | None:
-    """Adopt the status Shopify holds now. Queued when the webhook order rule dropped a status
-    webhook that disagrees with ours: usually a stale delivery (the read confirms what we
-    have), but Shopify's whole-second timestamps cannot order a close and a reopen made in the
-    same second, and a reopen delivered before its close finds nothing to reopen. A status
-    this module does not know (Shopify adds values) is left alone."""
+def _quantities_adopt(*, request: ReturnRequest, returned: dict[str, Any], at: datetime) -> None:
+    """Raise each (locked) line's processed and received units to what Shopify holds:
+    ``processedQuantity`` of its return line, the dispositions of its reverse fulfillment
+    order line. Never down; a receipt moved here is one ``return.received`` step."""
+    processed = {
+        node["id"]: int(node.get("processedQuantity") or 0)
+        for node in (returned.get("returnLineItems") or {}).get("nodes") or []
+        if node.get("id")
+    }
+    disposed = {
+        node["id"]: sum(int(d.get("quantity") or 0) for d in node.get("dispositions") or [])
+        for rfo in (returned.get("reverseFulfillmentOrders") or {}).get("nodes") or []
+        for node in (rfo.get("lineItems") or {}).get("nodes") or []
+        if node.get("id")
+    }
+    totals: dict[int, int] = {}
+    for line in request.line_items.select_for_update().order_by("pk"):
+        units = min(line.quantity, processed.get(line.shopify_return_line_item_gid, 0))
+        if units > line.processed_quantity:
+            line.processed_quantity = units
+            line.save(update_fields=["processed_quantity"])
+        if disposed.get(line.reverse_fulfillment_order_line_item_gid):
+            totals[line.pk] = disposed[line.reverse_fulfillment_order_line_item_gid]
+    _received_apply(request=request, totals=totals, source=OrderEvent.Source.APP, at=at)
+
+
+def return_refresh(*, request_id: int) -> ReturnRequest | None:
+    """Adopt the return as Shopify holds it now: its status, the ids later steps need (return
+    lines, reverse fulfillment order and its lines, exchange lines) and the units processed
+    and disposed. Queued when webhooks leave doubt or name what the app cannot place:
+    - a status webhook the order rule dropped while it disagrees with ours (usually a stale
+      delivery, and the read confirms what we have; but Shopify's whole-second timestamps
+      cannot order a close and a reopen made in the same second, and a reopen delivered
+      before its close finds nothing to reopen);
+    - a return made or moved in Shopify's admin whose reverse fulfillment order the app does
+      not know yet, so its dispose webhooks would name lines it cannot place;
+    - a processing made in Shopify's admin (returns/process carries no units per line).
+    A status this module does not know (Shopify adds values) is left alone."""
     request = ReturnRequest.objects.select_related("shop").filter(pk=request_id).first()
     if request is None or request.shopify_return_id is None or not request.shop.is_active:
         return request
     shop = request.shop
     client = admin_client_for_shop(shop)
-    returned = shopify.return_status_fetch(client, return_gid=_return_gid(request)) or {}
-    status = str(returned.get("status") or "").upper()
-    if status not in _RANK or status == Status.SUBMITTED:
+    returned = shopify.return_sync_fetch(client, return_gid=_return_gid(request)) or {}
+    if not returned:
         return request
+    status = str(returned.get("status") or "").upper()
+    now = timezone.now()
     with transaction.atomic():
         request = _locked(request, shop)
+        _reverse_store(request, returned)
+        _quantities_adopt(request=request, returned=returned, at=now)
         previous = request.status
-        if previous == status:
+        if status not in _RANK or status in {Status.SUBMITTED, previous}:
             return request
-        now = timezone.now()
         request.status = status
         if status == Status.OPEN and previous == Status.CLOSED:
             request.closed_at = None
