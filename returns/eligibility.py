@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db.models import Max, Sum
+from django.db.models import Sum
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
 
@@ -29,7 +29,7 @@ from returns.models import ProductInfo, Resolution, ReturnLineItem, ReturnReques
 from returns.policy import percent, policy_list, return_policy_get
 from shopapp.admin_api.client import admin_client_for_shop
 from shopapp.models import LineItem, Order, Shop
-from tracking.models import Shipment, ShipmentLineItem
+from tracking.models import ShipmentLineItem
 
 # Product tags and types change rarely and are not pushed to the app (no products/* topic):
 # a quarter of an hour bounds how long a newly "final sale" product can still be returned,
@@ -108,14 +108,24 @@ def _product_info(
 def _product_info_store(
     *, shop: Shop, products: dict[int, tuple[int, list[str], str]], now: datetime
 ) -> dict[int, ProductInfo]:
+    """Store what Shopify said of the products, one statement whatever their number (an
+    upsert on the shop's product id; two lines of one product name it once)."""
     stored: dict[int, ProductInfo] = {}
     for product_id, tags, product_type in products.values():
-        info, _created = ProductInfo.objects.update_or_create(
+        stored[product_id] = ProductInfo(
             shop=shop,
             product_id=product_id,
-            defaults={"tags": tags, "product_type": product_type[:255], "fetched_at": now},
+            tags=tags,
+            product_type=product_type[:255],
+            fetched_at=now,
         )
-        stored[product_id] = info
+    if stored:
+        ProductInfo.objects.bulk_create(
+            list(stored.values()),
+            update_conflicts=True,
+            unique_fields=["shop", "product_id"],
+            update_fields=["tags", "product_type", "fetched_at"],
+        )
     return stored
 
 
@@ -143,19 +153,42 @@ def _open_line_item_ids(*, shop: Shop, order: Order) -> set[int]:
     )
 
 
-def _window_ends(*, shop: Shop, order: Order, line_item: LineItem, policy) -> datetime | None:
+@dataclass(frozen=True)
+class _ShipmentDates:
+    """Per line item (Shopify id): the latest delivery and fulfillment dates among the order's
+    shipments carrying it. One query for all lines, so the page's query count does not grow
+    with the order's size."""
+
+    delivered: dict[int, datetime]
+    shipped: dict[int, datetime]
+
+
+def _shipment_dates(*, shop: Shop, order: Order) -> _ShipmentDates:
+    rows = ShipmentLineItem.objects.filter(
+        shop=shop, shipment__shop=shop, shipment__order=order
+    ).values_list("line_item_shopify_id", "shipment__delivered_at", "shipment__shopify_created_at")
+    delivered: dict[int, datetime] = {}
+    shipped: dict[int, datetime] = {}
+    for line_id, delivered_at, created_at in rows:
+        if delivered_at and (line_id not in delivered or delivered_at > delivered[line_id]):
+            delivered[line_id] = delivered_at
+        if created_at and (line_id not in shipped or created_at > shipped[line_id]):
+            shipped[line_id] = created_at
+    return _ShipmentDates(delivered=delivered, shipped=shipped)
+
+
+def _window_ends(
+    *, order: Order, line_item: LineItem, dates: _ShipmentDates, policy
+) -> datetime | None:
     """Delivery + window; without a delivery event, fulfillment + transit allowance + window."""
-    shipment_ids = ShipmentLineItem.objects.filter(
-        shop=shop, shipment__order=order, line_item_shopify_id=line_item.shopify_id
-    ).values_list("shipment_id", flat=True)
-    shipments = Shipment.objects.filter(shop=shop, pk__in=list(shipment_ids))
-    dates = shipments.aggregate(delivered=Max("delivered_at"), shipped=Max("shopify_created_at"))
     window = timedelta(days=policy.window_days)
-    if dates["delivered"]:
-        return dates["delivered"] + window
+    delivered_at = dates.delivered.get(line_item.shopify_id)
+    if delivered_at:
+        return delivered_at + window
     allowance = timedelta(days=policy.transit_allowance_days)
-    if dates["shipped"]:
-        return dates["shipped"] + allowance + window
+    shipped_at = dates.shipped.get(line_item.shopify_id)
+    if shipped_at:
+        return shipped_at + allowance + window
     # Shopify says it shipped but the shipment has not reached the mirror yet: count from
     # the order, the earliest the parcel can have left.
     start = order.processed_at or order.shopify_created_at
@@ -194,6 +227,9 @@ def order_eligibility(
     open_items = _open_line_item_ids(shop=shop, order=order)
     excluded_tags = set(policy_list(policy.excluded_product_tags))
     excluded_types = set(policy_list(policy.excluded_product_types))
+    dates = _shipment_dates(shop=shop, order=order)
+    # Read once, for every line, when a line first has nothing returnable.
+    went_back: set[int] | None = None
 
     results = []
     for li in line_items:
@@ -203,7 +239,7 @@ def order_eligibility(
         info = products.get(li.product_id) if li.product_id else None
         tags = {t.strip().lower() for t in info.tags} if info else set()
         product_type = (info.product_type if info else "").strip().lower()
-        ends = _window_ends(shop=shop, order=order, line_item=li, policy=policy)
+        ends = _window_ends(order=order, line_item=li, dates=dates, policy=policy)
 
         code, text = ReasonCode.ELIGIBLE, ""
         if order.cancelled_at:
@@ -218,8 +254,13 @@ def order_eligibility(
             code, text = ReasonCode.DISCOUNTED, _("Discounted items can't be returned")
         elif quantity <= 0 and li.pk in open_items:
             code, text = ReasonCode.OPEN_REQUEST, _("A return for this item is already open")
-        elif quantity <= 0 and shopify_quantity <= 0 and not _was_returned(shop, li):
-            code, text = ReasonCode.NOT_FULFILLED, _("Not shipped yet")
+        elif quantity <= 0 and shopify_quantity <= 0:
+            if went_back is None:
+                went_back = _returned_line_item_ids(shop=shop, line_items=line_items)
+            if li.pk in went_back:
+                code, text = ReasonCode.ALREADY_RETURNED, _("Already returned")
+            else:
+                code, text = ReasonCode.NOT_FULFILLED, _("Not shipped yet")
         elif quantity <= 0:
             code, text = ReasonCode.ALREADY_RETURNED, _("Already returned")
         elif ends is not None and now > ends:
@@ -242,15 +283,25 @@ def order_eligibility(
     return results
 
 
-def _was_returned(shop: Shop, line_item: LineItem) -> bool:
-    """Whether units of the line went back already (Shopify holds none returnable any more
-    because of a return, not because the line never shipped)."""
-    shipped = ShipmentLineItem.objects.filter(
-        shop=shop, line_item_shopify_id=line_item.shopify_id
-    ).exists()
-    returned = ReturnLineItem.objects.filter(shop=shop, line_item=line_item).exists()
-    refunded = line_item.current_quantity < line_item.quantity
-    return shipped or returned or refunded
+def _returned_line_item_ids(*, shop: Shop, line_items: list[LineItem]) -> set[int]:
+    """The lines (pks) of which units went back already: Shopify holds none returnable any
+    more because of a return, not because the line never shipped. Shipped (any shipment of
+    the shop carried it), named in a local return, or refunded. Two queries for all lines."""
+    carried = set(
+        ShipmentLineItem.objects.filter(
+            shop=shop, line_item_shopify_id__in=[li.shopify_id for li in line_items]
+        ).values_list("line_item_shopify_id", flat=True)
+    )
+    returned = set(
+        ReturnLineItem.objects.filter(shop=shop, line_item__in=line_items).values_list(
+            "line_item_id", flat=True
+        )
+    )
+    return {
+        li.pk
+        for li in line_items
+        if li.shopify_id in carried or li.pk in returned or li.current_quantity < li.quantity
+    }
 
 
 def return_estimate(
