@@ -6,6 +6,7 @@ Every row that belongs to a shop carries ``shop``; every query is scoped by it.
 """
 
 from django.db import models
+from django.db.models.functions import Upper
 
 
 class Shop(models.Model):
@@ -163,6 +164,11 @@ class Order(models.Model):
             models.Index(fields=["shop", "email"]),
             models.Index(fields=["shop", "customer_id"]),
             models.Index(fields=["shop", "name"]),
+            # The storefront lookups (returns portal) match the name a shopper typed in any
+            # case and, for custom-prefixed names, the bare number: without these, every
+            # lookup reads every order of every shop.
+            models.Index(models.F("shop"), Upper("name"), name="order_shop_upper_name_idx"),
+            models.Index(fields=["shop", "order_number"], name="order_shop_number_idx"),
         ]
 
     def __str__(self) -> str:
