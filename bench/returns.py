@@ -76,9 +76,9 @@ LINE_ITEMS_PER_ORDER = 2
 # The "many line items" order for the query count; the devshop's catalogue has 36 variants.
 MANY_LINE_ITEMS = 20
 WARMUP_REQUESTS = 50
-# The portal reads an order's first 8 returnable fulfillments (returns.shopify
-# ELIGIBILITY_QUERY, ``returnableFulfillments(first: 8)``, no next page): the many-line order
-# ships in one parcel so that the query count compares line items, not missing parcels.
+# The portal pages through an order's returnable fulfillments 4 at a time (returns.shopify
+# ELIGIBILITY_QUERY): the many-line order ships in one parcel so that the query count
+# compares line items, not Admin API pages.
 PARCELS_MAX = 8
 # A page waits for two Admin API calls to the devshop on the same machine: generous.
 REQUEST_TIMEOUT_S = 30
