@@ -1953,25 +1953,38 @@ def _status_apply(
             return False
     elif _RANK.get(status, 0) <= _RANK.get(current, 0):
         return False
-    request.status = status
+    _status_set(
+        request,
+        status,
+        at=at,
+        decline=payload.get("decline") or {},
+        reopen=topic == "returns/reopen",
+    )
     request.shopify_status_at = at
+    request.save()
+    return True
+
+
+def _status_set(
+    request: ReturnRequest, status: str, *, at: datetime, decline: dict, reopen: bool
+) -> None:
+    """Set ``status`` and the moment (and, for a decline, the why) that goes with it; unsaved.
+    A webhook's move and a status read from Shopify (``return_refresh``) alike."""
+    request.status = status
     if status == Status.REQUESTED:
         request.requested_at = request.requested_at or at
-    elif status == Status.OPEN and topic == "returns/approve":
+    elif status == Status.OPEN and reopen:
+        request.closed_at = None
+    elif status == Status.OPEN:
         request.approved_at = request.approved_at or at
     elif status == Status.DECLINED:
         request.declined_at = at
-        decline = payload.get("decline") or {}
         request.decline_reason = str(decline.get("reason") or "").upper()[:32]
         request.decline_note = (decline.get("note") or "")[:500]
     elif status == Status.CANCELED:
         request.canceled_at = at
     elif status == Status.CLOSED:
         request.closed_at = at
-    elif topic == "returns/reopen":
-        request.closed_at = None
-    request.save()
-    return True
 
 
 def return_webhook_apply(
@@ -2266,24 +2279,10 @@ def return_refresh(*, request_id: int) -> ReturnRequest | None:
         previous = request.status
         if status not in _RANK or status in {Status.SUBMITTED, previous}:
             return request
-        request.status = status
-        if status == Status.OPEN and previous == Status.CLOSED:
-            request.closed_at = None
-            step = "reopened"
-        else:
-            step = _STATUS_STEP[status]
-        if status == Status.OPEN:
-            request.approved_at = request.approved_at or now
-        elif status == Status.DECLINED:
-            decline = returned.get("decline") or {}
-            request.declined_at = request.declined_at or now
-            request.decline_reason = str(decline.get("reason") or "").upper()[:32]
-            request.decline_note = (decline.get("note") or "")[:500]
-        elif status == Status.CANCELED:
-            request.canceled_at = request.canceled_at or now
-        elif status == Status.CLOSED:
-            request.closed_at = request.closed_at or now
+        reopen = status == Status.OPEN and previous == Status.CLOSED
+        _status_set(request, status, at=now, decline=returned.get("decline") or {}, reopen=reopen)
         request.save()
+        step = "reopened" if reopen else _STATUS_STEP[status]
         _step(
             request=request,
             step=step,

@@ -27,13 +27,6 @@ query($id: ID!) { order(id: $id) {
 
 
 @pytest.fixture(scope="module")
-def capture():
-    server = CaptureServer().start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def refunds():
     """A second endpoint that only receives refunds/create, to read what the devshop sent."""
     server = CaptureServer().start()

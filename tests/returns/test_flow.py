@@ -14,19 +14,11 @@ from returns import services
 from returns.models import Resolution, ReturnRequest
 from shopapp.admin_api import client as admin_api_client
 from shopapp.models import OrderEvent
-from tests.devshop.capture_server import CaptureServer
 from tests.returns.flow_support import DISPOSE, deliver, store_with_delivered_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 LABEL = b"%PDF-1.4 return label for the carrier\n%%EOF\n"
-
-
-@pytest.fixture(scope="module")
-def capture():
-    server = CaptureServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from returns.jobs import SEND_FAILED_MESSAGE
 from returns.models import Resolution, ReturnRequest
 from shopapp.admin_api import client as admin_api_client
 from shopapp.admin_api.client import AdminApiUnavailable
-from tests.devshop.capture_server import CaptureServer
 from tests.returns.flow_support import deliver, store_with_delivered_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -19,13 +18,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 COMPETING_REQUEST = """
 mutation($input: ReturnRequestInput!) {
   returnRequest(input: $input) { return { id } userErrors { message } } }"""
-
-
-@pytest.fixture(scope="module")
-def capture():
-    server = CaptureServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

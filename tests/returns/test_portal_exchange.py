@@ -11,7 +11,6 @@ from devshop.session_tokens import session_token_mint
 from returns import services
 from returns.models import ReturnRequest
 from shopapp.models import LineItem
-from tests.devshop.capture_server import CaptureServer
 from tests.returns.flow_support import store_with_delivered_order
 from tests.returns.test_portal import (  # noqa: F401 - the portal tests' Redis reset
     _fresh_redis,
@@ -129,13 +128,6 @@ def test_forged_variant_id_is_refused_and_nothing_is_stored(client, devshop, sho
     assert 'aria-invalid="true"' in html
     assert 'name="step" value="submit"' not in html
     assert not ReturnRequest.objects.filter(shop=shop).exists()
-
-
-@pytest.fixture(scope="module")
-def capture():
-    server = CaptureServer().start()
-    yield server
-    server.stop()
 
 
 def test_exchange_from_the_portal_reaches_shopify_as_return_create_with_that_variant(

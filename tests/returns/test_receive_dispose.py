@@ -19,7 +19,6 @@ from returns.models import Resolution, ReturnRequest
 from shopapp.admin_api import client as admin_api_client
 from shopapp.admin_api.client import AdminApiUnavailable
 from shopapp.models import OrderEvent
-from tests.devshop.capture_server import CaptureServer
 from tests.returns.flow_support import deliver, store_with_delivered_order
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -36,13 +35,6 @@ REMOVE_FROM_RETURN = """
 mutation($id: ID!, $lines: [ReturnLineItemRemoveFromReturnInput!]) {
   removeFromReturn(returnId: $id, returnLineItems: $lines) {
     return { id } userErrors { field message code } } }"""
-
-
-@pytest.fixture(scope="module")
-def capture():
-    server = CaptureServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -9,18 +9,10 @@ import pytest
 
 from returns.models import ReturnRequest
 from shopapp.models import OrderEvent
-from tests.devshop.capture_server import CaptureServer
 from tests.returns.flow_support import DISPOSE, deliver, store_with_delivered_order
 from tests.returns.test_flow import submit
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(scope="module")
-def capture():
-    server = CaptureServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture

@@ -22,7 +22,6 @@ from returns.models import Resolution, ReturnRequest
 from shopapp.models import OrderEvent, WebhookEvent
 from shopapp.webhooks.handlers import TOPIC_HANDLERS
 from shopapp.webhooks.services import webhook_event_sweep
-from tests.devshop.capture_server import CaptureServer
 from tests.returns.domain_support import make_shop
 from tests.returns.flow_support import DISPOSE
 from tests.returns.store_support import REMOVE_FROM_RETURN, REVERSE_DELIVERY, DevshopStore, numeric
@@ -46,13 +45,6 @@ SUBSCRIBED = tuple(t for t in RETURN_TOPICS if t not in {"returns/cancel", "retu
 # One order per test that makes a return; shipped is enough (no delivery scans).
 POOL_SIZE = 9
 TRACKING_NUMBER = "1Z999AA10123456784"
-
-
-@pytest.fixture(scope="module")
-def capture():
-    server = CaptureServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
