@@ -333,7 +333,7 @@ def mirror_orders(states: dict[int, dict], rng: random.Random) -> None:
 
 def item_path(order) -> tuple[str, list[tuple[str, str]]]:
     """The tracking page's "Start a return" link, as Shopify forwards it."""
-    from tracking.tokens import tracking_link_token
+    from shopapp.storefront.links import tracking_link_token
 
     return "/proxy/returns", [
         ("order", order.name.lstrip("#")),
@@ -396,7 +396,7 @@ def grown_queries(few: list[str], many: list[str]) -> list[tuple[int, int, str]]
 
 
 def clear_rate_limits(redis_url: str, shop_ids: list[int]) -> None:
-    """Delete the lookup rate-limit counters of the bench's shops (tracking.ratelimit keys)."""
+    """Delete the lookup rate-limit counters of the bench's shops (storefront ratelimit keys)."""
     import redis
 
     connection = redis.Redis.from_url(redis_url)
@@ -412,7 +412,7 @@ def load_targets(sample_ids: list[int]) -> dict:
     from returns import shopify
     from shopapp.auth.tokens import shop_access_token_read
     from shopapp.models import Order, Shop
-    from tracking.tokens import form_token
+    from shopapp.storefront.links import form_token
 
     shops = list(Shop.objects.all())
     forms = {s.pk: form_token(s) for s in shops}

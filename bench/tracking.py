@@ -69,7 +69,7 @@ def queries_per_page(order_id: int) -> tuple[int, int]:
     from django.test.utils import CaptureQueriesContext
 
     from shopapp.models import Order
-    from tracking.tokens import tracking_link_token
+    from shopapp.storefront.links import tracking_link_token
 
     order = Order.objects.select_related("shop").get(pk=order_id)
     url = signed_path(
@@ -128,7 +128,7 @@ def main() -> int:
             many_queries, many_status = queries_per_page(2)
 
             from shopapp.models import Order
-            from tracking.tokens import tracking_link_token
+            from shopapp.storefront.links import tracking_link_token
 
             rng = random.Random(3)
             sample_ids = rng.sample(

@@ -40,7 +40,7 @@ from notifications.rendering import (
     template_validate,
 )
 from shopapp.auth.session import session_token_required
-from shopapp.embedded.views import _nav_query, _render
+from shopapp.embedded.views import embedded_render, nav_query
 
 logger = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ NOTICES = {
 
 
 def _redirect(request: HttpRequest, name: str, *args: Any, notice: str = "") -> HttpResponse:
-    query = _nav_query(request)
+    query = nav_query(request)
     if notice:
         query += "&" + urlencode({"notice": notice})
     return HttpResponseRedirect(f"{reverse(name, args=args)}?{query}", status=303)
@@ -70,7 +70,7 @@ def _redirect(request: HttpRequest, name: str, *args: Any, notice: str = "") -> 
 
 def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     notice = NOTICES.get(request.GET.get("notice", ""), "")
-    return _render(
+    return embedded_render(
         request,
         f"notifications/admin/{template}",
         {"nav": "notifications", "notice": notice, **context},

@@ -1,23 +1,35 @@
-"""The variables a message template sees: built at send time from the current rows.
+"""The variables a message template sees: the message's snapshot of the news, the order.
 
 This dict is the contract with the templates (notifications/rendering.py and the merchant's
 Liquid). Exactly these keys, nothing else (no model objects: templates are sandboxed):
 
     shop            {name, email, domain}             domain = the myshopify domain
     order           {name, number, created_at, total_price, currency,
-                     line_items: [{title, variant_title, quantity}]}
+                     line_items: [item]}              every line of the order
     customer        {first_name}
-    shipment        {carrier, tracking_number, tracking_url, stage,
-                     estimated_delivery_at, delivered_at}     or None (order-level news)
+    items           [item]   what this message is about: its parcels' items, the return's
+                             items, else the order's lines
+    shipment        the message's first parcel, or None (order-level news)
+    shipments       [parcel] every parcel of the message (split shipments share one message)
+                    parcel = {carrier, tracking_number, tracking_url, tracking_numbers:
+                              [{number, url}], stage, estimated_delivery_at, delivered_at,
+                              items: [item], is_replacement}
+    delay           {kind} or None
+    return          {name, status, status_url, instructions, label_url, resolution
+                     ("refund", "store_credit", "exchange", "mixed"), refund_amount,
+                     store_credit_amount, currency, decline_reason, items: [item]} or None
     tracking_url    the storefront tracking page https://<shop>/<prefix>/<subpath>/track/<token>
-    return_url      the storefront returns portal https://<shop>/<prefix>/<subpath>/returns
+    return_url      the return's own status page when the message is about a return, else
+                    the storefront returns portal
     unsubscribe_url the signed one-click unsubscribe URL for this recipient and channel
 
+    item = {title, variant_title, quantity, image_url, replaces}
+
 Types: strings everywhere ("" when unknown), except ``order.number`` (int or None),
-``line_items[].quantity`` (int) and the datetimes (``order.created_at``,
-``shipment.estimated_delivery_at``, ``shipment.delivered_at``): timezone-aware ``datetime``
-in the recipient's timezone, or None. Money is a string with two decimals ("49.90") plus
-``order.currency`` (ISO 4217). ``shipment.stage`` is a tracking.models.Stage value.
+``quantity`` (int), ``is_replacement`` (bool) and the datetimes (``order.created_at``,
+``estimated_delivery_at``, ``delivered_at``): timezone-aware ``datetime`` in the recipient's
+timezone, or None. Money is a string with two decimals ("49.90") plus a currency (ISO 4217).
+``stage`` is a notifications.news.ShipmentStage value.
 """
 
 from __future__ import annotations
@@ -25,73 +37,98 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from django.core import signing
-
 from notifications.unsubscribe import unsubscribe_url
 from shopapp.models import Order, Shop
-
-# Same salt and payload as tracking.tokens, so a link built here opens the same page.
-_TRACKING_LINK_SALT = "tracking.link.v1"
+from shopapp.storefront import order_page_url, storefront_proxy_url
 
 
-def _proxy_base(shop: Shop) -> str:
-    from shopapp.storefront import storefront_proxy_url
-
-    return storefront_proxy_url(shop)
-
-
-def order_tracking_url(*, shop: Shop, order: Order) -> str:
-    """The storefront tracking page of ``order``: tracking's own helper when it is there."""
-    try:
-        from tracking.tokens import tracking_page_url
-    except ImportError:
-        # tracking.tokens not present: the same token shape (signed [shop id, order id]).
-        token = signing.dumps([order.shop_id, order.pk], salt=_TRACKING_LINK_SALT, compress=False)
-        return f"{_proxy_base(shop)}/track/{token}"
-    return tracking_page_url(order, shop=shop)
+def _local(value: Any, zone: tzinfo) -> datetime | None:
+    if isinstance(value, str) and value:
+        value = datetime.fromisoformat(value)
+    return value.astimezone(zone) if isinstance(value, datetime) else None
 
 
-def order_return_url(*, shop: Shop) -> str:
-    return f"{_proxy_base(shop)}/returns"
-
-
-def _local(value: datetime | None, zone: tzinfo) -> datetime | None:
-    return value.astimezone(zone) if value else None
-
-
-def _shipment_context(shipment: Any, zone: tzinfo) -> dict[str, Any] | None:
-    if shipment is None:
-        return None
-    numbers = shipment.tracking_numbers or []
-    urls = shipment.tracking_urls or []
+def _item(data: dict[str, Any]) -> dict[str, Any]:
     return {
-        "carrier": shipment.tracking_company or "",
-        "tracking_number": str(numbers[0]) if numbers else "",
-        "tracking_url": str(urls[0]) if urls else "",
-        "stage": shipment.stage or "",
-        "estimated_delivery_at": _local(shipment.estimated_delivery_at, zone),
-        "delivered_at": _local(shipment.delivered_at, zone),
+        "title": str(data.get("title") or ""),
+        "variant_title": str(data.get("variant_title") or ""),
+        "quantity": int(data.get("quantity") or 0),
+        "image_url": str(data.get("image_url") or ""),
+        "replaces": str(data.get("replaces") or ""),
     }
+
+
+def _parcel(data: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
+    numbers = [str(n) for n in data.get("tracking_numbers") or []]
+    urls = [str(u) for u in data.get("tracking_urls") or []]
+    items = [_item(i) for i in data.get("items") or []]
+    return {
+        "carrier": str(data.get("carrier") or ""),
+        "tracking_number": numbers[0] if numbers else "",
+        "tracking_url": urls[0] if urls else "",
+        "tracking_numbers": [
+            {"number": number, "url": urls[index] if index < len(urls) else ""}
+            for index, number in enumerate(numbers)
+        ],
+        "stage": str(data.get("stage") or ""),
+        "estimated_delivery_at": _local(data.get("estimated_delivery_at"), zone),
+        "delivered_at": _local(data.get("delivered_at"), zone),
+        "items": items,
+        "is_replacement": bool(items) and all(i["replaces"] for i in items),
+    }
+
+
+def _return(data: dict[str, Any]) -> dict[str, Any] | None:
+    if data.get("type") != "return":
+        return None
+    return {
+        "name": str(data.get("name") or ""),
+        "status": str(data.get("status") or ""),
+        "status_url": str(data.get("status_url") or ""),
+        "instructions": str(data.get("instructions") or ""),
+        "label_url": str(data.get("label_url") or ""),
+        "resolution": str(data.get("resolution") or "refund"),
+        "refund_amount": str(data.get("refund_amount") or ""),
+        "store_credit_amount": str(data.get("store_credit_amount") or ""),
+        "currency": str(data.get("currency") or ""),
+        "decline_reason": str(data.get("decline_reason") or ""),
+        "items": [_item(i) for i in data.get("items") or []],
+    }
+
+
+def _order_lines(order: Order) -> list[dict[str, Any]]:
+    return [
+        {
+            "title": item.title or "",
+            "variant_title": item.variant_title or "",
+            "quantity": int(item.current_quantity or item.quantity or 0),
+            "image_url": "",
+            "replaces": "",
+        }
+        for item in order.line_items.all().order_by("id")
+    ]
 
 
 def message_context_build(
     *,
     shop: Shop,
     order: Order,
-    shipment: Any | None,
+    snapshot: dict[str, Any],
     channel: str,
     recipient: str,
     zone: tzinfo,
 ) -> dict[str, Any]:
     """The template context for one message; ``zone`` is the recipient's timezone."""
-    line_items = [
-        {
-            "title": item.title or "",
-            "variant_title": item.variant_title or "",
-            "quantity": int(item.quantity or 0),
-        }
-        for item in order.line_items.all().order_by("id")
-    ]
+    news = snapshot.get("news") or {}
+    shipments = [_parcel(s, zone) for s in snapshot.get("shipments") or []]
+    return_ = _return(news)
+    line_items = _order_lines(order)
+    if shipments:
+        items = [item for parcel in shipments for item in parcel["items"]] or line_items
+    elif return_ is not None and return_["items"]:
+        items = return_["items"]
+    else:
+        items = line_items
     return {
         "shop": {
             "name": shop.name or shop.myshopify_domain,
@@ -107,9 +144,13 @@ def message_context_build(
             "line_items": line_items,
         },
         "customer": {"first_name": order.customer_first_name or ""},
-        "shipment": _shipment_context(shipment, zone),
-        "tracking_url": order_tracking_url(shop=shop, order=order),
-        "return_url": order_return_url(shop=shop),
+        "items": items,
+        "shipment": shipments[0] if shipments else None,
+        "shipments": shipments,
+        "delay": {"kind": str(news.get("kind") or "")} if news.get("type") == "delay" else None,
+        "return": return_,
+        "tracking_url": order_page_url(shop=shop, order=order),
+        "return_url": (return_ or {}).get("status_url") or storefront_proxy_url(shop, "returns"),
         "unsubscribe_url": unsubscribe_url(shop_id=shop.pk, channel=channel, address=recipient)
         if recipient
         else "",

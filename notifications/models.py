@@ -127,14 +127,17 @@ class Message(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="messages")
     step = models.ForeignKey(SequenceStep, on_delete=models.PROTECT, related_name="messages")
-    # The shipment the news is about (its Shopify fulfillment id), or 0 for order-level news:
-    # part of the unique key, so it cannot be NULL (NULLs never collide in a unique index).
-    shipment_key = models.BigIntegerField(default=0)
+    # What the news is about: "shipment:<Shopify fulfillment id>", "return:<return id>" or
+    # "order". Part of the unique key (one message per order, step and subject), so never NULL
+    # (NULLs never collide in a unique index).
+    subject_key = models.CharField(max_length=64, default="order")
     trigger = models.CharField(max_length=32, choices=Trigger.choices)
     channel = models.CharField(max_length=8, choices=Channel.choices)
     recipient = models.CharField(max_length=255)
     locale = models.CharField(max_length=8, default="en")
-    context = models.JSONField(default=dict, blank=True)
+    # The facts the message was rendered from (notifications.news snapshots): written when it
+    # is scheduled, refreshed with the latest facts when it is sent.
+    snapshot = models.JSONField(default=dict, blank=True)
 
     due_at = models.DateTimeField()
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
@@ -158,7 +161,7 @@ class Message(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["order", "step", "shipment_key"], name="message_once_per_order_step"
+                fields=["order", "step", "subject_key"], name="message_once_per_order_step"
             )
         ]
         indexes = [
@@ -168,6 +171,66 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trigger} → {self.channel} ({self.status})"
+
+
+class MessageShipment(models.Model):
+    """A parcel a message is about. Parcels of one order shipped close together share one
+    message; the constraint keeps a parcel in one message per step, whatever is repeated."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="shipments")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
+    step = models.ForeignKey(SequenceStep, on_delete=models.CASCADE, related_name="+")
+    fulfillment_id = models.BigIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "step", "fulfillment_id"], name="message_shipment_once"
+            )
+        ]
+
+
+class ShipmentFacts(models.Model):
+    """The latest news tracking gave about a parcel: what a message checks before it goes
+    (is it still news?) and renders (the newest estimate)."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
+    fulfillment_id = models.BigIntegerField()
+    stage = models.CharField(max_length=32)
+    happened_at = models.DateTimeField()
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    snapshot = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "fulfillment_id"], name="shipment_facts_unique_per_shop"
+            )
+        ]
+        indexes = [models.Index(fields=["order"])]
+
+
+class ReturnFacts(models.Model):
+    """The latest news returns gave about a return (a started return stops review requests)."""
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
+    return_id = models.BigIntegerField()
+    status = models.CharField(max_length=32)
+    happened_at = models.DateTimeField()
+    snapshot = models.JSONField(default=dict)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "return_id"], name="return_facts_unique_per_shop"
+            )
+        ]
+        indexes = [models.Index(fields=["order"])]
 
 
 class Suppression(models.Model):
@@ -205,6 +268,9 @@ class NotificationSettings(models.Model):
     email_quiet_end = models.CharField(max_length=5, default="00:00")
     sms_quiet_start = models.CharField(max_length=5, default="21:00")
     sms_quiet_end = models.CharField(max_length=5, default="08:00")
+    # Parcels of one order that reach the same stage within this many minutes share one
+    # message (a split shipment is one "on its way" email, not four); 0 sends each at once.
+    combine_shipments_minutes = models.PositiveIntegerField(default=10)
     # Twilio, per shop; the auth token is encrypted like Shopify tokens.
     is_sms_enabled = models.BooleanField(default=False)
     twilio_account_sid = models.CharField(max_length=64, blank=True)

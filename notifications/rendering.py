@@ -44,7 +44,19 @@ logger = logging.getLogger(__name__)
 
 # The variables a template may use (the context contract in notifications/context.py).
 CONTEXT_VARIABLES: frozenset[str] = frozenset(
-    {"shop", "order", "customer", "shipment", "tracking_url", "return_url", "unsubscribe_url"}
+    {
+        "shop",
+        "order",
+        "customer",
+        "items",
+        "shipment",
+        "shipments",
+        "delay",
+        "return",
+        "tracking_url",
+        "return_url",
+        "unsubscribe_url",
+    }
 )
 # Liquid's own always-there names; not a merchant's typo.
 _LIQUID_BUILTINS: frozenset[str] = frozenset({"now", "today", "forloop", "tablerowloop"})

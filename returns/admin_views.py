@@ -27,7 +27,7 @@ from returns.policy import reason_label, return_policy_get
 from returns.selectors import QUEUE_FILTERS
 from shopapp.admin_api.client import AdminApiError
 from shopapp.auth.session import session_token_required
-from shopapp.embedded.views import _render
+from shopapp.embedded.views import embedded_render
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def return_queue(request: HttpRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:255].strip()
     returns = selectors.return_request_queue(shop=request.shop, status=status, query=query)
     page = Paginator(returns, RETURNS_PER_PAGE).get_page(request.GET.get("page"))
-    return _render(
+    return embedded_render(
         request,
         "returns/admin/queue.html",
         {
@@ -92,7 +92,7 @@ def _detail(
         or ProcessForm(initial={"resolution": ret.resolution}),
         "nav": "returns",
     }
-    return _render(request, "returns/admin/detail.html", context, status=status)
+    return embedded_render(request, "returns/admin/detail.html", context, status=status)
 
 
 @require_GET
@@ -261,7 +261,7 @@ def return_label(request: HttpRequest, return_id: int) -> HttpResponse:
 
 
 def _blocklist_page(request, *, form=None, message="", error="", status=200) -> HttpResponse:
-    return _render(
+    return embedded_render(
         request,
         "returns/admin/blocklist.html",
         {
@@ -303,10 +303,12 @@ def policy(request: HttpRequest) -> HttpResponse:
     current = return_policy_get(shop=request.shop)
     if request.method == "GET":
         form = PolicyForm(instance=current)
-        return _render(request, "returns/admin/policy.html", {"form": form, "nav": "returns"})
+        return embedded_render(
+            request, "returns/admin/policy.html", {"form": form, "nav": "returns"}
+        )
     form = PolicyForm(request.POST, instance=current)
     if not form.is_valid():
-        return _render(
+        return embedded_render(
             request,
             "returns/admin/policy.html",
             {"form": form, "error": "Check the highlighted fields.", "nav": "returns"},
@@ -314,7 +316,7 @@ def policy(request: HttpRequest) -> HttpResponse:
         )
     fields = {name: form.cleaned_data[name] for name in PolicyForm.Meta.fields}
     services.return_policy_update(shop=request.shop, **fields)
-    return _render(
+    return embedded_render(
         request,
         "returns/admin/policy.html",
         {

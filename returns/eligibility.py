@@ -29,7 +29,7 @@ from returns.models import ProductInfo, Resolution, ReturnLineItem, ReturnReques
 from returns.policy import percent, policy_list, return_policy_get
 from shopapp.admin_api.client import admin_client_for_shop
 from shopapp.models import LineItem, Order, Shop
-from tracking.models import ShipmentLineItem
+from tracking.selectors import LineItemShipping, line_item_shipping, line_items_shipped
 
 # Product tags and types change rarely and are not pushed to the app (no products/* topic):
 # a quarter of an hour bounds how long a newly "final sale" product can still be returned,
@@ -153,32 +153,8 @@ def _open_line_item_ids(*, shop: Shop, order: Order) -> set[int]:
     )
 
 
-@dataclass(frozen=True)
-class _ShipmentDates:
-    """Per line item (Shopify id): the latest delivery and fulfillment dates among the order's
-    shipments carrying it. One query for all lines, so the page's query count does not grow
-    with the order's size."""
-
-    delivered: dict[int, datetime]
-    shipped: dict[int, datetime]
-
-
-def _shipment_dates(*, shop: Shop, order: Order) -> _ShipmentDates:
-    rows = ShipmentLineItem.objects.filter(
-        shop=shop, shipment__shop=shop, shipment__order=order
-    ).values_list("line_item_shopify_id", "shipment__delivered_at", "shipment__shopify_created_at")
-    delivered: dict[int, datetime] = {}
-    shipped: dict[int, datetime] = {}
-    for line_id, delivered_at, created_at in rows:
-        if delivered_at and (line_id not in delivered or delivered_at > delivered[line_id]):
-            delivered[line_id] = delivered_at
-        if created_at and (line_id not in shipped or created_at > shipped[line_id]):
-            shipped[line_id] = created_at
-    return _ShipmentDates(delivered=delivered, shipped=shipped)
-
-
 def _window_ends(
-    *, order: Order, line_item: LineItem, dates: _ShipmentDates, policy
+    *, order: Order, line_item: LineItem, dates: LineItemShipping, policy
 ) -> datetime | None:
     """Delivery + window; without a delivery event, fulfillment + transit allowance + window."""
     window = timedelta(days=policy.window_days)
@@ -196,7 +172,7 @@ def _window_ends(
 
 
 def _date_text(shop: Shop, moment: datetime) -> str:
-    from tracking.services import shop_zone
+    from shopapp.auth.selectors import shop_zone
 
     return dateformat.format(timezone.localtime(moment, shop_zone(shop)), "j F Y")
 
@@ -227,7 +203,7 @@ def order_eligibility(
     open_items = _open_line_item_ids(shop=shop, order=order)
     excluded_tags = set(policy_list(policy.excluded_product_tags))
     excluded_types = set(policy_list(policy.excluded_product_types))
-    dates = _shipment_dates(shop=shop, order=order)
+    dates = line_item_shipping(shop=shop, order=order)
     # Read once, for every line, when a line first has nothing returnable.
     went_back: set[int] | None = None
 
@@ -287,11 +263,7 @@ def _returned_line_item_ids(*, shop: Shop, line_items: list[LineItem]) -> set[in
     """The lines (pks) of which units went back already: Shopify holds none returnable any
     more because of a return, not because the line never shipped. Shipped (any shipment of
     the shop carried it), named in a local return, or refunded. Two queries for all lines."""
-    carried = set(
-        ShipmentLineItem.objects.filter(
-            shop=shop, line_item_shopify_id__in=[li.shopify_id for li in line_items]
-        ).values_list("line_item_shopify_id", flat=True)
-    )
+    carried = line_items_shipped(shop=shop, line_item_ids=[li.shopify_id for li in line_items])
     returned = set(
         ReturnLineItem.objects.filter(shop=shop, line_item__in=line_items).values_list(
             "line_item_id", flat=True

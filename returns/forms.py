@@ -19,10 +19,16 @@ from django.utils.translation import gettext_lazy as _
 
 from returns import portal
 from returns.models import Resolution
-from tracking.forms import MAX_CONTACT_LENGTH, MAX_ORDER_LENGTH, normalise_order_number
+from shopapp.storefront.lookup import (
+    MAX_ORDER_LENGTH,
+    OrderNumber,
+    Proof,
+    order_number_parse,
+    proof_parse,
+)
 
-# Fewer characters than this cannot tell two postal codes apart (the shortest in use have 3-4).
-MIN_POSTAL_CHARS = 3
+# RFC 5321's longest forward path: more than any email or postal code.
+MAX_CONTACT_LENGTH = 254
 
 
 class ReturnLookupForm(forms.Form):
@@ -31,22 +37,19 @@ class ReturnLookupForm(forms.Form):
         label=_("Email address or shipping postal code"), max_length=MAX_CONTACT_LENGTH
     )
 
-    def clean_order(self) -> str:
-        value = normalise_order_number(self.cleaned_data["order"])
-        if not value:
+    def clean_order(self) -> OrderNumber:
+        number = order_number_parse(self.cleaned_data["order"])
+        if number is None:
             raise forms.ValidationError(_("Enter your order number."))
-        return value
+        return number
 
-    def clean_contact(self) -> str:
-        raw = self.cleaned_data["contact"].strip()
-        if "@" in raw:
-            return "email:" + raw.lower()
-        postal = portal.normalise_postal_code(raw)
-        if len(postal) < MIN_POSTAL_CHARS:
+    def clean_contact(self) -> Proof:
+        proof = proof_parse(self.cleaned_data["contact"], kinds=("email", "postal"))
+        if proof is None:
             raise forms.ValidationError(
                 _("Enter the email address used for the order or its shipping postal code.")
             )
-        return "postal:" + postal
+        return proof
 
 
 @dataclass

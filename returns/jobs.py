@@ -1,8 +1,10 @@
 """RQ entry points for returns: thin, they take ids and call services.
 
-``return_request_send_job`` is enqueued on commit of a submission. Shopify outages and
-throttling are retried by the Admin API client first (seconds), then by RQ (minutes); when
-no retry is left the request is marked failed with a message the shopper can read.
+``return_request_send_job`` runs a submission's task (shopapp.background: a row written with
+the submission, handed to RQ on commit, handed again by the sweep if Redis was down). Shopify
+outages and throttling are retried by the Admin API client first (seconds), then by RQ
+(minutes); when no retry is left the request is marked failed with a message the shopper can
+read (``return_request_send_gave_up``).
 
 ``return_refresh_job`` reads a return from Shopify and adopts it when webhooks leave doubt
 or name what the app cannot place (returns.services.return_refresh).
@@ -13,12 +15,8 @@ the shopper left before submitting are deleted once older than RETURNS_PHOTO_STA
 
 import logging
 from datetime import timedelta
-from types import TracebackType
-from typing import Any
 
 from django.conf import settings
-from rq import Retry
-from rq.job import Job
 
 from returns import portal, services
 from returns.models import ReturnRequest
@@ -27,7 +25,7 @@ logger = logging.getLogger(__name__)
 
 # Four more tries over ~20 minutes: a Shopify incident or a drained bucket passes in that
 # time, and the shopper's status page says "sending" meanwhile.
-SEND_RETRY = Retry(max=4, interval=[30, 120, 300, 900])
+SEND_RETRY_INTERVALS_S = (30, 120, 300, 900)
 SEND_FAILED_MESSAGE = (
     "We couldn't send your request to the store just now. The store has been told and will "
     "follow up."
@@ -44,25 +42,12 @@ def return_refresh_job(request_id: int) -> str | None:
     return request.status if request is not None else None
 
 
-def return_request_send_failed(
-    job: Job,
-    connection: Any,
-    exc_type: type[BaseException] | None = None,
-    exc_value: BaseException | None = None,
-    traceback: TracebackType | None = None,
-) -> None:
-    """RQ's on_failure callback runs after every failed attempt, retries included: mark the
-    request failed only when no retry is left (rq docs, "Retrying failed jobs")."""
-    if (job.retries_left or 0) > 0:
-        return
-    request_id = job.args[0] if job.args else job.kwargs.get("request_id")
+def return_request_send_gave_up(request_id: int) -> None:
+    """The send task has no retry left: the request is marked failed, the shopper told."""
     request = ReturnRequest.objects.filter(pk=request_id).first()
     if request is None:
         return
-    logger.warning(
-        "returns.send.gave_up",
-        extra={"return_id": request_id, "error": exc_type.__name__ if exc_type else None},
-    )
+    logger.warning("returns.send.gave_up", extra={"return_id": request_id})
     services.return_request_sync_fail(request=request, message=SEND_FAILED_MESSAGE)
 
 

@@ -21,7 +21,6 @@ the guest lookup, and what the status page says.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 import uuid
@@ -35,17 +34,14 @@ from django.conf import settings
 from django.core import signing
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
-from django.db.models import Value
-from django.db.models.functions import Upper
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from returns.models import Resolution, ReturnPhoto, ReturnRequest
 from returns.policy import reason_enum
 from shopapp.models import Order, Shop
-from shopapp.storefront import storefront_proxy_url
-from tracking import ratelimit
-from tracking.forms import normalise_email
+from shopapp.storefront import ratelimit, storefront_proxy_url
+from shopapp.storefront.lookup import storefront_orders
 
 logger = logging.getLogger(__name__)
 
@@ -520,7 +516,7 @@ def items_rate_limit_hit(*, shop_id: int, client_ip: str) -> ratelimit.RateLimit
     """Count one items post for this shop's client IP; refuse over ITEMS_RATE_PER_CLIENT in
     the lookup limiter's window. Its own counter (scope "returns-items"), so choosing items
     never spends the lookups a shopper has left, nor the other way round; the same fixed
-    window, key shape and fail-open rule as the lookup (tracking.ratelimit)."""
+    window, key shape and fail-open rule as the lookup (shopapp.storefront.ratelimit)."""
     try:
         result = ratelimit.rate_limit_hit(
             "returns-items",
@@ -544,72 +540,15 @@ def items_rate_limit_hit(*, shop_id: int, client_ip: str) -> ratelimit.RateLimit
 # Reads the portal needs
 
 
-def normalise_postal_code(value: str) -> str:
-    """Postal codes are typed with or without spaces and dashes, in any case."""
-    return "".join(ch for ch in value if ch.isalnum()).upper()
-
-
-# Compared when no order matched, so a wrong number costs what a wrong email costs.
-_DUMMY_CONTACT = b"email:nobody@invalid.example"
-MAX_LOOKUP_CANDIDATES = 5
-
-
-def _visible_orders(shop: Shop):
-    return Order.objects.filter(shop=shop, deleted_at__isnull=True, redacted_at__isnull=True)
-
-
-def portal_order_lookup(*, shop: Shop, order_number: str, contact: str) -> Order | None:
-    """The shop's order named ``order_number`` (normalised, no '#') whose email or shipping
-    postal code is ``contact`` ("email:<normalised>" or "postal:<normalised>"), else None.
-
-    One query whatever the input; the contact is compared in constant time against every
-    candidate, or against a dummy when there is none, so a wrong number and a wrong email take
-    the same path and give the same answer.
-    """
-    # Each way a name can match is its own equality on one of Order's indexes, (shop,
-    # UPPER(name)) or (shop, order_number), joined by UNION: one statement that never reads
-    # the whole table. An OR of the same tests leaves the choice to the planner's statistics:
-    # SQLite without ANALYZE reads every order of the shop through its shop_id index. UPPER
-    # on both sides is the database's own case folding, as ``iexact`` was.
-    named = _visible_orders(shop).alias(name_upper=Upper("name"))
-    ways = [
-        named.filter(name_upper=Upper(Value(order_number))),
-        named.filter(name_upper=Upper(Value("#" + order_number))),
-    ]
-    if order_number.isdigit() and len(order_number) <= 18:
-        ways.append(_visible_orders(shop).filter(order_number=int(order_number)))
-    ids = ways[0].values("pk").union(*(way.values("pk") for way in ways[1:]))
-    candidates = list(
-        _visible_orders(shop).filter(pk__in=ids).order_by("-id")[:MAX_LOOKUP_CANDIDATES]
-    )
-    wanted = contact.encode()
-    found: Order | None = None
-    compared = False
-    for candidate in candidates:
-        keys = []
-        if candidate.email.strip():
-            keys.append(("email:" + normalise_email(candidate.email)).encode())
-        postal = normalise_postal_code(candidate.shipping_zip)
-        if len(postal) >= 3:
-            keys.append(("postal:" + postal).encode())
-        for key in keys:
-            compared = True
-            if hmac.compare_digest(key, wanted) and found is None:
-                found = candidate
-    if not compared:
-        hmac.compare_digest(_DUMMY_CONTACT, wanted)
-    return found
-
-
 def portal_order_get(*, shop: Shop, order_id: int) -> Order | None:
-    return _visible_orders(shop).filter(pk=order_id).first()
+    return storefront_orders(shop).filter(pk=order_id).first()
 
 
 def customer_order_list(*, shop: Shop, customer_id: int, limit: int = 10) -> list[Order]:
     """A logged-in customer's recent orders: only ``Order.customer_id`` ties them, as Shopify
     signs ``logged_in_customer_id`` and that is all the signature proves."""
     return list(
-        _visible_orders(shop)
+        storefront_orders(shop)
         .filter(customer_id=customer_id, cancelled_at__isnull=True)
         .order_by("-shopify_created_at", "-id")[:limit]
     )

@@ -40,6 +40,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from notifications.services import notification_news_record, notification_trigger
 from returns import shopify
 from returns.eligibility import (
     OPEN_STATUSES,
@@ -58,6 +59,7 @@ from returns.models import (
     ReturnPolicy,
     ReturnRequest,
 )
+from returns.news import return_news
 from returns.policy import (
     DECLINE_REASONS,
     REASON_DEFINITIONS_SINCE,
@@ -77,8 +79,10 @@ from shopapp.admin_api.client import (
     UserErrors,
     admin_client_for_shop,
 )
+from shopapp.background.services import task_defer
 from shopapp.models import LineItem, Order, OrderEvent, Shop
-from shopapp.orders.services import order_event_record
+from shopapp.orders.reconcile import legacy_id
+from shopapp.orders.services import line_item_replacement_record, order_event_record
 
 logger = logging.getLogger(__name__)
 
@@ -204,17 +208,14 @@ def _step(
     )
     if event is None:
         return False
+    news = return_news(request, happened_at=event.occurred_at, detail=detail)
     trigger = _TRIGGERS.get(step)
     if trigger:
-        # Imported at call time: notifications imports the order services this module uses.
-        from notifications.services import notification_trigger
-
-        notification_trigger(
-            shop=request.shop,
-            order=request.order,
-            trigger=trigger,
-            context={"return_id": request.pk},
-        )
+        notification_trigger(shop=request.shop, order=request.order, trigger=trigger, news=news)
+    else:
+        # Received, canceled, reopened…: no message, but notifications keeps the return's
+        # state (a canceled return no longer stops a review request).
+        notification_news_record(shop=request.shop, order=request.order, news=news)
     return True
 
 
@@ -396,8 +397,7 @@ def return_request_submit(
                 files=photos.get(item.line_item_id) or [],
             )
         _step(request=request, step="submitted", source=OrderEvent.Source.SHOPPER)
-        # django-rq's commit mode holds the enqueue until this transaction commits.
-        _send_enqueue(request.pk)
+        _send_enqueue(request)
     logger.info(
         "returns.request.submitted",
         extra={"shop": shop.myshopify_domain, "return_id": request.pk, "items": len(normalized)},
@@ -458,17 +458,23 @@ def _lines_create(
         photo.save()
 
 
-def _send_enqueue(request_id: int) -> None:
-    import django_rq
-    from rq import Callback
-
-    from returns.jobs import SEND_RETRY, return_request_send_failed, return_request_send_job
-
-    django_rq.get_queue("default").enqueue(
+def _send_enqueue(request: ReturnRequest) -> None:
+    """Promise the request goes to Shopify once this transaction commits: a task row that the
+    sweep hands to RQ again when Redis is down or lost it (the shopper is answered either way).
+    """
+    from returns.jobs import (
+        SEND_RETRY_INTERVALS_S,
+        return_request_send_gave_up,
         return_request_send_job,
-        request_id,
-        retry=SEND_RETRY,
-        on_failure=Callback(return_request_send_failed),
+    )
+
+    task_defer(
+        return_request_send_job,
+        shop=request.shop,
+        kwargs={"request_id": request.pk},
+        key=f"returns.send:{request.pk}",
+        retry_intervals_s=SEND_RETRY_INTERVALS_S,
+        on_give_up=return_request_send_gave_up,
     )
 
 
@@ -1658,6 +1664,7 @@ def return_request_process(
         request.processed_at = now
         request.resolution = resolution
         request.refunded_amount += paid_back
+        _replacements_record(request, result)
         if outstanding is not None and exchanged:
             # What the order still owes once the exchange is booked: Shopify holds the
             # replacement until it is paid. Not for a refund or store credit: an order whose
@@ -2117,8 +2124,8 @@ def return_webhook_apply(
             # reverse fulfillment order its dispose webhooks will name: read it.
             refresh = True
         if refresh:
-            pk = request.pk
-            transaction.on_commit(lambda: _refresh_enqueue(pk))
+            # A task row in this transaction: handed to RQ when it commits.
+            _refresh_enqueue(request.pk)
     logger.info(
         "returns.webhook.applied",
         extra={
@@ -2216,12 +2223,38 @@ def _update_apply(*, request: ReturnRequest, payload: dict) -> None:
         )
 
 
-def _refresh_enqueue(request_id: int) -> None:
-    import django_rq
+def _replacements_record(request: ReturnRequest, returned: dict[str, Any]) -> None:
+    """Tell the order mirror which lines an exchange booked and what each replaces, so the
+    replacement's parcel says so ("replaces your Linen shirt · M")."""
+    nodes = ((returned.get("exchangeLineItems") or {}).get("nodes")) or []
+    by_gid = {
+        line.shopify_exchange_line_item_gid: line
+        for line in request.line_items.select_related("line_item")
+        if line.shopify_exchange_line_item_gid
+    }
+    for node in nodes:
+        line = by_gid.get(node.get("id"))
+        for booked in (node.get("lineItems") or []) if line is not None else []:
+            new_id = legacy_id(booked.get("id"))
+            if new_id is not None and line is not None:
+                line_item_replacement_record(
+                    shop=request.shop,
+                    order=request.order,
+                    line_item_shopify_id=new_id,
+                    replaces_line_item_shopify_id=line.line_item.shopify_id,
+                )
 
+
+def _refresh_enqueue(request_id: int) -> None:
     from returns.jobs import return_refresh_job
 
-    django_rq.get_queue("default").enqueue(return_refresh_job, request_id)
+    task_defer(
+        return_refresh_job,
+        shop=None,
+        kwargs={"request_id": request_id},
+        # One pending read per return, however many webhooks left doubt.
+        key=f"returns.refresh:{request_id}",
+    )
 
 
 def _quantities_adopt(*, request: ReturnRequest, returned: dict[str, Any], at: datetime) -> None:
@@ -2276,6 +2309,7 @@ def return_refresh(*, request_id: int) -> ReturnRequest | None:
         request = _locked(request, shop)
         _reverse_store(request, returned)
         _quantities_adopt(request=request, returned=returned, at=now)
+        _replacements_record(request, returned)
         previous = request.status
         if status not in _RANK or status in {Status.SUBMITTED, previous}:
             return request
@@ -2304,42 +2338,3 @@ def return_refresh(*, request_id: int) -> ReturnRequest | None:
 
 
 # -- privacy --------------------------------------------------------------------------------
-
-
-def returns_customer_redact(
-    *,
-    shop: Shop,
-    customer_id: int | None,
-    email: str,
-    phone: str = "",
-    order_ids: Iterable[int] = (),
-) -> int:
-    """customers/redact: erase the shopper's data in returns (email, notes, photos, labels,
-    blocklist entry); the returns stay, anonymised, for the merchant's books."""
-    email = (email or "").strip().lower()
-    match = Q(order__shopify_id__in=list(order_ids))
-    if customer_id is not None:
-        match |= Q(customer_id=customer_id)
-    if email:
-        match |= Q(customer_email__iexact=email)
-    requests = list(ReturnRequest.objects.filter(shop=shop).filter(match))
-    for request in requests:
-        for photo in ReturnPhoto.objects.filter(
-            shop=shop, return_line_item__return_request=request
-        ):
-            photo.image.delete(save=False)
-            photo.delete()
-        if request.label_file:
-            request.label_file.delete(save=False)
-        request.line_items.update(customer_note="")
-        request.customer_email = ""
-        request.customer_id = None
-        request.decline_note = ""
-        request.save()
-    if email:
-        ReturnBlocklistEntry.objects.filter(shop=shop, email=email).delete()
-    logger.info(
-        "returns.customer_redact.done",
-        extra={"shop": shop.myshopify_domain, "returns": len(requests)},
-    )
-    return len(requests)

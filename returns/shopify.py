@@ -33,7 +33,7 @@ query ReturnSync($id: ID!) {
         ... on ReturnLineItem { processedQuantity fulfillmentLineItem { id lineItem { id } } }
       }
     }
-    exchangeLineItems(first: 25) { nodes { id quantity variantId } }
+    exchangeLineItems(first: 25) { nodes { id quantity variantId lineItems { id } } }
     reverseFulfillmentOrders(first: 2) {
       nodes {
         id
@@ -202,6 +202,7 @@ mutation ReturnProcess($input: ReturnProcessInput!) {
     return {
       id status closedAt
       order { displayFinancialStatus totalOutstandingSet { shopMoney { amount currencyCode } } }
+      exchangeLineItems(first: 25) { nodes { id lineItems { id } } }
     }
     userErrors { field message code }
   }

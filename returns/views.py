@@ -61,10 +61,10 @@ from shopapp.storefront import (
     storefront_language,
     storefront_response,
 )
+from shopapp.storefront.links import form_token, form_token_valid, order_id_from_link_token
+from shopapp.storefront.lookup import storefront_order_lookup
+from shopapp.storefront.ratelimit import lookup_rate_limit_hit
 from tracking import selectors as tracking_selectors
-from tracking.ratelimit import lookup_rate_limit_hit
-from tracking.tokens import form_token, form_token_valid, order_id_from_link_token
-from tracking.views import tracking_branding
 
 logger = logging.getLogger(__name__)
 
@@ -205,16 +205,12 @@ def _lookup(request: HttpRequest, page: _Portal) -> HttpResponse:
     if not form.is_valid():
         return page.render("lookup", {"form": form, "order_value": typed_order})
     number = form.cleaned_data["order"]
-    # The same per-order budget as the tracking page: one guessed number costs the same on
-    # either page, so using both does not double an attacker's tries.
-    limited = lookup_rate_limit_hit(
-        shop_id=shop.pk, client_ip=page.client_ip, order_key="order:" + number.lower()
-    )
+    # The same per-order budget as the tracking page, keyed by the normalised number: one
+    # guessed number costs the same on either page and in any spelling.
+    limited = lookup_rate_limit_hit(shop_id=shop.pk, client_ip=page.client_ip, order_key=number.key)
     if not limited.allowed:
         return page.rate_limited(limited.retry_after)
-    order = portal.portal_order_lookup(
-        shop=shop, order_number=number, contact=form.cleaned_data["contact"]
-    )
+    order = storefront_order_lookup(shop=shop, number=number, proof=form.cleaned_data["contact"])
     if order is None:
         logger.info("returns.portal.lookup_no_match", extra={"shop": shop.myshopify_domain})
         # One message whether the number or the contact was wrong (no enumeration); the
@@ -452,8 +448,7 @@ class _Portal:
         # …/<subpath>/returns/<token>), whatever prefix and subpath the merchant chose.
         self.proxy_base = proxy_base
         # One look for the shop's storefront pages: the tracking page's branding.
-        self.settings = tracking_selectors.tracking_settings_for_shop(shop=self.shop)
-        self.branding = tracking_branding(self.settings)
+        self.branding = tracking_selectors.storefront_branding(shop=self.shop)
         self.client_ip = storefront_client_ip(request)
         self.explicit_locale = request.GET.get("locale", "")
 
@@ -695,7 +690,7 @@ class _Portal:
         )
 
     def zone(self) -> Any:
-        from tracking.services import shop_zone
+        from shopapp.auth.selectors import shop_zone
 
         return shop_zone(self.shop)
 

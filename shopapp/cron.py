@@ -7,6 +7,7 @@ from rq import cron
 
 from notifications.jobs import messages_dispatch_due_job
 from returns.jobs import photo_stash_expire_job
+from shopapp.background.jobs import tasks_sweep_job
 from shopapp.orders.jobs import orders_reconcile_all_job
 from shopapp.webhooks.jobs import webhook_event_sweep_job
 from tracking.jobs import delays_detect_all_job, shipments_reconcile_all_job
@@ -19,6 +20,16 @@ cron.register(
     cron="* * * * *",
     job_timeout=60,
     name="webhook_event_sweep",
+)
+
+# Background tasks (return submissions, shipment reads, reconciliation rounds) that Redis was
+# down for or lost are handed over again within a minute or two (shopapp.background).
+cron.register(
+    tasks_sweep_job,
+    queue_name="default",
+    cron="* * * * *",
+    job_timeout=60,
+    name="background_tasks_sweep",
 )
 
 # Missed webhooks are repaired from the Admin GraphQL API: every 5 minutes, each active shop's

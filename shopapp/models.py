@@ -206,6 +206,28 @@ class LineItem(models.Model):
         return self.title
 
 
+class LineItemReplacement(models.Model):
+    """An order line that replaces another: what an exchange booked on the order.
+
+    Keyed by Shopify's line item ids (the new line may reach the mirror after the exchange is
+    known), written by the returns app through ``line_item_replacement_record``, read when a
+    parcel is announced ("replaces your Linen shirt · M").
+    """
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
+    line_item_shopify_id = models.BigIntegerField()
+    replaces_line_item_shopify_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "line_item_shopify_id"], name="line_item_replacement_once"
+            )
+        ]
+
+
 class OrderEvent(models.Model):
     """The order's timeline: one row per thing that happened to it, written only by services.
 
@@ -268,3 +290,57 @@ class OAuthState(models.Model):
     shop_domain = models.CharField(max_length=255)
     created_at = models.DateTimeField(auto_now_add=True)
     used_at = models.DateTimeField(null=True, blank=True)
+
+
+class Task(models.Model):
+    """Background work that must happen: the row is the promise, RQ only the hand-over.
+
+    Written in the transaction that decides the work (a return submitted, a shipment to read
+    back), handed to RQ when it commits, and handed over again by the sweep when Redis was
+    down or lost the job. ``key`` makes a second request for the same pending work a no-op.
+    See shopapp.background.services.
+    """
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    shop = models.ForeignKey(
+        Shop, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+    # Dotted path of the job function; it is called with ``kwargs``.
+    job = models.CharField(max_length=255)
+    kwargs = models.JSONField(default=dict, blank=True)
+    queue = models.CharField(max_length=32, default="default")
+    # One pending task per key (e.g. "tracking.refresh:<shipment id>").
+    key = models.CharField(max_length=255, null=True, blank=True)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    run_after = models.DateTimeField()
+    # When it was last handed to RQ (or when RQ's retry will run): the sweep leaves it alone
+    # for a while after that.
+    enqueued_at = models.DateTimeField(null=True, blank=True)
+    # A worker running it owns it until the lease expires (a killed worker's lease runs out).
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    timeout_s = models.PositiveIntegerField(default=300)
+    retry_intervals_s = models.JSONField(default=list, blank=True)
+    # Dotted path called with the task when no retry is left (the job's "give up" step).
+    on_give_up = models.CharField(max_length=255, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=models.Q(status="pending"),
+                name="task_one_pending_per_key",
+            )
+        ]
+        indexes = [models.Index(fields=["status", "run_after"])]
+
+    def __str__(self) -> str:
+        return f"{self.job} ({self.status})"

@@ -22,14 +22,11 @@ from zoneinfo import ZoneInfo
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
+from shopapp.auth.selectors import shop_zone
 from shopapp.models import LineItem, Order, Shop
+from tracking.common import LABEL_STATUSES, tracking_settings_get
 from tracking.models import Delay, Shipment, Stage
-from tracking.services import (
-    LABEL_STATUSES,
-    delay_open,
-    shop_zone,
-    tracking_settings_get,
-)
+from tracking.recompute import delay_open
 from tracking.stages import FULFILLMENT_FAILED_STATUSES
 
 logger = logging.getLogger(__name__)

@@ -8,17 +8,15 @@ delays_detect_all_job → delays_detect_job(shop_id)               cron, every 1
 
 import logging
 
-import django_rq
-from rq import Retry
-
 from shopapp.admin_api.client import AdminApiUnauthorized
+from shopapp.background.services import task_defer
 from shopapp.models import Shop
 from tracking.models import Shipment
 
 logger = logging.getLogger(__name__)
 
 # Shopify outages and throttling pass within minutes; the next cron round starts over anyway.
-SHOP_JOB_RETRY = Retry(max=3, interval=[30, 120, 300])
+SHOP_JOB_RETRY_INTERVALS_S = (30, 120, 300)
 SHOP_JOB_TIMEOUT_S = 600
 
 
@@ -51,7 +49,7 @@ def _call_shopify(fn, *, shop: Shop, log_key: str, **kwargs) -> int:
 
 def shipment_refresh_job(shipment_id: int) -> int:
     """Read one shipment's fulfillment (with its order's others) through GraphQL."""
-    from tracking.services import order_shipments_refresh
+    from tracking.refresh import order_shipments_refresh
 
     shipment = Shipment.objects.select_related("shop", "order").filter(pk=shipment_id).first()
     if shipment is None or not shipment.shop.is_active:
@@ -66,7 +64,7 @@ def shipment_refresh_job(shipment_id: int) -> int:
 
 
 def shipments_reconcile_job(shop_id: int) -> int:
-    from tracking.services import shipments_reconcile
+    from tracking.refresh import shipments_reconcile
 
     shop = _active_shop(shop_id)
     if shop is None:
@@ -85,25 +83,33 @@ def delays_detect_job(shop_id: int) -> dict[str, int]:
     return delays_detect(shop=shop)
 
 
-def _fan_out(job, *, needs_token: bool) -> int:
+def _fan_out(job, *, key: str, needs_token: bool) -> int:
     shops = Shop.objects.filter(is_active=True)
     if needs_token:
         shops = shops.filter(needs_reauth=False)
-    shop_ids = list(shops.values_list("id", flat=True))
-    queue = django_rq.get_queue("default")
-    for shop_id in shop_ids:
-        queue.enqueue(job, shop_id, retry=SHOP_JOB_RETRY, job_timeout=SHOP_JOB_TIMEOUT_S)
-    return len(shop_ids)
+    count = 0
+    for shop in shops:
+        task_defer(
+            job,
+            shop=shop,
+            kwargs={"shop_id": shop.pk},
+            # One pending per shop: a round still waiting is not queued twice.
+            key=f"{key}:{shop.pk}",
+            timeout_s=SHOP_JOB_TIMEOUT_S,
+            retry_intervals_s=SHOP_JOB_RETRY_INTERVALS_S,
+        )
+        count += 1
+    return count
 
 
 def shipments_reconcile_all_job() -> int:
-    count = _fan_out(shipments_reconcile_job, needs_token=True)
+    count = _fan_out(shipments_reconcile_job, key="tracking.reconcile", needs_token=True)
     logger.info("tracking.reconcile.enqueued", extra={"shops": count})
     return count
 
 
 def delays_detect_all_job() -> int:
     # Detection reads only our own rows: no token needed, shops awaiting reauth included.
-    count = _fan_out(delays_detect_job, needs_token=False)
+    count = _fan_out(delays_detect_job, key="tracking.delays", needs_token=False)
     logger.info("tracking.delays.enqueued", extra={"shops": count})
     return count

@@ -8,27 +8,21 @@ delays. ``bench/tracking.py`` and the tests count them.
 
 from __future__ import annotations
 
-import hmac
+from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, QuerySet
 
 from shopapp.models import Order, Shop
-from tracking.forms import normalise_email, normalise_phone, normalise_tracking_number
-from tracking.models import Delay, Shipment, TrackingEvent, TrackingSettings
+from shopapp.storefront.lookup import storefront_orders
+from tracking.branding import Branding, tracking_branding
+from tracking.forms import normalise_tracking_number
+from tracking.models import Delay, Shipment, ShipmentLineItem, TrackingEvent, TrackingSettings
 
 # A logged-in customer's list: the orders a shopper could still be waiting for.
 CUSTOMER_RECENT_ORDERS = 10
-# More than a few orders answering one typed number means a number shared across name
-# formats ("1001" and "#1001" in a migrated shop); we look at no more than this many.
+# Tracking numbers compared per typed number (a number is reused across carriers rarely).
 MAX_LOOKUP_CANDIDATES = 5
-# Compared when no order matched, so a wrong number costs what a wrong email costs.
-_DUMMY_CONTACT = b"email:nobody@invalid.example"
-
-
-def _visible_orders(shop: Shop) -> QuerySet[Order]:
-    # Deleted orders are kept for the admin's timeline; redacted ones have lost the data a
-    # shopper would need to recognise them. Neither is shown on the storefront.
-    return Order.objects.filter(shop=shop, deleted_at__isnull=True, redacted_at__isnull=True)
 
 
 def _visible_events() -> QuerySet[TrackingEvent]:
@@ -36,52 +30,10 @@ def _visible_events() -> QuerySet[TrackingEvent]:
     return TrackingEvent.objects.filter(deleted_at__isnull=True).order_by("-happened_at", "-id")
 
 
-def _contact_keys(order: Order) -> list[bytes]:
-    keys = []
-    if order.email.strip():
-        keys.append(("email:" + normalise_email(order.email)).encode())
-    phone = normalise_phone(order.phone)
-    if len(phone) >= 7:
-        keys.append(("phone:" + phone).encode())
-    return keys
-
-
-def order_lookup(*, shop: Shop, order_number: str, contact: str) -> int | None:
-    """The id of the shop's order named ``order_number`` (normalised, no '#') whose email or
-    phone is ``contact`` ("email:<normalised>" or "phone:<last digits>"), else None.
-
-    One query whatever the input, and the contact is compared in constant time against every
-    candidate, or against a dummy when there is none: a wrong number and a wrong email take
-    the same path and give the same answer.
-    """
-    match = Q(name__iexact=order_number) | Q(name__iexact="#" + order_number)
-    if order_number.isdigit() and len(order_number) <= 18:
-        match |= Q(order_number=int(order_number))
-    candidates = list(
-        _visible_orders(shop)
-        .filter(match)
-        .only("id", "email", "phone")
-        .order_by("-id")[:MAX_LOOKUP_CANDIDATES]
-    )
-    wanted = contact.encode()
-    found: int | None = None
-    compared = False
-    for candidate in candidates:
-        for key in _contact_keys(candidate):
-            compared = True
-            # Both sides are normalised first; compare_digest takes as long for a near miss
-            # as for a wild one.
-            if hmac.compare_digest(key, wanted) and found is None:
-                found = candidate.pk
-    if not compared:
-        hmac.compare_digest(_DUMMY_CONTACT, wanted)
-    return found
-
-
 def order_for_page(*, shop: Shop, order_id: int) -> Order | None:
     """The order with everything its tracking page shows, in a constant number of queries."""
     return (
-        _visible_orders(shop)
+        storefront_orders(shop)
         .filter(pk=order_id)
         .prefetch_related(
             "line_items",
@@ -110,7 +62,7 @@ def customer_order_list(*, shop: Shop, customer_id: int) -> list[Order]:
     "Authenticate app proxies": check the customer owns the data).
     """
     return list(
-        _visible_orders(shop)
+        storefront_orders(shop)
         .filter(customer_id=customer_id)
         .order_by("-shopify_created_at", "-id")
         .prefetch_related(
@@ -146,3 +98,41 @@ def tracking_settings_for_shop(*, shop: Shop) -> TrackingSettings:
     """The shop's page settings, or the defaults (unsaved) when the merchant never set any."""
     found = TrackingSettings.objects.filter(shop=shop).first()
     return found if found is not None else TrackingSettings(shop=shop)
+
+
+def storefront_branding(*, shop: Shop) -> Branding:
+    """The shop's storefront look (the tracking page's settings), for every storefront page."""
+    return tracking_branding(tracking_settings_for_shop(shop=shop))
+
+
+@dataclass(frozen=True)
+class LineItemShipping:
+    """Per line item (Shopify id): the latest delivery and fulfillment dates among the order's
+    shipments carrying it. One query for all lines, so a page's query count does not grow with
+    the order's size."""
+
+    delivered: dict[int, datetime]
+    shipped: dict[int, datetime]
+
+
+def line_item_shipping(*, shop: Shop, order: Order) -> LineItemShipping:
+    rows = ShipmentLineItem.objects.filter(
+        shop=shop, shipment__shop=shop, shipment__order=order
+    ).values_list("line_item_shopify_id", "shipment__delivered_at", "shipment__shopify_created_at")
+    delivered: dict[int, datetime] = {}
+    shipped: dict[int, datetime] = {}
+    for line_id, delivered_at, created_at in rows:
+        if delivered_at and (line_id not in delivered or delivered_at > delivered[line_id]):
+            delivered[line_id] = delivered_at
+        if created_at and (line_id not in shipped or created_at > shipped[line_id]):
+            shipped[line_id] = created_at
+    return LineItemShipping(delivered=delivered, shipped=shipped)
+
+
+def line_items_shipped(*, shop: Shop, line_item_ids: list[int]) -> set[int]:
+    """Which of these line items (Shopify ids) any shipment of the shop carried."""
+    return set(
+        ShipmentLineItem.objects.filter(
+            shop=shop, line_item_shopify_id__in=line_item_ids
+        ).values_list("line_item_shopify_id", flat=True)
+    )

@@ -17,7 +17,8 @@ Django's HTML autoescaping, every brace in the rendered body becomes ``&#123;``/
 the body's own markup has none, and the only unescaped braces are the page's static CSS.
 
 Cookies never reach us and cannot be set (the proxy strips both ways), so forms carry a signed
-token (``tracking.tokens.form_token``) and every answer is ``Cache-Control: private, no-store``.
+token (``shopapp.storefront.links.form_token``) and every answer is
+``Cache-Control: private, no-store``.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
@@ -48,10 +49,18 @@ from shopapp.storefront import (
     storefront_response,
     supported_language,
 )
+from shopapp.storefront.links import (
+    form_token,
+    form_token_valid,
+    order_id_from_link_token,
+    tracking_link_token,
+)
+from shopapp.storefront.lookup import storefront_order_lookup
+from shopapp.storefront.ratelimit import client_ip, lookup_rate_limit_hit
 from tracking import selectors
+from tracking.branding import safe_url, tracking_branding
 from tracking.forms import OrderLookupForm, TrackingNumberForm
-from tracking.models import Delay, Shipment, Stage, TrackingPageView, TrackingSettings
-from tracking.ratelimit import client_ip, lookup_rate_limit_hit
+from tracking.models import Delay, Shipment, Stage, TrackingPageView
 from tracking.stages import (
     STAGE_LABELS,
     STAGE_PROGRESS,
@@ -60,17 +69,9 @@ from tracking.stages import (
     stage_is_branch,
     stage_position,
 )
-from tracking.tokens import (
-    form_token,
-    form_token_valid,
-    order_id_from_link_token,
-    tracking_link_token,
-)
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_ACCENT = "#008060"
-_HEX_COLOUR = re.compile(r"^#[0-9a-fA-F]{6}$")
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 
 
@@ -114,18 +115,6 @@ class ShipmentView:
     events: list[EventRow]
     items: list[dict[str, Any]] = field(default_factory=list)
     delay_notices: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Branding:
-    accent: str
-    accent_ink: str
-    logo_url: str
-    custom_message: str
-    show_line_items: bool
-    show_event_timeline: bool
-    show_return_link: bool
-    is_standalone_page: bool
 
 
 # ---------------------------------------------------------------------------------------------
@@ -174,15 +163,13 @@ def _lookup_by_order(request: HttpRequest, page: _Page) -> HttpResponse:
             "lookup", {"order_form": form, "order_value": request.POST.get("order", "")}
         )
     number = form.cleaned_data["order"]
-    limited = lookup_rate_limit_hit(
-        shop_id=shop.pk, client_ip=page.client_ip, order_key="order:" + number.lower()
-    )
+    # The same key for every spelling of the number, and for the returns portal: one guessed
+    # number costs the same wherever and however it is typed.
+    limited = lookup_rate_limit_hit(shop_id=shop.pk, client_ip=page.client_ip, order_key=number.key)
     if not limited.allowed:
         return page.rate_limited(limited.retry_after)
-    order_id = selectors.order_lookup(
-        shop=shop, order_number=number, contact=form.cleaned_data["contact"]
-    )
-    order = selectors.order_for_page(shop=shop, order_id=order_id) if order_id else None
+    found = storefront_order_lookup(shop=shop, number=number, proof=form.cleaned_data["contact"])
+    order = selectors.order_for_page(shop=shop, order_id=found.pk) if found else None
     if order is None:
         logger.info("tracking.lookup.no_match", extra={"shop": shop.myshopify_domain})
         # The same page, byte for byte but the form token, whether the number or the contact
@@ -306,7 +293,7 @@ class _Page:
         numbers = [str(n) for n in (shipment.tracking_numbers or [])]
         urls = [str(u) for u in (shipment.tracking_urls or [])]
         links = [
-            TrackingLink(number=n, url=_safe_url(urls[i]) if i < len(urls) else "")
+            TrackingLink(number=n, url=safe_url(urls[i]) if i < len(urls) else "")
             for i, n in enumerate(numbers)
         ]
         events = [
@@ -492,49 +479,6 @@ def _stage_label(stage: str) -> Any:
         return STAGE_LABELS[Stage(stage)]
     except (ValueError, KeyError):
         return STAGE_LABELS[UNKNOWN_STATUS_STAGE]
-
-
-def tracking_branding(settings: TrackingSettings) -> Branding:
-    accent = settings.accent_color if _HEX_COLOUR.fullmatch(settings.accent_color or "") else ""
-    accent = (accent or DEFAULT_ACCENT).lower()
-    return Branding(
-        accent=accent,
-        accent_ink=_readable_ink(accent),
-        logo_url=_safe_url(settings.logo_url, https_only=True),
-        custom_message=settings.custom_message.strip(),
-        show_line_items=settings.show_line_items,
-        show_event_timeline=settings.show_event_timeline,
-        show_return_link=settings.show_return_link,
-        is_standalone_page=settings.is_standalone_page,
-    )
-
-
-def _luminance(hex_colour: str) -> float:
-    def channel(value: int) -> float:
-        c = value / 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-
-    r, g, b = (int(hex_colour[i : i + 2], 16) for i in (1, 3, 5))
-    return 0.2126 * channel(r) + 0.7152 * channel(g) + 0.0722 * channel(b)
-
-
-def _readable_ink(background: str) -> str:
-    """Black or white, whichever reads better on the merchant's accent (WCAG contrast)."""
-    lum = _luminance(background)
-    on_white = 1.05 / (lum + 0.05)
-    on_black = (lum + 0.05) / 0.05
-    return "#ffffff" if on_white >= on_black else "#000000"
-
-
-def _safe_url(url: str, *, https_only: bool = False) -> str:
-    """A carrier or logo URL fit for href/src: http(s) only (never ``javascript:``)."""
-    url = (url or "").strip()
-    try:
-        scheme = urlsplit(url).scheme.lower()
-    except ValueError:
-        return ""
-    allowed = {"https"} if https_only else {"http", "https"}
-    return url if scheme in allowed else ""
 
 
 def _place(event: Any) -> str:

@@ -1,5 +1,7 @@
 """Read-only questions about a shop's installation and tokens."""
 
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 from shopapp.models import Shop
 
 
@@ -16,3 +18,11 @@ def shop_token_is_usable(*, shop: Shop) -> bool:
         and shop.access_token_encrypted
         and shop.access_token_expires_at is not None
     )
+
+
+def shop_zone(shop: Shop) -> ZoneInfo:
+    """The shop's IANA timezone (Shopify's ``ianaTimezone``), UTC when unknown."""
+    try:
+        return ZoneInfo(shop.timezone or "UTC")
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")

@@ -20,13 +20,10 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
-import django_rq
-import redis
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from rq import Retry
 
 from shopapp.auth import shopify_oauth
 from shopapp.auth.selectors import shop_token_is_usable
@@ -36,7 +33,9 @@ from shopapp.auth.tokens import (
     shop_refresh_token_read,
     shop_tokens_assign,
 )
+from shopapp.background.services import task_defer
 from shopapp.models import Shop, WebhookEvent
+from shopapp.subscribers import SHOP_INSTALLED, ShopInstalled, subscribers_notify
 
 logger = logging.getLogger(__name__)
 
@@ -144,37 +143,34 @@ def shop_install_from_authorization_code(*, shop_domain: str, code: str) -> Shop
 
 
 def shop_after_install(*, shop: Shop) -> None:
-    """Called by both install paths after a successful install: queue the first Shopify calls.
+    """Called by both install paths after a successful install: tell the features, and queue
+    the first Shopify calls.
 
     The shop's details (name, email, timezone, currency) and its recent orders are pulled by
-    jobs, after the install's transaction commits, so that the merchant's first page load
-    never waits on the Admin API. If Redis is down the cron reconciliation still pulls the
-    orders within minutes, and the details are synced by the next install or reconciliation.
+    tasks after the install's transaction commits, so that the merchant's first page load never
+    waits on the Admin API; with Redis down the tasks' sweep hands them over later.
     """
-    from notifications.defaults import notification_defaults_install
     from shopapp.auth.jobs import shop_details_sync_job
     from shopapp.orders.jobs import orders_reconcile_job
 
-    # Local rows only, no Shopify call: done now so the notifications admin is never empty.
-    # Idempotent, and it never touches a sequence the merchant already has.
-    notification_defaults_install(shop=shop)
-
-    def enqueue() -> None:
-        try:
-            queue = django_rq.get_queue("default")
-            queue.enqueue(
-                shop_details_sync_job, shop.pk, retry=Retry(max=3, interval=[10, 60, 300])
-            )
-            queue.enqueue(
-                orders_reconcile_job, shop.pk, retry=Retry(max=3, interval=[30, 120, 300])
-            )
-        except (redis.RedisError, OSError) as exc:
-            logger.warning(
-                "auth.install.enqueue_failed",
-                extra={"shop": shop.myshopify_domain, "error": type(exc).__name__},
-            )
-
-    transaction.on_commit(enqueue)
+    # Local rows only, no Shopify call (e.g. the default notification sequences): done now so
+    # the admin is never empty. Subscribers are idempotent across reinstalls.
+    subscribers_notify(SHOP_INSTALLED, ShopInstalled(shop=shop))
+    task_defer(
+        shop_details_sync_job,
+        shop=shop,
+        kwargs={"shop_id": shop.pk},
+        key=f"shop.details_sync:{shop.pk}",
+        retry_intervals_s=(10, 60, 300),
+    )
+    task_defer(
+        orders_reconcile_job,
+        shop=shop,
+        kwargs={"shop_id": shop.pk},
+        key=f"orders.reconcile:{shop.pk}",
+        timeout_s=600,
+        retry_intervals_s=(30, 120, 300),
+    )
     logger.info("auth.install.after_install_queued", extra={"shop": shop.myshopify_domain})
 
 

@@ -1,16 +1,17 @@
 from django.urls import include, path
 
 from shopapp.embedded import views
+from tracking import admin_views as tracking_admin
 
 app_name = "embedded"
 
 urlpatterns = [
     # The admin opens the app at /app/: render the orders list there rather than redirect, so
     # the first paint costs one round trip (Built for Shopify measures the app's LCP).
-    path("", views.order_list, name="home"),
-    path("orders", views.order_list, name="order_list"),
-    path("orders/delayed", views.delay_list, name="delay_list"),
-    path("orders/<int:order_id>", views.order_detail, name="order_detail"),
+    path("", tracking_admin.order_list, name="home"),
+    path("orders", tracking_admin.order_list, name="order_list"),
+    path("orders/delayed", tracking_admin.delay_list, name="delay_list"),
+    path("orders/<int:order_id>", tracking_admin.order_detail, name="order_detail"),
     path("privacy", views.privacy, name="privacy"),
     path(
         "privacy/exports/<int:export_id>.json",

@@ -1,15 +1,13 @@
 """RQ entry points for the orders mirror: thin, they re-fetch by id and call a service.
 
 ``orders_reconcile_all_job`` runs from cron every 5 minutes (shopapp.cron) and fans out one
-``orders_reconcile_job`` per shop that can be called.
+``orders_reconcile_job`` task per shop that can be called.
 """
 
 import logging
 
-import django_rq
-from rq import Retry
-
 from shopapp.admin_api.client import AdminApiUnauthorized
+from shopapp.background.services import task_defer
 from shopapp.models import Shop
 from shopapp.orders.reconcile import orders_reconcile
 
@@ -17,7 +15,7 @@ logger = logging.getLogger(__name__)
 
 # Shopify outages and throttling pass within minutes; three tries spread over ~8 minutes,
 # and the next cron round starts over anyway (the cursor only moves on success).
-RECONCILE_RETRY = Retry(max=3, interval=[30, 120, 300])
+RECONCILE_RETRY_INTERVALS_S = (30, 120, 300)
 RECONCILE_JOB_TIMEOUT_SECONDS = 600
 
 
@@ -46,17 +44,17 @@ def orders_reconcile_job(shop_id: int) -> int:
 
 
 def orders_reconcile_all_job() -> int:
-    """Enqueue one reconciliation per active shop that has a usable token."""
-    queue = django_rq.get_queue("default")
-    shop_ids = list(
-        Shop.objects.filter(is_active=True, needs_reauth=False).values_list("id", flat=True)
-    )
-    for shop_id in shop_ids:
-        queue.enqueue(
+    """One reconciliation task per active shop that has a usable token (one pending per shop:
+    a shop whose last round is still waiting is not queued twice)."""
+    shops = list(Shop.objects.filter(is_active=True, needs_reauth=False))
+    for shop in shops:
+        task_defer(
             orders_reconcile_job,
-            shop_id,
-            retry=RECONCILE_RETRY,
-            job_timeout=RECONCILE_JOB_TIMEOUT_SECONDS,
+            shop=shop,
+            kwargs={"shop_id": shop.pk},
+            key=f"orders.reconcile:{shop.pk}",
+            timeout_s=RECONCILE_JOB_TIMEOUT_SECONDS,
+            retry_intervals_s=RECONCILE_RETRY_INTERVALS_S,
         )
-    logger.info("orders.reconcile.enqueued", extra={"shops": len(shop_ids)})
-    return len(shop_ids)
+    logger.info("orders.reconcile.enqueued", extra={"shops": len(shops)})
+    return len(shops)

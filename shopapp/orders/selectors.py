@@ -2,7 +2,7 @@
 
 from django.db.models import Q, QuerySet
 
-from shopapp.models import Order, OrderEvent, Shop
+from shopapp.models import LineItem, LineItemReplacement, Order, OrderEvent, Shop
 
 
 def order_search_q(query: str) -> Q:
@@ -43,3 +43,23 @@ def order_get(*, shop: Shop, order_id: int) -> Order | None:
 def order_timeline(*, shop: Shop, order: Order) -> QuerySet[OrderEvent]:
     """The order's timeline, newest first."""
     return OrderEvent.objects.filter(shop=shop, order=order).order_by("-occurred_at", "-id")
+
+
+def line_item_replacements(
+    *, shop_id: int, order_id: int, line_item_ids: list[int]
+) -> dict[int, str]:
+    """{Shopify line item id: what it replaces, as "Title · Variant"} for exchange lines."""
+    pairs = dict(
+        LineItemReplacement.objects.filter(
+            shop_id=shop_id, order_id=order_id, line_item_shopify_id__in=line_item_ids
+        ).values_list("line_item_shopify_id", "replaces_line_item_shopify_id")
+    )
+    if not pairs:
+        return {}
+    titles = {
+        line.shopify_id: " · ".join(p for p in (line.title, line.variant_title) if p)
+        for line in LineItem.objects.filter(
+            shop_id=shop_id, order_id=order_id, shopify_id__in=list(pairs.values())
+        )
+    }
+    return {new: titles[old] for new, old in pairs.items() if old in titles}

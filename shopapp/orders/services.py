@@ -2,7 +2,7 @@
 
     orders/* webhook ─┐
                       ├─> order_upsert ──> Order + LineItems ──> order_event_record (timeline)
-    reconciliation ───┘                                      └─> notification_trigger
+    reconciliation ───┘                                      └─> ORDER_CHANGED subscribers
 
 Shopify delivers webhooks at least once and in no particular order
 (https://shopify.dev/docs/apps/build/webhooks/ignore-duplicates), and reconciliation pulls the
@@ -19,9 +19,9 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from notifications.services import notification_trigger
-from shopapp.models import LineItem, Order, OrderEvent, Shop
+from shopapp.models import LineItem, LineItemReplacement, Order, OrderEvent, Shop
 from shopapp.payloads import payload_int as _int_or_none
+from shopapp.subscribers import ORDER_CHANGED, OrderChanged, subscribers_notify
 
 logger = logging.getLogger(__name__)
 
@@ -328,9 +328,24 @@ def _status_events(
         )
         if cancelled is not None:
             recorded.append(cancelled)
-            # DESIGN: the service that made the change calls the trigger, once per fact.
-            notification_trigger(shop=shop, order=order, trigger="order_cancelled")
     return recorded
+
+
+def _order_changed(
+    *, shop: Shop, order: Order, is_new: bool, recorded: list[OrderEvent], source: str
+) -> None:
+    # DESIGN: the features hear of the change in this transaction, once per fact (a
+    # cancellation counts once: its timeline line is deduplicated).
+    subscribers_notify(
+        ORDER_CHANGED,
+        OrderChanged(
+            shop=shop,
+            order=order,
+            is_new=is_new,
+            is_cancelled_now=any(e.kind == "order.cancelled" for e in recorded),
+            source=source,
+        ),
+    )
 
 
 def order_upsert(*, shop: Shop, payload: dict, source: str) -> Order | None:
@@ -359,7 +374,10 @@ def order_upsert(*, shop: Shop, payload: dict, source: str) -> Order | None:
                 order = Order.objects.select_for_update().get(shop=shop, shopify_id=shopify_id)
             else:
                 _line_items_sync(shop=shop, order=order, items=payload.get("line_items") or [])
-                _status_events(shop=shop, order=order, before=None, source=source)
+                recorded = _status_events(shop=shop, order=order, before=None, source=source)
+                _order_changed(
+                    shop=shop, order=order, is_new=True, recorded=recorded, source=source
+                )
                 logger.info(
                     "orders.upsert.created",
                     extra={"shop": shop.myshopify_domain, "order_id": shopify_id, "source": source},
@@ -404,6 +422,7 @@ def order_upsert(*, shop: Shop, payload: dict, source: str) -> Order | None:
                 detail={"fields": changed},
                 dedupe_key=f"order:{shopify_id}:updated:{when.isoformat()}",
             )
+        _order_changed(shop=shop, order=order, is_new=False, recorded=recorded, source=source)
     return order
 
 
@@ -471,3 +490,23 @@ def order_record_edit(*, shop: Shop, order_edit: dict, source: str) -> Order | N
         dedupe_key=f"order:{order_id}:edit:{order_edit.get('id')}",
     )
     return order
+
+
+def line_item_replacement_record(
+    *, shop: Shop, order: Order, line_item_shopify_id: int, replaces_line_item_shopify_id: int
+) -> bool:
+    """Record that an order line replaces another (an exchange); idempotent. Returns whether
+    it was new."""
+    if order.shop_id != shop.pk:
+        raise ValueError("order does not belong to shop")
+    try:
+        with transaction.atomic():
+            LineItemReplacement.objects.create(
+                shop=shop,
+                order=order,
+                line_item_shopify_id=line_item_shopify_id,
+                replaces_line_item_shopify_id=replaces_line_item_shopify_id,
+            )
+    except IntegrityError:
+        return False
+    return True

@@ -18,7 +18,6 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from shopapp.models import (
     CustomerDataExport,
@@ -26,51 +25,99 @@ from shopapp.models import (
     Order,
     OrderEvent,
     Shop,
+    Task,
     WebhookEvent,
+)
+from shopapp.privacy.scrub import Needles, scrub_json, scrub_text
+from shopapp.subscribers import (
+    CUSTOMER_REDACTED,
+    SHOP_REDACTED,
+    SHOP_UNINSTALLED,
+    CustomerRedacted,
+    ShopRedacted,
+    ShopUninstalled,
+    subscribers_notify,
 )
 
 logger = logging.getLogger(__name__)
 
-REDACTED = "[redacted]"
+# Fields that can hold a shopper's personal data, and what erases them here (customer_redact);
+# every other text field of the platform's tables is listed as not personal, with why. The
+# privacy contract test (tests/test_privacy_contract.py) fails on a field in neither table.
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    "shopapp.Order": (
+        "email",
+        "phone",
+        "customer_first_name",
+        "customer_last_name",
+        "shipping_city",
+        "shipping_zip",
+        # Shopify's order status page: a secret link to the shopper's order.
+        "order_status_url",
+    ),
+    "shopapp.OrderEvent": ("summary", "detail"),
+    "shopapp.WebhookEvent": ("payload", "last_error"),
+    "shopapp.CustomerDataExport": ("customer_email", "data"),
+    # An error text may quote what Shopify said about a shopper's data.
+    "shopapp.Task": ("last_error",),
+}
+NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    # The merchant's store and its credentials: erased with the shop (shop/redact).
+    "shopapp.Shop": (
+        "myshopify_domain",
+        "name",
+        "email",
+        "timezone",
+        "currency",
+        "primary_locale",
+        "granted_scopes",
+        "missing_scopes",
+        "access_token_encrypted",
+        "refresh_token_encrypted",
+    ),
+    "shopapp.WebhookEvent": (
+        # Only Shopify's X-Shopify-* headers are kept (topic, shop, ids, signature).
+        "headers",
+        "shop_domain",
+        "webhook_id",
+        "topic",
+        "event_id",
+        "api_version",
+        "status",
+        "ignored_reason",
+    ),
+    # Shopify's ids and statuses, the merchant's tags, the order's place at country level.
+    "shopapp.Order": (
+        "admin_graphql_api_id",
+        "name",
+        "locale",
+        "currency",
+        "presentment_currency",
+        "financial_status",
+        "fulfillment_status",
+        "shipping_country_code",
+        "shipping_province_code",
+        "tags",
+        "cancel_reason",
+    ),
+    # What was bought, as the catalogue names it.
+    "shopapp.LineItem": (
+        "admin_graphql_api_id",
+        "title",
+        "variant_title",
+        "sku",
+        "vendor",
+        "fulfillment_status",
+    ),
+    "shopapp.OrderEvent": ("kind", "source", "dedupe_key"),
+    "shopapp.OAuthState": ("state", "shop_domain"),
+    # Job paths, ids and queue names.
+    "shopapp.Task": ("job", "kwargs", "queue", "key", "status", "retry_intervals_s", "on_give_up"),
+}
+
 # What a redacted webhook payload is replaced with: the row stays (it is the audit of what
 # was received), its personal data does not.
 REDACTED_PAYLOAD = {"redacted": True}
-
-# Keys whose values are a shopper's personal data wherever they appear in a timeline detail.
-PII_KEYS = frozenset(
-    {
-        "email",
-        "phone",
-        "first_name",
-        "last_name",
-        "name",
-        "customer_name",
-        "customer_email",
-        "customer_phone",
-        "to",
-        "recipient",
-        "address",
-        "address1",
-        "address2",
-        "city",
-        "zip",
-        "postal_code",
-        "shipping_address",
-        "billing_address",
-        "latitude",
-        "longitude",
-        "ip",
-        "browser_ip",
-    }
-)
-
-# Other apps' redaction services, called with (shop=, customer_id=, email=, phone=, order_ids=)
-# for customers/redact: tracking, returns and notifications add theirs here (explicit calls,
-# no signals). Rows that only carry ``shop`` are deleted by shop/redact through the cascade.
-CUSTOMER_REDACTORS: tuple[str, ...] = (
-    "tracking.services.tracking_customer_redact",
-    "returns.services.returns_customer_redact",
-)
 
 
 def shop_uninstall(*, shop: Shop, triggered_at: datetime | None = None) -> bool:
@@ -95,6 +142,7 @@ def shop_uninstall(*, shop: Shop, triggered_at: datetime | None = None) -> bool:
         from shopapp.webhooks.services import IgnoredReason, webhook_events_ignore_pending
 
         stopped = webhook_events_ignore_pending(shop=shop, reason=IgnoredReason.SHOP_UNINSTALLED)
+        subscribers_notify(SHOP_UNINSTALLED, ShopUninstalled(shop=shop))
     logger.info(
         "privacy.uninstall.done",
         extra={"shop": shop.myshopify_domain, "pending_stopped": stopped},
@@ -201,28 +249,57 @@ def customer_data_export_create(
     return export
 
 
-def _scrub(value: Any, needles: tuple[str, ...]) -> Any:
-    """A copy of a JSON value with personal data replaced by REDACTED."""
-    if isinstance(value, dict):
-        return {
-            key: REDACTED
-            if key.lower() in PII_KEYS and value[key] not in (None, "")
-            else _scrub(value[key], needles)
-            for key in value
-        }
-    if isinstance(value, list):
-        return [_scrub(item, needles) for item in value]
-    if isinstance(value, str):
-        return _scrub_text(value, needles)
-    return value
+def _customer_needles(
+    *, orders: list[dict[str, Any]], email: str, phone: str
+) -> tuple[Needles, list[str], list[str], list[str]]:
+    emails = [email, *(o["email"] for o in orders)]
+    phones = [phone, *(o["phone"] for o in orders)]
+    names = [n for o in orders for n in (o["customer_first_name"], o["customer_last_name"])]
+    region = next((o["shipping_country_code"] for o in orders if o["shipping_country_code"]), None)
+    needles = Needles.build(emails=emails, phones=phones, names=names, region=region)
+    return needles, emails, phones, names
 
 
-def _scrub_text(text: str, needles: tuple[str, ...]) -> str:
-    lowered = text.lower()
-    for needle in needles:
-        if needle and needle.lower() in lowered:
-            return REDACTED
-    return text
+def _timeline_scrub(*, shop: Shop, order_pks: list[int], needles: Needles) -> None:
+    for timeline_event in OrderEvent.objects.filter(shop=shop, order_id__in=order_pks):
+        detail = scrub_json(timeline_event.detail, needles)
+        summary = scrub_text(timeline_event.summary, needles)
+        if detail != timeline_event.detail or summary != timeline_event.summary:
+            timeline_event.detail = detail
+            timeline_event.summary = summary
+            timeline_event.save(update_fields=["detail", "summary"])
+
+
+def _errors_scrub(*, shop: Shop, needles: Needles) -> None:
+    """Error texts kept for staff may quote the shopper (an address Shopify refused)."""
+    for model in (WebhookEvent, Task):
+        for pk, text in (
+            model.objects.filter(shop=shop).exclude(last_error="").values_list("pk", "last_error")
+        ):
+            scrubbed = scrub_text(text, needles)
+            if scrubbed != text:
+                model.objects.filter(pk=pk).update(last_error=scrubbed)
+
+
+def _payloads_scrub(
+    *, shop: Shop, customer_id: int | None, order_ids: list[int], event: WebhookEvent | None
+) -> None:
+    WebhookEvent.objects.filter(shop=shop, order_shopify_id__in=order_ids).update(
+        payload=REDACTED_PAYLOAD
+    )
+    # The compliance deliveries about this customer hold their email and phone too, this one
+    # included; a data request not yet processed keeps its payload.
+    customer_events = WebhookEvent.objects.filter(
+        shop=shop, topic__in=("customers/data_request", "customers/redact")
+    ).exclude(status=WebhookEvent.Status.PENDING)
+    if customer_id is not None:
+        customer_events.filter(payload__customer__id=customer_id).update(
+            payload={**REDACTED_PAYLOAD, "customer_id": customer_id}
+        )
+    if event is not None:
+        WebhookEvent.objects.filter(pk=event.pk).update(
+            payload={**REDACTED_PAYLOAD, "customer_id": customer_id}
+        )
 
 
 def customer_redact(
@@ -237,21 +314,30 @@ def customer_redact(
     """customers/redact: erase the customer's personal data in every table; orders stay.
 
     Orders (those listed and any with the customer's id or email) are anonymised, their
-    timeline details scrubbed, the webhook payloads about them replaced with a marker, and the
-    customer's data exports deleted. Returns how many orders were anonymised.
+    timeline scrubbed of the shopper's email, phone (in any spelling) and name, the webhook
+    payloads about them replaced with a marker, the customer's data exports deleted, and every
+    feature's redactor called (shopapp.subscribers.CUSTOMER_REDACTED). Returns how many orders
+    were anonymised.
     """
-    needles = tuple(n for n in (email, phone) if n)
-    now = timezone.now()
     with transaction.atomic():
         orders = list(
             _customer_orders(
                 shop=shop, customer_id=customer_id, email=email, order_ids=orders_to_redact or []
             )
             .select_for_update()
-            .values_list("pk", "shopify_id")
+            .values(
+                "pk",
+                "shopify_id",
+                "email",
+                "phone",
+                "customer_first_name",
+                "customer_last_name",
+                "shipping_country_code",
+            )
         )
-        order_pks = [pk for pk, _ in orders]
-        order_ids = [sid for _, sid in orders] + [
+        needles, emails, phones, names = _customer_needles(orders=orders, email=email, phone=phone)
+        order_pks = [o["pk"] for o in orders]
+        order_ids = [o["shopify_id"] for o in orders] + [
             i for i in orders_to_redact or [] if isinstance(i, int)
         ]
         Order.objects.filter(shop=shop, pk__in=order_pks).update(
@@ -261,43 +347,30 @@ def customer_redact(
             customer_last_name="",
             shipping_city="",
             shipping_zip="",
-            redacted_at=now,
+            order_status_url="",
+            redacted_at=timezone.now(),
         )
-        for timeline_event in OrderEvent.objects.filter(shop=shop, order_id__in=order_pks):
-            detail = _scrub(timeline_event.detail, needles)
-            summary = _scrub_text(timeline_event.summary, needles)
-            if detail != timeline_event.detail or summary != timeline_event.summary:
-                timeline_event.detail = detail
-                timeline_event.summary = summary
-                timeline_event.save(update_fields=["detail", "summary"])
-
-        WebhookEvent.objects.filter(shop=shop, order_shopify_id__in=order_ids).update(
-            payload=REDACTED_PAYLOAD
-        )
-        # The compliance deliveries about this customer hold their email and phone too,
-        # this one included; a data request not yet processed keeps its payload.
-        customer_events = WebhookEvent.objects.filter(
-            shop=shop, topic__in=("customers/data_request", "customers/redact")
-        ).exclude(status=WebhookEvent.Status.PENDING)
-        if customer_id is not None:
-            customer_events.filter(payload__customer__id=customer_id).update(
-                payload={**REDACTED_PAYLOAD, "customer_id": customer_id}
-            )
-        if event is not None:
-            WebhookEvent.objects.filter(pk=event.pk).update(
-                payload={**REDACTED_PAYLOAD, "customer_id": customer_id}
-            )
-
+        _timeline_scrub(shop=shop, order_pks=order_pks, needles=needles)
+        _payloads_scrub(shop=shop, customer_id=customer_id, order_ids=order_ids, event=event)
+        _errors_scrub(shop=shop, needles=needles)
         exports = CustomerDataExport.objects.filter(shop=shop)
         export_match = Q(customer_id=customer_id) if customer_id is not None else Q(pk__in=[])
-        if email:
-            export_match |= Q(customer_email__iexact=email)
+        for address in {e.strip().lower() for e in emails if e}:
+            export_match |= Q(customer_email__iexact=address)
         exports.filter(export_match).delete()
-
-        for path in CUSTOMER_REDACTORS:
-            import_string(path)(
-                shop=shop, customer_id=customer_id, email=email, phone=phone, order_ids=order_ids
-            )
+        subscribers_notify(
+            CUSTOMER_REDACTED,
+            CustomerRedacted(
+                shop=shop,
+                customer_id=customer_id,
+                emails=tuple(sorted({e.strip().lower() for e in emails if e})),
+                phones=tuple(sorted({p for p in phones if p})),
+                names=tuple(sorted({n for n in names if n})),
+                needles=needles,
+                order_ids=tuple(order_pks),
+                order_shopify_ids=tuple(sorted(set(order_ids))),
+            ),
+        )
     logger.info(
         "privacy.customer_redact.done",
         extra={"shop": shop.myshopify_domain, "orders": len(order_pks)},
@@ -325,6 +398,8 @@ def shop_redact(*, shop: Shop, event: WebhookEvent | None = None) -> bool:
             pk=event.pk if event is not None else None
         ).delete()
         OAuthState.objects.filter(shop_domain=domain).delete()
+        # Files on disk do not cascade: the features that keep some remove them first.
+        subscribers_notify(SHOP_REDACTED, ShopRedacted(shop=shop))
         # Every other row that belongs to the shop goes with it (on_delete=CASCADE).
         shop.delete()
     logger.info("privacy.shop_redact.done", extra={"shop": domain})

@@ -17,13 +17,11 @@ from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-import redis
-from django.conf import settings
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
-from rq import Callback, Retry
 
+from shopapp.background.queue import JobSpec, rq_enqueue
 from shopapp.models import Shop, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -49,36 +47,12 @@ INACTIVE_SHOP_TOPICS = frozenset(
     {"app/uninstalled", "shop/redact", "customers/data_request", "customers/redact"}
 )
 
-# Redis clients, one per URL and process: the connection pool is reused across requests
-# (django_rq.get_connection builds a new pool per call). Short timeouts: an unreachable Redis
-# must not hold a webhook request near Shopify's 5 s limit.
-_redis_clients: dict[str, redis.Redis] = {}
-REDIS_CONNECT_TIMEOUT_S = 1.0
-REDIS_SOCKET_TIMEOUT_S = 2.0
-
 
 class IgnoredReason:
     UNKNOWN_SHOP = "unknown_shop"
     INACTIVE_SHOP = "inactive_shop"
     UNKNOWN_TOPIC = "unknown_topic"
     SHOP_UNINSTALLED = "shop_uninstalled"
-
-
-def _webhooks_queue():
-    import django_rq
-
-    config = settings.RQ_QUEUES["webhooks"]
-    url = config["URL"]
-    client = _redis_clients.get(url)
-    if client is None:
-        client = redis.Redis.from_url(
-            url,
-            socket_connect_timeout=REDIS_CONNECT_TIMEOUT_S,
-            socket_timeout=REDIS_SOCKET_TIMEOUT_S,
-        )
-        _redis_clients[url] = client
-    # commit_mode "auto": callers already run this after their transaction committed.
-    return django_rq.get_queue("webhooks", connection=client, commit_mode="auto")
 
 
 def webhook_event_ignore_reason(
@@ -149,36 +123,35 @@ def webhook_event_record(
     return event
 
 
-def webhook_event_enqueue(*, event_id: int) -> bool:
-    """Put the processing job on the "webhooks" queue now. Never raises.
-
-    Redis down: logged, the event's ``enqueued_at`` is cleared and the sweep enqueues it once
-    Redis is back. Returns whether the job was enqueued.
-    """
+def _spec(event_id: int) -> JobSpec:
     # Imported here: jobs import this module.
     from shopapp.webhooks.jobs import webhook_event_process_failed, webhook_event_process_job
 
+    return JobSpec(
+        func=webhook_event_process_job,
+        args=(event_id,),
+        queue="webhooks",
+        timeout_s=PROCESS_JOB_TIMEOUT_S,
+        retry_intervals_s=tuple(RETRY_INTERVALS_S),
+        on_failure=webhook_event_process_failed,
+    )
+
+
+def webhook_event_enqueue(*, event_id: int) -> bool:
+    """Put the processing job on the "webhooks" queue now. Never raises.
+
+    Redis down: the event's ``enqueued_at`` is cleared and the sweep enqueues it once Redis is
+    back. Returns whether the job was enqueued.
+    """
+    if rq_enqueue([_spec(event_id)]):
+        return True
     try:
-        _webhooks_queue().enqueue(
-            webhook_event_process_job,
-            event_id,
-            retry=Retry(max=RETRY_MAX, interval=list(RETRY_INTERVALS_S)),
-            on_failure=Callback(webhook_event_process_failed),
-            job_timeout=PROCESS_JOB_TIMEOUT_S,
+        WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.PENDING).update(
+            enqueued_at=None
         )
-    except (redis.RedisError, OSError) as exc:
-        logger.warning(
-            "webhooks.enqueue.redis_unavailable",
-            extra={"event": event_id, "error": type(exc).__name__},
-        )
-        try:
-            WebhookEvent.objects.filter(pk=event_id, status=WebhookEvent.Status.PENDING).update(
-                enqueued_at=None
-            )
-        except DatabaseError:
-            logger.exception("webhooks.enqueue.reset_failed", extra={"event": event_id})
-        return False
-    return True
+    except DatabaseError:
+        logger.exception("webhooks.enqueue.reset_failed", extra={"event": event_id})
+    return False
 
 
 def _mark_ignored(event: WebhookEvent, reason: str) -> None:
@@ -290,11 +263,11 @@ def webhook_event_sweep(*, now: datetime | None = None) -> int:
 
 
 def _enqueue_many(ids: Iterable[int]) -> None:
-    for pk in ids:
-        if not webhook_event_enqueue(event_id=pk):
-            # Redis went away mid-sweep: the rest keep their enqueued_at and are retried by a
-            # later sweep after SWEEP_REENQUEUE_AFTER.
-            break
+    ids = list(ids)
+    if not rq_enqueue([_spec(pk) for pk in ids]):
+        # Redis went away: these keep their enqueued_at and a later sweep retries them after
+        # SWEEP_REENQUEUE_AFTER.
+        logger.warning("webhooks.sweep.enqueue_failed", extra={"count": len(ids)})
 
 
 def webhook_event_replay(*, event_id: int) -> bool:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from shopapp.storefront.links import tracking_link_token
 from tests.browser.conftest import ARTIFACTS, DEFAULT_TIMEOUT_MS, OFF_MACHINE
 from tests.conftest import REPO, need
 from tests.tracking.test_page import (
@@ -19,7 +20,6 @@ from tests.tracking.test_page import (
     make_shop,
 )
 from tracking.models import Stage, TrackingSettings
-from tracking.tokens import tracking_link_token
 
 pytestmark = pytest.mark.browser
 

@@ -14,6 +14,7 @@ from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from notifications.models import MessageTemplate, NotificationSettings, Sequence, SequenceStep
+from notifications.news import Item, ShipmentNews, ShipmentStage
 from shopapp.auth.tokens import token_encrypt
 from shopapp.models import LineItem, Order, Shop
 from tests.conftest import free_port
@@ -186,21 +187,6 @@ def enable_sms(shop: Shop, **fields) -> NotificationSettings:
     return row
 
 
-def make_shipment(shop: Shop, order: Order, fulfillment_id: int, stage: str = "shipped", **fields):
-    from tracking.models import Shipment
-
-    return Shipment.objects.create(
-        shop=shop,
-        order=order,
-        fulfillment_id=fulfillment_id,
-        stage=stage,
-        tracking_company="UPS",
-        tracking_numbers=["1Z999AA10123456784"],
-        tracking_urls=["https://www.ups.com/track?tracknum=1Z999AA10123456784"],
-        **fields,
-    )
-
-
 def shipped_email_sequence(shop: Shop, **step_fields):
     make_email_template(shop, "shipped")
     step = {"channel": "email", "template_key": "shipped", "delay_minutes": 0}
@@ -216,3 +202,18 @@ def dispatch_and_work(rq_worker, capture) -> int:
         count = messages_dispatch_due()
     rq_worker(("default",))
     return count
+
+
+def parcel(fulfillment_id: int, stage: str = "shipped", **fields) -> ShipmentNews:
+    """News of one parcel, as tracking hands it over (the order's only parcel by default, so
+    it is not held back to be combined with others)."""
+    values = {
+        "happened_at": timezone.now(),
+        "carrier": "UPS",
+        "tracking_numbers": ("1Z999AA10123456784",),
+        "tracking_urls": ("https://www.ups.com/track?tracknum=1Z999AA10123456784",),
+        "items": (Item(title="Linen shirt", quantity=2),),
+        "is_whole_order": True,
+    }
+    values.update(fields)
+    return ShipmentNews(fulfillment_id=fulfillment_id, stage=ShipmentStage(stage), **values)

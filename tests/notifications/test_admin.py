@@ -68,7 +68,7 @@ def make_message(shop: Shop, *, status: str, number: int = 1001, channel: str = 
         shop=shop,
         order=order,
         step=step,
-        shipment_key=Message.objects.count() + 1,
+        subject_key=f"shipment:{Message.objects.count() + 1}",
         trigger="shipped",
         channel=channel,
         recipient=f"buyer{number}@example.com",

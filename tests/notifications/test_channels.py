@@ -19,6 +19,7 @@ from tests.notifications.engine_support import (
     make_sequence,
     make_shop,
     make_sms_template,
+    parcel,
     shipped_email_sequence,
     smtp_sink,  # noqa: F401 - fixture
     twilio,  # noqa: F401 - fixture
@@ -34,7 +35,7 @@ def _schedule_shipped_email(shop=None, **order_fields):
     shop = shop or make_shop()
     shipped_email_sequence(shop)
     order = make_order(shop, **order_fields)
-    notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 11})
+    notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(11, "shipped"))
     return shop, order, Message.objects.get(order=order)
 
 
@@ -163,7 +164,7 @@ def test_sms_goes_out_through_twilio_in_e164(twilio, rq_worker, django_capture_o
     import time_machine
 
     with time_machine.travel(NOON_NY):
-        notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
         # when
         dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     # then
@@ -186,7 +187,7 @@ def _sms_at_noon(shop, rq_worker, capture):
     make_sequence(shop, "shipped_sms", "shipped", [{"channel": "sms", "template_key": "shipped"}])
     order = make_order(shop)
     with time_machine.travel(NOON_NY):
-        notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
         dispatch_and_work(rq_worker, capture)
     return order, Message.objects.get(order=order)
 
@@ -241,7 +242,7 @@ def test_sms_is_skipped_when_the_shop_has_not_enabled_it(
     make_sequence(shop, "shipped_sms", "shipped", [{"channel": "sms", "template_key": "shipped"}])
     order = make_order(shop)
     with time_machine.travel(NOON_NY):
-        notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
         dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     message = Message.objects.get()
     assert (message.status, message.reason) == ("skipped", "SMS is not enabled for this shop")

@@ -6,15 +6,16 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from notifications.models import Message
-from notifications.services import notification_trigger, phone_to_e164
+from notifications.models import Message, NotificationSettings, ShipmentFacts
+from notifications.news import Item
+from notifications.services import notification_news_record, notification_trigger, phone_to_e164
 from shopapp.models import OrderEvent
 from tests.notifications.engine_support import (
     make_email_template,
     make_order,
     make_sequence,
-    make_shipment,
     make_shop,
+    parcel,
     shipped_email_sequence,
 )
 
@@ -51,17 +52,20 @@ def test_shipped_trigger_schedules_one_email_per_step_with_recipient_and_shipmen
     order = make_order(shop)
     # when
     created = notification_trigger(
-        shop=shop, order=order, trigger="shipped", context={"shipment_id": 777, "stale": False}
+        shop=shop, order=order, trigger="shipped", news=parcel(777, "shipped")
     )
     # then
     assert len(created) == 1
     message = Message.objects.get()
     assert message.status == Message.Status.SCHEDULED
     assert message.recipient == "shopper@example.com"
-    assert message.shipment_key == 777
+    assert message.subject_key == "shipment:777"
     assert message.channel == "email"
     assert message.due_at == NOW
-    assert message.context == {"shipment_id": 777}
+    # The message keeps the facts it was scheduled on: Shopify's fulfillment id, the parcel.
+    assert message.snapshot["news"]["type"] == "shipment"
+    assert [s["fulfillment_id"] for s in message.snapshot["shipments"]] == [777]
+    assert message.snapshot["shipments"][0]["carrier"] == "UPS"
     event = OrderEvent.objects.get(order=order, kind="notification.scheduled")
     assert event.detail["message_id"] == message.pk
     assert event.detail["template_key"] == "shipped"
@@ -75,7 +79,7 @@ def test_delays_count_from_the_trigger_or_the_previous_step():
     _review_sequence(shop)
     order = make_order(shop)
     # when
-    notification_trigger(shop=shop, order=order, trigger="delivered", context={"shipment_id": 1})
+    notification_trigger(shop=shop, order=order, trigger="delivered", news=parcel(1, "delivered"))
     # then
     due = {m.step.template_key: m.due_at for m in Message.objects.select_related("step")}
     assert due == {"delivered": NOW, "review_request": NOW + timedelta(days=7)}
@@ -86,10 +90,10 @@ def test_duplicate_trigger_creates_nothing_new():
     shop = make_shop()
     shipped_email_sequence(shop)
     order = make_order(shop)
-    notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 5})
+    notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(5, "shipped"))
     # when: Shopify delivers the same news again
     again = notification_trigger(
-        shop=shop, order=order, trigger="shipped", context={"shipment_id": 5}
+        shop=shop, order=order, trigger="shipped", news=parcel(5, "shipped")
     )
     # then
     assert again == []
@@ -97,13 +101,57 @@ def test_duplicate_trigger_creates_nothing_new():
     assert OrderEvent.objects.filter(kind="notification.scheduled").count() == 1
 
 
-def test_a_second_shipment_of_the_same_order_gets_its_own_message():
+def test_a_second_shipment_of_the_same_order_gets_its_own_message_without_a_window():
+    shop = make_shop()
+    NotificationSettings.objects.create(shop=shop, combine_shipments_minutes=0)
+    shipped_email_sequence(shop)
+    order = make_order(shop)
+    notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(5, "shipped"))
+    notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(6, "shipped"))
+    assert sorted(Message.objects.values_list("subject_key", flat=True)) == [
+        "shipment:5",
+        "shipment:6",
+    ]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_parcels_shipped_within_the_window_share_one_message_listing_each_parcel():
+    # given: an order split into three parcels, shipped a few minutes apart
     shop = make_shop()
     shipped_email_sequence(shop)
     order = make_order(shop)
-    notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 5})
-    notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 6})
-    assert sorted(Message.objects.values_list("shipment_key", flat=True)) == [5, 6]
+    shirt, tote, cap = (Item(title=t, quantity=1) for t in ("Linen shirt", "Canvas tote", "Cap"))
+    # when
+    first = notification_trigger(
+        shop=shop,
+        order=order,
+        trigger="shipped",
+        news=parcel(5, items=(shirt,), is_whole_order=False),
+    )
+    with time_machine.travel(NOW + timedelta(minutes=4), tick=False):
+        notification_trigger(
+            shop=shop, order=order, trigger="shipped", news=parcel(6, items=(tote,), carrier="DHL")
+        )
+        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(6))
+    with time_machine.travel(NOW + timedelta(minutes=11), tick=False):
+        late = notification_trigger(
+            shop=shop, order=order, trigger="shipped", news=parcel(7, items=(cap,))
+        )
+    # then: the first parcel waited the shop's window (10 minutes) and the second joined it;
+    # a repeat of the second changed nothing; the third, after the window, has its own
+    message, third = Message.objects.order_by("id")
+    assert [m.pk for m in first] == [message.pk]
+    assert [m.pk for m in late] == [third.pk]
+    assert message.due_at == NOW + timedelta(minutes=10)
+    assert [
+        (s["fulfillment_id"], s["carrier"], [i["title"] for i in s["items"]])
+        for s in message.snapshot["shipments"]
+    ] == [
+        (5, "UPS", ["Linen shirt"]),
+        (6, "DHL", ["Canvas tote"]),
+    ]
+    assert [s["fulfillment_id"] for s in third.snapshot["shipments"]] == [7]
+    assert third.due_at == NOW + timedelta(minutes=21)
 
 
 def test_stale_trigger_creates_nothing():
@@ -111,7 +159,7 @@ def test_stale_trigger_creates_nothing():
     shipped_email_sequence(shop)
     order = make_order(shop)
     created = notification_trigger(
-        shop=shop, order=order, trigger="shipped", context={"shipment_id": 5, "stale": True}
+        shop=shop, order=order, trigger="shipped", news=parcel(5, "shipped", is_stale=True)
     )
     assert created == []
     assert not Message.objects.exists()
@@ -124,14 +172,21 @@ def test_out_of_order_trigger_for_a_delivered_shipment_creates_nothing():
     make_email_template(shop, "in_transit")
     make_sequence(shop, "in_transit", "in_transit", [{"template_key": "in_transit"}])
     order = make_order(shop)
-    make_shipment(shop, order, 42, stage="delivered", delivered_at=timezone.now())
-    # when
-    created = notification_trigger(
-        shop=shop, order=order, trigger="in_transit", context={"shipment_id": 42}
+    delivered_at = timezone.now()
+    notification_news_record(
+        shop=shop, order=order, news=parcel(42, "delivered", happened_at=delivered_at)
     )
-    # then
+    # when: a scan from an hour before the delivery
+    created = notification_trigger(
+        shop=shop,
+        order=order,
+        trigger="in_transit",
+        news=parcel(42, "in_transit", happened_at=delivered_at - timedelta(hours=1)),
+    )
+    # then: nothing scheduled, and what is known of the parcel did not move back
     assert created == []
     assert not Message.objects.exists()
+    assert ShipmentFacts.objects.get(fulfillment_id=42).stage == "delivered"
 
 
 def test_extra_triggers_start_the_same_sequence():
@@ -145,7 +200,7 @@ def test_extra_triggers_start_the_same_sequence():
         extra_triggers=["problem"],
     )
     order = make_order(shop)
-    notification_trigger(shop=shop, order=order, trigger="problem", context={"shipment_id": 9})
+    notification_trigger(shop=shop, order=order, trigger="problem", news=parcel(9, "problem"))
     assert Message.objects.get().trigger == "problem"
 
 
@@ -157,7 +212,7 @@ def test_disabled_sequences_and_steps_schedule_nothing():
         shop, "confirmed", "order_confirmed", [{"template_key": "confirmed"}], is_enabled=False
     )
     order = make_order(shop)
-    notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+    notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
     notification_trigger(shop=shop, order=order, trigger="order_confirmed")
     assert not Message.objects.exists()
 
@@ -166,7 +221,7 @@ def test_missing_email_is_recorded_as_skipped_with_the_reason():
     shop = make_shop()
     shipped_email_sequence(shop)
     order = make_order(shop, email="")
-    notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+    notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
     message = Message.objects.get()
     assert message.status == Message.Status.SKIPPED
     assert message.reason == "no email address on the order"
@@ -179,8 +234,10 @@ def test_sms_recipient_is_normalised_to_e164_with_the_shipping_country():
     us = make_order(shop, 1001, phone="(212) 555-0123", shipping_country_code="US")
     fr = make_order(shop, 1002, phone="06 12 34 56 78", shipping_country_code="FR")
     bad = make_order(shop, 1003, phone="12", shipping_country_code="US")
-    for order in (us, fr, bad):
-        notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+    for fulfillment_id, order in enumerate((us, fr, bad), start=1):
+        notification_trigger(
+            shop=shop, order=order, trigger="shipped", news=parcel(fulfillment_id, "shipped")
+        )
     by_order = {m.order_id: m for m in Message.objects.all()}
     assert by_order[us.pk].recipient == "+12125550123"
     assert by_order[fr.pk].recipient == "+33612345678"
@@ -195,8 +252,8 @@ def test_order_cancelled_cancels_every_pending_message_of_that_order_only():
     _review_sequence(shop)
     order = make_order(shop, 1001)
     other = make_order(shop, 1002)
-    notification_trigger(shop=shop, order=order, trigger="delivered", context={"shipment_id": 1})
-    notification_trigger(shop=shop, order=other, trigger="delivered", context={"shipment_id": 2})
+    notification_trigger(shop=shop, order=order, trigger="delivered", news=parcel(1, "delivered"))
+    notification_trigger(shop=shop, order=other, trigger="delivered", news=parcel(2, "delivered"))
     # when
     order.cancelled_at = timezone.now()
     order.save()
@@ -212,7 +269,7 @@ def test_order_cancelled_cancels_every_pending_message_of_that_order_only():
     # and a shipping trigger arriving after the cancellation schedules nothing
     shipped_email_sequence(shop)
     assert (
-        notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
         == []
     )
 
@@ -224,7 +281,7 @@ def test_return_requested_cancels_only_review_requests():
     order = make_order(shop)
     with time_machine.travel(NOW, tick=False):
         notification_trigger(
-            shop=shop, order=order, trigger="delivered", context={"shipment_id": 1}
+            shop=shop, order=order, trigger="delivered", news=parcel(1, "delivered")
         )
     # when
     notification_trigger(shop=shop, order=order, trigger="return_requested")
@@ -254,7 +311,7 @@ def test_sequences_of_one_shop_never_schedule_for_another():
     beta_order = make_order(beta)
     # when
     created = notification_trigger(
-        shop=beta, order=beta_order, trigger="shipped", context={"shipment_id": 3}
+        shop=beta, order=beta_order, trigger="shipped", news=parcel(3, "shipped")
     )
     # then
     assert created == []

@@ -117,7 +117,12 @@ def test_delivery_issue_template_follows_the_shipment_stage(shop):
 
 def test_missing_name_and_shipment_render_without_gaps(shop):
     # given: order-level news, no first name
-    context = {**sample_context(), "customer": {"first_name": ""}, "shipment": None}
+    context = {
+        **sample_context(),
+        "customer": {"first_name": ""},
+        "shipment": None,
+        "shipments": [],
+    }
     # when
     rendered = template_render(
         shop=shop, key="shipped", channel="email", locale="en", context=context

@@ -10,27 +10,28 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from notifications import services
+from notifications import sending
 from notifications.jobs import message_send_job, messages_dispatch_due_job
 from notifications.models import Message, Suppression
+from notifications.news import ReturnNews
 from notifications.services import (
     QUEUE_LEASE,
     SEND_LEASE,
     message_send,
     messages_dispatch_due,
+    notification_news_record,
     notification_trigger,
     quiet_hours_end,
     recipient_timezone,
 )
 from shopapp.models import OrderEvent
-from shopapp.orders.services import order_event_record
 from tests.notifications.engine_support import (
     dispatch_and_work,
     make_email_template,
     make_order,
     make_sequence,
-    make_shipment,
     make_shop,
+    parcel,
     shipped_email_sequence,
     smtp_sink,  # noqa: F401 - fixture
 )
@@ -59,7 +60,7 @@ def test_sms_due_in_quiet_hours_waits_for_their_end_in_the_recipients_timezone()
     with time_machine.travel(at, tick=False):
         for order in (ny, la, uk):
             notification_trigger(
-                shop=shop, order=order, trigger="shipped", context={"shipment_id": 1}
+                shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped")
             )
     # then
     due = {m.order_id: m.due_at for m in Message.objects.all()}
@@ -75,7 +76,7 @@ def test_quiet_hours_end_is_dst_correct_the_night_new_york_falls_back():
     order = make_order(shop)
     # when
     with time_machine.travel(datetime(2026, 11, 1, 1, 30, tzinfo=UTC), tick=False):
-        notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
     # then: 08:00 EST is 13:00 UTC (it would be 12:00 UTC under EDT)
     due_at = Message.objects.get().due_at
     assert due_at == datetime(2026, 11, 1, 13, 0, tzinfo=UTC)
@@ -112,7 +113,7 @@ def test_email_has_no_quiet_hours_by_default():
     order = make_order(shop)
     at = datetime(2026, 6, 10, 3, 0, tzinfo=UTC)  # 23:00 in New York
     with time_machine.travel(at, tick=False):
-        notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
     assert Message.objects.get().due_at == at
 
 
@@ -139,7 +140,7 @@ def test_a_message_that_reaches_quiet_hours_before_it_is_sent_is_put_back(
     _sms_sequence(shop)
     order = make_order(shop)
     with time_machine.travel(datetime(2026, 6, 11, 0, 55, tzinfo=UTC), tick=False):
-        notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
     # when
     with time_machine.travel(datetime(2026, 6, 11, 1, 5, tzinfo=UTC), tick=False):
         dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
@@ -168,7 +169,7 @@ def test_only_due_messages_are_dispatched(smtp_sink, rq_worker, django_capture_o
         ],
     )
     order = make_order(shop)
-    notification_trigger(shop=shop, order=order, trigger="delivered", context={"shipment_id": 1})
+    notification_trigger(shop=shop, order=order, trigger="delivered", news=parcel(1, "delivered"))
     # when
     assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 1
     # then
@@ -189,7 +190,7 @@ def test_dispatch_job_runs_from_the_queue(smtp_sink, rq_worker, django_capture_o
     shop = make_shop()
     shipped_email_sequence(shop)
     notification_trigger(
-        shop=shop, order=make_order(shop), trigger="shipped", context={"shipment_id": 1}
+        shop=shop, order=make_order(shop), trigger="shipped", news=parcel(1, "shipped")
     )
     # when: the cron's job itself goes through Redis and a worker
     django_rq.get_queue("default", commit_mode="auto").enqueue(messages_dispatch_due_job)
@@ -228,7 +229,7 @@ def test_redis_flushed_between_dispatch_and_send_loses_nothing(
     shop = make_shop()
     shipped_email_sequence(shop)
     notification_trigger(
-        shop=shop, order=make_order(shop), trigger="shipped", context={"shipment_id": 1}
+        shop=shop, order=make_order(shop), trigger="shipped", news=parcel(1, "shipped")
     )
     with django_capture_on_commit_callbacks(execute=True):
         assert messages_dispatch_due() == 1
@@ -257,7 +258,7 @@ def test_redis_flushed_before_dispatch_loses_nothing(
     shop = make_shop()
     shipped_email_sequence(shop)
     notification_trigger(
-        shop=shop, order=make_order(shop), trigger="shipped", context={"shipment_id": 1}
+        shop=shop, order=make_order(shop), trigger="shipped", news=parcel(1, "shipped")
     )
     redis_conn.flushdb()
     assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 1
@@ -271,11 +272,11 @@ def test_worker_killed_before_the_handover_is_resent_exactly_once(
     shop = make_shop()
     shipped_email_sequence(shop)
     order = make_order(shop)
-    notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+    notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
     with django_capture_on_commit_callbacks(execute=False):
         messages_dispatch_due()  # its job is never run: the worker "dies"
     message = Message.objects.get()
-    claimed = services._message_claim(message_id=message.pk)
+    claimed = sending._message_claim(message_id=message.pk)
     assert claimed is not None
     assert claimed.attempts == 1
     # when: a duplicate job runs while the dead worker's lease is live
@@ -309,21 +310,21 @@ def test_worker_killed_after_smtp_accepted_is_resent_and_the_possible_duplicate_
     shop = make_shop()
     shipped_email_sequence(shop)
     order = make_order(shop)
-    notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+    notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
     with django_capture_on_commit_callbacks(execute=False):
         messages_dispatch_due()
     message = Message.objects.get()
-    real_finish = services._finish
+    real_finish = sending._finish
 
     def die_on_sent(msg, *, status, **fields):
         if status == Message.Status.SENT:
             raise WorkerDied()
         return real_finish(msg, status=status, **fields)
 
-    monkeypatch.setattr(services, "_finish", die_on_sent)
+    monkeypatch.setattr(sending, "_finish", die_on_sent)
     with pytest.raises(WorkerDied):
         message_send(message_id=message.pk)
-    monkeypatch.setattr(services, "_finish", real_finish)
+    monkeypatch.setattr(sending, "_finish", real_finish)
     assert len(smtp_sink.messages) == 1
     message.refresh_from_db()
     assert message.status == Message.Status.SENDING
@@ -357,13 +358,16 @@ def test_out_for_delivery_news_is_skipped_once_the_shipment_is_delivered(
         shop, "ofd", "out_for_delivery", [{"template_key": "out_for_delivery", "delay_minutes": 30}]
     )
     order = make_order(shop)
-    shipment = make_shipment(shop, order, 99, stage="out_for_delivery")
     notification_trigger(
-        shop=shop, order=order, trigger="out_for_delivery", context={"shipment_id": 99}
+        shop=shop, order=order, trigger="out_for_delivery", news=parcel(99, "out_for_delivery")
     )
-    shipment.stage = "delivered"
-    shipment.delivered_at = timezone.now()
-    shipment.save()
+    # tracking tells notifications the parcel arrived (delivered news, here with no sequence)
+    notification_trigger(
+        shop=shop,
+        order=order,
+        trigger="delivered",
+        news=parcel(99, "delivered", delivered_at=timezone.now()),
+    )
     # when
     with time_machine.travel(timezone.now() + timedelta(minutes=31)):
         dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
@@ -382,10 +386,10 @@ def test_in_transit_news_is_skipped_once_out_for_delivery(
     make_email_template(shop, "in_transit")
     make_sequence(shop, "in_transit", "in_transit", [{"template_key": "in_transit"}])
     order = make_order(shop)
-    shipment = make_shipment(shop, order, 7, stage="in_transit")
-    notification_trigger(shop=shop, order=order, trigger="in_transit", context={"shipment_id": 7})
-    shipment.stage = "out_for_delivery"
-    shipment.save()
+    notification_trigger(shop=shop, order=order, trigger="in_transit", news=parcel(7, "in_transit"))
+    notification_trigger(
+        shop=shop, order=order, trigger="out_for_delivery", news=parcel(7, "out_for_delivery")
+    )
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     assert smtp_sink.messages == []
     assert Message.objects.get().reason == "shipment already out for delivery"
@@ -397,13 +401,11 @@ def test_in_transit_news_is_skipped_once_out_for_delivery(
         (["accepts_marketing"], lambda order: None, "customer does not accept marketing"),
         (
             ["not_returned"],
-            lambda order: order_event_record(
+            # returns tells notifications (a timeline line alone says nothing to it)
+            lambda order: notification_news_record(
                 shop=order.shop,
                 order=order,
-                kind="return.requested",
-                occurred_at=timezone.now(),
-                source="shopper",
-                summary="Return requested",
+                news=ReturnNews(return_id=1, status="requested", happened_at=timezone.now()),
             ),
             "a return was started",
         ),
@@ -429,7 +431,7 @@ def test_step_conditions_are_evaluated_at_send_time(
         [{"template_key": "review_request", "delay_minutes": 60, "conditions": conditions}],
     )
     order = make_order(shop, buyer_accepts_marketing=False)
-    notification_trigger(shop=shop, order=order, trigger="delivered", context={"shipment_id": 1})
+    notification_trigger(shop=shop, order=order, trigger="delivered", news=parcel(1, "delivered"))
     prepare(order)
     # when
     with time_machine.travel(timezone.now() + timedelta(minutes=61)):
@@ -450,7 +452,7 @@ def test_condition_met_sends(smtp_sink, rq_worker, django_capture_on_commit_call
         [{"template_key": "review_request", "conditions": ["accepts_marketing", "not_returned"]}],
     )
     order = make_order(shop, buyer_accepts_marketing=True)
-    notification_trigger(shop=shop, order=order, trigger="delivered", context={"shipment_id": 1})
+    notification_trigger(shop=shop, order=order, trigger="delivered", news=parcel(1, "delivered"))
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     assert len(smtp_sink.messages) == 1
 
@@ -461,7 +463,7 @@ def test_suppressed_recipient_is_skipped_at_send_time(
     shop = make_shop()
     shipped_email_sequence(shop)
     order = make_order(shop)
-    notification_trigger(shop=shop, order=order, trigger="shipped", context={"shipment_id": 1})
+    notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
     Suppression.objects.create(
         shop=shop, channel="email", address="shopper@example.com", reason="unsubscribed"
     )
@@ -476,7 +478,7 @@ def test_messages_of_an_uninstalled_shop_are_skipped(
     shop = make_shop()
     shipped_email_sequence(shop)
     notification_trigger(
-        shop=shop, order=make_order(shop), trigger="shipped", context={"shipment_id": 1}
+        shop=shop, order=make_order(shop), trigger="shipped", news=parcel(1, "shipped")
     )
     type(shop).objects.filter(pk=shop.pk).update(is_active=False)
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)

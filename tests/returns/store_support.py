@@ -38,7 +38,7 @@ from shopapp.auth.tokens import shop_tokens_assign
 from shopapp.models import LineItem, Order, Shop
 from shopapp.orders.reconcile import orders_reconcile
 from tests.devshop.capture_server import Captured, CaptureServer
-from tracking.services import shipments_reconcile
+from tracking.refresh import shipments_reconcile
 
 ORDER_FACTS = """
 query($id: ID!) { order(id: $id) {

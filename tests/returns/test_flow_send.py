@@ -3,7 +3,6 @@ during the send job, a timeout after Shopify accepted (the retry adopts, never a
 return), and the returns/request webhook of a request whose answer was lost."""
 
 import pytest
-from rq import Retry
 
 from returns import services
 from returns import shopify as returns_shopify
@@ -31,7 +30,7 @@ def store(devshop, capture, rq_worker):
 def quick_retries(monkeypatch):
     """RQ retries at once and the client's backoff in milliseconds, so a burst worker runs
     every attempt in the test."""
-    monkeypatch.setattr("returns.jobs.SEND_RETRY", Retry(max=1, interval=0))
+    monkeypatch.setattr("returns.jobs.SEND_RETRY_INTERVALS_S", (0,))
     monkeypatch.setattr(admin_api_client, "BACKOFF_BASE_SECONDS", 0.01)
     monkeypatch.setattr(admin_api_client, "BACKOFF_MAX_SECONDS", 0.05)
 

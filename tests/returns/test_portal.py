@@ -25,8 +25,8 @@ from returns.models import ProductInfo, ReturnLineItem, ReturnPolicy, ReturnRequ
 from shopapp.models import LineItem, Order, Shop
 from shopapp.orders.reconcile import orders_reconcile
 from shopapp.proxy import app_proxy_signature
+from shopapp.storefront.links import form_token, tracking_link_token
 from tracking.models import Shipment, ShipmentLineItem, Stage
-from tracking.tokens import form_token, tracking_link_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -20,6 +20,7 @@ from django.utils import translation
 
 from returns import portal
 from returns.models import ReturnPhoto, ReturnRequest
+from shopapp.storefront import ratelimit
 from tests.conftest import need
 from tests.returns import test_portal
 from tests.returns.test_portal import (
@@ -34,7 +35,6 @@ from tests.returns.test_portal import (
     state_of,
     submit,
 )
-from tracking import ratelimit
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

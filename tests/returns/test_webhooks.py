@@ -14,11 +14,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from notifications import services as notifications_services
 from notifications.defaults import notification_defaults_install
 from notifications.models import Message
 from returns import services
 from returns.models import Resolution, ReturnRequest
+from returns.portal import return_id_from_status_token
 from shopapp.models import OrderEvent, WebhookEvent
 from shopapp.webhooks.handlers import TOPIC_HANDLERS
 from shopapp.webhooks.services import webhook_event_sweep
@@ -126,18 +126,10 @@ def test_every_returns_topic_has_a_handler():
     assert set(TOPIC_HANDLERS) >= set(RETURN_TOPICS)
 
 
-def test_return_made_in_shopify_admin_is_created_here(inbox, receive, monkeypatch):
-    # given the shop's default notification sequences, and a trigger we can watch
+def test_return_made_in_shopify_admin_is_created_here(inbox, receive):
+    # given the shop's default notification sequences
     order = inbox.take()
     notification_defaults_install(shop=inbox.shop())
-    triggered = []
-    real_trigger = notifications_services.notification_trigger
-
-    def watched(**kw):
-        triggered.append((kw["trigger"], kw["context"]))
-        return real_trigger(**kw)
-
-    monkeypatch.setattr(notifications_services, "notification_trigger", watched)
     (fli, _units), _second = inbox.shipped_lines(order.shopify_id)
 
     # when a return is made in Shopify, not by the app, and its webhook arrives (twice)
@@ -159,8 +151,12 @@ def test_return_made_in_shopify_admin_is_created_here(inbox, receive, monkeypatc
     assert (line.fulfillment_line_item_gid, line.quantity, line.reason) == (fli, 1, "WRONG_ITEM")
     assert line.shopify_return_line_item_gid == sent["id"]
     assert request.name == f"{order.name}-R1"
-    assert triggered == [("return_requested", {"return_id": request.pk})]
-    assert Message.objects.filter(order=order, trigger="return_requested").count() == 1
+    (message,) = Message.objects.filter(order=order, trigger="return_requested")
+    news = message.snapshot["news"]
+    assert (message.subject_key, news["return_id"]) == (f"return:{request.pk}", request.pk)
+    # the email links to the return's own signed status page
+    token = news["status_url"].rsplit("/returns/", 1)[1]
+    assert return_id_from_status_token(token, shop=request.shop) == request.pk
 
 
 def test_return_for_an_unknown_order_is_retried_until_the_order_is_mirrored(inbox, receive, sweep):

@@ -15,8 +15,8 @@ from django.utils import timezone
 
 from devshop.session_tokens import session_token_mint
 from shopapp.auth.tokens import token_encrypt
-from shopapp.embedded import views
 from shopapp.models import CustomerDataExport, LineItem, Order, OrderEvent, Shop
+from tracking import admin_views
 
 pytestmark = pytest.mark.django_db
 
@@ -358,7 +358,7 @@ def test_reauth_banner_for_a_shop_waiting_for_the_merchant(rf):
     request = rf.get("/app/orders", {"shop": shop.myshopify_domain})
     request.shop = shop
     # when
-    response = inspect.unwrap(views.order_list)(request)
+    response = inspect.unwrap(admin_views.order_list)(request)
     # then
     html = response.content.decode()
     assert 'data-banner="reauth"' in html

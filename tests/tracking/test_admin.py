@@ -16,7 +16,6 @@ from tests.tracking.tracking_support import (
     SOURCE,
     event_payload,
     fulfil,
-    install_trigger_recorder,
     order_create,
     scan,
 )
@@ -26,11 +25,6 @@ from tracking.services import delay_open, tracking_event_delete
 pytestmark = pytest.mark.django_db
 
 _numbers = iter(range(1, 1_000_000))
-
-
-@pytest.fixture(autouse=True)
-def triggers(monkeypatch):
-    return install_trigger_recorder(monkeypatch)
 
 
 @pytest.fixture

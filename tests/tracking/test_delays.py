@@ -10,8 +10,8 @@ from shopapp.models import OrderEvent
 from tests.shopapp.webhook_support import make_shop
 from tests.tracking.tracking_support import (
     LINE_ITEM_IDS,
+    announced_for,
     fulfil,
-    install_trigger_recorder,
     iso,
     order_create,
     scan,
@@ -32,8 +32,8 @@ def _no_refresh_enqueue(monkeypatch):
 
 
 @pytest.fixture
-def triggers(monkeypatch):
-    return install_trigger_recorder(monkeypatch)
+def triggers(shop):
+    return announced_for(shop)
 
 
 @pytest.fixture
@@ -46,7 +46,7 @@ def shop():
 
 
 def _delayed(triggers) -> list[str]:
-    return [c["context"]["kind"] for c in triggers.calls if c["trigger"] == "delayed"]
+    return [c["news"]["kind"] for c in triggers.calls if c["trigger"] == "delayed"]
 
 
 def test_business_days_skip_the_weekend():
@@ -97,7 +97,7 @@ def test_unfulfilled_ignores_unpaid_cancelled_and_shipped_orders(shop, triggers)
     order_create(shop, order_id=3, processed_at=iso(paid), fulfillment_status="fulfilled")
 
     assert delays_detect(shop=shop)["unfulfilled"] == 0
-    assert triggers.calls == []
+    assert _delayed(triggers) == []
 
 
 def test_unfulfilled_threshold_is_per_shop(shop, triggers):
@@ -216,6 +216,7 @@ def test_label_created_but_never_scanned(shop, triggers):
 def test_shops_are_isolated(shop, triggers):
     # given a stalled shipment in shop A and a fresh one in shop B
     other = make_shop("beta.myshopify.com")
+    triggers.listen(other)
     now = timezone.now()
     order_a = order_create(shop)
     order_b = order_create(other)

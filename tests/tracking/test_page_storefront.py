@@ -17,6 +17,7 @@ import requests
 from django.conf import settings
 
 from shopapp.proxy import app_proxy_signature
+from shopapp.storefront.links import tracking_link_token
 from tests.conftest import start_devshop
 from tests.tracking.test_page import (
     PAYLOAD,
@@ -27,7 +28,6 @@ from tests.tracking.test_page import (
     make_shop,
 )
 from tracking.models import Stage, TrackingPageView, TrackingSettings
-from tracking.tokens import tracking_link_token
 
 TIMEOUT = 15
 FORM_TOKEN = re.compile(r'name="form_token" value="([^"]+)"')

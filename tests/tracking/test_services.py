@@ -10,11 +10,12 @@ from tests.shopapp.webhook_support import make_shop
 from tests.tracking.tracking_support import (
     LINE_ITEM_IDS,
     SOURCE,
+    announced_for,
     event_payload,
     fulfil,
     fulfillment_payload,
-    install_trigger_recorder,
     order_create,
+    parcel_facts,
     scan,
 )
 from tracking.models import Delay, Shipment, ShipmentLineItem, Stage, TrackingEvent
@@ -37,8 +38,8 @@ def _no_refresh_enqueue(monkeypatch):
 
 
 @pytest.fixture
-def triggers(monkeypatch):
-    return install_trigger_recorder(monkeypatch)
+def triggers(shop):
+    return announced_for(shop)
 
 
 @pytest.fixture
@@ -74,12 +75,16 @@ def test_fulfillment_creates_a_shipment_with_tracking_and_line_items(shop, trigg
         (i, 1) for i in LINE_ITEM_IDS
     )
     assert _tracking_kinds(order) == ["shipment.shipped"]
+    # and notifications heard of it with Shopify's fulfillment id, the carrier and the items
     assert triggers.triggers == ["shipped"]
-    context = triggers.calls[0]["context"]
-    assert context["shipment_id"] == shipment.pk
-    assert context["fulfillment_id"] == 123456
-    assert context["stale"] is False
-    assert context["tracking_numbers"] == ["1z827wk74630"]
+    news = triggers.calls[0]["news"]
+    assert news["type"] == "shipment"
+    assert news["fulfillment_id"] == 123456
+    assert news["is_stale"] is False
+    assert news["carrier"] == "UPS"
+    assert news["tracking_numbers"] == ["1z827wk74630"]
+    assert sorted(item["quantity"] for item in news["items"]) == [1] * len(LINE_ITEM_IDS)
+    assert news["is_whole_order"] is True
 
 
 def test_fulfillment_before_its_order_raises_a_retryable_error_and_stores_nothing(shop, triggers):
@@ -194,8 +199,8 @@ def test_split_shipments_are_all_delivered_only_after_both(shop, triggers):
 
     scan(shop, second, "delivered")
     assert triggers.triggers.count("all_delivered") == 1
-    context = [c for c in triggers.calls if c["trigger"] == "all_delivered"][0]["context"]
-    assert sorted(context["fulfillment_ids"]) == [21, 22]
+    news = [c for c in triggers.calls if c["trigger"] == "all_delivered"][0]["news"]
+    assert sorted(news["fulfillment_ids"]) == [21, 22]
 
 
 def test_a_delivered_part_of_a_partially_fulfilled_order_is_not_all_delivered(shop, triggers):
@@ -211,7 +216,7 @@ def test_a_delivered_part_of_a_partially_fulfilled_order_is_not_all_delivered(sh
 def test_a_stale_event_is_recorded_flagged_and_triggers_nothing(shop, triggers):
     order = order_create(shop)
     shipment = fulfil(shop, order, fulfillment_id=31)
-    triggers.calls.clear()
+    triggers.clear()
 
     # when an out-for-delivery scan from three days ago arrives now
     event = scan(shop, shipment, "out_for_delivery", timezone.now() - timedelta(days=3))
@@ -249,10 +254,12 @@ def test_a_new_estimate_is_recorded_once_per_change(shop, triggers):
     scan(shop, shipment, "in_transit", t + timedelta(minutes=5), estimated_delivery_at=first)
     scan(shop, shipment, "in_transit", t + timedelta(minutes=10), estimated_delivery_at=later)
 
-    assert triggers.triggers.count("estimate_changed") == 2
-    last = [c for c in triggers.calls if c["trigger"] == "estimate_changed"][-1]["context"]
-    assert last["previous_estimated_delivery_at"] is not None
-    assert OrderEvent.objects.filter(order=order, kind="shipment.estimate_changed").count() == 2
+    lines = OrderEvent.objects.filter(order=order, kind="shipment.estimate_changed")
+    assert lines.count() == 2
+    assert lines.order_by("id").last().detail["previous_estimated_delivery_at"] is not None
+    # no sequence starts on a new estimate, but notifications knows the newest one
+    assert "estimate_changed" not in triggers.triggers
+    assert parcel_facts(shop, 41).snapshot["estimated_delivery_at"].startswith(later[:10])
 
 
 def test_a_carrier_delay_opens_one_delay_and_one_delayed_trigger(shop, triggers):
@@ -267,7 +274,7 @@ def test_a_carrier_delay_opens_one_delay_and_one_delayed_trigger(shop, triggers)
     assert delay.kind == Delay.Kind.CARRIER_DELAYED
     assert delay.resolved_at is None
     assert triggers.triggers.count("delayed") == 1
-    assert [c for c in triggers.calls if c["trigger"] == "delayed"][0]["context"]["kind"] == (
+    assert [c for c in triggers.calls if c["trigger"] == "delayed"][0]["news"]["kind"] == (
         "carrier_delayed"
     )
 
@@ -348,6 +355,7 @@ def test_a_cancelled_fulfillment_is_a_problem(shop, triggers):
 def test_shops_are_isolated(shop, triggers):
     # given the same Shopify ids in two shops
     other = make_shop("beta.myshopify.com")
+    triggers.listen(other)
     order_a = order_create(shop)
     order_b = order_create(other)
     shipment_a = fulfil(shop, order_a, fulfillment_id=81)
@@ -365,14 +373,25 @@ def test_shops_are_isolated(shop, triggers):
 
 
 def test_customer_redact_blanks_scan_places(shop, triggers):
-    from tracking.services import tracking_customer_redact
+    from shopapp.privacy.scrub import Needles
+    from shopapp.subscribers import CustomerRedacted
+    from tracking.privacy import customer_redact
 
     order = order_create(shop)
     shipment = fulfil(shop, order, fulfillment_id=91)
     scan(shop, shipment, "delivered", city="Shippington", zip="40003", message="Left at door")
 
-    tracking_customer_redact(
-        shop=shop, customer_id=None, email="", phone="", order_ids=[order.shopify_id]
+    customer_redact(
+        CustomerRedacted(
+            shop=shop,
+            customer_id=None,
+            emails=(),
+            phones=(),
+            names=(),
+            needles=Needles(),
+            order_ids=(order.pk,),
+            order_shopify_ids=(order.shopify_id,),
+        )
     )
 
     event = TrackingEvent.objects.get(shipment=shipment)

@@ -10,10 +10,10 @@ from django.utils import timezone
 from shopapp.admin_api.client import AdminApiClient
 from shopapp.models import Order, Shop
 from shopapp.orders.reconcile import orders_reconcile
-from tests.tracking.tracking_support import install_trigger_recorder
+from tests.tracking.tracking_support import Announced
 from tracking.jobs import shipment_refresh_job
 from tracking.models import Shipment, Stage
-from tracking.services import (
+from tracking.refresh import (
     EVENTS_FIRST,
     FULFILLMENT_LINE_ITEMS_FIRST,
     FULFILLMENTS_FIRST,
@@ -26,8 +26,8 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture
-def triggers(monkeypatch):
-    return install_trigger_recorder(monkeypatch)
+def triggers():
+    return Announced()
 
 
 def _installed_shop(devshop) -> Shop:
@@ -78,6 +78,7 @@ def test_refresh_creates_missed_shipments_with_events_and_stage(devshop, trigger
     # given an order mirrored here, shipped split per item in the store, whose fulfillment
     # webhooks never reached us
     shop = _installed_shop(devshop)
+    triggers.listen(shop)
     order = _mirrored_order(devshop, shop)
     made = devshop.client.order_fulfil(shop.myshopify_domain, order.shopify_id, split=True)
     # (a fake order with a single line item ships in one part)
@@ -144,6 +145,7 @@ def test_a_burst_of_fulfillment_updates_schedules_one_refresh_per_shipment(
     import django_rq
     from rq.registry import ScheduledJobRegistry
 
+    from shopapp.models import Task
     from tests.shopapp.webhook_support import make_shop
     from tests.tracking.tracking_support import fulfil, order_create, scan
 
@@ -164,6 +166,9 @@ def test_a_burst_of_fulfillment_updates_schedules_one_refresh_per_shipment(
                 updated_at=timezone.now() + timedelta(seconds=len(status)),
             )
 
-    # then one GraphQL refresh is waiting for that shipment, not one per webhook
+    # then one GraphQL refresh is waiting for that shipment, not one per webhook: one task row
+    # (the promise) and one job in RQ's scheduler (the hand-over)
+    tasks = Task.objects.filter(key=f"tracking.refresh:{shipment.pk}")
+    assert [(t.status, t.kwargs) for t in tasks] == [("pending", {"shipment_id": shipment.pk})]
     registry = ScheduledJobRegistry(queue=django_rq.get_queue("default"))
-    assert registry.get_job_ids() == [f"tracking-shipment-refresh-{shipment.pk}"]
+    assert len(registry.get_job_ids()) == 1

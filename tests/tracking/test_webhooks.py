@@ -6,15 +6,15 @@ import pytest
 
 from shopapp.models import OrderEvent, WebhookEvent
 from tests.shopapp.webhook_support import fixture_json, make_shop, post_webhook
-from tests.tracking.tracking_support import install_trigger_recorder, order_create
+from tests.tracking.tracking_support import Announced, order_create
 from tracking.models import Shipment, Stage, TrackingEvent
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def triggers(monkeypatch):
-    return install_trigger_recorder(monkeypatch)
+def triggers():
+    return Announced()
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +35,7 @@ def test_fulfillment_webhooks_reach_the_shipment_through_the_intake(
 ):
     # given a shop and its mirrored order (the fixtures' order id)
     shop = make_shop("alpha.myshopify.com")
+    triggers.listen(shop)
     order = order_create(shop)
 
     # when Shopify posts fulfillments/create and then the in-transit event, signed

@@ -1,12 +1,20 @@
 """Helpers for the tracking tests: orders and fulfillments from Shopify's sample payloads,
-and a recorder that stands in for notifications' trigger service."""
+and what notifications received from tracking, read from its own rows."""
 
 import itertools
 from datetime import UTC, datetime, timedelta
 
 from django.utils import timezone
 
-from shopapp.models import Order, OrderEvent
+from notifications.models import (
+    Message,
+    NotificationSettings,
+    Sequence,
+    SequenceStep,
+    ShipmentFacts,
+    Trigger,
+)
+from shopapp.models import Order, OrderEvent, Shop
 from shopapp.orders.services import order_upsert
 from tests.shopapp.webhook_support import fixture_json
 from tracking.services import shipment_sync_from_fulfillment, tracking_event_record
@@ -114,21 +122,57 @@ def scan(shop, shipment, status: str, happened_at: datetime | None = None, **cha
     )
 
 
-class TriggerRecorder:
-    def __init__(self) -> None:
-        self.calls: list[dict] = []
+class Announced:
+    """What tracking announced to notifications, read back from notifications' own rows (no
+    stand-in for another app of ours). A listened shop has one enabled email step for every
+    trigger and sends each parcel's news on its own, so each announcement is one message."""
 
-    def __call__(self, *, shop, order, trigger, context=None) -> None:
-        self.calls.append({"shop": shop, "order": order, "trigger": trigger, "context": context})
+    def __init__(self) -> None:
+        self.since_id = 0
+
+    def listen(self, shop: Shop) -> None:
+        NotificationSettings.objects.update_or_create(
+            shop=shop, defaults={"combine_shipments_minutes": 0}
+        )
+        for trigger in Trigger.values:
+            sequence = Sequence.objects.create(
+                shop=shop, key=f"listen-{trigger}", name=trigger, trigger=trigger
+            )
+            SequenceStep.objects.create(shop=shop, sequence=sequence, template_key=trigger)
+
+    @property
+    def calls(self) -> list[dict]:
+        messages = (
+            Message.objects.filter(pk__gt=self.since_id)
+            .select_related("shop", "order")
+            .order_by("id")
+        )
+        return [
+            {
+                "shop": m.shop,
+                "order": m.order,
+                "trigger": m.trigger,
+                "news": (m.snapshot or {}).get("news") or {},
+                "shipments": (m.snapshot or {}).get("shipments") or [],
+            }
+            for m in messages
+        ]
 
     @property
     def triggers(self) -> list[str]:
         return [c["trigger"] for c in self.calls]
 
+    def clear(self) -> None:
+        self.since_id = Message.objects.order_by("-id").values_list("id", flat=True).first() or 0
 
-def install_trigger_recorder(monkeypatch) -> TriggerRecorder:
-    """notifications.services.notification_trigger replaced by a recorder (notifications is a
-    separate app, not built yet: its entry point is the seam)."""
-    recorder = TriggerRecorder()
-    monkeypatch.setattr("notifications.services.notification_trigger", recorder)
-    return recorder
+
+def announced_for(*shops: Shop) -> Announced:
+    announced = Announced()
+    for shop in shops:
+        announced.listen(shop)
+    return announced
+
+
+def parcel_facts(shop: Shop, fulfillment_id: int) -> ShipmentFacts | None:
+    """What notifications now knows of the parcel (every piece of news keeps it current)."""
+    return ShipmentFacts.objects.filter(shop=shop, fulfillment_id=fulfillment_id).first()

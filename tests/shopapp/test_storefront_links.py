@@ -9,15 +9,15 @@ import time_machine
 from django.core import signing
 from django.utils import timezone
 
-from tests.tracking.test_page import make_order, make_shop
-from tracking.tokens import (
+from shopapp.storefront.links import (
     LINK_SALT,
     form_token,
     form_token_valid,
     order_id_from_link_token,
+    order_page_url,
     tracking_link_token,
-    tracking_page_url,
 )
+from tests.tracking.test_page import make_order, make_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -82,7 +82,7 @@ def test_tracking_page_url_is_the_storefront_proxy_path(settings):
     shop = make_shop("maple.myshopify.com")
     order = make_order(shop)
 
-    url = tracking_page_url(order)
+    url = order_page_url(shop=order.shop, order=order)
 
     parts = urlsplit(url)
     assert (parts.scheme, parts.netloc) == ("https", "maple.myshopify.com")

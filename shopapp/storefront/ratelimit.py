@@ -1,4 +1,4 @@
-"""Fixed-window rate limits for the tracking page's lookups, on Redis.
+"""Fixed-window rate limits for the storefront lookups (tracking page, returns portal), on Redis.
 
     key   tracking:rl:<scope>:<shop id>:<subject>:<window index>
     INCR key; EXPIRE key <window> on the first hit (one round trip, pipelined)

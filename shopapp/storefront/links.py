@@ -1,9 +1,13 @@
-"""Signed tokens for the storefront tracking page: the long-lived link per order, and the
+"""Signed tokens for the storefront pages: the long-lived link to an order's page, and the
 short-lived token every form carries instead of a CSRF cookie.
 
-    notifications ─ tracking_page_url(order) ─▶ https://<shop>/<prefix>/<subpath>/track/<token>
+    notifications ─ order_page_url(shop, order) ─▶ https://<shop>/<prefix>/<subpath>/track/<token>
     shopper ─ GET /apps/<subpath>/track/<token> ─▶ Shopify proxy ─▶ /proxy/track/<token>
             ─ order_id_from_link_token(token, shop=request.shop) ─▶ the order, or None
+    the returns portal accepts the same link (?token=) as proof of the order
+
+The platform owns them: the tracking page, the returns portal and the messages all speak of
+the same order link, and none of them imports another for it.
 
 Both are ``django.core.signing`` values (HMAC with SECRET_KEY, a salt per purpose, a timestamp
 checked against a maximum age). Neither is stored: a link works as long as it is signed, fresh
@@ -23,6 +27,7 @@ from django.conf import settings
 from django.core import signing
 
 from shopapp.models import Order, Shop
+from shopapp.storefront.pages import storefront_proxy_url
 
 logger = logging.getLogger(__name__)
 
@@ -85,12 +90,10 @@ def order_id_from_link_token(token: str, *, shop: Shop) -> int | None:
     return order_id
 
 
-def tracking_page_url(order: Order, *, shop: Shop | None = None) -> str:
+def order_page_url(*, shop: Shop, order: Order) -> str:
     """The storefront URL of ``order``'s tracking page, for emails and SMS:
     ``https://<shop>.myshopify.com/<prefix>/<subpath>/track/<token>``."""
-    from shopapp.storefront import storefront_proxy_url
-
-    return storefront_proxy_url(shop or order.shop, f"track/{tracking_link_token(order)}")
+    return storefront_proxy_url(shop, f"track/{tracking_link_token(order)}")
 
 
 def form_token(shop: Shop) -> str:

@@ -8,9 +8,9 @@ import time
 import pytest
 import redis
 
+from shopapp.storefront.ratelimit import client_ip, lookup_rate_limit_hit
 from tests.conftest import need
 from tests.tracking.test_page import _order_with_shipment, body, make_shop, proxy_post
-from tracking.ratelimit import client_ip, lookup_rate_limit_hit
 
 pytestmark = pytest.mark.django_db
 
@@ -132,7 +132,7 @@ def test_redis_down_fails_open_with_a_log_line(client, limits, caplog):
     _order_with_shipment(shop)
 
     # when lookups come in, more than the limit
-    with caplog.at_level(logging.WARNING, logger="tracking.ratelimit"):
+    with caplog.at_level(logging.WARNING, logger="shopapp.storefront.ratelimit"):
         started = time.monotonic()
         answers = [
             proxy_post(client, shop, {"order": "1001", "contact": "ada@example.com"})

@@ -1,0 +1,396 @@
+"""The built-in copy: one file per message and language, turned into HTML and text emails.
+
+    default_templates/<lang>/<key>.liquid   one message: subject, SMS body, then the email copy
+    default_templates/<lang>/_strings.txt   greeting, footer, labels and date format
+    default_templates/layout.html           the email layout the copy is poured into
+
+A message's copy is written once and turned into both the HTML and the text email here, so
+the two never drift apart. The copy is plain text with Liquid, one paragraph per blank-line
+separated block, and directives on lines of their own:
+
+    @greeting                       "Hi {{ customer.first_name }}," (or a nameless greeting)
+    @button <url> | <label>         a button in HTML, "<label>: <url>" in text
+    @items                          the items the message is about (``items``)
+    @shipments                      each parcel: carrier, tracking number with its link, the
+                                    estimate, its own items (a replacement says what it
+                                    replaces); the message's items when it has no parcel
+    @return_details                 the merchant's return instructions and the label link
+
+Built-in templates are never copied into the database: a shop has a ``MessageTemplate`` row
+only for what its merchant edited, so improvements to the defaults reach every other template.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from django.conf import settings
+
+from notifications.models import Channel
+from notifications.rendering import TemplateSource
+from shopapp.models import Shop
+
+TEMPLATES_DIR = Path(__file__).resolve().parent / "default_templates"
+LANGUAGES: tuple[str, ...] = ("en", "es", "fr", "de")
+# The default "attempted delivery or problem" sequence has one step, so one template: it is
+# composed from the two copies and picks its copy by the parcel's stage.
+DELIVERY_ISSUE_KEY = "delivery_issue"
+
+_SECTION = re.compile(r"^(subject|sms):\s*(.*)$")
+_BUTTON = re.compile(r"^@button\s+(.+?)\s*\|\s*([^|]+)$")
+
+_FONT = "-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif"
+_P_STYLE = "margin:0 0 16px;"
+_MUTED = "color:#6b7280;"
+_BUTTON_HTML = (
+    '<table role="presentation" cellpadding="0" cellspacing="0" style="margin:8px 0 24px;">'
+    '<tr><td style="border-radius:8px;background:#111827;">'
+    '<a href="{url}" style="display:inline-block;padding:12px 22px;font-family:{font};'
+    "font-size:15px;font-weight:600;color:#ffffff;text-decoration:none;border-radius:8px;"
+    '">{label}</a></td></tr></table>'
+)
+_ROW = 'style="padding:10px 0;border-bottom:1px solid #e5e7eb;font-size:14px;color:#111827;"'
+_QTY = (
+    'align="right" style="padding:10px 0;border-bottom:1px solid #e5e7eb;font-size:14px;'
+    'color:#6b7280;white-space:nowrap;"'
+)
+
+
+def _items_html(source: str, strings: dict[str, str]) -> str:
+    return (
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
+        'style="margin:0 0 24px;border-top:1px solid #e5e7eb;">'
+        f"{{% for item in {source} %}}"
+        f"<tr><td {_ROW}>{{{{ item.title }}}}{{% if item.variant_title %}}"
+        f'<span style="{_MUTED}"> · {{{{ item.variant_title }}}}</span>{{% endif %}}'
+        f'{{% if item.replaces %}}<br><span style="{_MUTED}font-size:13px;">'
+        f"{strings['replaces']} {{{{ item.replaces }}}}</span>{{% endif %}}</td>"
+        f"<td {_QTY}>× {{{{ item.quantity }}}}</td></tr>"
+        "{% endfor %}</table>"
+    )
+
+
+def _items_text(source: str, strings: dict[str, str]) -> str:
+    return (
+        f"{{% for item in {source} %}}- {{{{ item.quantity }}}} × {{{{ item.title }}}}"
+        "{% if item.variant_title %} ({{ item.variant_title }}){% endif %}"
+        f"{{% if item.replaces %}}, {strings['replaces']} {{{{ item.replaces }}}}{{% endif %}}"
+        "\n{% endfor %}"
+    )
+
+
+def _parcel_facts_html(strings: dict[str, str]) -> str:
+    date = strings["date_format"]
+    return (
+        f'<p style="margin:0 0 8px;font-size:14px;{_MUTED}">'
+        '{% if shipments.size > 1 %}<strong style="color:#111827;">'
+        f"{strings['parcel_heading']}</strong><br>{{% endif %}}"
+        '{% if parcel.is_replacement %}<strong style="color:#111827;">'
+        f"{strings['replacement']}</strong><br>{{% endif %}}"
+        "{% if parcel.carrier %}{{ parcel.carrier }}<br>{% endif %}"
+        "{% for number in parcel.tracking_numbers %}"
+        f"{strings['tracking_number']}: {{% if number.url %}}"
+        '<a href="{{ number.url }}" style="color:#111827;">{{ number.number }}</a>'
+        "{% else %}{{ number.number }}{% endif %}<br>{% endfor %}"
+        "{% if parcel.delivered_at %}"
+        f'{strings["delivered_on"]}: {{{{ parcel.delivered_at | date: "{date}" }}}}'
+        "{% elsif parcel.estimated_delivery_at %}"
+        f"{strings['estimated_delivery']}: "
+        f'<strong style="color:#111827;">{{{{ parcel.estimated_delivery_at | date: "{date}" }}}}'
+        "</strong>{% endif %}</p>"
+    )
+
+
+def _parcel_facts_text(strings: dict[str, str]) -> str:
+    date = strings["date_format"]
+    return (
+        f"{{% if shipments.size > 1 %}}{strings['parcel_heading']}\n{{% endif %}}"
+        f"{{% if parcel.is_replacement %}}{strings['replacement']}\n{{% endif %}}"
+        "{% if parcel.carrier %}{{ parcel.carrier }}\n{% endif %}"
+        "{% for number in parcel.tracking_numbers %}"
+        f"{strings['tracking_number']}: {{{{ number.number }}}}"
+        "{% if number.url %} ({{ number.url }}){% endif %}\n{% endfor %}"
+        "{% if parcel.delivered_at %}"
+        f'{strings["delivered_on"]}: {{{{ parcel.delivered_at | date: "{date}" }}}}\n'
+        "{% elsif parcel.estimated_delivery_at %}"
+        f"{strings['estimated_delivery']}: "
+        f'{{{{ parcel.estimated_delivery_at | date: "{date}" }}}}\n{{% endif %}}'
+    )
+
+
+def _shipments_html(strings: dict[str, str]) -> str:
+    return (
+        "{% if shipments.size > 0 %}{% for parcel in shipments %}"
+        + _parcel_facts_html(strings)
+        + _items_html("parcel.items", strings)
+        + "{% endfor %}{% else %}"
+        + _items_html("items", strings)
+        + "{% endif %}"
+    )
+
+
+def _shipments_text(strings: dict[str, str]) -> str:
+    return (
+        "{% if shipments.size > 0 %}{% for parcel in shipments %}"
+        + _parcel_facts_text(strings)
+        + _items_text("parcel.items", strings)
+        + "{% unless forloop.last %}\n{% endunless %}{% endfor %}{% else %}"
+        + _items_text("items", strings)
+        + "{% endif %}"
+    )
+
+
+def _return_details_html(strings: dict[str, str]) -> str:
+    return (
+        "{% if return.instructions %}"
+        f'<p style="{_P_STYLE}"><strong>{strings["instructions_heading"]}</strong></p>'
+        f'<p style="{_P_STYLE}white-space:pre-line;">{{{{ return.instructions }}}}</p>'
+        "{% endif %}{% if return.label_url %}"
+        + _BUTTON_HTML.format(
+            url="{{ return.label_url }}", label=strings["label_button"], font=_FONT
+        )
+        + "{% endif %}"
+    )
+
+
+def _return_details_text(strings: dict[str, str]) -> str:
+    return (
+        f"{{% if return.instructions %}}{strings['instructions_heading']}:\n"
+        "{{ return.instructions }}\n\n{% endif %}"
+        f"{{% if return.label_url %}}{strings['label_button']}: {{{{ return.label_url }}}}\n"
+        "{% endif %}"
+    )
+
+
+@dataclass(frozen=True)
+class _Copy:
+    subject: str
+    sms: str
+    blocks: tuple[str, ...]
+
+
+def _read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+@cache
+def _strings(language: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for line in _read(TEMPLATES_DIR / language / "_strings.txt").splitlines():
+        if ":" in line and not line.startswith("#"):
+            name, value = line.split(":", 1)
+            values[name.strip()] = value.strip()
+    return values
+
+
+@cache
+def _copy(language: str, key: str) -> _Copy:
+    text = _read(TEMPLATES_DIR / language / f"{key}.liquid")
+    header, _, body = text.partition("\n---\n")
+    fields = {"subject": "", "sms": ""}
+    for line in header.splitlines():
+        match = _SECTION.match(line)
+        if match:
+            fields[match.group(1)] = match.group(2).strip()
+    blocks = tuple(block.strip() for block in re.split(r"\n\s*\n", body) if block.strip())
+    return _Copy(subject=fields["subject"], sms=fields["sms"], blocks=blocks)
+
+
+def _greeting(strings: dict[str, str]) -> str:
+    return (
+        f"{{% if customer.first_name %}}{strings['greeting']}"
+        f"{{% else %}}{strings['greeting_anonymous']}{{% endif %}}"
+    )
+
+
+def _block_html(block: str, strings: dict[str, str]) -> str:
+    if block == "@greeting":
+        return f'<p style="{_P_STYLE}">{_greeting(strings)}</p>'
+    if block == "@items":
+        return _items_html("items", strings)
+    if block == "@shipments":
+        return _shipments_html(strings)
+    if block == "@return_details":
+        return _return_details_html(strings)
+    match = _BUTTON.match(block)
+    if match:
+        return _BUTTON_HTML.format(url=match.group(1), label=match.group(2), font=_FONT)
+    return f'<p style="{_P_STYLE}">{"<br>".join(block.splitlines())}</p>'
+
+
+def _block_text(block: str, strings: dict[str, str]) -> str:
+    if block == "@greeting":
+        return _greeting(strings)
+    if block == "@items":
+        return _items_text("items", strings)
+    if block == "@shipments":
+        return _shipments_text(strings)
+    if block == "@return_details":
+        return _return_details_text(strings)
+    match = _BUTTON.match(block)
+    if match:
+        return f"{match.group(2)}: {match.group(1)}"
+    return block
+
+
+def _html_content(copy: _Copy, strings: dict[str, str]) -> str:
+    return "\n".join(_block_html(block, strings) for block in copy.blocks)
+
+
+# Directives whose text ends each line with its own newline.
+_LINE_DIRECTIVES = frozenset({"@items", "@shipments", "@return_details"})
+
+
+def _text_content(copy: _Copy, strings: dict[str, str]) -> str:
+    parts: list[str] = []
+    previous = ""
+    for block in copy.blocks:
+        if parts:
+            parts.append("\n" if previous in _LINE_DIRECTIVES else "\n\n")
+        parts.append(_block_text(block, strings))
+        previous = block
+    return "".join(parts)
+
+
+def _layout(language: str, content: str) -> str:
+    strings = _strings(language)
+    return (
+        _read(TEMPLATES_DIR / "layout.html")
+        .replace("[[lang]]", language)
+        .replace("[[font]]", _FONT)
+        .replace("[[footer]]", strings["footer"])
+        .replace("[[unsubscribe]]", strings["unsubscribe"])
+        .replace("[[content]]", content)
+    )
+
+
+def _text_email(language: str, content: str) -> str:
+    strings = _strings(language)
+    return (
+        f"{content}\n\n--\n{{{{ shop.name }}}}\n{strings['footer']}\n"
+        f"{strings['unsubscribe']}: {{{{ unsubscribe_url }}}}\n"
+    )
+
+
+def _branch(problem: str, attempted: str) -> str:
+    return f'{{% if shipment.stage == "problem" %}}{problem}{{% else %}}{attempted}{{% endif %}}'
+
+
+@cache
+def default_source(key: str, channel: str, language: str) -> TemplateSource:
+    strings = _strings(language)
+    if key == DELIVERY_ISSUE_KEY:
+        problem, attempted = _copy(language, "problem"), _copy(language, "attempted_delivery")
+        subject = _branch(problem.subject, attempted.subject)
+        sms = _branch(problem.sms, attempted.sms)
+        html = _branch(_html_content(problem, strings), _html_content(attempted, strings))
+        text = _branch(_text_content(problem, strings), _text_content(attempted, strings))
+    else:
+        copy = _copy(language, key)
+        subject, sms = copy.subject, copy.sms
+        html, text = _html_content(copy, strings), _text_content(copy, strings)
+    if channel == Channel.SMS:
+        return TemplateSource(key=key, channel=channel, locale=language, sms_body=sms)
+    return TemplateSource(
+        key=key,
+        channel=channel,
+        locale=language,
+        subject=subject,
+        html_body=_layout(language, html),
+        text_body=_text_email(language, text),
+    )
+
+
+def _sample_item(title: str, variant: str, quantity: int, replaces: str = "") -> dict[str, Any]:
+    return {
+        "title": title,
+        "variant_title": variant,
+        "quantity": quantity,
+        "image_url": "",
+        "replaces": replaces,
+    }
+
+
+def sample_context(*, shop: Shop | None = None) -> dict[str, Any]:
+    """A made-up order, following the context contract, for previews and save-time checks:
+    two parcels, a return approved with instructions and a label."""
+    domain = shop.myshopify_domain if shop else "example.myshopify.com"
+    base = f"https://{domain}/{settings.SHOPIFY_APP_PROXY_PREFIX}/"
+    base += settings.SHOPIFY_APP_PROXY_SUBPATH
+    created = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
+    currency = (shop.currency if shop else "") or "EUR"
+    shirt = _sample_item("Linen shirt", "Sand / M", 1)
+    tote = _sample_item("Canvas tote", "", 2)
+    dhl = "https://www.dhl.com/track?id=JD014600006543210987"
+    parcels = [
+        {
+            "carrier": "DHL Express",
+            "tracking_number": "JD014600006543210987",
+            "tracking_url": dhl,
+            "tracking_numbers": [{"number": "JD014600006543210987", "url": dhl}],
+            "stage": "in_transit",
+            "estimated_delivery_at": created + timedelta(days=3),
+            "delivered_at": None,
+            "items": [shirt],
+            "is_replacement": False,
+        },
+        {
+            "carrier": "UPS",
+            "tracking_number": "1Z999AA10123456784",
+            "tracking_url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+            "tracking_numbers": [
+                {
+                    "number": "1Z999AA10123456784",
+                    "url": "https://www.ups.com/track?tracknum=1Z999AA10123456784",
+                }
+            ],
+            "stage": "in_transit",
+            "estimated_delivery_at": created + timedelta(days=4),
+            "delivered_at": None,
+            "items": [tote],
+            "is_replacement": False,
+        },
+    ]
+    return {
+        "shop": {
+            "name": (shop.name if shop else "") or "Your Store",
+            "email": (shop.email if shop else "") or "hello@example.com",
+            "domain": domain,
+        },
+        "order": {
+            "name": "#1001",
+            "number": 1001,
+            "created_at": created,
+            "total_price": Decimal("84.90"),
+            "currency": currency,
+            "line_items": [shirt, tote],
+        },
+        "customer": {"first_name": "Ada"},
+        "items": [shirt, tote],
+        "shipment": parcels[0],
+        "shipments": parcels,
+        "delay": None,
+        "return": {
+            "name": "#1001-R1",
+            "status": "open",
+            "status_url": f"{base}/returns/status/SAMPLE-TOKEN",
+            "instructions": "Pack the items in their original bag and drop the parcel at any "
+            "DHL point within 14 days.",
+            "label_url": f"{base}/returns/label/SAMPLE-TOKEN",
+            "resolution": "refund",
+            "refund_amount": "39.90",
+            "store_credit_amount": "",
+            "currency": currency,
+            "decline_reason": "",
+            "items": [shirt],
+        },
+        "tracking_url": f"{base}/track/SAMPLE-TOKEN",
+        "return_url": f"{base}/returns/status/SAMPLE-TOKEN",
+        "unsubscribe_url": f"https://{domain}/unsubscribe/SAMPLE",
+    }

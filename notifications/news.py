@@ -1,0 +1,192 @@
+"""What the other apps tell notifications: typed, frozen facts (the seam's contract).
+
+notifications imports nothing from tracking or returns. They hand it one of these with a
+trigger (``notification_trigger``); the message keeps the snapshot it was rendered from.
+
+    tracking ─ ShipmentNews (a parcel reached a stage: Shopify's fulfillment id, carrier,
+               tracking numbers and links, estimate, only that parcel's items)
+             ─ DelayNews (a delay was found; the parcel's news when it is about one)
+             ─ OrderNews (every parcel delivered)
+    returns  ─ ReturnNews (a return moved: its signed status page, the merchant's instructions,
+               the label, the resolution and the money)
+    shopapp  ─ OrderNews (cancelled), through the ORDER_CHANGED subscriber table
+
+Ids are Shopify's where Shopify has one (``fulfillment_id``); a return is named by the app's
+own id (a request exists before Shopify has its return). Datetimes are timezone-aware.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class ShipmentStage(StrEnum):
+    """Where a parcel is, in the words of a shopper (tracking maps Shopify's open set here)."""
+
+    ORDERED = "ordered"
+    SHIPPED = "shipped"
+    IN_TRANSIT = "in_transit"
+    OUT_FOR_DELIVERY = "out_for_delivery"
+    DELIVERED = "delivered"
+    ATTEMPTED_DELIVERY = "attempted_delivery"
+    READY_FOR_PICKUP = "ready_for_pickup"
+    DELAYED = "delayed"
+    PROBLEM = "problem"
+
+
+# The main line, in order: news of an earlier stage is old once a later one is known.
+MAIN_LINE_RANK: dict[str, int] = {
+    ShipmentStage.ORDERED: 0,
+    ShipmentStage.SHIPPED: 1,
+    ShipmentStage.IN_TRANSIT: 2,
+    ShipmentStage.OUT_FOR_DELIVERY: 3,
+    ShipmentStage.DELIVERED: 4,
+}
+
+
+class ReturnResolution(StrEnum):
+    REFUND = "refund"
+    STORE_CREDIT = "store_credit"
+    EXCHANGE = "exchange"
+    # Some items refunded, others exchanged.
+    MIXED = "mixed"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One line of a parcel or a return, as the shopper should read it."""
+
+    title: str
+    quantity: int
+    variant_title: str = ""
+    image_url: str = ""
+    # An exchange's replacement: what it replaces ("Linen shirt · M").
+    replaces: str = ""
+
+
+@dataclass(frozen=True)
+class ShipmentNews:
+    fulfillment_id: int
+    stage: ShipmentStage
+    happened_at: datetime
+    carrier: str = ""
+    tracking_numbers: tuple[str, ...] = ()
+    tracking_urls: tuple[str, ...] = ()
+    estimated_delivery_at: datetime | None = None
+    delivered_at: datetime | None = None
+    # Only what travels in this parcel.
+    items: tuple[Item, ...] = ()
+    # Already old when it reached the app: recorded, never announced.
+    is_stale: bool = False
+    # This parcel carries everything the order ships (no other parcel exists or is to come):
+    # its news goes out at once instead of waiting for the order's other parcels.
+    is_whole_order: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.fulfillment_id, int) or self.fulfillment_id <= 0:
+            raise ValueError("ShipmentNews.fulfillment_id is Shopify's fulfillment id")
+        object.__setattr__(self, "stage", ShipmentStage(self.stage))
+
+    @property
+    def is_replacement(self) -> bool:
+        return bool(self.items) and all(item.replaces for item in self.items)
+
+
+@dataclass(frozen=True)
+class DelayNews:
+    # tracking's delay kinds (an open set here: shown, never branched on).
+    kind: str
+    detected_at: datetime
+    # The parcel, when the delay is about one (not shipped in time is about the order).
+    shipment: ShipmentNews | None = None
+
+
+@dataclass(frozen=True)
+class ReturnNews:
+    return_id: int
+    status: str
+    happened_at: datetime
+    name: str = ""
+    # The return's own signed page on the storefront.
+    status_url: str = ""
+    instructions: str = ""
+    label_url: str = ""
+    resolution: ReturnResolution = ReturnResolution.REFUND
+    currency: str = ""
+    # Decimal strings with two places ("12.50"); empty when not known yet.
+    refund_amount: str = ""
+    store_credit_amount: str = ""
+    decline_reason: str = ""
+    items: tuple[Item, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.return_id, int) or self.return_id <= 0:
+            raise ValueError("ReturnNews.return_id is the app's return id")
+        object.__setattr__(self, "resolution", ReturnResolution(self.resolution))
+
+
+@dataclass(frozen=True)
+class OrderNews:
+    happened_at: datetime
+    reason: str = ""
+    # Shopify's ids of the parcels the news covers (all delivered).
+    fulfillment_ids: tuple[int, ...] = field(default=())
+
+
+News = ShipmentNews | DelayNews | ReturnNews | OrderNews
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def news_snapshot(news: News | None) -> dict[str, Any]:
+    """JSON of ``news`` with its type, as stored on the message it starts."""
+    if news is None:
+        return {}
+    kind = {
+        ShipmentNews: "shipment",
+        DelayNews: "delay",
+        ReturnNews: "return",
+        OrderNews: "order",
+    }[type(news)]
+    return {"type": kind, **_jsonable(asdict(news))}
+
+
+def _dt(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) and value else None
+
+
+def item_from_snapshot(data: dict[str, Any]) -> Item:
+    return Item(
+        title=str(data.get("title") or ""),
+        quantity=int(data.get("quantity") or 0),
+        variant_title=str(data.get("variant_title") or ""),
+        image_url=str(data.get("image_url") or ""),
+        replaces=str(data.get("replaces") or ""),
+    )
+
+
+def shipment_from_snapshot(data: dict[str, Any]) -> ShipmentNews:
+    return ShipmentNews(
+        fulfillment_id=int(data["fulfillment_id"]),
+        stage=ShipmentStage(data["stage"]),
+        happened_at=datetime.fromisoformat(data["happened_at"]),
+        carrier=str(data.get("carrier") or ""),
+        tracking_numbers=tuple(str(n) for n in data.get("tracking_numbers") or ()),
+        tracking_urls=tuple(str(u) for u in data.get("tracking_urls") or ()),
+        estimated_delivery_at=_dt(data.get("estimated_delivery_at")),
+        delivered_at=_dt(data.get("delivered_at")),
+        items=tuple(item_from_snapshot(i) for i in data.get("items") or ()),
+        is_stale=bool(data.get("is_stale")),
+        is_whole_order=bool(data.get("is_whole_order")),
+    )

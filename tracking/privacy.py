@@ -1,0 +1,57 @@
+"""customers/redact for tracking: the scans that name the shopper's town, postcode or name.
+
+Listed in shopapp.subscribers.CUSTOMER_REDACTED. Shipments stay (the merchant's record of what
+was sent), with the carrier's event texts and locations blanked.
+"""
+
+from __future__ import annotations
+
+from shopapp.privacy.scrub import scrub_json
+from shopapp.subscribers import CustomerRedacted
+from tracking.models import Delay, TrackingEvent
+
+# Fields that can hold a shopper's personal data, and what erases them here (see
+# tests/test_privacy_contract.py: every text field of every model is in one of the tables).
+PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    # A carrier scan's place and words ("Left with J. Smith at 12 Elm St").
+    "tracking.TrackingEvent": ("message", "city", "province", "zip"),
+    "tracking.Delay": ("detail",),
+}
+NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
+    # Shopify's ids and statuses, the carrier and the parcel's numbers: they name a parcel,
+    # not a person (the carrier holds the address; the number is what support needs).
+    "tracking.Shipment": (
+        "admin_graphql_api_id",
+        "name",
+        "status",
+        "shipment_status",
+        "stage",
+        "tracking_company",
+        "tracking_numbers",
+        "tracking_urls",
+        "destination_country_code",
+        "display_status",
+    ),
+    "tracking.TrackingEvent": ("status", "stage", "country"),
+    "tracking.Delay": ("kind", "dedupe_key"),
+    # The merchant's page settings (erased with the shop by shop/redact).
+    "tracking.TrackingSettings": (
+        "logo_url",
+        "accent_color",
+        "custom_message",
+        "origin_country_code",
+    ),
+}
+
+
+def customer_redact(fact: CustomerRedacted) -> int:
+    """Blank the scans' places and texts on the customer's orders; scrub delay details."""
+    count = TrackingEvent.objects.filter(
+        shop=fact.shop, shipment__order_id__in=fact.order_ids
+    ).update(city="", province="", zip="", message="")
+    for delay in Delay.objects.filter(shop=fact.shop, order_id__in=fact.order_ids):
+        scrubbed = scrub_json(delay.detail, fact.needles)
+        if scrubbed != delay.detail:
+            delay.detail = scrubbed
+            delay.save(update_fields=["detail"])
+    return count
