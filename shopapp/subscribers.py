@@ -34,11 +34,11 @@ SHOP_INSTALLED: tuple[str, ...] = ("notifications.subscribers.shop_installed",)
 SHOP_UNINSTALLED: tuple[str, ...] = ("notifications.subscribers.shop_uninstalled",)
 CUSTOMER_REDACTED: tuple[str, ...] = (
     "tracking.privacy.customer_redact",
-    "returns.privacy.customer_redact",
+    "returns.services.privacy.customer_redact",
     "notifications.privacy.customer_redact",
 )
 SHOP_REDACTED: tuple[str, ...] = (
-    "returns.privacy.shop_redact",
+    "returns.services.privacy.shop_redact",
     "notifications.privacy.shop_redact",
 )
 

@@ -385,7 +385,7 @@ def test_an_action_that_cannot_get_its_turn_changes_nothing(store_with_units, mo
     store = store_with_units
     request = approved_return(store)
     line = multi_unit_line(request)
-    monkeypatch.setattr(services, "ACTION_WAIT_SECONDS", 0.2)
+    monkeypatch.setattr(services.common, "ACTION_WAIT_SECONDS", 0.2)
     # given another action holding the return (a slow Shopify call in another process)
     held = redis.Redis.from_url(settings.REDIS_URL).lock(f"returns:action:{request.pk}", timeout=30)
     assert held.acquire(blocking=False)

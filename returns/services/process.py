@@ -1,0 +1,333 @@
+"""Processing a return: returnProcess with refunds, store credit or exchanges, and what an
+exchange books on the order.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from returns import shopify
+from returns.eligibility import (
+    Estimate,
+    return_estimate,
+)
+from returns.models import (
+    Resolution,
+    ReturnLineItem,
+    ReturnRequest,
+)
+from returns.services.actions import _reverse_store
+from returns.services.common import (
+    _DONE,
+    UNAVAILABLE_MESSAGE,
+    ReturnActionError,
+    ReturnShopifyUnavailable,
+    Status,
+    _fresh,
+    _locked,
+    _mutate,
+    _one_at_a_time,
+    _order_gid,
+    _require,
+    _return_gid,
+    _step,
+)
+from shopapp.admin_api.client import (
+    AdminApiClient,
+    AdminApiError,
+    admin_client_for_shop,
+)
+from shopapp.models import OrderEvent, Shop
+from shopapp.orders.reconcile import legacy_id
+from shopapp.orders.services import line_item_replacement_record
+
+logger = logging.getLogger(__name__)
+
+
+def _process_quantities(
+    lines: list[ReturnLineItem], quantities: Mapping[int, int] | None
+) -> list[tuple[ReturnLineItem, int]]:
+    """Units to confirm now per line: those asked for; else received and not yet processed;
+    else (nothing marked received) every unit not yet processed."""
+    if quantities is not None:
+        chosen = []
+        by_pk = {line.pk: line for line in lines}
+        for pk, quantity in quantities.items():
+            line = by_pk.get(int(pk))
+            if line is None:
+                raise ReturnActionError("That item is not part of this return.", code="item")
+            left = line.quantity - line.processed_quantity
+            if not 0 <= int(quantity) <= left:
+                raise ReturnActionError(
+                    f"{line.line_item.title}: between 0 and {left}.", code="quantity"
+                )
+            if int(quantity) > 0:
+                chosen.append((line, int(quantity)))
+        return chosen
+    received_any = any(line.received_quantity for line in lines)
+    chosen = []
+    for line in lines:
+        ceiling = line.received_quantity if received_any else line.quantity
+        left = min(ceiling, line.quantity) - line.processed_quantity
+        if left > 0:
+            chosen.append((line, left))
+    return chosen
+
+
+def _process_input(
+    *,
+    client: AdminApiClient,
+    request: ReturnRequest,
+    resolution: str,
+    quantities: Mapping[int, int] | None,
+) -> tuple[
+    dict[str, Any], Decimal, list[tuple[ReturnLineItem, int]], list[tuple[ReturnLineItem, int]]
+]:
+    lines = list(request.line_items.select_related("line_item").order_by("pk"))
+    chosen = _process_quantities(lines, quantities)
+    if not chosen:
+        raise ReturnActionError("Nothing is left to process on this return.", code="quantity")
+    missing = [line for line, _q in chosen if not line.shopify_return_line_item_gid]
+    if missing:
+        raise ReturnActionError(
+            "Shopify's line ids for this return are not known yet; try again in a minute.",
+            code="not_synced",
+        )
+    exchanged = [
+        (line, min(q, line.quantity - line.exchange_processed_quantity))
+        for line, q in chosen
+        if resolution == Resolution.EXCHANGE and line.shopify_exchange_line_item_gid
+    ]
+    exchanged = [(line, q) for line, q in exchanged if q > 0]
+    estimate = return_estimate(
+        shop=request.shop,
+        order=request.order,
+        items=[(line.line_item, q) for line, q in chosen],
+        resolution=resolution,
+    )
+    first = not any(line.processed_quantity for line in lines)
+    if resolution == Resolution.EXCHANGE:
+        total = _exchange_difference(
+            client=client,
+            request=request,
+            chosen=chosen,
+            exchanged=exchanged,
+            estimate=estimate,
+            first=first,
+        )
+    elif first:
+        total = estimate.total
+    else:
+        # The return shipping fee was kept back at the first processing; not a second time.
+        total = max(Decimal("0.00"), estimate.subtotal - estimate.restocking_fee)
+    process: dict[str, Any] = {
+        "returnId": _return_gid(request),
+        "returnLineItems": [
+            {"id": line.shopify_return_line_item_gid, "quantity": q} for line, q in chosen
+        ],
+        "exchangeLineItems": [
+            {"id": line.shopify_exchange_line_item_gid, "quantity": q} for line, q in exchanged
+        ],
+        # The app's return_processed message tells the shopper.
+        "notifyCustomer": False,
+    }
+    amount = {"amount": str(total), "currencyCode": estimate.currency}
+    if total > 0 and resolution in {Resolution.REFUND, Resolution.EXCHANGE}:
+        # An exchange that leaves the shopper money is refunded in the same returnProcess
+        # (financialTransfer is optional; without it Shopify books the exchange and the
+        # money stays owed: "Migrate to return processing", even or refundable exchanges).
+        parent = shopify.refund_parent_transaction(client, order_gid=_order_gid(request))
+        if parent is None:
+            raise ReturnActionError(
+                "The order has no captured payment to refund the difference to; settle it in "
+                "Shopify's admin."
+                if resolution == Resolution.EXCHANGE
+                else "The order's payment isn't captured, so there is nothing to refund it to: "
+                "capture the payment in Shopify first, or settle as store credit.",
+                code="no_payment",
+            )
+        process["financialTransfer"] = {
+            "issueRefund": {
+                "orderTransactions": [{"transactionAmount": amount, "parentId": parent}]
+            }
+        }
+    elif total > 0 and resolution == Resolution.STORE_CREDIT:
+        process["financialTransfer"] = {
+            "issueRefund": {
+                "orderTransactions": [],
+                "refundMethods": [{"storeCreditRefund": {"amount": amount}}],
+            }
+        }
+    return process, total, chosen, exchanged
+
+
+def _exchange_difference(
+    *,
+    client: AdminApiClient,
+    request: ReturnRequest,
+    chosen: list[tuple[ReturnLineItem, int]],
+    exchanged: list[tuple[ReturnLineItem, int]],
+    estimate: Estimate,
+    first: bool,
+) -> Decimal:
+    """What an exchange leaves the shopper, to refund to the original payment: the value of
+    the units coming back, less the price of the units sent in their place, less the policy's
+    fees as the estimate computes them (the restocking fee only on units returned without an
+    exchange, the return shipping fee once, at the first processing). Zero when the shopper
+    owes money instead: Shopify then holds the exchange until paid (``amount_outstanding``)."""
+    prices = (
+        shopify.exchange_unit_prices(client, return_gid=_return_gid(request)) if exchanged else {}
+    )
+    sent_value = Decimal("0")
+    for line, quantity in exchanged:
+        price = prices.get(line.shopify_exchange_line_item_gid)
+        if price is None:
+            raise ReturnActionError(
+                f"{line.line_item.title}: Shopify no longer has the variant sent in exchange; "
+                "settle this return in Shopify's admin.",
+                code="variant",
+            )
+        sent_value += price * quantity
+    swapped = {line.pk: quantity for line, quantity in exchanged}
+    kept = [
+        (line.line_item, quantity - swapped.get(line.pk, 0))
+        for line, quantity in chosen
+        if quantity > swapped.get(line.pk, 0)
+    ]
+    restocking = Decimal("0")
+    if kept:
+        restocking = return_estimate(
+            shop=request.shop, order=request.order, items=kept, resolution=Resolution.REFUND
+        ).restocking_fee
+    shipping = estimate.shipping_fee if first else Decimal("0")
+    difference = estimate.subtotal - sent_value - restocking - shipping
+    return max(Decimal("0.00"), difference.quantize(Decimal("0.01")))
+
+
+@_one_at_a_time
+def return_request_process(
+    *,
+    shop: Shop,
+    request: ReturnRequest,
+    resolution: str | None = None,
+    quantities: Mapping[int, int] | None = None,
+) -> ReturnRequest:
+    """returnProcess: confirm units and settle them as ``resolution`` (default: the shopper's
+    choice). Units: ``quantities`` ({ReturnLineItem.pk: units now}), else those received and
+    not yet processed, else every unprocessed unit; a later call processes the rest.
+    Refund to the original payment (financialTransfer.issueRefund with the order's payment as
+    parent), store credit (refundMethods.storeCreditRefund), or exchange: the exchange lines
+    made by returnCreate are confirmed with the same units (exchangeLineItems), which books
+    them on the order; an exchange worth less than what came back (or lines returned without
+    an exchange) refunds the difference less the policy's fees to the original payment in the
+    same call (``_exchange_difference``); one worth more leaves the buyer owing the
+    difference (the order's totalOutstandingSet), kept in ``amount_outstanding`` for the
+    merchant to collect. Money paid back adds to ``refunded_amount``."""
+    resolution = resolution or request.resolution
+    if resolution not in Resolution.values:
+        raise ReturnActionError("Choose refund, store credit or exchange.", code="resolution")
+    request = _fresh(request, shop)
+    _require(request, {Status.OPEN}, "processed")
+    client = admin_client_for_shop(shop)
+    unmapped = request.line_items.filter(
+        exchange_variant_id__isnull=False, shopify_exchange_line_item_gid=""
+    ).exists()
+    if resolution == Resolution.EXCHANGE and unmapped:
+        # Approved while our call's answer was lost (the webhook linked it): read the ids.
+        returned = _mutate(shopify.return_fetch, client, return_gid=_return_gid(request)) or {}
+        with transaction.atomic():
+            _reverse_store(_locked(request, shop), returned)
+    try:
+        process, amount, chosen, exchanged = _process_input(
+            client=client, request=request, resolution=resolution, quantities=quantities
+        )
+    except AdminApiError as exc:
+        raise ReturnShopifyUnavailable(UNAVAILABLE_MESSAGE, code="unavailable") from exc
+    paid_back = amount if "financialTransfer" in process else Decimal("0")
+    started = timezone.now()
+    result = _mutate(shopify.return_process_send, client, process_input=process)
+    outstanding = (
+        ((result.get("order") or {}).get("totalOutstandingSet") or {}).get("shopMoney") or {}
+    ).get("amount")
+    now = timezone.now()
+    with transaction.atomic():
+        request = _locked(request, shop)
+        for line, quantity in chosen:
+            ReturnLineItem.objects.filter(pk=line.pk).update(
+                processed_quantity=min(line.quantity, line.processed_quantity + quantity)
+            )
+        for line, quantity in exchanged:
+            ReturnLineItem.objects.filter(pk=line.pk).update(
+                exchange_processed_quantity=min(
+                    line.quantity, line.exchange_processed_quantity + quantity
+                )
+            )
+        # The returns/process echo may have been applied first; then it recorded this step.
+        echoed = request.processed_at is not None and request.processed_at >= started
+        request.processed_at = now
+        request.resolution = resolution
+        request.refunded_amount += paid_back
+        _replacements_record(request, result)
+        if outstanding is not None and exchanged:
+            # What the order still owes once the exchange is booked: Shopify holds the
+            # replacement until it is paid. Not for a refund or store credit: an order whose
+            # payment is only authorized owes its whole total, which no return changed.
+            request.amount_outstanding = Decimal(str(outstanding))
+        detail: dict[str, Any] = {
+            "resolution": resolution,
+            "amount": str(amount),
+            "units": sum(q for _line, q in chosen),
+        }
+        if exchanged:
+            detail["exchange_variant_ids"] = [line.exchange_variant_id for line, _q in exchanged]
+        if request.amount_outstanding > 0:
+            detail["amount_outstanding"] = str(request.amount_outstanding)
+        closed = result.get("status") == Status.CLOSED and request.status not in _DONE
+        if closed:
+            request.status = Status.CLOSED
+            request.closed_at = now
+        request.save()
+        if not echoed:
+            _step(
+                request=request,
+                step="processed",
+                source=OrderEvent.Source.STAFF,
+                occurred_at=now,
+                detail=detail,
+                dedupe_suffix=f":{now.isoformat()}",
+            )
+        if closed:
+            _step(request=request, step="closed", source=OrderEvent.Source.APP, occurred_at=now)
+    logger.info(
+        "returns.request.processed",
+        extra={"shop": shop.myshopify_domain, "return_id": request.pk, "resolution": resolution},
+    )
+    return request
+
+
+def _replacements_record(request: ReturnRequest, returned: dict[str, Any]) -> None:
+    """Tell the order mirror which lines an exchange booked and what each replaces, so the
+    replacement's parcel says so ("replaces your Linen shirt · M")."""
+    nodes = ((returned.get("exchangeLineItems") or {}).get("nodes")) or []
+    by_gid = {
+        line.shopify_exchange_line_item_gid: line
+        for line in request.line_items.select_related("line_item")
+        if line.shopify_exchange_line_item_gid
+    }
+    for node in nodes:
+        line = by_gid.get(node.get("id"))
+        for booked in (node.get("lineItems") or []) if line is not None else []:
+            new_id = legacy_id(booked.get("id"))
+            if new_id is not None and line is not None:
+                line_item_replacement_record(
+                    shop=request.shop,
+                    order=request.order,
+                    line_item_shopify_id=new_id,
+                    replaces_line_item_shopify_id=line.line_item.shopify_id,
+                )
