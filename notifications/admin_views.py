@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -30,7 +30,7 @@ from notifications.forms import (
     TemplateForm,
     delay_label,
 )
-from notifications.models import Channel, Message
+from notifications.models import Channel, Message, MessageTemplate
 from notifications.rendering import (
     FIELD_LABELS,
     Rendered,
@@ -41,6 +41,7 @@ from notifications.rendering import (
 )
 from shopapp.auth.session import session_token_required
 from shopapp.embedded.views import embedded_render, nav_query
+from shopapp.http import ShopRequest
 
 logger = logging.getLogger(__name__)
 
@@ -61,14 +62,14 @@ NOTICES = {
 }
 
 
-def _redirect(request: HttpRequest, name: str, *args: Any, notice: str = "") -> HttpResponse:
+def _redirect(request: ShopRequest, name: str, *args: Any, notice: str = "") -> HttpResponse:
     query = nav_query(request)
     if notice:
         query += "&" + urlencode({"notice": notice})
     return HttpResponseRedirect(f"{reverse(name, args=args)}?{query}", status=303)
 
 
-def _page(request: HttpRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
+def _page(request: ShopRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
     notice = NOTICES.get(request.GET.get("notice", ""), "")
     return embedded_render(
         request,
@@ -81,7 +82,7 @@ def _page(request: HttpRequest, template: str, context: dict, status: int = 200)
 # -- sequences --------------------------------------------------------------------------------
 
 
-def _template_choices(request: HttpRequest) -> list[tuple[str, str]]:
+def _template_choices(request: ShopRequest) -> list[tuple[str, str]]:
     return [
         (key, selectors.template_key_label(key))
         for key in selectors.template_keys(shop=request.shop)
@@ -90,7 +91,7 @@ def _template_choices(request: HttpRequest) -> list[tuple[str, str]]:
 
 @session_token_required
 @require_GET
-def sequence_list(request: HttpRequest) -> HttpResponse:
+def sequence_list(request: ShopRequest) -> HttpResponse:
     rows = [
         {
             "sequence": sequence,
@@ -106,7 +107,7 @@ def sequence_list(request: HttpRequest) -> HttpResponse:
 
 @session_token_required
 @require_POST
-def sequence_toggle(request: HttpRequest, sequence_id: int) -> HttpResponse:
+def sequence_toggle(request: ShopRequest, sequence_id: int) -> HttpResponse:
     sequence = selectors.sequence_get(shop=request.shop, sequence_id=sequence_id)
     if sequence is None:
         raise Http404("No such sequence")
@@ -122,7 +123,7 @@ def sequence_toggle(request: HttpRequest, sequence_id: int) -> HttpResponse:
 
 
 def _sequence_page(
-    request: HttpRequest, sequence, *, bound: StepForm | None = None, bound_id: int | None = None
+    request: ShopRequest, sequence, *, bound: StepForm | None = None, bound_id: int | None = None
 ) -> HttpResponse:
     choices = _template_choices(request)
     steps = []
@@ -146,7 +147,7 @@ def _sequence_page(
 
 @session_token_required
 @require_GET
-def sequence_detail(request: HttpRequest, sequence_id: int) -> HttpResponse:
+def sequence_detail(request: ShopRequest, sequence_id: int) -> HttpResponse:
     sequence = selectors.sequence_get(shop=request.shop, sequence_id=sequence_id)
     if sequence is None:
         raise Http404("No such sequence")
@@ -155,7 +156,7 @@ def sequence_detail(request: HttpRequest, sequence_id: int) -> HttpResponse:
 
 @session_token_required
 @require_POST
-def sequence_step_update(request: HttpRequest, sequence_id: int, step_id: int) -> HttpResponse:
+def sequence_step_update(request: ShopRequest, sequence_id: int, step_id: int) -> HttpResponse:
     step = selectors.sequence_step_get(shop=request.shop, sequence_id=sequence_id, step_id=step_id)
     if step is None:
         raise Http404("No such step")
@@ -188,7 +189,7 @@ def sequence_step_update(request: HttpRequest, sequence_id: int, step_id: int) -
 # -- templates --------------------------------------------------------------------------------
 
 
-def _template_target(request: HttpRequest, key: str, channel: str, locale: str) -> None:
+def _template_target(request: ShopRequest, key: str, channel: str, locale: str) -> None:
     """404 for anything that is not a template of this shop (or a built-in one)."""
     if channel not in Channel.values:
         raise Http404("No such channel")
@@ -198,9 +199,11 @@ def _template_target(request: HttpRequest, key: str, channel: str, locale: str) 
         raise Http404("No such template")
 
 
-def _saved_source(request: HttpRequest, key: str, channel: str, locale: str) -> TemplateSource:
+def _saved_source(request: ShopRequest, key: str, channel: str, locale: str) -> TemplateSource:
     """The shop's row for exactly this locale, else the built-in default it starts from."""
-    row = selectors.template_get(shop=request.shop, key=key, channel=channel, locale=locale)
+    row: MessageTemplate | TemplateSource | None = selectors.template_get(
+        shop=request.shop, key=key, channel=channel, locale=locale
+    )
     is_default = row is None
     if is_default:
         row = default_template_get(key=key, channel=channel, locale=locale)
@@ -233,7 +236,7 @@ def _source_from(form_data: dict, *, key: str, channel: str, locale: str) -> Tem
     )
 
 
-def _preview(request: HttpRequest, source: TemplateSource) -> tuple[Rendered | None, str]:
+def _preview(request: ShopRequest, source: TemplateSource) -> tuple[Rendered | None, str]:
     try:
         rendered = template_source_render(source=source, context=sample_context(shop=request.shop))
     except TemplateRenderError as exc:
@@ -242,7 +245,7 @@ def _preview(request: HttpRequest, source: TemplateSource) -> tuple[Rendered | N
 
 
 def _editor(
-    request: HttpRequest,
+    request: ShopRequest,
     *,
     key: str,
     channel: str,
@@ -284,7 +287,7 @@ def _editor(
 
 @session_token_required
 @require_GET
-def template_list(request: HttpRequest) -> HttpResponse:
+def template_list(request: ShopRequest) -> HttpResponse:
     rows = selectors.template_overview(shop=request.shop)
     return _page(
         request,
@@ -295,7 +298,7 @@ def template_list(request: HttpRequest) -> HttpResponse:
 
 @session_token_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def template_edit(request: HttpRequest, key: str, channel: str, locale: str) -> HttpResponse:
+def template_edit(request: ShopRequest, key: str, channel: str, locale: str) -> HttpResponse:
     _template_target(request, key, channel, locale)
     if request.method != "POST":
         source = _saved_source(request, key, channel, locale)
@@ -350,7 +353,7 @@ def template_edit(request: HttpRequest, key: str, channel: str, locale: str) -> 
 
 @session_token_required
 @require_http_methods(["GET", "HEAD", "POST"])
-def template_preview(request: HttpRequest, key: str, channel: str, locale: str) -> HttpResponse:
+def template_preview(request: ShopRequest, key: str, channel: str, locale: str) -> HttpResponse:
     """Render what is in the editor with the sample order, without saving.
 
     GET (the Preview button, no JavaScript needed): the editor page again, with the fields as
@@ -407,7 +410,7 @@ def template_preview(request: HttpRequest, key: str, channel: str, locale: str) 
 
 @session_token_required
 @require_POST
-def template_reset(request: HttpRequest, key: str, channel: str, locale: str) -> HttpResponse:
+def template_reset(request: ShopRequest, key: str, channel: str, locale: str) -> HttpResponse:
     _template_target(request, key, channel, locale)
     admin_services.template_reset(shop=request.shop, key=key, channel=channel, locale=locale)
     return _redirect(
@@ -422,7 +425,7 @@ def template_reset(request: HttpRequest, key: str, channel: str, locale: str) ->
 
 @session_token_required
 @require_POST
-def template_test(request: HttpRequest, key: str, channel: str, locale: str) -> HttpResponse:
+def template_test(request: ShopRequest, key: str, channel: str, locale: str) -> HttpResponse:
     """Send the editor's content (or, without fields, the saved template) to the shop's email."""
     _template_target(request, key, channel, locale)
     form = TemplateForm(request.POST)
@@ -468,7 +471,7 @@ def template_test(request: HttpRequest, key: str, channel: str, locale: str) -> 
 
 @session_token_required
 @require_GET
-def message_list(request: HttpRequest) -> HttpResponse:
+def message_list(request: ShopRequest) -> HttpResponse:
     filters = MessageFilterForm(request.GET)
     cleaned = filters.cleaned_data if filters.is_valid() else {}
     messages = selectors.message_list(
@@ -496,7 +499,7 @@ def message_list(request: HttpRequest) -> HttpResponse:
 
 @session_token_required
 @require_POST
-def message_resend(request: HttpRequest, message_id: int) -> HttpResponse:
+def message_resend(request: ShopRequest, message_id: int) -> HttpResponse:
     message = selectors.message_get(shop=request.shop, message_id=message_id)
     if message is None:
         raise Http404("No such message")
@@ -520,7 +523,7 @@ def message_resend(request: HttpRequest, message_id: int) -> HttpResponse:
 
 @session_token_required
 @require_GET
-def suppression_list(request: HttpRequest) -> HttpResponse:
+def suppression_list(request: ShopRequest) -> HttpResponse:
     query = request.GET.get("q", "")[:255]
     suppressions = selectors.suppression_list(shop=request.shop, query=query)
     page = Paginator(suppressions, SUPPRESSIONS_PER_PAGE).get_page(request.GET.get("page"))
@@ -533,7 +536,7 @@ def suppression_list(request: HttpRequest) -> HttpResponse:
 
 @session_token_required
 @require_POST
-def suppression_remove(request: HttpRequest, suppression_id: int) -> HttpResponse:
+def suppression_remove(request: ShopRequest, suppression_id: int) -> HttpResponse:
     suppression = selectors.suppression_get(shop=request.shop, suppression_id=suppression_id)
     if suppression is None:
         raise Http404("No such suppression")

@@ -244,7 +244,7 @@ def _twilio_http_client():
         api.twilio.com (edge/region only change the subdomain), so tests and local runs point
         it elsewhere by rewriting the URL here."""
 
-        def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+        def request(self, method, url, *args, **kwargs):
             if base_url:
                 parts = urlsplit(url)
                 url = f"{base_url}{parts.path}" + (f"?{parts.query}" if parts.query else "")

@@ -10,6 +10,7 @@ message rows are the schedule; this is their sweep (shopapp.background).
 
 from __future__ import annotations
 
+import functools
 import logging
 import time as time_module
 from datetime import timedelta
@@ -118,7 +119,7 @@ def messages_dispatch_due(
             for message in rows:
                 if message.status == Message.Status.SENDING:
                     note_lost_attempt(message)
-            transaction.on_commit(lambda ids=ids: messages_enqueue(message_ids=ids))
+            transaction.on_commit(functools.partial(messages_enqueue, message_ids=ids))
         total += len(ids)
         if len(ids) < batch_size or time_module.monotonic() - started > budget_seconds:
             break

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from django import forms
 
@@ -52,10 +53,12 @@ class StepForm(forms.Form):
 
     def __init__(self, *args, template_keys: list[tuple[str, str]], **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["template_key"].choices = template_keys
+        field = self.fields["template_key"]
+        assert isinstance(field, forms.ChoiceField)  # noqa: S101 - declared above
+        field.choices = template_keys
 
-    def clean(self) -> dict:
-        data = super().clean()
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
         amount, unit = data.get("delay_amount"), data.get("delay_unit")
         if amount is not None and unit:
             minutes = amount * MINUTES_PER_UNIT[unit]

@@ -32,7 +32,7 @@ def message_send_failed(
 ) -> None:
     """RQ's on_failure callback. It runs after every failed attempt, retries included (before
     RQ decrements ``retries_left``), so the row is marked failed only when none is left."""
-    message_id = job.args[0] if job.args else job.kwargs.get("message_id")
+    message_id = int(job.args[0] if job.args else job.kwargs["message_id"])
     retries_left = job.retries_left or 0
     retry_in_s = job.get_retry_interval() if retries_left > 0 else None
     error = getattr(exc_value, "code", "") or (exc_type.__name__ if exc_type else "error")

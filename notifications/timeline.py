@@ -22,7 +22,7 @@ def template_key_of(message: Message) -> str:
 
 def describe(message: Message, key: str | None = None) -> str:
     """'Email “shipped”' — the channel and the template, as staff read them."""
-    label = _CHANNEL_LABEL.get(message.channel, message.channel)
+    label = _CHANNEL_LABEL.get(Channel(message.channel), message.channel)
     return f"{label} “{key if key is not None else template_key_of(message)}”"
 
 

@@ -1,5 +1,7 @@
 """Forms of the embedded admin's returns pages (the portal's are in returns.forms)."""
 
+from typing import Any
+
 from django import forms
 
 from returns.models import Resolution, ReturnPolicy
@@ -101,8 +103,8 @@ class PolicyForm(forms.ModelForm):
             raise forms.ValidationError("Between 0 and 100.")
         return value
 
-    def clean(self):
-        cleaned = super().clean()
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
         if not any(
             cleaned.get(f) for f in ("allow_refund", "allow_store_credit", "allow_exchange")
         ):

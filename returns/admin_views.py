@@ -11,7 +11,8 @@ POST is the page itself, with the outcome in a banner.
 import logging
 
 from django.core.paginator import Paginator
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
+from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from returns import selectors, services
@@ -28,6 +29,7 @@ from returns.selectors import QUEUE_FILTERS
 from shopapp.admin_api.client import AdminApiError
 from shopapp.auth.session import session_token_required
 from shopapp.embedded.views import embedded_render
+from shopapp.http import ShopRequest
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +37,7 @@ RETURNS_PER_PAGE = 25
 UNAVAILABLE = "Shopify couldn't be reached just now. Nothing was changed; try again in a minute."
 
 
-def _get_or_404(request: HttpRequest, return_id: int):
+def _get_or_404(request: ShopRequest, return_id: int):
     found = selectors.return_request_get(shop=request.shop, request_id=return_id)
     if found is None:
         # Another shop's return answers exactly like a missing one.
@@ -45,7 +47,7 @@ def _get_or_404(request: HttpRequest, return_id: int):
 
 @require_GET
 @session_token_required
-def return_queue(request: HttpRequest) -> HttpResponse:
+def return_queue(request: ShopRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     query = request.GET.get("q", "")[:255].strip()
     returns = selectors.return_request_queue(shop=request.shop, status=status, query=query)
@@ -64,7 +66,7 @@ def return_queue(request: HttpRequest) -> HttpResponse:
 
 
 def _detail(
-    request: HttpRequest, ret, *, message: str = "", error: str = "", status: int = 200, **forms
+    request: ShopRequest, ret, *, message: str = "", error: str = "", status: int = 200, **forms
 ) -> HttpResponse:
     ret = _get_or_404(request, ret.pk)
     history = services.customer_history(
@@ -97,11 +99,11 @@ def _detail(
 
 @require_GET
 @session_token_required
-def return_detail(request: HttpRequest, return_id: int) -> HttpResponse:
+def return_detail(request: ShopRequest, return_id: int) -> HttpResponse:
     return _detail(request, _get_or_404(request, return_id))
 
 
-def _act(request: HttpRequest, ret, action, success: str, **forms) -> HttpResponse:
+def _act(request: ShopRequest, ret, action, success: str, **forms) -> HttpResponse:
     try:
         action()
     except services.ReturnRefused as exc:
@@ -117,7 +119,7 @@ def _act(request: HttpRequest, ret, action, success: str, **forms) -> HttpRespon
 
 @require_POST
 @session_token_required
-def return_approve(request: HttpRequest, return_id: int) -> HttpResponse:
+def return_approve(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = ApproveForm(request.POST, request.FILES)
     if not form.is_valid():
@@ -137,7 +139,7 @@ def return_approve(request: HttpRequest, return_id: int) -> HttpResponse:
 
 @require_POST
 @session_token_required
-def return_decline(request: HttpRequest, return_id: int) -> HttpResponse:
+def return_decline(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = DeclineForm(request.POST)
     if not form.is_valid():
@@ -157,7 +159,7 @@ def return_decline(request: HttpRequest, return_id: int) -> HttpResponse:
 
 @require_POST
 @session_token_required
-def return_receive(request: HttpRequest, return_id: int) -> HttpResponse:
+def return_receive(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = ReceiveForm(request.POST)
     if not form.is_valid():
@@ -187,7 +189,7 @@ def return_receive(request: HttpRequest, return_id: int) -> HttpResponse:
 
 @require_POST
 @session_token_required
-def return_process(request: HttpRequest, return_id: int) -> HttpResponse:
+def return_process(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = ProcessForm(request.POST)
     if not form.is_valid():
@@ -204,7 +206,7 @@ def return_process(request: HttpRequest, return_id: int) -> HttpResponse:
 
 @require_POST
 @session_token_required
-def return_cancel(request: HttpRequest, return_id: int) -> HttpResponse:
+def return_cancel(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     return _act(
         request,
@@ -216,7 +218,7 @@ def return_cancel(request: HttpRequest, return_id: int) -> HttpResponse:
 
 @require_POST
 @session_token_required
-def return_close(request: HttpRequest, return_id: int) -> HttpResponse:
+def return_close(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     return _act(
         request,
@@ -236,7 +238,7 @@ def _private_file(field_file, content_type: str) -> FileResponse:
 
 @require_GET
 @session_token_required
-def return_photo(request: HttpRequest, photo_id: int) -> HttpResponse:
+def return_photo(request: ShopRequest, photo_id: int) -> HttpResponseBase:
     photo = selectors.return_photo_get(shop=request.shop, photo_id=photo_id)
     if photo is None or not photo.image:
         raise Http404("No such photo")
@@ -245,7 +247,7 @@ def return_photo(request: HttpRequest, photo_id: int) -> HttpResponse:
 
 @require_GET
 @session_token_required
-def return_label(request: HttpRequest, return_id: int) -> HttpResponse:
+def return_label(request: ShopRequest, return_id: int) -> HttpResponseBase:
     ret = _get_or_404(request, return_id)
     if not ret.label_file:
         raise Http404("No label")
@@ -277,7 +279,7 @@ def _blocklist_page(request, *, form=None, message="", error="", status=200) -> 
 
 @require_http_methods(["GET", "POST"])
 @session_token_required
-def blocklist(request: HttpRequest) -> HttpResponse:
+def blocklist(request: ShopRequest) -> HttpResponse:
     if request.method == "GET":
         return _blocklist_page(request)
     form = BlocklistForm(request.POST)
@@ -291,7 +293,7 @@ def blocklist(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 @session_token_required
-def blocklist_remove(request: HttpRequest, entry_id: int) -> HttpResponse:
+def blocklist_remove(request: ShopRequest, entry_id: int) -> HttpResponse:
     if not services.blocklist_entry_remove(shop=request.shop, entry_id=entry_id):
         raise Http404("No such entry")
     return _blocklist_page(request, message="Removed from the blocklist.")
@@ -299,7 +301,7 @@ def blocklist_remove(request: HttpRequest, entry_id: int) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @session_token_required
-def policy(request: HttpRequest) -> HttpResponse:
+def policy(request: ShopRequest) -> HttpResponse:
     current = return_policy_get(shop=request.shop)
     if request.method == "GET":
         form = PolicyForm(instance=current)

@@ -77,6 +77,123 @@ class ItemsResult:
         return not self.errors
 
 
+class _Refused(Exception):
+    """One field of one item is wrong: the message goes next to it."""
+
+    def __init__(self, field: str, message: Any) -> None:
+        super().__init__(str(message))
+        self.field = field
+        self.message = message
+
+
+def _quantity(data: QueryDict, key: str, choice: ItemChoice) -> int:
+    raw = data.get(f"quantity-{key}", "0").strip() or "0"
+    if not raw.isdigit():
+        raise _Refused("quantity", _("Choose a quantity."))
+    quantity = int(raw)
+    if quantity > choice.returnable_quantity:
+        raise _Refused(
+            "quantity",
+            _("You can return at most %(count)s of this item.")
+            % {"count": choice.returnable_quantity},
+        )
+    return quantity
+
+
+def _reason_and_note(
+    data: QueryDict, key: str, *, reasons: list[str], requires_note: Any
+) -> tuple[str, str]:
+    reason = data.get(f"reason-{key}", "")
+    if reason not in reasons:
+        raise _Refused("reason", _("Choose a reason for this item."))
+    note = data.get(f"note-{key}", "").strip()
+    if len(note) > portal.NOTE_MAX_CHARS:
+        raise _Refused(
+            "note",
+            _("Keep the note under %(count)s characters.") % {"count": portal.NOTE_MAX_CHARS},
+        )
+    if requires_note(reason) and not note:
+        raise _Refused("note", _("Tell us what's wrong with this item."))
+    return reason, note
+
+
+def _photos(
+    files: MultiValueDict, key: str, *, earlier: portal.SelectedItem | None
+) -> tuple[list[tuple[UploadedFile, str, str]], list[dict]]:
+    """(new photos checked by their bytes, photos kept from before going back)."""
+    uploads = [f for f in files.getlist(f"photos-{key}") if f.name or f.size]
+    kept = earlier.photos if earlier is not None and not uploads else []
+    if len(uploads) > portal.PHOTOS_MAX_PER_ITEM:
+        raise _Refused(
+            "photos",
+            _("Attach at most %(count)s photos per item.") % {"count": portal.PHOTOS_MAX_PER_ITEM},
+        )
+    checked = []
+    for upload in uploads:
+        if (upload.size or 0) > portal.PHOTO_MAX_BYTES:
+            raise _Refused(
+                "photos",
+                _("Each photo must be %(size)s MB or smaller.")
+                % {"size": portal.PHOTO_MAX_BYTES // (1024 * 1024)},
+            )
+        kind = portal.photo_content_type(upload)
+        if kind is None:
+            raise _Refused("photos", _("Photos must be JPEG, PNG or WebP images."))
+        checked.append((upload, kind[0], kind[1]))
+    return checked, list(kept)
+
+
+def _exchange_variant(data: QueryDict, key: str, choice: ItemChoice) -> tuple[int, str]:
+    # Only a variant offered on the page (read from Shopify for this product) can be asked
+    # for: a number typed or forged into the form is refused, never sent.
+    offered = dict(choice.exchange_variants or [])
+    raw = data.get(f"variant-{key}", "").strip()
+    if not offered:
+        raise _Refused(
+            "variant", _("No other size or colour of this item is available to exchange for.")
+        )
+    if not raw:
+        raise _Refused("variant", _("Choose what you'd like instead."))
+    if not raw.isdigit() or int(raw) not in offered:
+        raise _Refused("variant", _("That option isn't available. Choose one from the list."))
+    return int(raw), offered[int(raw)]
+
+
+def _item_clean(
+    choice: ItemChoice,
+    *,
+    data: QueryDict,
+    files: MultiValueDict,
+    resolution: str,
+    reasons: list[str],
+    requires_note: Any,
+    requires_photo: Any,
+    earlier: portal.SelectedItem | None,
+) -> tuple[portal.SelectedItem | None, list[tuple[UploadedFile, str, str]]]:
+    """One item of the form: None when it was not chosen; raises _Refused."""
+    key = str(choice.line_item_id)
+    quantity = _quantity(data, key, choice)
+    if quantity == 0:
+        return None, []
+    reason, note = _reason_and_note(data, key, reasons=reasons, requires_note=requires_note)
+    checked, kept = _photos(files, key, earlier=earlier)
+    if requires_photo(reason) and not (checked or kept):
+        raise _Refused("photos", _("Add at least one photo of this item."))
+    variant_id, variant_title = (
+        _exchange_variant(data, key, choice) if resolution == Resolution.EXCHANGE else (None, "")
+    )
+    item = portal.SelectedItem(
+        line_item_id=choice.line_item_id,
+        quantity=quantity,
+        reason=reason,
+        note=note,
+        exchange_variant_id=variant_id,
+        exchange_variant_title=variant_title,
+        photos=kept,
+    )
+    return item, checked
+
+
 def items_form_clean(
     *,
     data: QueryDict,
@@ -98,98 +215,26 @@ def items_form_clean(
     if resolution not in resolutions:
         result.errors["resolution"] = _("Choose how you'd like to be refunded.")
     result.resolution = resolution
-
     for choice in choices:
-        key = str(choice.line_item_id)
-        raw_quantity = data.get(f"quantity-{key}", "0").strip() or "0"
-        if not raw_quantity.isdigit():
-            result.errors[f"quantity-{key}"] = _("Choose a quantity.")
-            continue
-        quantity = int(raw_quantity)
-        if quantity == 0:
-            continue
-        if quantity > choice.returnable_quantity:
-            result.errors[f"quantity-{key}"] = _(
-                "You can return at most %(count)s of this item."
-            ) % {"count": choice.returnable_quantity}
-            continue
-        reason = data.get(f"reason-{key}", "")
-        if reason not in reasons:
-            result.errors[f"reason-{key}"] = _("Choose a reason for this item.")
-            continue
-        note = data.get(f"note-{key}", "").strip()
-        if len(note) > portal.NOTE_MAX_CHARS:
-            result.errors[f"note-{key}"] = _("Keep the note under %(count)s characters.") % {
-                "count": portal.NOTE_MAX_CHARS
-            }
-            continue
-        if requires_note(reason) and not note:
-            result.errors[f"note-{key}"] = _("Tell us what's wrong with this item.")
-            continue
-
-        uploads = [f for f in files.getlist(f"photos-{key}") if f.name or f.size]
-        earlier = previous.get(choice.line_item_id)
-        kept = earlier.photos if earlier is not None and not uploads else []
-        if len(uploads) > portal.PHOTOS_MAX_PER_ITEM:
-            result.errors[f"photos-{key}"] = _("Attach at most %(count)s photos per item.") % {
-                "count": portal.PHOTOS_MAX_PER_ITEM
-            }
-            continue
-        checked = []
-        for upload in uploads:
-            if (upload.size or 0) > portal.PHOTO_MAX_BYTES:
-                result.errors[f"photos-{key}"] = _("Each photo must be %(size)s MB or smaller.") % {
-                    "size": portal.PHOTO_MAX_BYTES // (1024 * 1024)
-                }
-                break
-            kind = portal.photo_content_type(upload)
-            if kind is None:
-                result.errors[f"photos-{key}"] = _("Photos must be JPEG, PNG or WebP images.")
-                break
-            checked.append((upload, kind[0], kind[1]))
-        if f"photos-{key}" in result.errors:
-            continue
-        if requires_photo(reason) and not (checked or kept):
-            result.errors[f"photos-{key}"] = _("Add at least one photo of this item.")
-            continue
-
-        variant_id: int | None = None
-        variant_title = ""
-        if resolution == Resolution.EXCHANGE:
-            # Only a variant offered on the page (read from Shopify for this product) can be
-            # asked for: a number typed or forged into the form is refused, never sent.
-            offered = dict(choice.exchange_variants or [])
-            raw_variant = data.get(f"variant-{key}", "").strip()
-            if not offered:
-                result.errors[f"variant-{key}"] = _(
-                    "No other size or colour of this item is available to exchange for."
-                )
-                continue
-            if not raw_variant:
-                result.errors[f"variant-{key}"] = _("Choose what you'd like instead.")
-                continue
-            if not raw_variant.isdigit() or int(raw_variant) not in offered:
-                result.errors[f"variant-{key}"] = _(
-                    "That option isn't available. Choose one from the list."
-                )
-                continue
-            variant_id = int(raw_variant)
-            variant_title = offered[variant_id]
-
-        result.items.append(
-            portal.SelectedItem(
-                line_item_id=choice.line_item_id,
-                quantity=quantity,
-                reason=reason,
-                note=note,
-                exchange_variant_id=variant_id,
-                exchange_variant_title=variant_title,
-                photos=list(kept),
+        try:
+            item, checked = _item_clean(
+                choice,
+                data=data,
+                files=files,
+                resolution=resolution,
+                reasons=reasons,
+                requires_note=requires_note,
+                requires_photo=requires_photo,
+                earlier=previous.get(choice.line_item_id),
             )
-        )
+        except _Refused as refused:
+            result.errors[f"{refused.field}-{choice.line_item_id}"] = refused.message
+            continue
+        if item is None:
+            continue
+        result.items.append(item)
         if checked:
             result.uploads[choice.line_item_id] = checked
-
     if not result.items and not any(k.startswith(("quantity-", "reason-")) for k in result.errors):
         result.errors["__all__"] = _("Choose at least one item to return.")
     return result

@@ -48,7 +48,7 @@ def return_news(
 ) -> ReturnNews:
     """The return as it is now; ``detail`` is the step's (a processing carries its amount)."""
     detail = detail or {}
-    resolution = _RESOLUTIONS.get(request.resolution, ReturnResolution.REFUND)
+    resolution = _RESOLUTIONS.get(Resolution(request.resolution), ReturnResolution.REFUND)
     processed = _money(detail.get("amount"))
     status_url = portal.return_status_url(request)
     if request.label_file:

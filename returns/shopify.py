@@ -537,7 +537,9 @@ def return_label_upload(target: dict[str, Any], *, filename: str, mime_type: str
 
     from shopapp.admin_api.client import AdminApiUnavailable
 
-    fields = [(p["name"], (None, p["value"])) for p in target.get("parameters") or []]
+    fields: list[tuple[str, tuple[str | None, Any] | tuple[str, bytes, str]]] = [
+        (p["name"], (None, p["value"])) for p in target.get("parameters") or []
+    ]
     fields.append(("file", (filename, content, mime_type)))
     try:
         response = requests.post(target["url"], files=fields, timeout=UPLOAD_TIMEOUT_SECONDS)
@@ -561,7 +563,7 @@ def reverse_delivery_create_send(
     """reverseDeliveryCreateWithShipping for every line of the reverse fulfillment order
     (``reverseDeliveryLineItems: []`` means all, shopify.dev "Manage reverse deliveries")."""
     tracking = {k: v for k, v in {"number": tracking_number, "url": tracking_url}.items() if v}
-    variables = {
+    variables: dict[str, Any] = {
         "rfo": rfo_gid,
         "lines": [],
         "tracking": tracking or None,

@@ -23,15 +23,19 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any
+from typing import Concatenate, ParamSpec, cast
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http.response import HttpResponseBase
 from django.views.decorators.csrf import csrf_exempt
 
+from shopapp.http import ProxyRequest
 from shopapp.models import Shop
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
 
 # Shopify's Node library (@shopify/shopify-api ≥ 12) rejects a timestamp more than 90 s off.
 DEFAULT_TIMESTAMP_TOLERANCE_SECONDS = 90
@@ -108,7 +112,9 @@ def _forbidden() -> HttpResponse:
     return HttpResponse("Forbidden", status=403, content_type="text/plain; charset=utf-8")
 
 
-def app_proxy_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def app_proxy_required(
+    view: Callable[Concatenate[ProxyRequest, P], HttpResponseBase],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponseBase]:
     """Let a view answer only signed, fresh app proxy requests for an installed shop.
 
     Sets ``request.shop`` (the active ``Shop``) and ``request.logged_in_customer_id`` (an int,
@@ -116,7 +122,7 @@ def app_proxy_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
     """
 
     @wraps(view)
-    def guarded(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    def guarded(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
         reason = app_proxy_rejection(request.GET, secret=settings.SHOPIFY_API_SECRET)
         if reason:
             logger.warning("shopapp.proxy.rejected", extra={"reason": reason, "path": request.path})
@@ -130,11 +136,10 @@ def app_proxy_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpR
             )
             return _forbidden()
         raw_customer = request.GET.get("logged_in_customer_id", "")
-        request.shop = shop  # type: ignore[attr-defined]
-        request.logged_in_customer_id = (  # type: ignore[attr-defined]
-            int(raw_customer) if raw_customer.isdigit() else None
-        )
-        return view(request, *args, **kwargs)
+        proxy_request = cast(ProxyRequest, request)
+        proxy_request.shop = shop
+        proxy_request.logged_in_customer_id = int(raw_customer) if raw_customer.isdigit() else None
+        return view(proxy_request, *args, **kwargs)
 
     # Shopify strips cookies through the proxy, so Django's CSRF cookie never arrives; the
     # signature and timestamp stand in for it (see the module docstring for forms).

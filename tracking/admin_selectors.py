@@ -300,6 +300,47 @@ def _delay_row(delay: Delay) -> DelayRow:
     )
 
 
+def _shipment_row(
+    shipment: Shipment, *, titles: dict[int, str], delays: list[DelayRow]
+) -> ShipmentRow:
+    numbers = [str(n) for n in shipment.tracking_numbers or []]
+    urls = [str(u) for u in shipment.tracking_urls or []]
+    return ShipmentRow(
+        shipment=shipment,
+        badge=stage_badge(shipment.stage),
+        steps=_progress(shipment.stage),
+        links=[
+            TrackingLink(number=n, url=_safe_url(urls[i]) if i < len(urls) else "")
+            for i, n in enumerate(numbers)
+        ],
+        items=[
+            ItemRow(
+                title=titles.get(row.line_item_shopify_id)
+                or f"Line item {row.line_item_shopify_id}",
+                quantity=row.quantity,
+            )
+            for row in shipment.line_items.all()
+        ],
+        events=[
+            EventRow(
+                happened_at=event.happened_at,
+                label=stage_badge(event.stage).label if event.stage else event.status,
+                status=event.status,
+                message=event.message,
+                place=_place(event),
+                is_stale=event.is_stale,
+                is_deleted=event.deleted_at is not None,
+            )
+            for event in shipment.events.all()
+        ],
+        delays=delays,
+        delivered_at=shipment.delivered_at,
+        estimated_delivery_at=(
+            None if shipment.stage == Stage.DELIVERED else shipment.estimated_delivery_at
+        ),
+    )
+
+
 def order_tracking(
     *, shop: Shop, order: Order, line_items: Iterable[LineItem] = ()
 ) -> OrderTracking:
@@ -335,46 +376,10 @@ def order_tracking(
     for delay in delays:
         by_shipment.setdefault(delay.shipment_id, []).append(_delay_row(delay))
 
-    rows = []
-    for shipment in shipments:
-        numbers = [str(n) for n in shipment.tracking_numbers or []]
-        urls = [str(u) for u in shipment.tracking_urls or []]
-        rows.append(
-            ShipmentRow(
-                shipment=shipment,
-                badge=stage_badge(shipment.stage),
-                steps=_progress(shipment.stage),
-                links=[
-                    TrackingLink(number=n, url=_safe_url(urls[i]) if i < len(urls) else "")
-                    for i, n in enumerate(numbers)
-                ],
-                items=[
-                    ItemRow(
-                        title=titles.get(row.line_item_shopify_id)
-                        or f"Line item {row.line_item_shopify_id}",
-                        quantity=row.quantity,
-                    )
-                    for row in shipment.line_items.all()
-                ],
-                events=[
-                    EventRow(
-                        happened_at=event.happened_at,
-                        label=stage_badge(event.stage).label if event.stage else event.status,
-                        status=event.status,
-                        message=event.message,
-                        place=_place(event),
-                        is_stale=event.is_stale,
-                        is_deleted=event.deleted_at is not None,
-                    )
-                    for event in shipment.events.all()
-                ],
-                delays=by_shipment.get(shipment.pk, []),
-                delivered_at=shipment.delivered_at,
-                estimated_delivery_at=(
-                    None if shipment.stage == Stage.DELIVERED else shipment.estimated_delivery_at
-                ),
-            )
-        )
+    rows = [
+        _shipment_row(shipment, titles=titles, delays=by_shipment.get(shipment.pk, []))
+        for shipment in shipments
+    ]
     return OrderTracking(
         shipments=rows,
         order_delays=by_shipment.get(None, []),

@@ -8,11 +8,12 @@ import json
 from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 
 from shopapp.auth.session import session_token_required
 from shopapp.embedded import selectors as embedded_selectors
 from shopapp.embedded.views import embedded_render
+from shopapp.http import ShopRequest
 from shopapp.orders import selectors as order_selectors
 from tracking import admin_selectors as tracking_selectors
 
@@ -22,7 +23,7 @@ ORDERS_PER_PAGE = 25
 QUERY_MAX_LENGTH = 255
 
 
-def _order_filters(request: HttpRequest) -> tuple[str, str, bool]:
+def _order_filters(request: ShopRequest) -> tuple[str, str, bool]:
     """The orders list's search, stage and "delayed" filter as typed; an unknown stage is
     dropped rather than answered with an empty list."""
     query = request.GET.get("q", "")[:QUERY_MAX_LENGTH].strip()
@@ -33,7 +34,7 @@ def _order_filters(request: HttpRequest) -> tuple[str, str, bool]:
 
 
 @session_token_required
-def order_list(request: HttpRequest) -> HttpResponse:
+def order_list(request: ShopRequest) -> HttpResponse:
     query, stage, is_delayed = _order_filters(request)
     orders = tracking_selectors.order_list_for_admin(
         shop=request.shop, query=query, stage=stage, is_delayed=is_delayed
@@ -62,7 +63,7 @@ def order_list(request: HttpRequest) -> HttpResponse:
 
 
 @session_token_required
-def delay_list(request: HttpRequest) -> HttpResponse:
+def delay_list(request: ShopRequest) -> HttpResponse:
     delays = tracking_selectors.delay_list_open(shop=request.shop)
     page = Paginator(delays, ORDERS_PER_PAGE).get_page(request.GET.get("page"))
     return embedded_render(
@@ -79,7 +80,7 @@ def delay_list(request: HttpRequest) -> HttpResponse:
 
 
 @session_token_required
-def order_detail(request: HttpRequest, order_id: int) -> HttpResponse:
+def order_detail(request: ShopRequest, order_id: int) -> HttpResponse:
     # ``order_id`` is Shopify's id, as in the Shopify admin's own order URLs.
     order = order_selectors.order_get(shop=request.shop, order_id=order_id)
     if order is None:

@@ -19,13 +19,13 @@ import logging
 from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from shopapp.auth.selectors import shop_zone
 from shopapp.models import LineItem, Order, Shop
 from tracking.common import LABEL_STATUSES, tracking_settings_get
-from tracking.models import Delay, Shipment, Stage
+from tracking.models import Delay, Shipment, Stage, TrackingSettings
 from tracking.recompute import delay_open
 from tracking.stages import FULFILLMENT_FAILED_STATUSES
 
@@ -66,14 +66,10 @@ def _origin_country(shop: Shop, configured: str) -> str:
     return (configured or getattr(shop, "country_code", "") or "").upper()
 
 
-def delays_detect(*, shop: Shop, now: datetime | None = None) -> dict[str, int]:
-    """Open every new delay of the shop and resolve cleared ones; returns counts by kind."""
-    now = now or timezone.now()
-    settings = tracking_settings_get(shop=shop)
-    zone = shop_zone(shop)
-    found = {kind: 0 for kind in Delay.Kind.values}
-
-    # -- unfulfilled ----------------------------------------------------------------------
+def _unfulfilled_detect(
+    *, shop: Shop, settings: TrackingSettings, zone: ZoneInfo, now: datetime
+) -> int:
+    """Paid N business days ago, items still to ship."""
     days = settings.unfulfilled_business_days
     to_ship = LineItem.objects.filter(
         shop=shop, order=OuterRef("pk"), requires_shipping=True, fulfillable_quantity__gt=0
@@ -93,9 +89,11 @@ def delays_detect(*, shop: Shop, now: datetime | None = None) -> dict[str, int]:
         .exclude(Exists(already))
         .only("pk", "shop_id", "shopify_id", "processed_at")
     )
+    found = 0
     for order in orders:
-        deadline = business_deadline(order.processed_at, days, zone)
-        if deadline > now:
+        # Filtered on processed_at above: never None here.
+        paid_at = order.processed_at or now
+        if business_deadline(paid_at, days, zone) > now:
             continue
         if delay_open(
             shop=shop,
@@ -104,23 +102,22 @@ def delays_detect(*, shop: Shop, now: datetime | None = None) -> dict[str, int]:
             kind=Delay.Kind.UNFULFILLED,
             dedupe_key=f"order:{order.pk}:unfulfilled",
             detected_at=now,
-            detail={"business_days": days, "paid_at": order.processed_at.isoformat()},
+            detail={"business_days": days, "paid_at": paid_at.isoformat()},
         ):
-            found[Delay.Kind.UNFULFILLED] += 1
+            found += 1
+    return found
 
-    watched = (
-        Shipment.objects.filter(shop=shop, updated_at__gte=now - SHIPMENT_WATCH_WINDOW)
-        .exclude(stage__in=_QUIET_STAGES)
-        .exclude(status__in=FULFILLMENT_FAILED_STATUSES)
-        .select_related("order")
+
+def _open_of(shop: Shop, kind: str) -> QuerySet[Delay]:
+    return Delay.objects.filter(
+        shop=shop, shipment=OuterRef("pk"), kind=kind, resolved_at__isnull=True
     )
 
-    def open_of(kind: str):
-        return Delay.objects.filter(
-            shop=shop, shipment=OuterRef("pk"), kind=kind, resolved_at__isnull=True
-        )
 
-    # -- no movement ----------------------------------------------------------------------
+def _no_movement_detect(
+    *, shop: Shop, settings: TrackingSettings, watched: QuerySet[Shipment], now: datetime
+) -> int:
+    """The last carrier scan N days ago (domestic and international thresholds)."""
     origin = _origin_country(shop, settings.origin_country_code)
     domestic_days = settings.no_movement_days_domestic
     international_days = settings.no_movement_days_international
@@ -133,33 +130,40 @@ def delays_detect(*, shop: Shop, now: datetime | None = None) -> dict[str, int]:
         # Origin unknown: the longer, international threshold; a false "delayed" message to
         # a shopper costs more than a late one.
         stalled = Q(last_event_at__lt=now - timedelta(days=international_days))
-    for shipment in watched.filter(stalled).exclude(Exists(open_of(Delay.Kind.NO_MOVEMENT))):
+    found = 0
+    open_delays = _open_of(shop, Delay.Kind.NO_MOVEMENT)
+    for shipment in watched.filter(stalled).exclude(Exists(open_delays)):
         is_domestic = bool(origin) and shipment.destination_country_code == origin
+        # Filtered on last_event_at above: never None here.
+        last_event_at = shipment.last_event_at or now
         if delay_open(
             shop=shop,
             order=shipment.order,
             shipment=shipment,
             kind=Delay.Kind.NO_MOVEMENT,
             # One finding per quiet spell: a new scan resolves it, a later stall is new.
-            dedupe_key=(
-                f"shipment:{shipment.pk}:no_movement:{int(shipment.last_event_at.timestamp())}"
-            ),
+            dedupe_key=(f"shipment:{shipment.pk}:no_movement:{int(last_event_at.timestamp())}"),
             detected_at=now,
             detail={
-                "last_event_at": shipment.last_event_at.isoformat(),
+                "last_event_at": last_event_at.isoformat(),
                 "is_domestic": is_domestic,
                 "days": domestic_days if is_domestic else international_days,
             },
         ):
-            found[Delay.Kind.NO_MOVEMENT] += 1
+            found += 1
+    return found
 
-    # -- past the estimated delivery date -------------------------------------------------
-    # "Past the date" on the shop's calendar: the estimate falls before today's midnight.
-    midnight = datetime.combine(now.astimezone(zone).date(), time.min, tzinfo=zone)
+
+def _past_estimate_detect(
+    *, shop: Shop, watched: QuerySet[Shipment], zone: ZoneInfo, midnight: datetime, now: datetime
+) -> int:
+    """Past the date on the shop's calendar: the estimate falls before today's midnight."""
+    found = 0
     for shipment in watched.filter(estimated_delivery_at__lt=midnight).exclude(
-        Exists(open_of(Delay.Kind.PAST_ESTIMATE))
+        Exists(_open_of(shop, Delay.Kind.PAST_ESTIMATE))
     ):
-        estimate_date = shipment.estimated_delivery_at.astimezone(zone).date()
+        estimate = shipment.estimated_delivery_at or midnight  # filtered above: never None
+        estimate_date = estimate.astimezone(zone).date()
         if delay_open(
             shop=shop,
             order=shipment.order,
@@ -170,9 +174,14 @@ def delays_detect(*, shop: Shop, now: datetime | None = None) -> dict[str, int]:
             detected_at=now,
             detail={"estimated_delivery_date": estimate_date.isoformat()},
         ):
-            found[Delay.Kind.PAST_ESTIMATE] += 1
+            found += 1
+    return found
 
-    # -- label created, never scanned -----------------------------------------------------
+
+def _never_scanned_detect(
+    *, shop: Shop, settings: TrackingSettings, watched: QuerySet[Shipment], now: datetime
+) -> int:
+    """A label exists and no carrier scanned it in N days."""
     scan_days = settings.never_scanned_days
     never_scanned = watched.filter(
         last_event_at__isnull=True,
@@ -181,7 +190,8 @@ def delays_detect(*, shop: Shop, now: datetime | None = None) -> dict[str, int]:
         Q(shopify_created_at__lt=now - timedelta(days=scan_days))
         | Q(shopify_created_at__isnull=True, created_at__lt=now - timedelta(days=scan_days))
     )
-    for shipment in never_scanned.exclude(Exists(open_of(Delay.Kind.NEVER_SCANNED))):
+    found = 0
+    for shipment in never_scanned.exclude(Exists(_open_of(shop, Delay.Kind.NEVER_SCANNED))):
         if delay_open(
             shop=shop,
             order=shipment.order,
@@ -191,8 +201,35 @@ def delays_detect(*, shop: Shop, now: datetime | None = None) -> dict[str, int]:
             detected_at=now,
             detail={"shipment_status": shipment.shipment_status, "days": scan_days},
         ):
-            found[Delay.Kind.NEVER_SCANNED] += 1
+            found += 1
+    return found
 
+
+def delays_detect(*, shop: Shop, now: datetime | None = None) -> dict[str, int]:
+    """Open every new delay of the shop and resolve cleared ones; returns counts by kind."""
+    now = now or timezone.now()
+    settings = tracking_settings_get(shop=shop)
+    zone = shop_zone(shop)
+    midnight = datetime.combine(now.astimezone(zone).date(), time.min, tzinfo=zone)
+    watched = (
+        Shipment.objects.filter(shop=shop, updated_at__gte=now - SHIPMENT_WATCH_WINDOW)
+        .exclude(stage__in=_QUIET_STAGES)
+        .exclude(status__in=FULFILLMENT_FAILED_STATUSES)
+        .select_related("order")
+    )
+    found = {kind: 0 for kind in Delay.Kind.values}
+    found[Delay.Kind.UNFULFILLED] = _unfulfilled_detect(
+        shop=shop, settings=settings, zone=zone, now=now
+    )
+    found[Delay.Kind.NO_MOVEMENT] = _no_movement_detect(
+        shop=shop, settings=settings, watched=watched, now=now
+    )
+    found[Delay.Kind.PAST_ESTIMATE] = _past_estimate_detect(
+        shop=shop, watched=watched, zone=zone, midnight=midnight, now=now
+    )
+    found[Delay.Kind.NEVER_SCANNED] = _never_scanned_detect(
+        shop=shop, settings=settings, watched=watched, now=now
+    )
     resolved = delays_resolve_cleared(shop=shop, now=now, midnight=midnight)
     logger.info(
         "tracking.delays.detected",

@@ -55,21 +55,20 @@ class _Fact:
     is_stale: bool
 
 
-def shipment_recompute(
-    *,
-    shop: Shop,
-    order: Order,
-    shipment: Shipment,
-    source: str,
-    received_at: datetime,
-    may_trigger: bool = True,
-    estimate_override: datetime | None = None,
-) -> None:
-    """Derive stage, scan times and estimate from every known fact; record what is new.
+@dataclass(frozen=True)
+class _Run:
+    """One recompute: the shipment under its locks, and where the news came from."""
 
-    Called under the order's and the shipment's row locks.
-    """
-    facts = [
+    shop: Shop
+    order: Order
+    shipment: Shipment
+    source: str
+    received_at: datetime
+    may_trigger: bool
+
+
+def _facts_of(shipment: Shipment) -> list[_Fact]:
+    return [
         _Fact(sid, Stage(stage) if stage else stage_for_status(status), at, eta, stale)
         for sid, stage, status, at, eta, stale in TrackingEvent.objects.filter(
             shipment=shipment, deleted_at__isnull=True
@@ -77,15 +76,17 @@ def shipment_recompute(
             "shopify_id", "stage", "status", "happened_at", "estimated_delivery_at", "is_stale"
         )
     ]
-    old_stage = Stage(shipment.stage)
-    old_estimate = shipment.estimated_delivery_at
-    new_stage = stage_resolve(
-        fulfillment_status=shipment.status,
-        shipment_status=shipment.shipment_status or shipment.display_status,
-        events=[StageSignal(f.stage, f.happened_at, f.shopify_id) for f in facts],
-        shipment_status_at=shipment.shopify_updated_at,
-    )
 
+
+def _shipment_apply(
+    shipment: Shipment,
+    *,
+    facts: list[_Fact],
+    new_stage: Stage,
+    estimate_override: datetime | None,
+) -> _Fact | None:
+    """Write the stage, scan times and estimate the facts give; returns the fact the estimate
+    came from (the newest that carried one)."""
     scans = [f for f in facts if f.stage not in NOT_A_SCAN]
     shipment.stage = new_stage
     shipment.last_event_at = max((f.happened_at for f in scans), default=None)
@@ -110,100 +111,162 @@ def shipment_recompute(
     elif estimate_fact is not None:
         shipment.estimated_delivery_at = estimate_fact.estimated_delivery_at
     shipment.save()
+    return estimate_fact
 
-    detail = shipment_detail(shipment)
-    if new_stage != old_stage or not _stage_recorded(shop=shop, shipment=shipment):
-        evidence = [f for f in facts if f.stage == new_stage]
-        evidence_at = max((f.happened_at for f in evidence), default=None)
-        if evidence_at is None:
-            evidence_at = shipment.shopify_updated_at or received_at
-        is_stale = is_stale_on_arrival(shop=shop, happened_at=evidence_at, received_at=received_at)
-        if new_stage == Stage.DELAYED:
-            delayed = max(evidence, key=lambda f: f.happened_at, default=None)
-            delay_open(
-                shop=shop,
-                order=order,
-                shipment=shipment,
-                kind=Delay.Kind.CARRIER_DELAYED,
-                dedupe_key=f"shipment:{shipment.pk}:carrier_delayed:"
-                + (str(delayed.shopify_id) if delayed else evidence_at.isoformat()),
-                detected_at=evidence_at,
-                detail={"event_id": delayed.shopify_id if delayed else None},
-                is_stale=is_stale,
-                source=source,
-                may_trigger=may_trigger,
-            )
-        else:
-            timeline_and_announce(
-                shop=shop,
-                order=order,
-                kind=f"shipment.{new_stage.value}",
-                occurred_at=evidence_at,
-                source=source,
-                summary=f"Shipment {shipment}: {stage_label(new_stage)}",
-                dedupe_key=f"shipment:{shipment.fulfillment_id}:stage:{new_stage.value}",
-                trigger=new_stage.value,
-                detail={**detail, "happened_at": evidence_at, "previous_stage": old_stage},
-                news=shipment_news(shipment, happened_at=evidence_at, is_stale=is_stale),
-                is_stale=is_stale,
-                # A move back on the main line is a correction, not news for the shopper.
-                may_trigger=may_trigger
-                and (
-                    stage_is_branch(new_stage)
-                    or stage_position(new_stage) >= stage_position(old_stage)
-                ),
-            )
 
-    if new_stage != Stage.DELAYED:
+def _stage_line_record(run: _Run, *, facts: list[_Fact], old_stage: Stage) -> None:
+    """The line (and news) of the stage the shipment is at now; a carrier delay opens one."""
+    shipment, new_stage = run.shipment, Stage(run.shipment.stage)
+    evidence = [f for f in facts if f.stage == new_stage]
+    evidence_at = max((f.happened_at for f in evidence), default=None)
+    if evidence_at is None:
+        evidence_at = shipment.shopify_updated_at or run.received_at
+    is_stale = is_stale_on_arrival(
+        shop=run.shop, happened_at=evidence_at, received_at=run.received_at
+    )
+    if new_stage == Stage.DELAYED:
+        delayed = max(evidence, key=lambda f: f.happened_at, default=None)
+        delay_open(
+            shop=run.shop,
+            order=run.order,
+            shipment=shipment,
+            kind=Delay.Kind.CARRIER_DELAYED,
+            dedupe_key=f"shipment:{shipment.pk}:carrier_delayed:"
+            + (str(delayed.shopify_id) if delayed else evidence_at.isoformat()),
+            detected_at=evidence_at,
+            detail={"event_id": delayed.shopify_id if delayed else None},
+            is_stale=is_stale,
+            source=run.source,
+            may_trigger=run.may_trigger,
+        )
+        return
+    timeline_and_announce(
+        shop=run.shop,
+        order=run.order,
+        kind=f"shipment.{new_stage.value}",
+        occurred_at=evidence_at,
+        source=run.source,
+        summary=f"Shipment {shipment}: {stage_label(new_stage)}",
+        dedupe_key=f"shipment:{shipment.fulfillment_id}:stage:{new_stage.value}",
+        trigger=new_stage.value,
+        detail={
+            **shipment_detail(shipment),
+            "happened_at": evidence_at,
+            "previous_stage": old_stage,
+        },
+        news=shipment_news(shipment, happened_at=evidence_at, is_stale=is_stale),
+        is_stale=is_stale,
+        # A move back on the main line is a correction, not news for the shopper.
+        may_trigger=run.may_trigger
+        and (stage_is_branch(new_stage) or stage_position(new_stage) >= stage_position(old_stage)),
+    )
+
+
+def _delays_settle(run: _Run) -> None:
+    """Close the delays the shipment's new facts end."""
+    shipment, at = run.shipment, run.received_at
+    if shipment.stage != Stage.DELAYED:
         delays_resolve(
-            shop=shop,
+            shop=run.shop,
             shipment=shipment,
             kinds=[Delay.Kind.CARRIER_DELAYED],
-            at=received_at,
+            at=at,
             only_if_stage_moved=True,
         )
     if shipment.last_event_at is not None:
         # A new scan ends "no movement" and "never scanned".
         Delay.objects.filter(
-            shop=shop,
+            shop=run.shop,
             shipment=shipment,
             resolved_at__isnull=True,
             kind__in=[Delay.Kind.NO_MOVEMENT, Delay.Kind.NEVER_SCANNED],
             detected_at__lt=shipment.last_event_at,
-        ).update(resolved_at=received_at)
-    if new_stage == Stage.DELIVERED:
-        delays_resolve(shop=shop, shipment=shipment, kinds=None, at=received_at)
+        ).update(resolved_at=at)
+    if shipment.stage == Stage.DELIVERED:
+        delays_resolve(shop=run.shop, shipment=shipment, kinds=None, at=at)
 
+
+def _estimate_line_record(
+    run: _Run,
+    *,
+    old_estimate: datetime | None,
+    estimate_fact: _Fact | None,
+    is_override: bool,
+) -> None:
+    """A line (and news) when the estimated delivery date moved, in the shop's calendar."""
+    shipment = run.shipment
     new_estimate = shipment.estimated_delivery_at
-    if new_estimate is not None and new_stage != Stage.DELIVERED:
-        zone = shop_zone(shop)
-        old_date = old_estimate.astimezone(zone).date() if old_estimate else None
-        new_date = new_estimate.astimezone(zone).date()
-        if old_date != new_date:
-            carried_at = estimate_fact.happened_at if estimate_fact else received_at
-            if estimate_override is not None:
-                carried_at = received_at
-            estimate_stale = is_stale_on_arrival(
-                shop=shop, happened_at=carried_at, received_at=received_at
-            )
-            timeline_and_announce(
-                shop=shop,
-                order=order,
-                kind="shipment.estimate_changed",
-                occurred_at=carried_at,
-                source=source,
-                summary=f"Shipment {shipment}: estimated delivery {new_date.isoformat()}",
-                dedupe_key=(
-                    f"shipment:{shipment.fulfillment_id}:estimate:"
-                    f"{old_date.isoformat() if old_date else 'none'}:{new_date.isoformat()}"
-                ),
-                trigger="estimate_changed",
-                detail={**detail, "previous_estimated_delivery_at": jsonable(old_estimate)},
-                news=shipment_news(shipment, happened_at=carried_at, is_stale=estimate_stale),
-                is_stale=estimate_stale,
-                may_trigger=may_trigger,
-            )
+    if new_estimate is None or shipment.stage == Stage.DELIVERED:
+        return
+    zone = shop_zone(run.shop)
+    old_date = old_estimate.astimezone(zone).date() if old_estimate else None
+    new_date = new_estimate.astimezone(zone).date()
+    if old_date == new_date:
+        return
+    carried_at = estimate_fact.happened_at if estimate_fact else run.received_at
+    if is_override:
+        carried_at = run.received_at
+    is_stale = is_stale_on_arrival(
+        shop=run.shop, happened_at=carried_at, received_at=run.received_at
+    )
+    timeline_and_announce(
+        shop=run.shop,
+        order=run.order,
+        kind="shipment.estimate_changed",
+        occurred_at=carried_at,
+        source=run.source,
+        summary=f"Shipment {shipment}: estimated delivery {new_date.isoformat()}",
+        dedupe_key=(
+            f"shipment:{shipment.fulfillment_id}:estimate:"
+            f"{old_date.isoformat() if old_date else 'none'}:{new_date.isoformat()}"
+        ),
+        trigger="estimate_changed",
+        detail={
+            **shipment_detail(shipment),
+            "previous_estimated_delivery_at": jsonable(old_estimate),
+        },
+        news=shipment_news(shipment, happened_at=carried_at, is_stale=is_stale),
+        is_stale=is_stale,
+        may_trigger=run.may_trigger,
+    )
 
+
+def shipment_recompute(
+    *,
+    shop: Shop,
+    order: Order,
+    shipment: Shipment,
+    source: str,
+    received_at: datetime,
+    may_trigger: bool = True,
+    estimate_override: datetime | None = None,
+) -> None:
+    """Derive stage, scan times and estimate from every known fact; record what is new.
+
+    Called under the order's and the shipment's row locks.
+    """
+    run = _Run(shop, order, shipment, source, received_at, may_trigger)
+    facts = _facts_of(shipment)
+    old_stage = Stage(shipment.stage)
+    old_estimate = shipment.estimated_delivery_at
+    new_stage = stage_resolve(
+        fulfillment_status=shipment.status,
+        shipment_status=shipment.shipment_status or shipment.display_status,
+        events=[StageSignal(f.stage, f.happened_at, f.shopify_id) for f in facts],
+        shipment_status_at=shipment.shopify_updated_at,
+    )
+    estimate_fact = _shipment_apply(
+        shipment, facts=facts, new_stage=new_stage, estimate_override=estimate_override
+    )
+    if new_stage != old_stage or not _stage_recorded(shop=shop, shipment=shipment):
+        _stage_line_record(run, facts=facts, old_stage=old_stage)
+    _delays_settle(run)
+    _estimate_line_record(
+        run,
+        old_estimate=old_estimate,
+        estimate_fact=estimate_fact,
+        is_override=estimate_override is not None,
+    )
     if new_stage == Stage.DELIVERED and old_stage != Stage.DELIVERED:
         order_all_delivered_check(
             shop=shop,

@@ -312,6 +312,8 @@ def _shipment_for_event(*, shop: Shop, payload: dict) -> tuple[Order, Shipment]:
     """Lock the event's order, then its shipment (always in that order: no deadlock with the
     fulfillment path, and the all-delivered check sees every shipment of the order settled)."""
     fulfillment_id = _int(payload.get("fulfillment_id"))
+    if fulfillment_id is None:
+        raise ShipmentNotMirrored("a fulfillment event without its fulfillment's id")
     order_pk = (
         Shipment.objects.filter(shop=shop, fulfillment_id=fulfillment_id)
         .values_list("order_id", flat=True)
@@ -372,6 +374,8 @@ def tracking_event_delete(
         event_id = _int(payload.get("id"))
         event = (
             TrackingEvent.objects.select_for_update().filter(shop=shop, shopify_id=event_id).first()
+            if event_id is not None
+            else None
         )
         if event is None:
             event, _ = tracking_event_insert(

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 
 from tracking.models import Stage
@@ -47,7 +48,7 @@ BRANCH_ANCHOR: dict[Stage, Stage] = {
 BRANCH_STAGES: frozenset[Stage] = frozenset(BRANCH_ANCHOR)
 
 # Translatable labels for the storefront (the model's choice labels are for the admin).
-STAGE_LABELS: dict[Stage, str] = {
+STAGE_LABELS: dict[Stage, str | Promise] = {
     Stage.ORDERED: _("Ordered"),
     Stage.SHIPPED: _("Shipped"),
     Stage.IN_TRANSIT: _("In transit"),

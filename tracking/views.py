@@ -34,13 +34,15 @@ from urllib.parse import urlencode
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
+from django.utils.functional import Promise
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from shopapp.http import ProxyRequest
 from shopapp.models import Order, Shop
 from shopapp.proxy import app_proxy_required
 from shopapp.storefront import (
@@ -114,7 +116,7 @@ class ShipmentView:
     delivered_at: datetime | None
     events: list[EventRow]
     items: list[dict[str, Any]] = field(default_factory=list)
-    delay_notices: list[str] = field(default_factory=list)
+    delay_notices: list[str | Promise] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -123,12 +125,12 @@ class ShipmentView:
 
 @app_proxy_required
 @require_http_methods(["GET", "POST"])
-def track(request: HttpRequest) -> HttpResponse:
+def track(request: ProxyRequest) -> HttpResponse:
     """The lookup page (GET) and a lookup (POST)."""
-    shop: Shop = request.shop  # type: ignore[attr-defined]
+    shop: Shop = request.shop
     page = _Page(request, proxy_base="")
     if request.method == "GET":
-        customer_id = request.logged_in_customer_id  # type: ignore[attr-defined]
+        customer_id = request.logged_in_customer_id
         orders = (
             selectors.customer_order_list(shop=shop, customer_id=customer_id) if customer_id else []
         )
@@ -140,9 +142,9 @@ def track(request: HttpRequest) -> HttpResponse:
 
 @app_proxy_required
 @require_GET
-def track_link(request: HttpRequest, token: str) -> HttpResponse:
+def track_link(request: ProxyRequest, token: str) -> HttpResponse:
     """An order's page from its signed link (emails, SMS, the customer's order list)."""
-    shop: Shop = request.shop  # type: ignore[attr-defined]
+    shop: Shop = request.shop
     page = _Page(request, proxy_base="../")
     order_id = order_id_from_link_token(token, shop=shop)
     order = selectors.order_for_page(shop=shop, order_id=order_id) if order_id else None
@@ -152,8 +154,8 @@ def track_link(request: HttpRequest, token: str) -> HttpResponse:
     return page.render_order(order)
 
 
-def _lookup_by_order(request: HttpRequest, page: _Page) -> HttpResponse:
-    shop: Shop = request.shop  # type: ignore[attr-defined]
+def _lookup_by_order(request: ProxyRequest, page: _Page) -> HttpResponse:
+    shop: Shop = request.shop
     form = OrderLookupForm(request.POST)
     if not form_token_valid(request.POST.get("form_token", ""), shop=shop):
         logger.info("tracking.lookup.form_token_invalid", extra={"shop": shop.myshopify_domain})
@@ -181,8 +183,8 @@ def _lookup_by_order(request: HttpRequest, page: _Page) -> HttpResponse:
     return page.render_order(order)
 
 
-def _lookup_by_tracking_number(request: HttpRequest, page: _Page) -> HttpResponse:
-    shop: Shop = request.shop  # type: ignore[attr-defined]
+def _lookup_by_tracking_number(request: ProxyRequest, page: _Page) -> HttpResponse:
+    shop: Shop = request.shop
     form = TrackingNumberForm(request.POST)
     if not form_token_valid(request.POST.get("form_token", ""), shop=shop):
         return page.render("lookup", {"error": _form_expired_message()})
@@ -225,9 +227,9 @@ def _lookup_by_tracking_number(request: HttpRequest, page: _Page) -> HttpRespons
 class _Page:
     """One answer of the tracking page: language, timezone, branding, Liquid-safe body."""
 
-    def __init__(self, request: HttpRequest, *, proxy_base: str) -> None:
+    def __init__(self, request: ProxyRequest, *, proxy_base: str) -> None:
         self.request = request
-        self.shop: Shop = request.shop  # type: ignore[attr-defined]
+        self.shop: Shop = request.shop
         # Links are relative to the storefront URL the shopper sees (…/<subpath>/track or
         # …/<subpath>/track/<token>), so they follow a merchant who renames the prefix or
         # subpath, and work under the devshop's /store/<shop>/ base too.
@@ -311,7 +313,7 @@ class _Page:
             line = items_by_id.get(row.line_item_shopify_id)
             if line is not None:
                 items.append({"title": _item_title(line), "quantity": row.quantity})
-        notices = []
+        notices: list[str | Promise] = []
         for delay in delays:
             if delay.kind == Delay.Kind.PAST_ESTIMATE:
                 notices.append(_("This shipment is past its estimated delivery date."))
@@ -361,7 +363,7 @@ class _Page:
                 line.requires_shipping and shipped[line.shopify_id] < line.quantity
                 for line in line_items
             )
-            order_notice = ""
+            order_notice: str | Promise = ""
             if delays_by_shipment.get(None):
                 order_notice = _("Your order is taking longer than expected to ship. We're on it.")
             context = {
@@ -425,21 +427,21 @@ class _Page:
             body = render_to_string("tracking/page.html", full_context)
             css = render_to_string("tracking/page.css", {"branding": self.branding})
         # Blank lines from template tags are bytes through the proxy for nothing.
-        body = liquid_safe(_BLANK_LINES.sub("\n", body))
+        safe_body = liquid_safe(_BLANK_LINES.sub("\n", body))
         if self.branding.is_standalone_page:
-            content = render_to_string(
+            content: str = render_to_string(
                 "tracking/standalone.html",
                 {
                     "lang": language,
                     # Not Liquid (Shopify returns a non-Liquid answer as is): HTML escaping only.
                     "title": _page_title(view, full_context),
                     "css": mark_safe(css),  # noqa: S308 - our static CSS, colour validated
-                    "body": mark_safe(body),  # noqa: S308 - rendered with autoescape above
+                    "body": mark_safe(safe_body),  # noqa: S308 - rendered with autoescape above
                 },
             )
         else:
             # Inside the theme, which has its own <main>: our root is a region, not a page.
-            content = f"<style>{css}</style>\n{body}"
+            content = f"<style>{css}</style>\n{safe_body}"
         return storefront_response(
             content,
             is_standalone=self.branding.is_standalone_page,
@@ -491,18 +493,18 @@ def _item_title(line: Any) -> str:
     return line.title
 
 
-def _no_match_message() -> str:
+def _no_match_message() -> str | Promise:
     return _(
         "We couldn't find an order with these details. Check the order number and the email "
         "address or phone number used at checkout."
     )
 
 
-def _form_expired_message() -> str:
+def _form_expired_message() -> str | Promise:
     return _("This form has expired. Please try again.")
 
 
-def _page_title(view: str, context: dict[str, Any]) -> str:
+def _page_title(view: str, context: dict[str, Any]) -> str | Promise:
     if view == "order":
         return _("Order %(name)s") % {"name": context["order"]["name"]}
     return _("Track your order")

@@ -182,7 +182,9 @@ def return_request_approve(
         request.approved_at = request.approved_at or now
         request.approval_instructions = instructions or request.approval_instructions
         if label_file is not None:
-            request.label_file.save(os.path.basename(label_file.name), label_file, save=False)
+            request.label_file.save(
+                os.path.basename(label_file.name or "label"), label_file, save=False
+            )
         request.save()
         if returned is not None:
             _reverse_store(request, returned)
@@ -231,7 +233,9 @@ def return_label_attach(
     if label_file is not None:
         with transaction.atomic():
             locked = _locked(request, shop)
-            locked.label_file.save(os.path.basename(label_file.name), label_file, save=False)
+            locked.label_file.save(
+                os.path.basename(label_file.name or "label"), label_file, save=False
+            )
             locked.save(update_fields=["label_file", "updated_at"])
     return _label_send(
         shop=shop,

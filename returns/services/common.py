@@ -46,7 +46,7 @@ RETURN_REASON_NOTE_MAX = 255  # ReturnLineItemInput.returnReasonNote (returnCrea
 
 
 # Forward order of statuses; terminal ones share a rank (one never turns into another).
-_RANK = {
+_RANK: dict[str, int] = {
     Status.SUBMITTED: 0,
     Status.REQUESTED: 1,
     Status.OPEN: 2,
@@ -265,7 +265,9 @@ def _is_held(request: ReturnRequest) -> bool:
 
 
 def _return_gid(request: ReturnRequest) -> str:
-    return shopify.gid("Return", request.shopify_return_id)
+    # Before Shopify assigned an id, no return of Shopify's has this one (its calls answer
+    # NOT_FOUND, as for any unknown id).
+    return shopify.gid("Return", request.shopify_return_id or 0)
 
 
 UNAVAILABLE_MESSAGE = (

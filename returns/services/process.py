@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -137,7 +139,29 @@ def _process_input(
         # The app's return_processed message tells the shopper.
         "notifyCustomer": False,
     }
-    amount = {"amount": str(total), "currencyCode": estimate.currency}
+    transfer = _financial_transfer(
+        client=client,
+        request=request,
+        resolution=resolution,
+        total=total,
+        currency=estimate.currency,
+    )
+    if transfer is not None:
+        process["financialTransfer"] = transfer
+    return process, total, chosen, exchanged
+
+
+def _financial_transfer(
+    *,
+    client: AdminApiClient,
+    request: ReturnRequest,
+    resolution: str,
+    total: Decimal,
+    currency: str,
+) -> dict[str, Any] | None:
+    """ReturnProcessInput.financialTransfer: a refund to the order's payment, store credit, or
+    none (nothing to pay back)."""
+    amount = {"amount": str(total), "currencyCode": currency}
     if total > 0 and resolution in {Resolution.REFUND, Resolution.EXCHANGE}:
         # An exchange that leaves the shopper money is refunded in the same returnProcess
         # (financialTransfer is optional; without it Shopify books the exchange and the
@@ -152,19 +176,19 @@ def _process_input(
                 "capture the payment in Shopify first, or settle as store credit.",
                 code="no_payment",
             )
-        process["financialTransfer"] = {
+        return {
             "issueRefund": {
                 "orderTransactions": [{"transactionAmount": amount, "parentId": parent}]
             }
         }
-    elif total > 0 and resolution == Resolution.STORE_CREDIT:
-        process["financialTransfer"] = {
+    if total > 0 and resolution == Resolution.STORE_CREDIT:
+        return {
             "issueRefund": {
                 "orderTransactions": [],
                 "refundMethods": [{"storeCreditRefund": {"amount": amount}}],
             }
         }
-    return process, total, chosen, exchanged
+    return None
 
 
 def _exchange_difference(
@@ -252,9 +276,47 @@ def return_request_process(
     paid_back = amount if "financialTransfer" in process else Decimal("0")
     started = timezone.now()
     result = _mutate(shopify.return_process_send, client, process_input=process)
+    request = _processed_record(
+        shop=shop,
+        request=request,
+        resolution=resolution,
+        result=result,
+        processed=_Processed(
+            chosen=chosen, exchanged=exchanged, amount=amount, paid_back=paid_back
+        ),
+        started=started,
+    )
+    logger.info(
+        "returns.request.processed",
+        extra={"shop": shop.myshopify_domain, "return_id": request.pk, "resolution": resolution},
+    )
+    return request
+
+
+@dataclass(frozen=True)
+class _Processed:
+    """What one returnProcess settled: the units, and the money."""
+
+    chosen: list[tuple[ReturnLineItem, int]]
+    exchanged: list[tuple[ReturnLineItem, int]]
+    amount: Decimal
+    paid_back: Decimal
+
+
+def _processed_record(
+    *,
+    shop: Shop,
+    request: ReturnRequest,
+    resolution: str,
+    result: dict[str, Any],
+    processed: _Processed,
+    started: datetime,
+) -> ReturnRequest:
+    """Step 3 of the action: lock, write the units and money Shopify settled, one step."""
     outstanding = (
         ((result.get("order") or {}).get("totalOutstandingSet") or {}).get("shopMoney") or {}
     ).get("amount")
+    chosen, exchanged = processed.chosen, processed.exchanged
     now = timezone.now()
     with transaction.atomic():
         request = _locked(request, shop)
@@ -272,7 +334,7 @@ def return_request_process(
         echoed = request.processed_at is not None and request.processed_at >= started
         request.processed_at = now
         request.resolution = resolution
-        request.refunded_amount += paid_back
+        request.refunded_amount += processed.paid_back
         _replacements_record(request, result)
         if outstanding is not None and exchanged:
             # What the order still owes once the exchange is booked: Shopify holds the
@@ -281,7 +343,7 @@ def return_request_process(
             request.amount_outstanding = Decimal(str(outstanding))
         detail: dict[str, Any] = {
             "resolution": resolution,
-            "amount": str(amount),
+            "amount": str(processed.amount),
             "units": sum(q for _line, q in chosen),
         }
         if exchanged:
@@ -304,10 +366,6 @@ def return_request_process(
             )
         if closed:
             _step(request=request, step="closed", source=OrderEvent.Source.APP, occurred_at=now)
-    logger.info(
-        "returns.request.processed",
-        extra={"shop": shop.myshopify_domain, "return_id": request.pk, "resolution": resolution},
-    )
     return request
 
 

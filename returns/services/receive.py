@@ -31,6 +31,7 @@ from returns.services.common import (
     _step,
 )
 from shopapp.admin_api.client import (
+    AdminApiClient,
     AdminApiError,
     UserErrors,
     admin_client_for_shop,
@@ -95,6 +96,120 @@ def _dispose_errors_text(exc: UserErrors, sent: Sequence[ReturnLineItem]) -> str
     return " ".join(messages) or "Shopify refused the change."
 
 
+def _receipt_wanted(
+    lines: dict[int, ReturnLineItem], quantities: Mapping[int, int]
+) -> dict[int, int]:
+    """{line pk: units received in all}, checked against the return's lines."""
+    wanted: dict[int, int] = {}
+    for pk, raw in quantities.items():
+        line = lines.get(int(pk))
+        if line is None:
+            raise ReturnActionError("That item is not part of this return.", code="item")
+        quantity = int(raw)
+        title = line.line_item.title
+        if not 0 <= quantity <= line.quantity:
+            raise ReturnActionError(f"{title}: between 0 and {line.quantity}.", code="quantity")
+        if quantity < line.received_quantity:
+            raise ReturnActionError(
+                f"{title}: {line.received_quantity} already received; Shopify can't take a "
+                "receipt back.",
+                code="quantity",
+            )
+        wanted[line.pk] = quantity
+    if not any(q > 0 for q in wanted.values()):
+        raise ReturnActionError("Enter how many items came back.", code="quantity")
+    return wanted
+
+
+def _lines_of(request: ReturnRequest) -> dict[int, ReturnLineItem]:
+    return {line.pk: line for line in request.line_items.select_related("line_item")}
+
+
+def _unmapped(
+    request: ReturnRequest, lines: dict[int, ReturnLineItem], wanted: dict[int, int]
+) -> bool:
+    return not request.reverse_fulfillment_order_gid or any(
+        not lines[pk].reverse_fulfillment_order_line_item_gid for pk, q in wanted.items() if q
+    )
+
+
+def _reverse_ids_ensure(
+    *, shop: Shop, client: AdminApiClient, request: ReturnRequest, wanted: dict[int, int]
+) -> tuple[ReturnRequest, dict[int, ReturnLineItem]]:
+    """The reverse fulfillment order ids the dispose call names; read from Shopify when the
+    app lacks them (approved in Shopify's admin, or our approval's answer was lost)."""
+    lines = _lines_of(request)
+    if not _unmapped(request, lines, wanted):
+        return request, lines
+    returned = _mutate(shopify.return_fetch, client, return_gid=_return_gid(request)) or {}
+    with transaction.atomic():
+        _reverse_store(_locked(request, shop), returned)
+    request = _fresh(request, shop)
+    lines = _lines_of(request)
+    if _unmapped(request, lines, wanted):
+        raise ReturnActionError(
+            "Shopify has no reverse fulfillment order for these items yet; try again in a minute.",
+            code="not_synced",
+        )
+    return request, lines
+
+
+def _dispositions_input(
+    *,
+    lines: dict[int, ReturnLineItem],
+    wanted: dict[int, int],
+    totals: dict[int, int],
+    disposition: str,
+    locations: dict[str, str],
+) -> tuple[list[dict[str, Any]], list[ReturnLineItem]]:
+    """The units Shopify has not disposed yet, as ReverseFulfillmentOrderDisposeInput."""
+    inputs: list[dict[str, Any]] = []
+    sent: list[ReturnLineItem] = []
+    for pk, target in sorted(wanted.items()):
+        line = lines[pk]
+        units = target - max(line.received_quantity, totals[pk])
+        if units <= 0:
+            continue
+        entry: dict[str, Any] = {
+            "reverseFulfillmentOrderLineItemId": line.reverse_fulfillment_order_line_item_gid,
+            "quantity": units,
+            "dispositionType": disposition,
+        }
+        if disposition == "RESTOCKED":
+            # Required for RESTOCKED (ReverseFulfillmentOrderDisposeInput.locationId): the
+            # location whose fulfillment shipped the item takes it back.
+            location = locations.get(line.fulfillment_line_item_gid)
+            if not location:
+                raise ReturnActionError(
+                    f"{line.line_item.title}: Shopify doesn't say which location shipped it; "
+                    "choose not to restock, or restock it in Shopify's admin.",
+                    code="location",
+                )
+            entry["locationId"] = location
+        inputs.append(entry)
+        sent.append(line)
+    return inputs, sent
+
+
+def _dispose_send(
+    client: AdminApiClient,
+    *,
+    inputs: list[dict[str, Any]],
+    sent: list[ReturnLineItem],
+    totals: dict[int, int],
+) -> None:
+    """reverseFulfillmentOrderDispose; the answer's totals raise ``totals``."""
+    try:
+        answered = shopify.reverse_fulfillment_order_dispose_send(client, dispositions=inputs)
+    except UserErrors as exc:
+        raise ReturnActionError(_dispose_errors_text(exc, sent), code="user_errors") from exc
+    except AdminApiError as exc:
+        raise ReturnShopifyUnavailable(UNAVAILABLE_MESSAGE, code="unavailable") from exc
+    for line in sent:
+        gid = line.reverse_fulfillment_order_line_item_gid
+        totals[line.pk] = max(totals[line.pk], answered.get(gid, 0))
+
+
 @_one_at_a_time
 def return_items_receive(
     *,
@@ -118,46 +233,9 @@ def return_items_receive(
         raise ReturnActionError("Choose whether the items go back into stock.", code="disposition")
     request = _fresh(request, shop)
     _require(request, {Status.OPEN}, "received")
-    lines = {line.pk: line for line in request.line_items.select_related("line_item")}
-    wanted: dict[int, int] = {}
-    for pk, raw in quantities.items():
-        line = lines.get(int(pk))
-        if line is None:
-            raise ReturnActionError("That item is not part of this return.", code="item")
-        quantity = int(raw)
-        title = line.line_item.title
-        if not 0 <= quantity <= line.quantity:
-            raise ReturnActionError(f"{title}: between 0 and {line.quantity}.", code="quantity")
-        if quantity < line.received_quantity:
-            raise ReturnActionError(
-                f"{title}: {line.received_quantity} already received; Shopify can't take a "
-                "receipt back.",
-                code="quantity",
-            )
-        wanted[line.pk] = quantity
-    if not any(q > 0 for q in wanted.values()):
-        raise ReturnActionError("Enter how many items came back.", code="quantity")
-
+    wanted = _receipt_wanted(_lines_of(request), quantities)
     client = admin_client_for_shop(shop)
-    unmapped = not request.reverse_fulfillment_order_gid or any(
-        not lines[pk].reverse_fulfillment_order_line_item_gid for pk, q in wanted.items() if q
-    )
-    if unmapped:
-        # Approved in Shopify's admin, or our approval's answer was lost: read the ids.
-        returned = _mutate(shopify.return_fetch, client, return_gid=_return_gid(request)) or {}
-        with transaction.atomic():
-            _reverse_store(_locked(request, shop), returned)
-        request = _fresh(request, shop)
-        lines = {line.pk: line for line in request.line_items.select_related("line_item")}
-        if not request.reverse_fulfillment_order_gid or any(
-            not lines[pk].reverse_fulfillment_order_line_item_gid for pk, q in wanted.items() if q
-        ):
-            raise ReturnActionError(
-                "Shopify has no reverse fulfillment order for these items yet; try again in "
-                "a minute.",
-                code="not_synced",
-            )
-
+    request, lines = _reverse_ids_ensure(shop=shop, client=client, request=request, wanted=wanted)
     state = _mutate(
         shopify.reverse_fulfillment_order_state,
         client,
@@ -169,50 +247,22 @@ def return_items_receive(
         pk: disposed.get(line.reverse_fulfillment_order_line_item_gid, 0)
         for pk, line in lines.items()
     }
-    inputs: list[dict[str, Any]] = []
-    sent: list[ReturnLineItem] = []
-    for pk, target in sorted(wanted.items()):
-        line = lines[pk]
-        units = target - max(line.received_quantity, totals[pk])
-        if units <= 0:
-            continue
-        entry: dict[str, Any] = {
-            "reverseFulfillmentOrderLineItemId": line.reverse_fulfillment_order_line_item_gid,
-            "quantity": units,
-            "dispositionType": disposition,
-        }
-        if disposition == "RESTOCKED":
-            # Required for RESTOCKED (ReverseFulfillmentOrderDisposeInput.locationId): the
-            # location whose fulfillment shipped the item takes it back.
-            location = state["locations"].get(line.fulfillment_line_item_gid)
-            if not location:
-                raise ReturnActionError(
-                    f"{line.line_item.title}: Shopify doesn't say which location shipped it; "
-                    "choose not to restock, or restock it in Shopify's admin.",
-                    code="location",
-                )
-            entry["locationId"] = location
-        inputs.append(entry)
-        sent.append(line)
+    inputs, sent = _dispositions_input(
+        lines=lines,
+        wanted=wanted,
+        totals=totals,
+        disposition=disposition,
+        locations=state["locations"],
+    )
     if inputs:
-        try:
-            answered = shopify.reverse_fulfillment_order_dispose_send(client, dispositions=inputs)
-        except UserErrors as exc:
-            raise ReturnActionError(_dispose_errors_text(exc, sent), code="user_errors") from exc
-        except AdminApiError as exc:
-            raise ReturnShopifyUnavailable(UNAVAILABLE_MESSAGE, code="unavailable") from exc
-        for line in sent:
-            gid = line.reverse_fulfillment_order_line_item_gid
-            totals[line.pk] = max(totals[line.pk], answered.get(gid, 0))
-
-    now = timezone.now()
+        _dispose_send(client, inputs=inputs, sent=sent, totals=totals)
     with transaction.atomic():
         request = _locked(request, shop)
         changed = _received_apply(
             request=request,
             totals=totals,
             source=OrderEvent.Source.STAFF,
-            at=now,
+            at=timezone.now(),
             detail={"disposition": disposition},
         )
     logger.info(

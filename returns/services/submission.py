@@ -162,18 +162,9 @@ def return_request_submit(
     Calls Shopify (returnableFulfillments) before storing: AdminApiError propagates."""
     photos = photos or {}
     normalized = _normalize_items(items)
-    if order.shop_id != shop.pk:
-        raise ReturnRefused(_("We couldn't find that order."), code="not_found")
-    if not _customer_owns(order, customer_id=customer_id, customer_email=customer_email):
-        raise ReturnRefused(_("We couldn't find that order."), code="not_found")
-    email = (customer_email or order.email or "").strip().lower()
-    if blocklist_contains(shop=shop, email=email) or blocklist_contains(
-        shop=shop, email=order.email
-    ):
-        raise ReturnRefused(
-            _("We can't accept a return for this order online. Please contact the store."),
-            code="blocklisted",
-        )
+    email = _submitter_check(
+        shop=shop, order=order, customer_id=customer_id, customer_email=customer_email
+    )
     policy = return_policy_get(shop=shop)
     if resolution not in policy_resolutions(policy):
         raise ReturnRefused(_("Choose how you would like to be paid back."), code="resolution")
@@ -197,16 +188,7 @@ def return_request_submit(
         # One submission per order at a time: the second waits here, then sees the first's
         # units as held and is refused ("already open").
         Order.objects.select_for_update().filter(pk=order.pk).first()
-        held = _held_quantities(shop=shop, order=order)
-        for item in normalized:
-            elig = eligibility[item.line_item_id]
-            shopify_quantity = sum(q for _gid, q in elig.fulfillment_lines)
-            if held.get(item.line_item_id, 0) + item.quantity > shopify_quantity:
-                raise ReturnRefused(
-                    _("%(item)s: a return for this item is already open.")
-                    % {"item": elig.line_item.title},
-                    code=ReasonCode.OPEN_REQUEST,
-                )
+        _none_held(shop=shop, order=order, items=normalized, eligibility=eligibility)
         request = ReturnRequest.objects.create(
             shop=shop,
             order=order,
@@ -232,6 +214,45 @@ def return_request_submit(
         extra={"shop": shop.myshopify_domain, "return_id": request.pk, "items": len(normalized)},
     )
     return request
+
+
+def _submitter_check(
+    *, shop: Shop, order: Order, customer_id: int | None, customer_email: str
+) -> str:
+    """The submitter owns the order and is not blocklisted; returns their email, normalised."""
+    if order.shop_id != shop.pk:
+        raise ReturnRefused(_("We couldn't find that order."), code="not_found")
+    if not _customer_owns(order, customer_id=customer_id, customer_email=customer_email):
+        raise ReturnRefused(_("We couldn't find that order."), code="not_found")
+    email = (customer_email or order.email or "").strip().lower()
+    if blocklist_contains(shop=shop, email=email) or blocklist_contains(
+        shop=shop, email=order.email
+    ):
+        raise ReturnRefused(
+            _("We can't accept a return for this order online. Please contact the store."),
+            code="blocklisted",
+        )
+    return email
+
+
+def _none_held(
+    *,
+    shop: Shop,
+    order: Order,
+    items: list[ReturnItemInput],
+    eligibility: dict[int, ItemEligibility],
+) -> None:
+    """Under the order's lock: refuse units another open return of the order holds."""
+    held = _held_quantities(shop=shop, order=order)
+    for item in items:
+        elig = eligibility[item.line_item_id]
+        shopify_quantity = sum(q for _gid, q in elig.fulfillment_lines)
+        if held.get(item.line_item_id, 0) + item.quantity > shopify_quantity:
+            raise ReturnRefused(
+                _("%(item)s: a return for this item is already open.")
+                % {"item": elig.line_item.title},
+                code=ReasonCode.OPEN_REQUEST,
+            )
 
 
 def _held_quantities(*, shop: Shop, order: Order) -> dict[int, int]:
@@ -337,7 +358,7 @@ def customer_history(
         ReturnRequest.objects.filter(shop=shop)
         .filter(returns_match)
         .exclude(sync_state=ReturnRequest.SyncState.FAILED)
-        .exclude(pk=exclude_request_id)
+        .exclude(pk=exclude_request_id or 0)
         .count()
     )
     ratio = (Decimal(returns) / Decimal(orders)).quantize(Decimal("0.01")) if orders else Decimal(0)

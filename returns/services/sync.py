@@ -5,6 +5,7 @@ back when webhooks leave doubt.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +43,7 @@ from shopapp.models import LineItem, Order, OrderEvent, Shop
 logger = logging.getLogger(__name__)
 
 
-_TOPIC_STATUS = {
+_TOPIC_STATUS: dict[str, str] = {
     "returns/request": Status.REQUESTED,
     "returns/approve": Status.OPEN,
     "returns/decline": Status.DECLINED,
@@ -52,7 +53,7 @@ _TOPIC_STATUS = {
 }
 
 
-_STATUS_STEP = {
+_STATUS_STEP: dict[str, str] = {
     Status.REQUESTED: "requested",
     Status.OPEN: "approved",
     Status.DECLINED: "declined",
@@ -173,6 +174,8 @@ def _lines_from_payload(*, request: ReturnRequest, payload: dict) -> None:
     for row in payload.get("return_line_items") or []:
         fli = row.get("fulfillment_line_item") or {}
         line_item_id = _int((fli.get("line_item") or {}).get("id"))
+        if line_item_id is None:
+            continue
         line_item = LineItem.objects.filter(
             shop=request.shop, order=request.order, shopify_id=line_item_id
         ).first()
@@ -236,6 +239,126 @@ def _status_set(
         request.closed_at = at
 
 
+def _webhook_return_id(topic: str, payload: dict) -> int | None:
+    if topic == "reverse_deliveries/attach_deliverable":
+        found = payload.get("return") or {}
+        return _int(found.get("id")) or shopify.gid_numeric(found.get("admin_graphql_api_id"))
+    return _return_id(payload)
+
+
+def _webhook_status(topic: str, payload: dict) -> str | None:
+    """The status a topic says the return is in (returns/process: closed, or no change)."""
+    if topic == "returns/process":
+        return Status.CLOSED if str(payload.get("status")).lower() == "closed" else None
+    return _TOPIC_STATUS.get(topic)
+
+
+@dataclass
+class _Applied:
+    request: ReturnRequest
+    # The status moved forward (a new step for the timeline).
+    moved: bool
+    # Shopify should be read back (webhooks left doubt).
+    refresh: bool = False
+
+
+def _known_return_apply(
+    *, request: ReturnRequest, status: str | None, topic: str, at: datetime, payload: dict
+) -> _Applied:
+    moved = status is not None and _status_apply(
+        request=request, status=status, topic=topic, at=at, payload=payload
+    )
+    # Dropped by the order rule while it disagrees with ours, or a reopen with nothing to
+    # reopen (its close not here yet, or in the same second): ask Shopify.
+    refresh = bool(status) and not moved and (status != request.status or topic == "returns/reopen")
+    return _Applied(request=request, moved=moved, refresh=refresh)
+
+
+def _new_return_apply(
+    *, shop: Shop, return_id: int, status: str | None, topic: str, at: datetime, payload: dict
+) -> _Applied | None:
+    """A return the app does not know: one of ours pending, or one made in Shopify's admin."""
+    if _order_id(payload) is None:
+        # returns/update and reverse deliveries carry no order: nothing to attach to until
+        # returns/request (always sent) has created the return here.
+        logger.info(
+            "returns.webhook.unknown_return", extra={"shop": shop.myshopify_domain, "topic": topic}
+        )
+        return None
+    request, attached = _request_from_payload(
+        shop=shop, return_id=return_id, payload=payload, status=status or Status.REQUESTED
+    )
+    if attached:
+        moved = status is not None and _status_apply(
+            request=request, status=status, topic=topic, at=at, payload=payload
+        )
+        return _Applied(request=request, moved=moved)
+    request.shopify_status_at = at
+    request.requested_at = at
+    request.save()
+    return _Applied(request=request, moved=True)
+
+
+def _deliverable_apply(*, request: ReturnRequest, payload: dict, at: datetime) -> None:
+    """reverse_deliveries/attach_deliverable: the label and tracking of the way back."""
+    deliverable = payload.get("shipping_deliverable") or {}
+    tracking = deliverable.get("tracking") or {}
+    request.reverse_delivery_gid = str(payload.get("admin_graphql_api_id") or "")[:255]
+    request.return_tracking_number = (
+        tracking.get("tracking_number") or request.return_tracking_number or ""
+    )[:255]
+    request.return_tracking_url = (
+        tracking.get("tracking_url") or request.return_tracking_url or ""
+    )[:1000]
+    request.label_url = (
+        (deliverable.get("label") or {}).get("public_file_url") or request.label_url or ""
+    )[:1000]
+    request.save()
+    _step(
+        request=request,
+        step="label_attached",
+        source=OrderEvent.Source.WEBHOOK,
+        occurred_at=at,
+        detail={
+            "carrier": tracking.get("carrier_name"),
+            "tracking_number": tracking.get("tracking_number"),
+        },
+        dedupe_suffix=f":{_int(payload.get('id'))}",
+    )
+
+
+def _processed_apply(*, request: ReturnRequest, at: datetime) -> bool:
+    """returns/process. Our own returnProcess is echoed here: its processed_at was written
+    after Shopify answered, so it is not older than the echo. Only a processing made elsewhere
+    (in Shopify's admin) is a new step; it returns True: read the units it processed."""
+    if request.processed_at is not None and request.processed_at >= at - ECHO_SLACK:
+        return False
+    request.processed_at = at
+    request.save(update_fields=["processed_at", "updated_at"])
+    _step(
+        request=request,
+        step="processed",
+        source=OrderEvent.Source.WEBHOOK,
+        occurred_at=at,
+        dedupe_suffix=f":{at.isoformat()}",
+    )
+    return True
+
+
+def _status_step_record(*, request: ReturnRequest, topic: str, at: datetime) -> None:
+    source = OrderEvent.Source.WEBHOOK
+    if topic == "returns/reopen":
+        _step(
+            request=request,
+            step="reopened",
+            source=source,
+            occurred_at=at,
+            dedupe_suffix=f":{at.isoformat()}",
+        )
+    elif request.status in _STATUS_STEP:
+        _step(request=request, step=_STATUS_STEP[request.status], source=source, occurred_at=at)
+
+
 def return_webhook_apply(
     *, shop: Shop, topic: str, payload: dict, triggered_at: datetime | None = None
 ) -> ReturnRequest | None:
@@ -243,18 +366,13 @@ def return_webhook_apply(
     at = triggered_at or timezone.now()
     if topic == "reverse_fulfillment_orders/dispose":
         return _dispose_apply(shop=shop, payload=payload, at=at)
-    if topic == "reverse_deliveries/attach_deliverable":
-        return_id = _int((payload.get("return") or {}).get("id")) or shopify.gid_numeric(
-            (payload.get("return") or {}).get("admin_graphql_api_id")
-        )
-    else:
-        return_id = _return_id(payload)
+    return_id = _webhook_return_id(topic, payload)
     if return_id is None:
         logger.warning(
             "returns.webhook.no_id", extra={"shop": shop.myshopify_domain, "topic": topic}
         )
         return None
-
+    status = _webhook_status(topic, payload)
     with transaction.atomic():
         request = (
             ReturnRequest.objects.select_for_update()
@@ -262,110 +380,35 @@ def return_webhook_apply(
             .filter(shop=shop, shopify_return_id=return_id)
             .first()
         )
-        refresh = False
-        status = _TOPIC_STATUS.get(topic)
-        if topic == "returns/process":
-            status = Status.CLOSED if str(payload.get("status")).lower() == "closed" else None
         if request is None:
-            if _order_id(payload) is None:
-                # returns/update and reverse deliveries carry no order: nothing to attach to
-                # until returns/request (always sent) has created the return here.
-                logger.info(
-                    "returns.webhook.unknown_return",
-                    extra={"shop": shop.myshopify_domain, "topic": topic},
-                )
-                return None
-            request, attached = _request_from_payload(
-                shop=shop,
-                return_id=return_id,
-                payload=payload,
-                status=status or Status.REQUESTED,
+            applied = _new_return_apply(
+                shop=shop, return_id=return_id, status=status, topic=topic, at=at, payload=payload
             )
-            if attached:
-                moved = bool(status) and _status_apply(
-                    request=request, status=status, topic=topic, at=at, payload=payload
-                )
-            else:
-                request.shopify_status_at = at
-                request.requested_at = at
-                request.save()
-                moved = True
+            if applied is None:
+                return None
         else:
-            moved = bool(status) and _status_apply(
+            applied = _known_return_apply(
                 request=request, status=status, topic=topic, at=at, payload=payload
             )
-            # Dropped by the order rule while it disagrees with ours, or a reopen with nothing
-            # to reopen (its close not here yet, or in the same second): ask Shopify.
-            refresh = (
-                bool(status)
-                and not moved
-                and (status != request.status or topic == "returns/reopen")
-            )
+        request = applied.request
         if not request.name and payload.get("name"):
             request.name = str(payload["name"])[:64]
             request.save(update_fields=["name", "updated_at"])
         _lines_from_payload(request=request, payload=payload)
         _line_gids_store_from_payload(request=request, payload=payload)
-
-        source = OrderEvent.Source.WEBHOOK
         if topic == "returns/update":
             _update_apply(request=request, payload=payload)
         elif topic == "reverse_deliveries/attach_deliverable":
-            deliverable = payload.get("shipping_deliverable") or {}
-            tracking = deliverable.get("tracking") or {}
-            request.reverse_delivery_gid = str(payload.get("admin_graphql_api_id") or "")[:255]
-            request.return_tracking_number = (
-                tracking.get("tracking_number") or request.return_tracking_number or ""
-            )[:255]
-            request.return_tracking_url = (
-                tracking.get("tracking_url") or request.return_tracking_url or ""
-            )[:1000]
-            request.label_url = (
-                (deliverable.get("label") or {}).get("public_file_url") or request.label_url or ""
-            )[:1000]
-            request.save()
-            _step(
-                request=request,
-                step="label_attached",
-                source=source,
-                occurred_at=at,
-                detail={
-                    "carrier": tracking.get("carrier_name"),
-                    "tracking_number": tracking.get("tracking_number"),
-                },
-                dedupe_suffix=f":{_int(payload.get('id'))}",
-            )
-        elif topic == "returns/process":
-            # Our own returnProcess is echoed here: its processed_at was written after Shopify
-            # answered, so it is not older than the echo. Only a processing made elsewhere (in
-            # Shopify's admin) is a new step.
-            echo = request.processed_at is not None and request.processed_at >= at - ECHO_SLACK
-            if not echo:
-                refresh = True  # processed in Shopify's admin: read the units it processed
-                request.processed_at = at
-                request.save(update_fields=["processed_at", "updated_at"])
-                _step(
-                    request=request,
-                    step="processed",
-                    source=source,
-                    occurred_at=at,
-                    dedupe_suffix=f":{at.isoformat()}",
-                )
-        if topic == "returns/reopen" and moved:
-            _step(
-                request=request,
-                step="reopened",
-                source=source,
-                occurred_at=at,
-                dedupe_suffix=f":{at.isoformat()}",
-            )
-        elif moved and request.status in _STATUS_STEP:
-            _step(request=request, step=_STATUS_STEP[request.status], source=source, occurred_at=at)
+            _deliverable_apply(request=request, payload=payload, at=at)
+        elif topic == "returns/process" and _processed_apply(request=request, at=at):
+            applied.refresh = True
+        if applied.moved:
+            _status_step_record(request=request, topic=topic, at=at)
         if request.status == Status.OPEN and not request.reverse_fulfillment_order_gid:
             # Open in Shopify (approved or made in its admin) and the app does not know the
             # reverse fulfillment order its dispose webhooks will name: read it.
-            refresh = True
-        if refresh:
+            applied.refresh = True
+        if applied.refresh:
             # A task row in this transaction: handed to RQ when it commits.
             _refresh_enqueue(request.pk)
     logger.info(
@@ -374,7 +417,7 @@ def return_webhook_apply(
             "shop": shop.myshopify_domain,
             "topic": topic,
             "return_id": request.pk,
-            "moved": moved,
+            "moved": applied.moved,
         },
     )
     return request

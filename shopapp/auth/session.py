@@ -23,11 +23,12 @@ https://admin.shopify.com;`` and no X-Frame-Options, so only that shop's admin f
 import logging
 from collections.abc import Callable
 from functools import wraps
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 from urllib.parse import urlencode, urlsplit
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
@@ -37,9 +38,13 @@ from shopapp.auth.domains import shop_domain_clean
 from shopapp.auth.selectors import shop_token_is_usable
 from shopapp.auth.services import shop_after_install, shop_install_from_session_token
 from shopapp.auth.shopify_oauth import TokenRequestRejected, TokenRequestUnavailable
+from shopapp.http import ShopRequest
 from shopapp.models import Shop
 
 logger = logging.getLogger(__name__)
+
+P = ParamSpec("P")
+HttpResponseBaseT = TypeVar("HttpResponseBaseT", bound=HttpResponseBase)
 
 RETRY_HEADER = "X-Shopify-Retry-Invalid-Session-Request"
 _SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -83,7 +88,9 @@ def session_token_shop_domain(claims: dict[str, Any]) -> str:
     return domain
 
 
-def embedded_headers_set(response: HttpResponse, *, shop_domain: str | None) -> HttpResponse:
+def embedded_headers_set(
+    response: HttpResponseBaseT, *, shop_domain: str | None
+) -> HttpResponseBaseT:
     """Let only the shop's admin frame the response (Shopify requires frame-ancestors).
 
     Locally, ``SHOPIFY_EXTRA_FRAME_ANCESTORS`` adds the devshop's admin frame origin (always
@@ -126,17 +133,25 @@ def _invalid(request: HttpRequest, *, is_document: bool, reason: str) -> HttpRes
     return _bounce_redirect(request) if is_document else _retry_response()
 
 
-def session_token_required(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+def _raw_token(request: HttpRequest) -> str | None:
+    """The session token a request carries; None for an unsafe document load (no header)."""
+    header = request.headers.get("Authorization")
+    if header is None:
+        if request.method not in _SAFE_METHODS:
+            return None
+        return request.GET.get("id_token", "")
+    return header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+
+
+def session_token_required(
+    view: Callable[Concatenate[ShopRequest, P], HttpResponseBase],
+) -> Callable[Concatenate[HttpRequest, P], HttpResponseBase]:
     @wraps(view)
-    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        header = request.headers.get("Authorization")
-        is_document = header is None
-        if is_document:
-            if request.method not in _SAFE_METHODS:
-                return _invalid(request, is_document=False, reason="unsafe_method_without_header")
-            raw = request.GET.get("id_token", "")
-        else:
-            raw = header.removeprefix("Bearer ") if header.startswith("Bearer ") else ""
+    def wrapper(request: HttpRequest, *args: P.args, **kwargs: P.kwargs) -> HttpResponseBase:
+        is_document = request.headers.get("Authorization") is None
+        raw = _raw_token(request)
+        if raw is None:
+            return _invalid(request, is_document=False, reason="unsafe_method_without_header")
         try:
             claims = session_token_decode(raw)
             domain = session_token_shop_domain(claims)
@@ -161,9 +176,9 @@ def session_token_required(view: Callable[..., HttpResponse]) -> Callable[..., H
                 return embedded_headers_set(response, shop_domain=domain)
             shop_after_install(shop=shop)
 
-        request.shop = shop
-        request.session_token_claims = claims
-        response = view(request, *args, **kwargs)
-        return embedded_headers_set(response, shop_domain=domain)
+        shop_request = cast(ShopRequest, request)
+        shop_request.shop = shop
+        shop_request.session_token_claims = claims
+        return embedded_headers_set(view(shop_request, *args, **kwargs), shop_domain=domain)
 
     return csrf_exempt(xframe_options_exempt(wrapper))

@@ -138,6 +138,8 @@ def _state_consume(*, request: HttpRequest, state: str, domain: str) -> str:
         )
     except (KeyError, BadSignature):
         return "no_cookie"
+    if cookie is None:
+        return "no_cookie"
     if not hmac.compare_digest(cookie.encode(), state.encode()):
         return "cookie_mismatch"
     now = timezone.now()

@@ -21,7 +21,7 @@ def task_attempt_failed_job(
 ) -> None:
     """RQ's on_failure callback. It runs after every failed attempt, retries included (before
     RQ decrements ``retries_left``), so the task fails only when no retry is left."""
-    task_id = job.args[0] if job.args else job.kwargs.get("task_id")
+    task_id = int(job.args[0] if job.args else job.kwargs["task_id"])
     retries_left = job.retries_left or 0
     retry_in_s = job.get_retry_interval() if retries_left > 0 else None
     services.task_attempt_failed(task_id=task_id, retries_left=retries_left, retry_in_s=retry_in_s)

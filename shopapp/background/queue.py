@@ -53,7 +53,7 @@ class JobSpec:
 
 def queue_get(name: str) -> Queue:
     """The named queue on a client with short timeouts (see above)."""
-    url = settings.RQ_QUEUES[name]["URL"]
+    url = str(settings.RQ_QUEUES[name]["URL"])
     client = _clients.get(url)
     if client is None:
         client = redis.Redis.from_url(

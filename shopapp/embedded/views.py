@@ -18,18 +18,19 @@ import logging
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
 from shopapp.auth.selectors import shop_zone
 from shopapp.auth.session import session_token_required
 from shopapp.embedded import selectors
+from shopapp.http import ShopRequest
 
 logger = logging.getLogger(__name__)
 
 
-def nav_query(request: HttpRequest) -> str:
+def nav_query(request: ShopRequest) -> str:
     """The query string in-app links carry so the next document load is authenticated.
 
     ``shop`` comes from the verified token, never from the URL; ``host`` (Shopify's base64
@@ -44,7 +45,7 @@ def nav_query(request: HttpRequest) -> str:
 
 
 def embedded_render(
-    request: HttpRequest, template: str, context: dict, status: int = 200
+    request: ShopRequest, template: str, context: dict, status: int = 200
 ) -> HttpResponse:
     """A page of the embedded admin (every app's admin pages render through this): the
     shell's context (shop, its zone, the navigation query, missing scopes) plus ``context``."""
@@ -66,7 +67,7 @@ def embedded_render(
 
 
 @session_token_required
-def privacy(request: HttpRequest) -> HttpResponse:
+def privacy(request: ShopRequest) -> HttpResponse:
     exports = selectors.customer_data_export_list(shop=request.shop)
     return embedded_render(
         request, "shopapp/embedded/privacy.html", {"exports": exports, "nav": "privacy"}
@@ -74,7 +75,7 @@ def privacy(request: HttpRequest) -> HttpResponse:
 
 
 @session_token_required
-def privacy_export_download(request: HttpRequest, export_id: int) -> HttpResponse:
+def privacy_export_download(request: ShopRequest, export_id: int) -> HttpResponse:
     export = selectors.customer_data_export_get(shop=request.shop, export_id=export_id)
     if export is None:
         raise Http404("No such export")
@@ -105,5 +106,5 @@ def privacy_export_download(request: HttpRequest, export_id: int) -> HttpRespons
 
 
 @session_token_required
-def settings_page(request: HttpRequest) -> HttpResponse:
+def settings_page(request: ShopRequest) -> HttpResponse:
     return embedded_render(request, "shopapp/embedded/settings.html", {"nav": "settings"})

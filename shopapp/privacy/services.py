@@ -395,7 +395,7 @@ def shop_redact(*, shop: Shop, event: WebhookEvent | None = None) -> bool:
             WebhookEvent.objects.filter(pk=event.pk).update(shop=None)
         # Deliveries stored before the shop was known carry only the domain.
         WebhookEvent.objects.filter(shop__isnull=True, shop_domain=domain).exclude(
-            pk=event.pk if event is not None else None
+            pk=event.pk if event is not None else 0
         ).delete()
         OAuthState.objects.filter(shop_domain=domain).delete()
         # Files on disk do not cascade: the features that keep some remove them first.

@@ -152,7 +152,7 @@ def _candidates(shop: Shop, number: OrderNumber) -> list[Order]:
     # the whole table. An OR of the same tests leaves the choice to the planner's statistics:
     # SQLite without ANALYZE reads every order of the shop through its shop_id index.
     named = storefront_orders(shop).alias(name_upper=Upper("name"))
-    ways = [
+    ways: list[QuerySet[Order]] = [
         named.filter(name_upper=Upper(Value(number.name))),
         named.filter(name_upper=Upper(Value("#" + number.name))),
     ]

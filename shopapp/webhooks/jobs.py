@@ -25,7 +25,7 @@ def webhook_event_process_failed(
     """RQ's on_failure callback: it runs after every failed attempt, retries included, so the
     event is marked failed only when the job has no retry left (rq docs, "Retrying failed jobs").
     """
-    event_id = job.args[0] if job.args else job.kwargs.get("event_id")
+    event_id = int(job.args[0] if job.args else job.kwargs["event_id"])
     retries_left = job.retries_left or 0
     retry_in_s = job.get_retry_interval() if retries_left > 0 else None
     services.webhook_event_attempt_failed(

@@ -77,12 +77,8 @@ def _triggered_at(value: str) -> datetime | None:
     return parsed
 
 
-@csrf_exempt
-def webhook_receive(request: HttpRequest) -> HttpResponse:
-    if request.method != "POST":
-        logger.info("webhooks.intake.method_not_allowed", extra={"method": request.method})
-        return HttpResponseNotAllowed(["POST"])
-
+def _body_read(request: HttpRequest) -> bytes | None:
+    """The raw body, or None when it is over the limit (declared or actually sent)."""
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -90,42 +86,29 @@ def webhook_receive(request: HttpRequest) -> HttpResponse:
         declared = 0
     if declared > limit:
         logger.warning("webhooks.intake.too_large", extra={"declared": declared})
-        return _plain(413)
+        return None
     # Read at most one byte past the limit: a chunked body without Content-Length is
     # measured by what actually arrives.
     body = request.read(limit + 1)
     if len(body) > limit:
         logger.warning("webhooks.intake.too_large", extra={"received": len(body)})
-        return _plain(413)
+        return None
+    return body
 
-    headers = _shopify_headers(request)
-    topic = headers.get("x-shopify-topic", "")
-    shop_domain = headers.get("x-shopify-shop-domain", "").lower()
-    provided = headers.get("x-shopify-hmac-sha256", "")
-    if not provided or not _signature_valid(body, provided):
-        logger.warning(
-            "webhooks.intake.bad_signature",
-            extra={"shop_domain": shop_domain, "topic": topic, "missing": not provided},
-        )
-        return _plain(401)
 
-    webhook_id = headers.get("x-shopify-webhook-id", "")
-    event_id = headers.get("x-shopify-event-id", "")
-    values = {
-        "topic": topic,
-        "shop_domain": shop_domain,
-        "webhook_id": webhook_id,
-        "event_id": event_id,
-    }
+def _ids_valid(values: dict[str, str]) -> bool:
     missing = [name for name in ("topic", "shop_domain", "webhook_id") if not values[name]]
     too_long = [name for name, value in values.items() if len(value) > _MAX_LENGTHS[name]]
     if missing or too_long:
         logger.warning(
             "webhooks.intake.bad_headers",
-            extra={"shop_domain": shop_domain, "missing": missing, "too_long": too_long},
+            extra={"shop_domain": values["shop_domain"], "missing": missing, "too_long": too_long},
         )
-        return _plain(400)
+        return False
+    return True
 
+
+def _payload_parse(body: bytes, *, shop_domain: str, topic: str) -> dict | None:
     try:
         # Python's json keeps integers exact: Shopify ids above 2**53 survive.
         payload = json.loads(body)
@@ -133,36 +116,63 @@ def webhook_receive(request: HttpRequest) -> HttpResponse:
         logger.warning(
             "webhooks.intake.bad_json", extra={"shop_domain": shop_domain, "topic": topic}
         )
-        return _plain(400)
+        return None
     if not isinstance(payload, dict):
         logger.warning(
             "webhooks.intake.not_an_object", extra={"shop_domain": shop_domain, "topic": topic}
         )
-        return _plain(400)
+        return None
+    return payload
 
+
+@csrf_exempt
+def webhook_receive(request: HttpRequest) -> HttpResponse:
+    """The guards in order, each with its log key and status; then one INSERT and 200."""
+    if request.method != "POST":
+        logger.info("webhooks.intake.method_not_allowed", extra={"method": request.method})
+        return HttpResponseNotAllowed(["POST"])
+    body = _body_read(request)
+    if body is None:
+        return _plain(413)
+    headers = _shopify_headers(request)
+    values = {
+        "topic": headers.get("x-shopify-topic", ""),
+        "shop_domain": headers.get("x-shopify-shop-domain", "").lower(),
+        "webhook_id": headers.get("x-shopify-webhook-id", ""),
+        "event_id": headers.get("x-shopify-event-id", ""),
+    }
+    topic, shop_domain = values["topic"], values["shop_domain"]
+    provided = headers.get("x-shopify-hmac-sha256", "")
+    if not provided or not _signature_valid(body, provided):
+        logger.warning(
+            "webhooks.intake.bad_signature",
+            extra={"shop_domain": shop_domain, "topic": topic, "missing": not provided},
+        )
+        return _plain(401)
+    if not _ids_valid(values):
+        return _plain(400)
+    payload = _payload_parse(body, shop_domain=shop_domain, topic=topic)
+    if payload is None:
+        return _plain(400)
     event = webhook_event_record(
-        webhook_id=webhook_id,
+        webhook_id=values["webhook_id"],
         topic=topic,
         shop_domain=shop_domain,
         payload=payload,
         headers=headers,
-        event_id=event_id,
+        event_id=values["event_id"],
         api_version=headers.get("x-shopify-api-version", "")[:32],
         triggered_at=_triggered_at(headers.get("x-shopify-triggered-at", "")),
         order_shopify_id=_order_id(topic, payload, headers),
     )
+    log_extra = {"shop_domain": shop_domain, "topic": topic, "webhook_id": values["webhook_id"]}
     if event is None:
-        logger.info(
-            "webhooks.intake.duplicate",
-            extra={"shop_domain": shop_domain, "topic": topic, "webhook_id": webhook_id},
-        )
+        logger.info("webhooks.intake.duplicate", extra=log_extra)
         return _plain(200)
     logger.info(
         "webhooks.intake.stored",
         extra={
-            "shop_domain": shop_domain,
-            "topic": topic,
-            "webhook_id": webhook_id,
+            **log_extra,
             "event": event.pk,
             "status": event.status,
             "ignored_reason": event.ignored_reason or None,

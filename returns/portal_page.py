@@ -1,0 +1,360 @@
+"""Rendering the returns portal's pages: one object per request carries the shop, the
+language, the branding and the answer's headers (Liquid-safe, private, no-store).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import urlencode
+
+from django.http import HttpResponse
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext as _
+
+from returns import portal, selectors
+from returns.eligibility import (
+    ItemEligibility,
+    order_eligibility,
+    return_estimate,
+)
+from returns.models import Resolution, ReturnRequest
+from returns.policy import (
+    policy_reasons,
+    policy_resolutions,
+    reason_requires_note,
+    reason_requires_photo,
+    return_policy_get,
+)
+from returns.status import return_status_view
+from shopapp.admin_api.client import AdminApiError
+from shopapp.http import ProxyRequest
+from shopapp.models import Order, Shop
+from shopapp.storefront import (
+    liquid_safe,
+    storefront_client_ip,
+    storefront_language,
+    storefront_response,
+)
+from shopapp.storefront.links import form_token
+from tracking import selectors as tracking_selectors
+
+logger = logging.getLogger(__name__)
+
+
+class PortalPage:
+    """One answer of the portal: language, timezone, branding, Liquid-safe body."""
+
+    def __init__(self, request: ProxyRequest, *, proxy_base: str) -> None:
+        self.request = request
+        self.shop: Shop = request.shop
+        # Relative links follow the storefront URL the shopper sees (…/<subpath>/returns or
+        # …/<subpath>/returns/<token>), whatever prefix and subpath the merchant chose.
+        self.proxy_base = proxy_base
+        # One look for the shop's storefront pages: the tracking page's branding.
+        self.branding = tracking_selectors.storefront_branding(shop=self.shop)
+        self.client_ip = storefront_client_ip(request)
+        self.explicit_locale = request.GET.get("locale", "")
+
+    def language(self, order: Order | None = None) -> str:
+        return storefront_language(self.request, self.shop, order)
+
+    def locale_param(self) -> dict[str, str]:
+        from shopapp.storefront import supported_language
+
+        code = supported_language(self.explicit_locale)
+        return {"locale": code} if code else {}
+
+    def eligibility(self, order: Order) -> list[ItemEligibility] | None:
+        try:
+            return order_eligibility(shop=self.shop, order=order)
+        except AdminApiError as exc:
+            # Shopify unreachable or throttled: say "try again", never guess what is returnable.
+            logger.warning(
+                "returns.portal.eligibility_unavailable",
+                extra={"shop": self.shop.myshopify_domain, "error": type(exc).__name__},
+            )
+            return None
+
+    def exchange_variants(
+        self, eligibility: list[ItemEligibility], policy: Any
+    ) -> dict[int, list[tuple[int, str]]] | None:
+        """The exchange choices of the eligible items, in one Admin API read per page; {} when
+        the policy offers no exchange; None when Shopify cannot be read."""
+        if Resolution.EXCHANGE not in policy_resolutions(policy):
+            return {}
+        line_items = [e.line_item for e in eligibility if e.is_eligible and e.returnable_quantity]
+        try:
+            return selectors.exchange_variants_for_line_items(shop=self.shop, line_items=line_items)
+        except AdminApiError as exc:
+            logger.warning(
+                "returns.portal.variants_unavailable",
+                extra={"shop": self.shop.myshopify_domain, "error": type(exc).__name__},
+            )
+            return None
+
+    def unavailable(self, order: Order | None = None) -> HttpResponse:
+        with translation.override(self.language(order)):
+            return self._respond("message", {"message": unavailable_message()}, status=503)
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def render(
+        self, view: str, context: dict[str, Any], *, status: int = 200, order: Order | None = None
+    ) -> HttpResponse:
+        """A page in the shopper's language: the order's when the page is about one."""
+        with translation.override(self.language(order)):
+            return self._respond(view, context, status=status)
+
+    def rate_limited(self, retry_after: int, *, step: str = "lookup") -> HttpResponse:
+        minutes = max(1, (retry_after + 59) // 60)
+        response = self.render("rate_limited", {"minutes": minutes, "step": step}, status=429)
+        response["Retry-After"] = str(retry_after)
+        return response
+
+    def render_items(
+        self,
+        order: Order,
+        state: portal.PortalState,
+        *,
+        result: Any = None,
+        eligibility: list[ItemEligibility] | None = None,
+        variants: dict[int, list[tuple[int, str]]] | None = None,
+        notice: str = "",
+        status: int = 200,
+    ) -> HttpResponse:
+        with translation.override(self.language(order)):
+            if eligibility is None:
+                eligibility = self.eligibility(order)
+                if eligibility is None:
+                    return self.unavailable(order)
+            policy = return_policy_get(shop=self.shop)
+            if variants is None:
+                variants = self.exchange_variants(eligibility, policy)
+                if variants is None:
+                    return self.unavailable(order)
+            reasons = policy_reasons(policy)
+            posted = self.request.POST if result is not None else None
+            errors = result.errors if result is not None else {}
+            chosen = {item.line_item_id: item for item in state.items}
+            rows = [
+                _item_row(
+                    e,
+                    earlier=chosen.get(e.line_item.pk),
+                    posted=posted,
+                    errors=errors,
+                    variants=variants.get(e.line_item.pk, []),
+                )
+                for e in eligibility
+            ]
+            resolution = posted.get("resolution", "") if posted is not None else state.resolution
+            context = {
+                "order": _order_context(order),
+                "items": rows,
+                "has_eligible": any(row["eligible"] for row in rows),
+                "reasons": [(code, portal.reason_label(code)) for code in reasons],
+                "note_reasons": [
+                    portal.reason_label(r) for r in reasons if reason_requires_note(policy, r)
+                ],
+                "photo_reasons": [
+                    portal.reason_label(r) for r in reasons if reason_requires_photo(policy, r)
+                ],
+                "resolutions": [
+                    (code, portal.RESOLUTION_LABELS[code]) for code in policy_resolutions(policy)
+                ],
+                "resolution": resolution,
+                "resolution_error": errors.get("resolution", ""),
+                "form_error": errors.get("__all__", ""),
+                "has_errors": bool(errors),
+                "notice": notice,
+                "state": portal.state_dumps(state),
+                "photo_max_mb": portal.PHOTO_MAX_BYTES // (1024 * 1024),
+                "photo_max_count": portal.PHOTOS_MAX_PER_ITEM,
+                "note_max": portal.NOTE_MAX_CHARS,
+            }
+            return self._respond("items", context, status=status)
+
+    def render_review(
+        self, order: Order, state: portal.PortalState, eligibility: list[ItemEligibility]
+    ) -> HttpResponse:
+        by_id = {e.line_item.pk: e.line_item for e in eligibility}
+        estimate = return_estimate(
+            shop=self.shop,
+            order=order,
+            items=[(item.line_item_id, item.quantity) for item in state.items],
+            resolution=state.resolution,
+        )
+        context = {
+            "order": _order_context(order),
+            "items": [
+                {
+                    "title": _item_title(by_id[item.line_item_id]),
+                    "quantity": item.quantity,
+                    "reason": portal.reason_label(item.reason),
+                    "note": item.note,
+                    "photos": len(item.photos),
+                    "variant": item.exchange_variant_title or item.exchange_variant_id,
+                }
+                for item in state.items
+            ],
+            "resolution": state.resolution,
+            "resolution_label": portal.RESOLUTION_LABELS.get(state.resolution, ""),
+            "estimate": estimate,
+            "state": portal.state_dumps(state),
+        }
+        return self._respond("review", context, status=200)
+
+    def render_status(
+        self, rr: ReturnRequest, *, token: str, is_new: bool = False, status: int = 200
+    ) -> HttpResponse:
+        with translation.override(self.language(rr.order)):
+            lines = list(rr.line_items.select_related("line_item").order_by("id"))
+            base = self.proxy_base if not is_new else ""
+            context = {
+                "order": _order_context(rr.order),
+                "return": rr,
+                "is_new": is_new,
+                "status_view": return_status_view(rr),
+                "items": [
+                    {
+                        "title": _item_title(line.line_item),
+                        "quantity": line.quantity,
+                        "reason": portal.reason_label(line.reason),
+                    }
+                    for line in lines
+                ],
+                "resolution_label": portal.RESOLUTION_LABELS.get(rr.resolution, ""),
+                "status_url": f"{base}returns/{token}",
+                "label_url": f"{base}returns/{token}/label",
+            }
+            return self._respond("status", context, status=status)
+
+    def _respond(self, view: str, context: dict[str, Any], *, status: int) -> HttpResponse:
+        language = translation.get_language()
+        action = f"{self.proxy_base}returns"
+        locale = self.locale_param()
+        if locale:
+            action += "?" + urlencode(locale)
+        full_context = {
+            "view": view,
+            "lang": language,
+            "shop_name": self.shop.name or self.shop.myshopify_domain,
+            "branding": self.branding,
+            "form_action": action,
+            "form_token": form_token(self.shop),
+            "start_url": action,
+            **context,
+        }
+        with timezone.override(self.zone()):
+            body = liquid_safe(render_to_string("returns/portal/page.html", full_context))
+            css = render_to_string("returns/portal/page.css", {"branding": self.branding})
+        if self.branding.is_standalone_page:
+            content: str = render_to_string(
+                "returns/portal/standalone.html",
+                {
+                    "lang": language,
+                    "title": liquid_safe(str(_page_title(view))),
+                    "css": mark_safe(css),  # noqa: S308 - our static CSS, colour validated
+                    "body": mark_safe(body),  # noqa: S308 - autoescaped, then Liquid-safe
+                },
+            )
+        else:
+            content = f"<style>{css}</style>\n{body}"
+        return storefront_response(
+            content,
+            is_standalone=self.branding.is_standalone_page,
+            language=language,
+            status=status,
+        )
+
+    def zone(self) -> Any:
+        from shopapp.auth.selectors import shop_zone
+
+        return shop_zone(self.shop)
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+
+def _item_row(
+    e: ItemEligibility,
+    *,
+    earlier: Any,
+    posted: Any,
+    errors: dict[str, Any],
+    variants: list[tuple[int, str]],
+) -> dict[str, Any]:
+    """One line of the items form: what was posted (a correction), else what the state holds
+    (back from the review), else nothing chosen."""
+    li = e.line_item
+    key = str(li.pk)
+    if posted is not None:
+        quantity = posted.get(f"quantity-{key}", "0")
+        reason = posted.get(f"reason-{key}", "")
+        note = posted.get(f"note-{key}", "")[: portal.NOTE_MAX_CHARS + 50]
+        variant = posted.get(f"variant-{key}", "")[:20]
+    else:
+        quantity = str(earlier.quantity) if earlier else "0"
+        reason = earlier.reason if earlier else ""
+        note = earlier.note if earlier else ""
+        variant = str(earlier.exchange_variant_id or "") if earlier else ""
+    return {
+        "id": key,
+        "title": _item_title(li),
+        "ordered": li.quantity,
+        "eligible": e.is_eligible and e.returnable_quantity > 0,
+        "reason_text": e.reason_text,
+        "quantities": list(range(0, e.returnable_quantity + 1)),
+        "quantity": quantity,
+        "reason": reason,
+        "note": note,
+        "variant": variant,
+        "variants": [(str(vid), title) for vid, title in variants],
+        "photos_kept": len(earlier.photos) if earlier else 0,
+        "errors": {
+            name: errors[f"{name}-{key}"]
+            for name in ("quantity", "reason", "note", "photos", "variant")
+            if f"{name}-{key}" in errors
+        },
+    }
+
+
+def _order_context(order: Order) -> dict[str, Any]:
+    return {"name": order.name, "created_at": order.shopify_created_at or order.created_at}
+
+
+def _item_title(line: Any) -> str:
+    if line.variant_title and line.variant_title != "Default Title":
+        return f"{line.title} – {line.variant_title}"
+    return line.title
+
+
+def not_found_message() -> str:
+    return _(
+        "We couldn't find an order with these details. Check the order number and the email "
+        "address or postal code used at checkout."
+    )
+
+
+def expired_message() -> str:
+    return _("This page has expired. Please look up your order again.")
+
+
+def photo_budget_message() -> str:
+    return _(
+        "You've added as many photos as we can take for this order. Continue with the photos "
+        "already attached, or contact the store."
+    )
+
+
+def unavailable_message() -> str:
+    return _("We can't check your order right now. Please try again in a few minutes.")
+
+
+def _page_title(view: str) -> str:
+    if view == "status":
+        return _("Your return")
+    return _("Return items")
