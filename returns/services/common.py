@@ -162,6 +162,10 @@ def _step(
         return False
     news = return_news(request, happened_at=event.occurred_at, detail=detail)
     trigger = _TRIGGERS.get(step)
+    if step == "closed" and request.processed_at is not None:
+        # Shopify closes a return once everything is processed: the "processed" message
+        # already told the shopper it is done; a "closed" one in the same minute is noise.
+        trigger = None
     if trigger:
         notification_trigger(shop=request.shop, order=request.order, trigger=trigger, news=news)
     else:
