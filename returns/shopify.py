@@ -138,14 +138,21 @@ def _product_variants_query(count: int, fields: str = PRODUCT_VARIANTS_FIELDS) -
     return f"query ReturnExchangeVariants({params}) {{\n{aliases}\n}}"
 
 
-# The price of the variants sent in exchange, which returnProcess books on the order: the
-# exchange line names its product (ExchangeLineItem.productId, 2026-10), the product its
-# variants' prices. Same cost per product as PRODUCT_VARIANTS_FIELDS.
-VARIANT_PRICES_FIELDS = "id variants(first: 50) { nodes { id price } }"
-EXCHANGE_PRODUCTS_QUERY = """
-query ReturnExchangeProducts($id: ID!) {
-  return(id: $id) { exchangeLineItems(first: 25) { nodes { id variantId productId } } }
+# The price of the variants sent in exchange, which returnProcess books on the order: each
+# exchange line names its variant (ExchangeLineItem.variantId, in every version; productId
+# exists only from 2026-10), read by id.
+EXCHANGE_VARIANTS_QUERY = """
+query ReturnExchangeVariants($id: ID!) {
+  return(id: $id) { exchangeLineItems(first: 25) { nodes { id variantId } } }
 }"""
+# Variants per query: one object each, well under the single query limit.
+VARIANTS_PER_PRICES_QUERY = 25
+
+
+def _variant_prices_query(count: int) -> str:
+    params = ", ".join(f"$v{i}: ID!" for i in range(count))
+    aliases = "\n".join(f"  v{i}: productVariant(id: $v{i}) {{ id price }}" for i in range(count))
+    return f"query ReturnVariantPrices({params}) {{\n{aliases}\n}}"
 
 
 REASON_DEFINITIONS_QUERY = """
@@ -395,23 +402,18 @@ def exchange_unit_prices(client: AdminApiClient, *, return_gid: str) -> dict[str
     """{ExchangeLineItem gid: unit price} of the return's exchange lines, read as the price of
     their variant (returnCreate is sent without a discount, so the exchange line costs what
     the variant does). A line whose variant Shopify no longer has is left out."""
-    data = client.execute(EXCHANGE_PRODUCTS_QUERY, {"id": return_gid})
+    data = client.execute(EXCHANGE_VARIANTS_QUERY, {"id": return_gid})
     nodes = (((data.get("return") or {}).get("exchangeLineItems")) or {}).get("nodes") or []
-    product_ids = sorted(
-        {pid for n in nodes if (pid := gid_numeric(n.get("productId"))) is not None}
-    )
+    variant_ids = sorted({n["variantId"] for n in nodes if n.get("variantId")})
     prices: dict[str, Decimal] = {}
-    for start in range(0, len(product_ids), PRODUCTS_PER_VARIANTS_QUERY):
-        chunk = product_ids[start : start + PRODUCTS_PER_VARIANTS_QUERY]
-        variables = {f"p{i}": gid("Product", pid) for i, pid in enumerate(chunk)}
-        found = client.execute(
-            _product_variants_query(len(chunk), VARIANT_PRICES_FIELDS), variables
-        )
+    for start in range(0, len(variant_ids), VARIANTS_PER_PRICES_QUERY):
+        chunk = variant_ids[start : start + VARIANTS_PER_PRICES_QUERY]
+        variables = {f"v{i}": variant_id for i, variant_id in enumerate(chunk)}
+        found = client.execute(_variant_prices_query(len(chunk)), variables)
         for i in range(len(chunk)):
-            variants = ((found.get(f"p{i}") or {}).get("variants") or {}).get("nodes") or []
-            for variant in variants:
-                if variant.get("id") and variant.get("price") is not None:
-                    prices[variant["id"]] = Decimal(str(variant["price"]))
+            variant = found.get(f"v{i}") or {}
+            if variant.get("id") and variant.get("price") is not None:
+                prices[variant["id"]] = Decimal(str(variant["price"]))
     return {
         node["id"]: prices[node["variantId"]]
         for node in nodes

@@ -37,7 +37,6 @@ ZERO_DECIMAL_CURRENCIES = {"JPY", "KRW", "VND", "CLP", "ISK"}
 ORDER_SORT_FIELDS = {
     "CREATED_AT": "created_at",
     "ID": "shopify_id",
-    "NUMBER": "number",
     "ORDER_NUMBER": "number",
     "PROCESSED_AT": "processed_at",
     "RELEVANCE": "shopify_id",
@@ -133,6 +132,21 @@ def resolve_product(_: Any, info: GraphQLResolveInfo, id: str) -> DevProduct | N
     if numeric is None:
         return None
     return DevProduct.objects.filter(shop=_shop(info), shopify_id=numeric).first()
+
+
+def resolve_product_variant(
+    _: Any,
+    info: GraphQLResolveInfo,
+    id: str,  # noqa: A002
+) -> DevVariant | None:
+    numeric = gid_parse(id, "ProductVariant")
+    if numeric is None:
+        return None
+    return (
+        DevVariant.objects.select_related("product")
+        .filter(product__shop=_shop(info), shopify_id=numeric)
+        .first()
+    )
 
 
 def resolve_orders(
@@ -269,6 +283,7 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "order": resolve_order,
         "orders": resolve_orders,
         "product": resolve_product,
+        "productVariant": resolve_product_variant,
     },
     "Shop": {
         "id": _id("Shop"),
@@ -305,6 +320,8 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "id": _id("Customer"),
         "legacyResourceId": _legacy,
         "displayName": lambda c, _: f"{c.first_name} {c.last_name}".strip() or c.email,
+        "defaultEmailAddress": lambda c, _: {"emailAddress": c.email} if c.email else None,
+        "defaultPhoneNumber": lambda c, _: {"phoneNumber": c.phone} if c.phone else None,
         "tags": lambda c, _: _tags(c.tags),
     },
     "Product": {

@@ -97,6 +97,8 @@ class DevOrder(models.Model):
     class FulfillmentStatus(models.TextChoices):
         # OrderDisplayFulfillmentStatus (GraphQL Admin API).
         FULFILLED = "FULFILLED"
+        # 2026-10: nothing on the order needs shipping (digital goods, gift cards).
+        FULFILLMENT_NOT_REQUIRED = "FULFILLMENT_NOT_REQUIRED"
         IN_PROGRESS = "IN_PROGRESS"
         ON_HOLD = "ON_HOLD"
         OPEN = "OPEN"

@@ -26,8 +26,8 @@ logger = logging.getLogger(__name__)
 
 # Requested cost (shopify.dev rate limits: object 1, connection 2 + first × item):
 # line item 7 (itself, two MoneyBags of 2, product, variant); lineItems(first: 10) 72;
-# order 86 (itself, five MoneyBags 11, customer, shippingAddress, lineItems);
-# orders(first: 10) 862, under Shopify's 1,000-point single-query limit.
+# order 88 (itself, five MoneyBags 11, customer 3 with its default email and phone,
+# shippingAddress, lineItems); orders(first: 10) 882, under Shopify's 1,000-point limit.
 ORDERS_PAGE_SIZE = 10
 LINE_ITEMS_FIRST = 10
 # Orders with more line items than that fetch the rest 50 at a time (cost 353).
@@ -94,7 +94,11 @@ query OrdersReconcile($first: Int!, $after: String, $query: String!, $lineItemsF
         shopMoney { amount currencyCode }
         presentmentMoney { amount currencyCode }
       }
-      customer { id firstName lastName email phone }
+      customer {
+        id firstName lastName
+        defaultEmailAddress { emailAddress }
+        defaultPhoneNumber { phoneNumber }
+      }
       shippingAddress { city provinceCode countryCodeV2 zip }
       lineItems(first: $lineItemsFirst) {
         pageInfo { hasNextPage endCursor }
@@ -218,8 +222,9 @@ def order_payload_from_graphql(node: dict[str, Any]) -> dict[str, Any]:
             "id": legacy_id(customer.get("id")),
             "first_name": customer.get("firstName"),
             "last_name": customer.get("lastName"),
-            "email": customer.get("email"),
-            "phone": customer.get("phone"),
+            # Customer.email and .phone are deprecated (2025-07): the default address and number.
+            "email": (customer.get("defaultEmailAddress") or {}).get("emailAddress"),
+            "phone": (customer.get("defaultPhoneNumber") or {}).get("phoneNumber"),
         }
         if customer
         else None,

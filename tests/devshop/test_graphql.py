@@ -395,3 +395,76 @@ def test_product_lists_its_variants_with_availability_and_cost(devshop):
     other_domain, other_token = _installed(devshop)
     other = _post(devshop, other_domain, other_token, query, {"id": product_gid}).json()
     assert other["data"]["product"] is None
+
+
+# --- Shopify's published schema, as it is (2026-10 where it differs from 2026-01) -----------
+
+
+@pytest.mark.parametrize(
+    ("field", "sort_key"),
+    [("orders(first: 1, sortKey: NUMBER)", "NUMBER"), ("orders(first: 1, sortKey: ID)", None)],
+)
+def test_sort_keys_shopify_does_not_have_fail_validation(devshop, field, sort_key):
+    # OrderSortKeys has ORDER_NUMBER, not NUMBER; FulfillmentEventSortKeys has no RELEVANCE
+    domain, token = _installed(devshop)
+
+    body = _post(devshop, domain, token, f"{{ {field} {{ nodes {{ id }} }} }}").json()
+
+    if sort_key is None:
+        assert "errors" not in body
+    else:
+        assert sort_key in body["errors"][0]["message"]
+
+
+def test_fulfillment_events_cannot_be_sorted_by_relevance(devshop):
+    domain, token = _installed(devshop)
+    (order_id,) = devshop.client.orders_create(domain, count=1)
+    query = f"""{{ order(id: "gid://shopify/Order/{order_id}") {{
+        fulfillments(first: 1) {{
+          events(first: 1, sortKey: RELEVANCE) {{ nodes {{ id }} }}
+        }}
+    }} }}"""
+
+    body = _post(devshop, domain, token, query).json()
+
+    assert "RELEVANCE" in body["errors"][0]["message"]
+
+
+def test_customers_default_email_and_phone_replace_the_deprecated_fields(devshop):
+    domain, token = _installed(devshop)
+    (order_id,) = devshop.client.orders_create(domain, count=1, email="ana@example.com")
+    query = f"""{{ order(id: "gid://shopify/Order/{order_id}") {{
+        customer {{ defaultEmailAddress {{ emailAddress }} defaultPhoneNumber {{ phoneNumber }} }}
+    }} }}"""
+
+    customer = _post(devshop, domain, token, query).json()["data"]["order"]["customer"]
+
+    assert customer["defaultEmailAddress"] == {"emailAddress": "ana@example.com"}
+
+
+def test_an_order_with_nothing_to_ship_does_not_require_fulfillment(devshop):
+    # A gift card or a download: OrderDisplayFulfillmentStatus.FULFILLMENT_NOT_REQUIRED (2026-10)
+    domain, token = _installed(devshop)
+    (digital,) = devshop.client.orders_create(domain, count=1, requires_shipping=False)
+    (boxed,) = devshop.client.orders_create(domain, count=1, requires_shipping=True)
+    query = "query($id: ID!) { order(id: $id) { displayFulfillmentStatus } }"
+
+    statuses = [
+        _post(devshop, domain, token, query, {"id": f"gid://shopify/Order/{order_id}"}).json()[
+            "data"
+        ]["order"]["displayFulfillmentStatus"]
+        for order_id in (digital, boxed)
+    ]
+
+    assert statuses == ["FULFILLMENT_NOT_REQUIRED", "UNFULFILLED"]
+
+
+def test_mutation_errors_can_be_read_through_displayable_error(devshop):
+    domain, token = _installed(devshop)
+    mutation = """mutation { returnApproveRequest(input: {id: "gid://shopify/Return/1"}) {
+        return { id } userErrors { ... on DisplayableError { field message } } } }"""
+
+    body = _post(devshop, domain, token, mutation).json()
+
+    assert "errors" not in body
+    assert body["data"]["returnApproveRequest"]["userErrors"][0]["message"]

@@ -83,8 +83,9 @@ def test_payload_from_graphql_has_the_rest_webhook_shape():
             "id": "gid://shopify/Customer/207119551",
             "firstName": "Bob",
             "lastName": "Norman",
-            "email": "bob@example.com",
-            "phone": None,
+            # Customer.email and .phone are deprecated: the default address and number.
+            "defaultEmailAddress": {"emailAddress": "bob@example.com"},
+            "defaultPhoneNumber": None,
         },
         "shippingAddress": {
             "city": "Paris",
@@ -169,6 +170,21 @@ def test_unfulfilled_orders_have_null_fulfillment_status_as_rest_spells_it():
     assert payload["fulfillment_status"] is None
 
 
+def test_an_order_with_nothing_to_ship_is_reconciled_as_rest_spells_it(devshop, db):
+    # FULFILLMENT_NOT_REQUIRED (2026-10) is a status REST has no word for: null, as unfulfilled
+    shop = _installed_shop(devshop)
+    (order_id,) = devshop.client.orders_create(
+        shop.myshopify_domain, count=1, requires_shipping=False, email="gift@example.com"
+    )
+
+    orders_reconcile(shop=shop)
+
+    order = Order.objects.get(shop=shop, shopify_id=order_id)
+    assert order.fulfillment_status == ""
+    assert order.email == "gift@example.com"
+    assert not order.line_items.filter(requires_shipping=True).exists()
+
+
 def test_reconciliation_query_stays_under_shopifys_single_query_limit(devshop):
     domain = f"rec-{uuid.uuid4().hex[:10]}.myshopify.com"
     devshop.client.shop_create(domain)
@@ -180,7 +196,7 @@ def test_reconciliation_query_stays_under_shopifys_single_query_limit(devshop):
         {"first": ORDERS_PAGE_SIZE, "query": "updated_at:>='2020-01-01'", "lineItemsFirst": 10},
     )
 
-    assert client.last_cost["requestedQueryCost"] == 862
+    assert client.last_cost["requestedQueryCost"] == 882
     assert client.last_cost["requestedQueryCost"] <= 1000
 
 
