@@ -217,6 +217,62 @@ def _order_number_next(shop: DevShop) -> int:
 
 
 @transaction.atomic
+def _line_items_create(
+    *, order: DevOrder, variants: list[DevVariant], overrides: dict[str, Any]
+) -> tuple[Decimal, Decimal]:
+    """1–4 lines of the catalogue (or ``line_items``), some discounted; (subtotal, discounts)."""
+    item_count = int(overrides.get("line_items", random.choices([1, 2, 3, 4], [5, 3, 2, 1])[0]))
+    subtotal = Decimal("0")
+    discounts = Decimal("0")
+    # "line_item_product_type": only products of that type (e.g. "Apparel", the type with
+    # sizes and colours), for tests that need a product with several variants.
+    wanted_type = overrides.get("line_item_product_type")
+    if wanted_type:
+        variants = [v for v in variants if v.product.product_type == wanted_type] or variants
+    for variant in random.sample(variants, k=min(item_count, len(variants))):
+        quantity = random.choices([1, 2, 3], [7, 2, 1])[0]
+        discount = (
+            _money(variant.price * quantity * Decimal("0.1")) if random.random() < 0.15 else 0
+        )
+        DevLineItem.objects.create(
+            order=order,
+            product=variant.product,
+            variant=variant,
+            title=variant.product.title,
+            variant_title="" if variant.title == "Default Title" else variant.title,
+            sku=variant.sku,
+            vendor=variant.product.vendor,
+            quantity=quantity,
+            current_quantity=quantity,
+            price=variant.price,
+            total_discount=discount,
+            # "requires_shipping": False makes a digital order (a gift card, a download).
+            requires_shipping=bool(overrides.get("requires_shipping", variant.requires_shipping)),
+        )
+        subtotal += variant.price * quantity - discount
+        discounts += discount
+    return subtotal, discounts
+
+
+def _customer_for(
+    *, shop: DevShop, fake: Faker, market: Market, overrides: dict[str, Any]
+) -> DevCustomer:
+    """A returning customer now and then, else a new one in the market's language."""
+    returning = DevCustomer.objects.filter(shop=shop).order_by("?").first()
+    if returning is not None and random.random() < 0.2:
+        return returning
+    first_name, last_name = fake.first_name(), fake.last_name()
+    return DevCustomer.objects.create(
+        shop=shop,
+        first_name=first_name,
+        last_name=last_name,
+        email=overrides.get("email")
+        or f"{slugify(first_name)}.{slugify(last_name)}{random.randint(1, 999)}@example.com",
+        phone=fake.numerify("+1555#######") if random.random() < 0.5 else "",
+        locale=market.customer_locale,
+    )
+
+
 def dev_order_create_fake(*, shop: DevShop, overrides: dict[str, Any] | None = None) -> DevOrder:
     """One realistic order: a new or returning customer, 1–4 line items, taxes and shipping."""
     overrides = dict(overrides or {})
@@ -226,21 +282,7 @@ def dev_order_create_fake(*, shop: DevShop, overrides: dict[str, Any] | None = N
     fake = Faker(market.faker_locale)
     variants = dev_catalogue_ensure(shop=shop, fake=fake)
 
-    customer = None
-    returning = DevCustomer.objects.filter(shop=shop).order_by("?").first()
-    if returning is not None and random.random() < 0.2:
-        customer = returning
-    else:
-        first_name, last_name = fake.first_name(), fake.last_name()
-        customer = DevCustomer.objects.create(
-            shop=shop,
-            first_name=first_name,
-            last_name=last_name,
-            email=overrides.get("email")
-            or f"{slugify(first_name)}.{slugify(last_name)}{random.randint(1, 999)}@example.com",
-            phone=fake.numerify("+1555#######") if random.random() < 0.5 else "",
-            locale=market.customer_locale,
-        )
+    customer = _customer_for(shop=shop, fake=fake, market=market, overrides=overrides)
 
     now = dev_now()
     number = _order_number_next(shop)
@@ -279,36 +321,7 @@ def dev_order_create_fake(*, shop: DevShop, overrides: dict[str, Any] | None = N
         setattr(order, key, _parse_dt(overrides[key]))
     order.save()
 
-    item_count = int(overrides.get("line_items", random.choices([1, 2, 3, 4], [5, 3, 2, 1])[0]))
-    subtotal = Decimal("0")
-    discounts = Decimal("0")
-    # "line_item_product_type": only products of that type (e.g. "Apparel", the type with
-    # sizes and colours), for tests that need a product with several variants.
-    wanted_type = overrides.get("line_item_product_type")
-    if wanted_type:
-        variants = [v for v in variants if v.product.product_type == wanted_type] or variants
-    for variant in random.sample(variants, k=min(item_count, len(variants))):
-        quantity = random.choices([1, 2, 3], [7, 2, 1])[0]
-        discount = (
-            _money(variant.price * quantity * Decimal("0.1")) if random.random() < 0.15 else 0
-        )
-        DevLineItem.objects.create(
-            order=order,
-            product=variant.product,
-            variant=variant,
-            title=variant.product.title,
-            variant_title="" if variant.title == "Default Title" else variant.title,
-            sku=variant.sku,
-            vendor=variant.product.vendor,
-            quantity=quantity,
-            current_quantity=quantity,
-            price=variant.price,
-            total_discount=discount,
-            # "requires_shipping": False makes a digital order (a gift card, a download).
-            requires_shipping=bool(overrides.get("requires_shipping", variant.requires_shipping)),
-        )
-        subtotal += variant.price * quantity - discount
-        discounts += discount
+    subtotal, discounts = _line_items_create(order=order, variants=variants, overrides=overrides)
     order.subtotal_price = _money(subtotal)
     order.total_discounts = _money(discounts)
     order.total_shipping = Decimal("0") if subtotal > 100 else Decimal("7.95")

@@ -1,27 +1,10 @@
-"""The store's life: fulfilments with carriers and tracking, shipment scans, cancellations,
-and the background tick and the seed that the demo and tests drive.
-
-    dev_order_fulfil          one or several fulfillments (split), carrier, tracking number/URL
-        → fulfillments/create + orders/fulfilled | orders/partially_fulfilled + orders/updated
-    dev_fulfillment_event_create   one carrier scan (FulfillmentEventStatus)
-        → fulfillment_events/create (+ fulfillments/update when shipment_status changes)
-    dev_fulfillment_advance   the plausible scans from where a shipment is to a target status
-    dev_order_cancel          → orders/cancelled + orders/updated
-    dev_simulate_tick         new orders sometimes, fulfil some, one scan per moving shipment;
-                              buyers ship approved returns back; the merchant's own returns
-                              (made in Shopify's admin) received and processed, the app's left
-                              to the merchant in the app
-    dev_simulate_seed         a few dozen orders in every state, with backdated timelines
-
-Every action fires the topics Shopify fires for it with one X-Shopify-Event-Id. Statuses and
-their REST spellings: shopify.dev, FulfillmentEventStatus and Fulfillment.shipment_status.
+"""Fulfilments and their scans as the store's carriers would make them; cancellation;
+the order's state for the control API.
 """
 
 import logging
 import random
-import string
 import uuid
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -35,23 +18,34 @@ from devshop.models import (
     DevLineItem,
     DevOrder,
     DevReturn,
-    DevReverseFulfillmentOrder,
-    DevShop,
 )
-from devshop.orders import dev_now, dev_order_create_fake, dev_order_touch, dev_order_webhooks_emit
+from devshop.orders import dev_now, dev_order_touch, dev_order_webhooks_emit
 from devshop.payloads import (
     ACTIVE_FULFILLMENT_STATUSES,
     fulfillment_event_payload,
     fulfillment_payload,
     line_item_fulfilled_quantity,
 )
+from devshop.simulation.carriers import (
+    CARRIERS,
+    COUNTRY_NAMES,
+    HUBS,
+    SimulationError,
+    _country,
+    carrier_for,
+)
 from devshop.webhooks import dev_webhook_emit
 
 logger = logging.getLogger(__name__)
 
+
 Status = DevFulfillmentEvent.Status
+
+
 # Where a shipment can go no further.
 TERMINAL = {Status.DELIVERED, Status.FAILURE}
+
+
 # The happy path, in order (a carrier may skip some of these).
 HAPPY_PATH = [
     Status.LABEL_PURCHASED,
@@ -62,6 +56,8 @@ HAPPY_PATH = [
     Status.OUT_FOR_DELIVERY,
     Status.DELIVERED,
 ]
+
+
 # Branches and what comes before them.
 BRANCH_PREFIX = {
     Status.ATTEMPTED_DELIVERY: Status.OUT_FOR_DELIVERY,
@@ -69,6 +65,8 @@ BRANCH_PREFIX = {
     Status.DELAYED: Status.IN_TRANSIT,
     Status.FAILURE: Status.IN_TRANSIT,
 }
+
+
 MESSAGES = {
     Status.LABEL_PURCHASED: "Shipping label created",
     Status.LABEL_PRINTED: "Label printed, awaiting carrier pickup",
@@ -82,185 +80,10 @@ MESSAGES = {
     Status.FAILURE: "Exception: address could not be verified, returning to sender",
     Status.DELIVERED: "Delivered, left at front door",
 }
+
+
 # One shipment in ten never gets a scan after its label: "stuck" (seen as a stall by apps).
 STUCK_MODULO = 10
-# Returns the simulated merchant makes in Shopify's admin: a chance per tick (the demo ticks
-# every 5 s, so about one every two minutes) and a cap per shop, so the app's own returns,
-# which the merchant handles in the app, stay the bulk of its queue.
-MERCHANT_RETURN_CHANCE = 0.04
-MERCHANT_RETURNS_MAX = 5
-MERCHANT_RETURN_REASONS = [
-    "SIZE_TOO_SMALL",
-    "SIZE_TOO_LARGE",
-    "DEFECTIVE",
-    "WRONG_ITEM",
-    "UNWANTED",
-]
-# A buyer sends an approved return back: a chance per tick (the pace of the merchant's own
-# returns, 0.5 × 0.6).
-BUYER_SHIPS_BACK_CHANCE = 0.3
-
-
-# -- Carriers ---------------------------------------------------------------------------------
-
-
-def _digits(n: int) -> str:
-    return "".join(random.choices(string.digits, k=n))
-
-
-def _ups() -> str:
-    # 1Z + 6-character shipper number + 2-digit service + 8 digits (UPS's 18-character format).
-    shipper = "".join(random.choices(string.ascii_uppercase + string.digits, k=6))
-    return f"1Z{shipper}{random.choice(['01', '02', '03', '12'])}{_digits(8)}"
-
-
-def _s10(prefix: str, country: str) -> str:
-    """UPU S10 item id (Royal Mail, Colissimo…): 2 letters, 8 digits, check digit, country."""
-    body = _digits(8)
-    weights = [8, 6, 4, 2, 3, 5, 9, 7]
-    check = 11 - sum(int(d) * w for d, w in zip(body, weights, strict=True)) % 11
-    check = {10: 0, 11: 5}.get(check, check)
-    return f"{prefix}{body}{check}{country}"
-
-
-@dataclass(frozen=True)
-class Carrier:
-    # tracking_company as Shopify spells its supported carriers.
-    name: str
-    url_template: str
-    number: Any
-    # Shopify fills estimated_delivery_at only for these carriers (REST FulfillmentEvent docs).
-    gives_estimates: bool
-
-
-CARRIERS = {
-    "UPS": Carrier("UPS", "https://www.ups.com/track?tracknum={n}", _ups, True),
-    "USPS": Carrier(
-        "USPS",
-        "https://tools.usps.com/go/TrackConfirmAction?tLabels={n}",
-        lambda: "9400" + _digits(18),
-        True,
-    ),
-    "FedEx": Carrier(
-        "FedEx", "https://www.fedex.com/fedextrack/?trknbr={n}", lambda: _digits(12), True
-    ),
-    "DHL Express": Carrier(
-        "DHL Express",
-        "https://www.dhl.com/en/express/tracking.html?AWB={n}",
-        lambda: _digits(10),
-        False,
-    ),
-    "Canada Post": Carrier(
-        "Canada Post",
-        "https://www.canadapost-postescanada.ca/track-reperage/en#/search?searchFor={n}",
-        lambda: _digits(16),
-        True,
-    ),
-    "Royal Mail": Carrier(
-        "Royal Mail",
-        "https://www.royalmail.com/track-your-item#/tracking-results/{n}",
-        lambda: _s10(random.choice(["RB", "RN", "TT"]), "GB"),
-        False,
-    ),
-    "Colissimo": Carrier(
-        "Colissimo",
-        "https://www.laposte.fr/outils/suivre-vos-envois?code={n}",
-        lambda: "6A" + _digits(11),
-        False,
-    ),
-    "DHL Parcel": Carrier(
-        "DHL Parcel",
-        "https://www.dhl.de/en/privatkunden/pakete-empfangen/verfolgen.html?piececode={n}",
-        lambda: "00340434" + _digits(12),
-        False,
-    ),
-    "Correos": Carrier(
-        "Correos",
-        "https://www.correos.es/es/en/tools/tracker/items/details?tracking-number={n}",
-        lambda: "PQ" + _digits(20),
-        False,
-    ),
-    "Australia Post": Carrier(
-        "Australia Post",
-        "https://auspost.com.au/mypost/track/details/{n}",
-        lambda: _digits(22),
-        False,
-    ),
-}
-CARRIERS_BY_COUNTRY = {
-    "US": ["UPS", "USPS", "FedEx"],
-    "CA": ["Canada Post", "UPS", "FedEx"],
-    "GB": ["Royal Mail", "DHL Express"],
-    "FR": ["Colissimo", "DHL Express"],
-    "DE": ["DHL Parcel", "DHL Express"],
-    "ES": ["Correos", "DHL Express"],
-    "AU": ["Australia Post", "DHL Express"],
-}
-# Sort hubs per destination country: city, province, ZIP, latitude, longitude.
-HUBS = {
-    "US": [
-        ("Louisville", "Kentucky", "40209", 38.17, -85.73),
-        ("Memphis", "Tennessee", "38118", 35.04, -89.98),
-        ("Chicago", "Illinois", "60666", 41.97, -87.90),
-        ("Dallas", "Texas", "75261", 32.90, -97.04),
-        ("Ontario", "California", "91761", 34.06, -117.60),
-    ],
-    "CA": [
-        ("Mississauga", "Ontario", "L5T 2T9", 43.64, -79.66),
-        ("Montreal", "Quebec", "H4S 1Y9", 45.47, -73.74),
-        ("Calgary", "Alberta", "T2E 7A2", 51.09, -114.01),
-    ],
-    "GB": [
-        ("Coventry", "England", "CV1 2AA", 52.41, -1.51),
-        ("Warrington", "England", "WA5 7WA", 53.39, -2.59),
-        ("Glasgow", "Scotland", "G2 1AA", 55.86, -4.25),
-    ],
-    "FR": [
-        ("Roissy-en-France", "Île-de-France", "95700", 49.00, 2.51),
-        ("Lyon", "Auvergne-Rhône-Alpes", "69007", 45.75, 4.84),
-    ],
-    "DE": [
-        ("Leipzig", "Sachsen", "04435", 51.42, 12.23),
-        ("Köln", "Nordrhein-Westfalen", "51147", 50.87, 7.14),
-    ],
-    "ES": [
-        ("Madrid", "Madrid", "28042", 40.47, -3.57),
-        ("Zaragoza", "Aragón", "50197", 41.62, -0.98),
-    ],
-    "AU": [
-        ("Sydney", "New South Wales", "2020", -33.94, 151.17),
-        ("Melbourne", "Victoria", "3045", -37.67, 144.84),
-    ],
-}
-COUNTRY_NAMES = {
-    "US": "United States",
-    "CA": "Canada",
-    "GB": "United Kingdom",
-    "FR": "France",
-    "DE": "Germany",
-    "ES": "Spain",
-    "AU": "Australia",
-}
-
-
-class SimulationError(ValueError):
-    """A change the store refuses (what Shopify's admin would refuse too)."""
-
-
-def _country(order: DevOrder) -> str:
-    code = (order.shipping_address or {}).get("country_code") or "US"
-    return code if code in HUBS else "US"
-
-
-def carrier_for(order: DevOrder, name: str | None = None) -> Carrier:
-    if name:
-        if name not in CARRIERS:
-            raise SimulationError(f"unknown carrier {name!r}; known: {', '.join(CARRIERS)}")
-        return CARRIERS[name]
-    return CARRIERS[random.choice(CARRIERS_BY_COUNTRY.get(_country(order), ["UPS"]))]
-
-
-# -- Fulfilments ------------------------------------------------------------------------------
 
 
 def _unfulfilled(order: DevOrder) -> list[tuple[DevLineItem, int]]:
@@ -396,9 +219,6 @@ def dev_order_fulfil(
         dev_fulfillment_create(order=order, lines=lines, carrier=carrier, created_at=created_at)
         for lines in parcels
     ]
-
-
-# -- Shipment scans ---------------------------------------------------------------------------
 
 
 def _scan_place(fulfillment: DevFulfillment, status: str) -> dict[str, Any]:
@@ -618,9 +438,6 @@ def dev_fulfillment_step(*, fulfillment: DevFulfillment) -> DevFulfillmentEvent 
     return dev_fulfillment_event_create(fulfillment=fulfillment, status=status)
 
 
-# -- Cancellation -----------------------------------------------------------------------------
-
-
 @transaction.atomic
 def dev_order_cancel(*, order: DevOrder, reason: str = DevOrder.CancelReason.CUSTOMER) -> DevOrder:
     """Cancel an unfulfilled order: payment voided (authorized) or refunded (paid), then
@@ -647,283 +464,6 @@ def dev_order_cancel(*, order: DevOrder, reason: str = DevOrder.CancelReason.CUS
     order.save()
     dev_order_webhooks_emit(order=order, topics=["orders/cancelled", "orders/updated"])
     return order
-
-
-# -- Tick and seed ----------------------------------------------------------------------------
-
-
-def dev_simulate_tick(*, shop: DevShop) -> dict[str, Any]:
-    """One step of the store's background life: sometimes a new order, some unfulfilled
-    orders shipped, one scan for each moving shipment (some wait), and returns.
-
-    Returns the app made through the Admin API (returnRequest, returnCreate) are the
-    merchant's to handle in the app: the simulation never approves, declines, receives or
-    processes them; only their buyers act, shipping approved ones back (tracking attached).
-    Now and then the simulated merchant makes a return of its own in Shopify's admin
-    (returnCreate on a delivered order, ``made_by`` merchant, a few per shop) and takes it all
-    the way: shipped back by the buyer, received (restocked), processed (refunded)."""
-    summary: dict[str, Any] = {"created": [], "fulfilled": [], "scans": [], "cancelled": []}
-    if random.random() < 0.35:
-        summary["created"].append(dev_order_create_fake(shop=shop).shopify_id)
-    unfulfilled = DevOrder.objects.filter(
-        shop=shop,
-        cancelled_at__isnull=True,
-        fulfillment_status__in=[
-            DevOrder.FulfillmentStatus.UNFULFILLED,
-            DevOrder.FulfillmentStatus.PARTIALLY_FULFILLED,
-        ],
-    ).order_by("created_at")[:5]
-    for order in unfulfilled:
-        roll = random.random()
-        if roll < 0.03 and order.fulfillment_status == DevOrder.FulfillmentStatus.UNFULFILLED:
-            dev_order_cancel(order=order, reason=random.choice(["CUSTOMER", "INVENTORY"]))
-            summary["cancelled"].append(order.shopify_id)
-        elif roll < 0.4:
-            for f in dev_order_fulfil(order=order, split=random.random() < 0.2):
-                summary["fulfilled"].append(f.shopify_id)
-    moving = DevFulfillment.objects.filter(
-        order__shop=shop, status__in=ACTIVE_FULFILLMENT_STATUSES
-    ).exclude(shipment_status__in=["delivered", "failure"])
-    for fulfillment in moving.select_related("order")[:50]:
-        if random.random() < 0.5:
-            event = dev_fulfillment_step(fulfillment=fulfillment)
-            if event is not None:
-                summary["scans"].append(
-                    {"fulfillment_id": fulfillment.shopify_id, "status": event.status}
-                )
-    returns: dict[str, list[int]] = {
-        "merchant_created": [],
-        "shipped_back": [],
-        "disposed": [],
-        "processed": [],
-    }
-    if random.random() < MERCHANT_RETURN_CHANCE:
-        ret = _merchant_return_create(shop)
-        if ret is not None:
-            returns["merchant_created"].append(ret.shopify_id)
-    # The merchant's own returns (never REQUESTED: returnCreate makes them OPEN).
-    for ret in DevReturn.objects.filter(
-        shop=shop, made_by=DevReturn.MadeBy.MERCHANT, status=DevReturn.Status.OPEN
-    ).order_by("id")[:10]:
-        if random.random() < 0.5:
-            continue
-        step = _return_step(ret)
-        if step is not None:
-            returns[step].append(ret.shopify_id)
-    # The app's approved returns whose buyer has not sent them yet (the app may have attached
-    # a label already: then the parcel is on its way and only the merchant acts, in the app).
-    awaiting_buyer = (
-        DevReturn.objects.filter(
-            shop=shop,
-            made_by=DevReturn.MadeBy.APP,
-            status=DevReturn.Status.OPEN,
-            reverse_fulfillment_orders__status=DevReverseFulfillmentOrder.Status.OPEN,
-        )
-        .exclude(reverse_fulfillment_orders__reverse_deliveries__isnull=False)
-        .distinct()
-        .order_by("id")[:10]
-    )
-    for ret in awaiting_buyer:
-        if random.random() < BUYER_SHIPS_BACK_CHANCE and _return_ship_back(ret):
-            returns["shipped_back"].append(ret.shopify_id)
-    # Buyers pay what their exchange left due (the hold on its fulfilment is released).
-    returns["exchange_paid"] = []
-    for ret in DevReturn.objects.filter(shop=shop, exchange_amount_due__gt=0)[:5]:
-        if random.random() < 0.3:
-            from devshop.returns import dev_exchange_payment_collect
-
-            dev_exchange_payment_collect(ret=ret)
-            returns["exchange_paid"].append(ret.shopify_id)
-    summary["returns"] = returns
-    logger.info(
-        "devshop.simulation.tick",
-        extra={
-            "shop": shop.myshopify_domain,
-            "orders_created": len(summary["created"]),
-            "fulfilled": len(summary["fulfilled"]),
-            "scans": len(summary["scans"]),
-        },
-    )
-    return summary
-
-
-def _merchant_return_create(shop: DevShop) -> DevReturn | None:
-    """The merchant makes a return in Shopify's admin (returnCreate, OPEN at once, fires
-    returns/approve) for some delivered units of a delivered order that has no return yet, up
-    to ``MERCHANT_RETURNS_MAX`` per shop. None when the cap is reached or no order fits."""
-    from devshop.returns import dev_return_create, returnable_fulfillments
-
-    made = DevReturn.objects.filter(shop=shop, made_by=DevReturn.MadeBy.MERCHANT).count()
-    if made >= MERCHANT_RETURNS_MAX:
-        return None
-    candidates = list(
-        DevOrder.objects.filter(
-            shop=shop,
-            cancelled_at__isnull=True,
-            fulfillments__status__in=ACTIVE_FULFILLMENT_STATUSES,
-            fulfillments__shipment_status=Status.DELIVERED.lower(),
-            returns__isnull=True,
-        )
-        .distinct()
-        .order_by("id")
-        .values_list("pk", flat=True)[:50]
-    )
-    if not candidates:
-        return None
-    order = DevOrder.objects.get(pk=random.choice(candidates))
-    delivered = [
-        (fli, quantity)
-        for found in returnable_fulfillments(order=order)
-        if (found["fulfillment"].shipment_status or "").upper() == Status.DELIVERED
-        for fli, quantity in found["lines"]
-    ]
-    if not delivered:
-        return None
-    picked = random.sample(delivered, k=random.randint(1, len(delivered)))
-    lines = [
-        {
-            "fulfillment_line_item_id": fli.shopify_id,
-            "quantity": random.randint(1, quantity),
-            "return_reason": random.choice(MERCHANT_RETURN_REASONS),
-        }
-        for fli, quantity in picked
-    ]
-    # One transaction: the app's returns are the default, so the return must never be seen
-    # (by a concurrent tick) before it is marked as the merchant's.
-    with transaction.atomic():
-        ret = dev_return_create(order=order, lines=lines)
-        ret.made_by = DevReturn.MadeBy.MERCHANT
-        ret.save(update_fields=["made_by"])
-    logger.info(
-        "devshop.simulation.merchant_return",
-        extra={"shop": shop.myshopify_domain, "return_id": ret.shopify_id},
-    )
-    return ret
-
-
-def _return_ship_back(ret: DevReturn) -> bool:
-    """The buyer sends an approved return back: a reverse delivery for every line, with the
-    carrier's tracking (reverse_deliveries/attach_deliverable). False when there is nothing
-    to send (no open reverse fulfillment order) or it is already on its way."""
-    from devshop.returns import dev_reverse_delivery_create
-
-    rfo = ret.reverse_fulfillment_orders.filter(status="OPEN").first()
-    if rfo is None or rfo.reverse_deliveries.exists():
-        return False
-    carrier = carrier_for(ret.order)
-    number = carrier.number()
-    dev_reverse_delivery_create(
-        rfo=rfo,
-        lines=[],
-        tracking={"number": number, "url": carrier.url_template.format(n=number)},
-    )
-    return True
-
-
-def _return_step(ret: DevReturn) -> str | None:
-    """One step of the life of a return the merchant made, each after the one before: the
-    buyer ships it back (tracking attached), the merchant receives it (every unit restocked),
-    then processes it (refund). None when nobody gets to it this tick."""
-    from devshop.returns import (
-        Disposition,
-        dev_return_process,
-        dev_reverse_fulfillment_order_dispose,
-        rfo_line_disposed_quantity,
-        shop_location_id,
-    )
-
-    rfo = ret.reverse_fulfillment_orders.filter(status="OPEN").first()
-    if rfo is not None and not rfo.reverse_deliveries.exists():
-        return "shipped_back" if random.random() < 0.6 and _return_ship_back(ret) else None
-    if rfo is not None:
-        if random.random() >= 0.7:
-            return None
-        left = [
-            (line, line.total_quantity - rfo_line_disposed_quantity(line))
-            for line in rfo.line_items.all()
-        ]
-        dispositions = [
-            Disposition(
-                rfo_line_item_id=line.shopify_id,
-                quantity=quantity,
-                type="RESTOCKED",
-                location_id=shop_location_id(ret.shop),
-                path=("dispositionInputs", str(index)),
-            )
-            for index, (line, quantity) in enumerate(left)
-            if quantity > 0
-        ]
-        if dispositions:
-            dev_reverse_fulfillment_order_dispose(shop=ret.shop, dispositions=dispositions)
-            return "disposed"
-    dev_return_process(ret=ret, lines=None, refund=None)
-    return "processed"
-
-
-# States the seed spreads orders over: (name, weight). Names are what the seed reports.
-SEED_STATES = [
-    ("unfulfilled", 4),
-    ("partially_fulfilled", 3),
-    ("label_purchased", 2),
-    ("in_transit", 5),
-    ("out_for_delivery", 3),
-    ("attempted_delivery", 2),
-    ("ready_for_pickup", 1),
-    ("delayed", 2),
-    ("failure", 2),
-    ("delivered", 8),
-    ("cancelled", 2),
-    ("split_mixed", 2),
-]
-SEED_COUNTRIES = ["US", "US", "CA", "GB", "FR", "DE", "ES", "AU"]
-
-
-def _seed_states(count: int) -> list[str]:
-    # Every state at least once when there is room, the rest by weight.
-    names = [name for name, _ in SEED_STATES]
-    states = names[:count]
-    weights = [w for _, w in SEED_STATES]
-    states += random.choices(names, weights=weights, k=max(0, count - len(states)))
-    random.shuffle(states)
-    return states
-
-
-def dev_simulate_seed(*, shop: DevShop, orders: int = 36) -> dict[str, list[int]]:
-    """A few dozen orders in every state, with timelines backdated over the last days (orders
-    created 1–12 days ago, scans hours apart, never in the future). Returns order ids by
-    state."""
-    by_state: dict[str, list[int]] = {}
-    for state in _seed_states(orders):
-        age = timedelta(days=random.randint(1, 12), hours=random.randint(0, 23))
-        created = dev_now() - age
-        overrides: dict[str, Any] = {
-            "created_at": created.isoformat(),
-            "processed_at": created.isoformat(),
-            "country_code": random.choice(SEED_COUNTRIES),
-        }
-        if state in {"partially_fulfilled", "split_mixed"}:
-            overrides["line_items"] = random.choice([2, 3])
-        order = dev_order_create_fake(shop=shop, overrides=overrides)
-        shipped_at = created + timedelta(hours=random.randint(4, 30))
-        scans_from = shipped_at + timedelta(hours=1)
-        if state == "cancelled":
-            dev_order_cancel(order=order, reason=random.choice(["CUSTOMER", "INVENTORY", "FRAUD"]))
-        elif state == "partially_fulfilled":
-            item, quantity = _unfulfilled(order)[0]
-            f = dev_fulfillment_create(order=order, lines=[(item, quantity)], created_at=shipped_at)
-            dev_fulfillment_advance(fulfillment=f, to="IN_TRANSIT", start_at=scans_from)
-        elif state == "split_mixed":
-            parcels = dev_order_fulfil(order=order, split=True, created_at=shipped_at)
-            dev_fulfillment_advance(fulfillment=parcels[0], to="DELIVERED", start_at=scans_from)
-            dev_fulfillment_advance(fulfillment=parcels[-1], to="IN_TRANSIT", start_at=scans_from)
-        elif state != "unfulfilled":
-            (f,) = dev_order_fulfil(order=order, created_at=shipped_at)
-            dev_fulfillment_advance(fulfillment=f, to=state.upper(), start_at=scans_from)
-        by_state.setdefault(state, []).append(order.shopify_id)
-    logger.info(
-        "devshop.simulation.seeded", extra={"shop": shop.myshopify_domain, "orders": orders}
-    )
-    return by_state
 
 
 def order_state(order: DevOrder) -> dict[str, Any]:
