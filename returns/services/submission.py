@@ -392,7 +392,9 @@ def return_auto_approve_decision(*, shop: Shop, request: ReturnRequest) -> tuple
         return False, "reason"
     if return_request_value(request) > policy.auto_approve_max_value:
         return False, "value"
-    if blocklist_contains(shop=shop, email=request.customer_email):
+    if blocklist_contains(shop=shop, email=request.customer_email) or blocklist_contains(
+        shop=shop, email=request.order.email
+    ):
         return False, "blocklisted"
     history = customer_history(
         shop=shop,

@@ -23,6 +23,7 @@ from returns.services.actions import _reverse_store
 from returns.services.common import (
     _RANK,
     CUSTOMER_NOTE_MAX,
+    DECLINE_NOTE_MAX,
     ECHO_SLACK,
     ReturnNotYetSynced,
     ReturnOrderMissing,
@@ -232,7 +233,7 @@ def _status_set(
     elif status == Status.DECLINED:
         request.declined_at = at
         request.decline_reason = str(decline.get("reason") or "").upper()[:32]
-        request.decline_note = (decline.get("note") or "")[:500]
+        request.decline_note = (decline.get("note") or "")[:DECLINE_NOTE_MAX]
     elif status == Status.CANCELED:
         request.canceled_at = at
     elif status == Status.CLOSED:

@@ -239,6 +239,21 @@ def test_auto_approve_rules_leave_the_request_for_review(store, shop, own_order,
     assert not OrderEvent.objects.filter(kind="return.approved").exists()
 
 
+def test_blocklisted_order_email_is_not_auto_approved(store, shop, own_order):
+    # given a request whose shopper wrote another address than the order's (as when the
+    # merchant made the return in Shopify's admin), and the order's email blocklisted since
+    request = _synced(shop, own_order, quantity=1)
+    assert request.status == "REQUESTED"
+    request.customer_email = "someone-else@example.com"
+    request.save(update_fields=["customer_email"])
+    services.blocklist_entry_add(shop=shop, email=own_order.email)
+    auto_approve(shop, auto_approve_max_value=Decimal("100000"))
+
+    decision = services.return_auto_approve_decision(shop=shop, request=request)
+
+    assert decision == (False, "blocklisted")
+
+
 def test_flagged_customer_is_not_auto_approved(devshop):
     # given a store of its own: one customer with one order
     store = DevshopStore.open(devshop)
