@@ -327,12 +327,8 @@ def dev_order_create_fake(*, shop: DevShop, overrides: dict[str, Any] | None = N
     order.total_shipping = Decimal("0") if subtotal > 100 else Decimal("7.95")
     order.total_tax = _money(subtotal * Decimal("0.08"))
     order.total_price = order.subtotal_price + order.total_shipping + order.total_tax
-    if not order.line_items.filter(requires_shipping=True).exists():
-        # Shopify (2026-10): an order with nothing to ship is not "unfulfilled".
-        order.fulfillment_status = DevOrder.FulfillmentStatus.FULFILLMENT_NOT_REQUIRED
     order.save(
         update_fields=[
-            "fulfillment_status",
             "subtotal_price",
             "total_discounts",
             "total_shipping",

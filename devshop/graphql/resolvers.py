@@ -211,6 +211,21 @@ def _fulfillments(order: DevOrder, _: GraphQLResolveInfo, first: int | None = No
     return list(qs[:first] if first is not None else qs)
 
 
+# "API versions earlier than 2026-10 are unchanged and continue to return UNFULFILLED for these
+# orders" (shopify.dev changelog, OrderDisplayFulfillmentStatus … FULFILLMENT_NOT_REQUIRED).
+FULFILLMENT_NOT_REQUIRED_SINCE = "2026-10"
+
+
+def _display_fulfillment_status(order: DevOrder, info: GraphQLResolveInfo) -> str:
+    status = order.fulfillment_status
+    version = str(info.context.get("api_version") or "unstable")  # "unstable" sorts last
+    if status == DevOrder.FulfillmentStatus.FULFILLMENT_NOT_REQUIRED and (
+        version < FULFILLMENT_NOT_REQUIRED_SINCE
+    ):
+        return DevOrder.FulfillmentStatus.UNFULFILLED
+    return status
+
+
 def _status_page_url(order: DevOrder, _: GraphQLResolveInfo) -> str:
     return f"https://{order.shop.myshopify_domain}/{order.shop.shopify_id}/orders/{order.shopify_id}/authenticate"
 
@@ -304,7 +319,7 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "currencyCode": lambda o, _: o.currency,
         "presentmentCurrencyCode": lambda o, _: o.presentment_currency,
         "displayFinancialStatus": lambda o, _: o.financial_status or None,
-        "displayFulfillmentStatus": lambda o, _: o.fulfillment_status,
+        "displayFulfillmentStatus": _display_fulfillment_status,
         "totalPriceSet": lambda o, _: money_bag(o.total_price, o),
         "subtotalPriceSet": lambda o, _: money_bag(o.subtotal_price, o),
         "totalDiscountsSet": lambda o, _: money_bag(o.total_discounts, o),

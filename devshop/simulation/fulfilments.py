@@ -101,6 +101,16 @@ def _unfulfilled(order: DevOrder) -> list[tuple[DevLineItem, int]]:
     return pending
 
 
+def _nothing_to_fulfil(order: DevOrder) -> bool:
+    """Shopify's changelog for 2026-10 ("OrderDisplayFulfillmentStatus now returns
+    FULFILLMENT_NOT_REQUIRED for orders with no items to fulfill"): an order closed by
+    cancellation, or whose every unit was refunded or edited away, has nothing to fulfil. Items
+    that need no shipping (gift cards, downloads) still do: Shopify fulfils them too."""
+    if order.cancelled_at is not None:
+        return True
+    return not DevLineItem.objects.filter(order=order, current_quantity__gt=0).exists()
+
+
 def _order_fulfillment_status_refresh(order: DevOrder) -> None:
     remaining = sum(quantity for _, quantity in _unfulfilled(order))
     shipped = DevFulfillment.objects.filter(
@@ -110,6 +120,8 @@ def _order_fulfillment_status_refresh(order: DevOrder) -> None:
         order.fulfillment_status = DevOrder.FulfillmentStatus.FULFILLED
     elif shipped:
         order.fulfillment_status = DevOrder.FulfillmentStatus.PARTIALLY_FULFILLED
+    elif _nothing_to_fulfil(order):
+        order.fulfillment_status = DevOrder.FulfillmentStatus.FULFILLMENT_NOT_REQUIRED
     else:
         order.fulfillment_status = DevOrder.FulfillmentStatus.UNFULFILLED
 
@@ -460,6 +472,7 @@ def dev_order_cancel(*, order: DevOrder, reason: str = DevOrder.CancelReason.CUS
         else DevOrder.FinancialStatus.VOIDED
     )
     order.closed_at = now
+    _order_fulfillment_status_refresh(order)
     dev_order_touch(order)
     order.save()
     dev_order_webhooks_emit(order=order, topics=["orders/cancelled", "orders/updated"])

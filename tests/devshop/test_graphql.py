@@ -442,21 +442,31 @@ def test_customers_default_email_and_phone_replace_the_deprecated_fields(devshop
     assert customer["defaultEmailAddress"] == {"emailAddress": "ana@example.com"}
 
 
-def test_an_order_with_nothing_to_ship_does_not_require_fulfillment(devshop):
-    # A gift card or a download: OrderDisplayFulfillmentStatus.FULFILLMENT_NOT_REQUIRED (2026-10)
+def test_fulfillment_not_required_is_an_order_with_nothing_left_to_fulfil(devshop):
+    # shopify.dev changelog (2026-10): FULFILLMENT_NOT_REQUIRED is an order not fulfilled with
+    # nothing left to fulfil (cancelled, or every unit refunded or edited away); earlier versions
+    # still read UNFULFILLED. A gift card or download is still to fulfil: Shopify fulfils it too.
     domain, token = _installed(devshop)
+    (cancelled,) = devshop.client.orders_create(domain, count=1)
+    devshop.client.order_cancel(domain, cancelled)
     (digital,) = devshop.client.orders_create(domain, count=1, requires_shipping=False)
     (boxed,) = devshop.client.orders_create(domain, count=1, requires_shipping=True)
     query = "query($id: ID!) { order(id: $id) { displayFulfillmentStatus } }"
 
-    statuses = [
-        _post(devshop, domain, token, query, {"id": f"gid://shopify/Order/{order_id}"}).json()[
-            "data"
-        ]["order"]["displayFulfillmentStatus"]
-        for order_id in (digital, boxed)
-    ]
+    def status(order_id: int, version: str) -> str:
+        url = f"{devshop.client.shop_url(domain)}/admin/api/{version}/graphql.json"
+        body = {"query": query, "variables": {"id": f"gid://shopify/Order/{order_id}"}}
+        answer = requests.post(
+            url, json=body, headers={"X-Shopify-Access-Token": token}, timeout=10
+        )
+        return answer.json()["data"]["order"]["displayFulfillmentStatus"]
 
-    assert statuses == ["FULFILLMENT_NOT_REQUIRED", "UNFULFILLED"]
+    assert [status(o, API_VERSION) for o in (cancelled, digital, boxed)] == [
+        "FULFILLMENT_NOT_REQUIRED",
+        "UNFULFILLED",
+        "UNFULFILLED",
+    ]
+    assert status(cancelled, "2026-07") == "UNFULFILLED"
 
 
 def test_mutation_errors_can_be_read_through_displayable_error(devshop):

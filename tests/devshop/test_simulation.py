@@ -507,7 +507,8 @@ def test_tick_leaves_the_apps_returns_to_the_merchant_and_buyers_ship_them_back(
 
 def test_tick_makes_merchant_returns_and_takes_them_to_a_refund(local_shop):
     # given delivered orders without returns
-    orders = [_delivered(local_shop).pk for _ in range(8)]
+    for _ in range(8):
+        _delivered(local_shop)
 
     # when the store lives for a while
     summaries = [dev_simulate_tick(shop=local_shop) for _ in range(300)]
@@ -539,7 +540,6 @@ def test_tick_makes_merchant_returns_and_takes_them_to_a_refund(local_shop):
             dispositions = line.reverse_fulfillment_order_line_items.get().dispositions.all()
             assert {d.type for d in dispositions} == {"RESTOCKED"}
             assert sum(d.quantity for d in dispositions) == line.quantity
-    assert any(ret.order_id in orders for ret in made)
 
 
 def test_app_requested_return_over_the_admin_api_waits_for_the_merchant(store, capture, settings):

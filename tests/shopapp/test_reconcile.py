@@ -170,19 +170,21 @@ def test_unfulfilled_orders_have_null_fulfillment_status_as_rest_spells_it():
     assert payload["fulfillment_status"] is None
 
 
-def test_an_order_with_nothing_to_ship_is_reconciled_as_rest_spells_it(devshop, db):
-    # FULFILLMENT_NOT_REQUIRED (2026-10) is a status REST has no word for: null, as unfulfilled
+def test_an_order_with_nothing_left_to_fulfil_is_reconciled_as_rest_spells_it(devshop, db):
+    # FULFILLMENT_NOT_REQUIRED (2026-10; an order cancelled before any fulfilment) is a status
+    # REST has no word for: null, as unfulfilled
     shop = _installed_shop(devshop)
     (order_id,) = devshop.client.orders_create(
-        shop.myshopify_domain, count=1, requires_shipping=False, email="gift@example.com"
+        shop.myshopify_domain, count=1, email="gift@example.com"
     )
+    devshop.client.order_cancel(shop.myshopify_domain, order_id)
 
     orders_reconcile(shop=shop)
 
     order = Order.objects.get(shop=shop, shopify_id=order_id)
     assert order.fulfillment_status == ""
+    assert order.cancelled_at is not None
     assert order.email == "gift@example.com"
-    assert not order.line_items.filter(requires_shipping=True).exists()
 
 
 def test_reconciliation_query_stays_under_shopifys_single_query_limit(devshop):
