@@ -15,11 +15,13 @@ Stand-ins only for what is not ours: Shopify (the devshop), SMTP and Twilio.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from html import unescape
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -27,12 +29,14 @@ import django_rq
 import pytest
 import requests
 import time_machine
+from django.conf import settings
 from django.utils import timezone
 from rq import SimpleWorker
 
+from devshop.session_tokens import session_token_mint
 from notifications.services import messages_dispatch_due
 from shopapp.background.services import tasks_sweep
-from shopapp.models import Order, OrderEvent, Shop
+from shopapp.models import Order, Shop
 from shopapp.webhooks.services import webhook_event_sweep
 from tests.conftest import Devshop, start_devshop
 from tests.notifications.engine_support import (  # noqa: F401 - fixtures
@@ -45,6 +49,14 @@ from tests.notifications.engine_support import (  # noqa: F401 - fixtures
 os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
 
 QUEUES = ("webhooks", "default")
+# The admin's `host` parameter: base64 of admin.shopify.com/store/<shop>.
+ADMIN_HOST = "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvam91cm5leQ"
+HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
+TIMELINE_ROW = re.compile(
+    r'<li class="timeline__item" data-kind="([^"]+)">.*?'
+    r'<span class="timeline__summary">(.*?)</span>',
+    re.S,
+)
 HTTP_TIMEOUT_S = 15
 
 
@@ -120,15 +132,75 @@ class Journey:
     def emails_to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.smtp.messages if address.lower() in str(m["To"]).lower()]
 
-    def timeline(self, order: Order) -> list[tuple[str, str]]:
-        return list(
-            OrderEvent.objects.filter(order=order)
-            .order_by("occurred_at", "id")
-            .values_list("kind", "summary")
+    def admin_order_page(self, order: Order) -> str:
+        """The order's page in the embedded admin, fetched over HTTP with a session token as
+        the admin iframe sends it."""
+        token = session_token_mint(
+            shop_domain=self.domain,
+            secret=settings.SHOPIFY_API_SECRET,
+            audience=settings.SHOPIFY_API_KEY,
         )
+        response = requests.get(
+            f"{self.app_url}/app/orders/{order.shopify_id}",
+            params={"shop": self.domain, "host": ADMIN_HOST, "id_token": token},
+            timeout=HTTP_TIMEOUT_S,
+        )
+        assert response.status_code == 200, response.status_code
+        return response.text
+
+    def timeline(self, order: Order) -> list[tuple[str, str]]:
+        """The order's timeline as support reads it in the admin, oldest first."""
+        page = self.admin_order_page(order)
+        rows = TIMELINE_ROW.findall(page)
+        assert rows or "Nothing recorded yet." in page, "the page has no timeline"
+        return [(kind, unescape(summary)) for kind, summary in reversed(rows)]
 
     def order(self, shopify_id: int) -> Order:
         return Order.objects.get(shop__myshopify_domain=self.domain, shopify_id=shopify_id)
+
+
+def portal_submit(
+    journey: Journey,
+    order: Order,
+    line: Any,
+    *,
+    contact: str,
+    resolution: str,
+    variant: str = "",
+    note: str = "",
+) -> str:
+    """The shopper's way through the storefront returns portal (each request signed by the
+    devshop as Shopify's app proxy does), one unit of ``line``; returns the confirmation page."""
+    url = journey.client.app_proxy_url(journey.domain, "returns")
+    with requests.Session() as shopper:
+        page = shopper.get(url, timeout=HTTP_TIMEOUT_S)
+        found = shopper.post(
+            url,
+            data={**hidden_fields(page.text), "order": order.name, "contact": contact},
+            timeout=HTTP_TIMEOUT_S,
+        )
+        assert f'name="quantity-{line.pk}"' in found.text, found.text[-2000:]
+        choice = {
+            f"quantity-{line.pk}": "1",
+            f"reason-{line.pk}": "SIZE_TOO_SMALL",
+            "resolution": resolution,
+        }
+        if variant:
+            choice[f"variant-{line.pk}"] = variant
+        if note:
+            choice[f"note-{line.pk}"] = note
+        review = shopper.post(
+            url, data={**hidden_fields(found.text), **choice}, timeout=HTTP_TIMEOUT_S
+        )
+        assert "Review your return" in review.text, review.text[-2000:]
+        done = shopper.post(url, data=hidden_fields(review.text), timeout=HTTP_TIMEOUT_S)
+    assert done.status_code == 201, done.text[-2000:]
+    return done.text
+
+
+def hidden_fields(html: str) -> dict[str, str]:
+    form = html.split("<form")[1].split("</form>")[0]
+    return {name: unescape(value) for name, value in HIDDEN.findall(form)}
 
 
 def text_of(message: EmailMessage) -> str:

@@ -6,12 +6,15 @@ row, whichever app wrote it (tests/privacy_support.traces reads every text field
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from notifications.models import Message, NotificationSettings, SequenceStep
+from returns.models import ReturnRequest
 from shopapp.auth.tokens import token_encrypt
 from shopapp.privacy.scrub import Needles
-from tests.journeys.conftest import Journey
+from tests.journeys.conftest import Journey, portal_submit
 from tests.notifications.engine_support import TWILIO_SID, TWILIO_TOKEN
 from tests.privacy_support import traces
 
@@ -50,6 +53,7 @@ def test_customers_redact_leaves_no_trace_of_the_shopper_anywhere(journey, twili
         country_code="US",
         financial_status="PAID",
         line_items=1,
+        line_item_product_type="Apparel",
     )
     journey.pump()
     order = journey.order(order_id)
@@ -63,6 +67,12 @@ def test_customers_redact_leaves_no_trace_of_the_shopper_anywhere(journey, twili
     sms = list(Message.objects.filter(order=order, channel="sms").values_list("status", "reason"))
     assert twilio.received, f"the SMS went to the Twilio stand-in: {sms}"
     assert Message.objects.filter(order=order, channel="sms", status="sent").exists()
+    # and a return asked through the portal, with a note that gives a way to reach them
+    (line,) = order.line_items.all()
+    note = f"Too small. Call me on {PHONE} or write to {SHOPPER.upper()}."
+    portal_submit(journey, order, line, contact=SHOPPER, resolution="refund", note=note)
+    journey.pump()
+    assert ReturnRequest.objects.get(order=order).shopify_return_id is not None
     needles = Needles.build(
         emails=[order.email],
         phones=[order.phone],
@@ -89,3 +99,9 @@ def test_customers_redact_leaves_no_trace_of_the_shopper_anywhere(journey, twili
     order.refresh_from_db()
     assert order.redacted_at is not None
     assert Message.objects.filter(order=order).exists()
+    # and support's page for the order keeps its history without naming them
+    page = journey.admin_order_page(order)
+    assert "notification.sent" in [kind for kind, _ in journey.timeline(order)]
+    assert SHOPPER not in page
+    assert not re.search(r"646\D{0,3}555\D{0,3}0188", page), "the phone, in any spelling"
+    assert "Personal data redacted" in page

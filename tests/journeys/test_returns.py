@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from html import unescape
 
 import pytest
 import requests
@@ -18,20 +17,14 @@ from notifications.models import Message
 from returns import services
 from returns.models import ReturnRequest
 from shopapp.models import LineItemReplacement
-from tests.journeys.conftest import Journey, html_of, text_of
+from tests.journeys.conftest import Journey, hidden_fields, html_of, portal_submit, text_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.journey]
 
 SHOPPER = "rita.returns@example.com"
 TIMEOUT_S = 15
-HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')
 # A label as a carrier's site gives it: a real (tiny) PDF.
 LABEL_PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
-
-
-def _hidden(html: str) -> dict[str, str]:
-    form = html.split("<form")[1].split("</form>")[0]
-    return {name: unescape(value) for name, value in HIDDEN.findall(form)}
 
 
 def _delivered_order(journey: Journey, *, line_items: int = 1) -> int:
@@ -53,31 +46,6 @@ def _delivered_order(journey: Journey, *, line_items: int = 1) -> int:
     return order_id
 
 
-def _portal_submit(journey: Journey, order, line, *, resolution: str, variant: str = "") -> str:
-    """The shopper's way through the storefront portal; returns the confirmation page."""
-    url = journey.client.app_proxy_url(journey.domain, "returns")
-    with requests.Session() as shopper:
-        page = shopper.get(url, timeout=TIMEOUT_S)
-        found = shopper.post(
-            url,
-            data={**_hidden(page.text), "order": order.name, "contact": SHOPPER},
-            timeout=TIMEOUT_S,
-        )
-        assert f'name="quantity-{line.pk}"' in found.text, found.text[-2000:]
-        choice = {
-            f"quantity-{line.pk}": "1",
-            f"reason-{line.pk}": "SIZE_TOO_SMALL",
-            "resolution": resolution,
-        }
-        if variant:
-            choice[f"variant-{line.pk}"] = variant
-        review = shopper.post(url, data={**_hidden(found.text), **choice}, timeout=TIMEOUT_S)
-        assert "Review your return" in review.text, review.text[-2000:]
-        done = shopper.post(url, data=_hidden(review.text), timeout=TIMEOUT_S)
-    assert done.status_code == 201, done.text[-2000:]
-    return done.text
-
-
 def _subjects(journey: Journey) -> list[str]:
     return [str(m["Subject"]) for m in journey.emails_to(SHOPPER)]
 
@@ -93,7 +61,7 @@ def test_a_return_requested_approved_with_a_label_received_and_refunded(journey)
     (line,) = order.line_items.all()
 
     # when the shopper asks for a refund through the storefront portal
-    _portal_submit(journey, order, line, resolution="refund")
+    portal_submit(journey, order, line, contact=SHOPPER, resolution="refund")
     journey.pump()
     journey.send_due()
 
@@ -167,14 +135,14 @@ def test_an_exchange_is_processed_and_its_replacement_parcel_says_what_it_replac
         page = shopper.get(url, timeout=TIMEOUT_S)
         found = shopper.post(
             url,
-            data={**_hidden(page.text), "order": order.name, "contact": SHOPPER},
+            data={**hidden_fields(page.text), "order": order.name, "contact": SHOPPER},
             timeout=TIMEOUT_S,
         )
     select = found.text.split(f'name="variant-{line.pk}"')[1].split("</select>")[0]
     offered = re.findall(r'<option value="(\d+)"[^>]*>([^<]+)</option>', select)
     assert offered, "the portal offers the product's other variants"
     variant_id, variant_title = offered[0]
-    _portal_submit(journey, order, line, resolution="exchange", variant=variant_id)
+    portal_submit(journey, order, line, contact=SHOPPER, resolution="exchange", variant=variant_id)
     journey.pump()
     request = ReturnRequest.objects.get(order=order)
 

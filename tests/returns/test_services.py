@@ -19,7 +19,7 @@ from tests.returns.store_support import DevshopStore, unit_value
 
 pytestmark = pytest.mark.django_db
 # One order per test that sends a return to Shopify.
-POOL_SIZE = 9
+POOL_SIZE = 10
 
 
 @pytest.fixture(scope="module")
