@@ -4,8 +4,9 @@
         └─ source: the shop's template (locale, then its language, then English)
                    → the built-in default (the language, then English)
         └─ context: plain dicts/lists/str/numbers/dates of the documented variables only
-        └─ Liquid: no include/render (no loader), undefined → empty, bounded loops, output
-                   and wall-clock time; HTML autoescaped, text and SMS plain
+        └─ Liquid: no include/render (no loader), undefined → empty, bounded loops, output,
+                   every filter's result and wall-clock time; HTML autoescaped, text and SMS
+                   plain
         → Rendered(subject, html, text, body)  or  TemplateRenderError
 
     template_validate(subject, html_body, text_body, sms_body, channel)
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import contextvars
 import datetime as dt
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -29,7 +31,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, ClassVar
 
-from liquid import BoundTemplate, Environment, RenderContext
+from liquid import BoundTemplate, Environment, RenderContext, soft_str
 from liquid.exceptions import (
     LiquidError,
     LoopIterationLimitError,
@@ -83,6 +85,13 @@ TOTAL_LOOP_ITERATION_LIMIT = 50_000
 RENDER_DEADLINE_SECONDS = 2.0
 # Template sources longer than this are refused at save time (the admin form enforces it).
 SOURCE_MAX_CHARS = 100_000
+# Every value a filter returns, and every value one would return, however many filters are
+# chained: a chain of `replace: "", "aaaaaaaaaa"` grows a string 11-fold per filter (214 MB
+# after 7), which no output or assign limit sees, as it is never output or assigned.
+VALUE_MAX_CHARS = 256 * 1024
+VALUE_MAX_ITEMS = 10_000
+# Integers (`times` chained squares the digits): far beyond any price or count.
+NUMBER_MAX_BITS = 256
 
 
 class TemplateRenderError(Exception):
@@ -150,6 +159,92 @@ class _BudgetedTemplate(BoundTemplate):
     context_class = _BudgetedContext
 
 
+def _budget_spend() -> None:
+    """The render's wall-clock deadline, checked before every filter (not only in loops): a
+    template without loops can still chain thousands of filters over a large value."""
+    budget = _budget.get()
+    if budget is not None and time.monotonic() > budget["deadline"]:
+        raise ResourceLimitError("render time limit reached", token=None)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else soft_str(value)
+
+
+def _joined_length(items: Any, separator: Any) -> int:
+    if not isinstance(items, (list, tuple)):
+        return len(_text(items))
+    sep = len(_text(separator)) if separator is not None else 1
+    return sum(len(_text(item)) for item in items) + sep * max(0, len(items) - 1)
+
+
+def _replaced_length(value: Any, old: Any, new: Any = "", *, every: bool = True) -> int:
+    text, old_text, new_text = _text(value), _text(old), _text(new)
+    if not every:
+        return len(text) + len(new_text)
+    count = text.count(old_text) if old_text else len(text) + 1
+    return len(text) + count * max(0, len(new_text) - len(old_text))
+
+
+def _bits(value: Any) -> int:
+    return value.bit_length() if isinstance(value, int) else 0
+
+
+# What a filter would return, measured before it runs, for those whose result can be far
+# larger than their input (the others are checked after, as their growth is a small factor).
+_FORESEEN: dict[str, Any] = {
+    "replace": lambda v, *a: ("chars", _replaced_length(v, *a[:2])),
+    "replace_first": lambda v, *a: ("chars", _replaced_length(v, *a[:2], every=False)),
+    "replace_last": lambda v, *a: ("chars", _replaced_length(v, *a[:2], every=False)),
+    "append": lambda v, *a: ("chars", len(_text(v)) + len(_text(a[0] if a else ""))),
+    "prepend": lambda v, *a: ("chars", len(_text(v)) + len(_text(a[0] if a else ""))),
+    "join": lambda v, *a: ("chars", _joined_length(v, a[0] if a else None)),
+    "concat": lambda v, *a: (
+        "items",
+        len(v) + len(a[0]) if isinstance(v, list) and a and isinstance(a[0], list) else 0,
+    ),
+    "times": lambda v, *a: ("bits", _bits(v) + _bits(a[0] if a else 0)),
+    "plus": lambda v, *a: ("bits", max(_bits(v), _bits(a[0] if a else 0)) + 1),
+    "minus": lambda v, *a: ("bits", max(_bits(v), _bits(a[0] if a else 0)) + 1),
+}
+
+
+def _value_refuse(kind: str, size: int) -> None:
+    limits = {"chars": VALUE_MAX_CHARS, "items": VALUE_MAX_ITEMS, "bits": NUMBER_MAX_BITS}
+    if size > limits[kind]:
+        raise ResourceLimitError("a value grows too large", token=None)
+
+
+def _measure(value: Any) -> tuple[str, int]:
+    if isinstance(value, str):
+        return "chars", len(value)
+    if isinstance(value, (list, tuple, dict)):
+        return "items", len(value)
+    return "bits", _bits(value)
+
+
+def _bounded(name: str, func: Any) -> Any:
+    """``func`` checked against the render's budget: the deadline before it runs, the size of
+    its result before (when it can explode) and after."""
+
+    @functools.wraps(func)
+    def bounded(value: Any, *args: Any, **kwargs: Any) -> Any:
+        _budget_spend()
+        foresee = _FORESEEN.get(name)
+        if foresee is not None:
+            try:
+                kind, size = foresee(value, *args)
+            except (TypeError, ValueError, AttributeError):
+                # Arguments the filter itself refuses, with its own message.
+                kind, size = "chars", 0
+            _value_refuse(kind, size)
+        result = func(value, *args, **kwargs)
+        _value_refuse(*_measure(result))
+        return result
+
+    return bounded
+
+
 class _SandboxEnvironment(Environment):
     context_depth_limit: ClassVar[int] = 10
     loop_iteration_limit: ClassVar[int | None] = LOOP_ITERATION_LIMIT
@@ -163,6 +258,7 @@ class _SandboxEnvironment(Environment):
         # Templates are strings in the database, never files: no tag may load another one.
         for name in ("include", "render"):
             self.tags.pop(name, None)
+        self.filters = {name: _bounded(name, func) for name, func in self.filters.items()}
 
 
 class _SmsEnvironment(_SandboxEnvironment):

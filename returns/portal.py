@@ -521,7 +521,7 @@ def items_rate_limit_hit(*, shop_id: int, client_ip: str) -> ratelimit.RateLimit
         result = ratelimit.rate_limit_hit(
             "returns-items",
             shop_id,
-            client_ip or "unknown",
+            ratelimit.address_subject(client_ip),
             ITEMS_RATE_PER_CLIENT,
             ratelimit.window_seconds(),
         )

@@ -204,10 +204,16 @@ def _lookup(request: ProxyRequest, page: PortalPage) -> HttpResponse:
     number = form.cleaned_data["order"]
     # The same per-order budget as the tracking page, keyed by the normalised number: one
     # guessed number costs the same on either page and in any spelling.
-    limited = lookup_rate_limit_hit(shop_id=shop.pk, client_ip=page.client_ip, order_key=number.key)
+    proof = form.cleaned_data["contact"]
+    limited = lookup_rate_limit_hit(
+        shop_id=shop.pk,
+        client_ip=page.client_ip,
+        order_key=number.key,
+        weak_proof=proof.is_weak,
+    )
     if not limited.allowed:
         return page.rate_limited(limited.retry_after)
-    order = storefront_order_lookup(shop=shop, number=number, proof=form.cleaned_data["contact"])
+    order = storefront_order_lookup(shop=shop, number=number, proof=proof)
     if order is None:
         logger.info("returns.portal.lookup_no_match", extra={"shop": shop.myshopify_domain})
         # One message whether the number or the contact was wrong (no enumeration); the

@@ -8,6 +8,12 @@ The guard, in order (each rejection logs its own reason and answers a generic 40
                 (shopify.dev, app proxies: "Calculate a digital signature"), constant-time
     timestamp   within ±SHOPIFY_APP_PROXY_TIMESTAMP_TOLERANCE_SECONDS (90 s, like Shopify's
                 Node library), so a captured URL cannot be replayed later
+    re-split    Shopify joins the sorted ``k=v`` strings with no separator, so the signed text of
+                ``a=1logged_in_customer_id=42`` + ``logged_in_customer_id=`` is also the text of
+                ``a=1`` + ``logged_in_customer_id=42logged_in_customer_id=``: a second query with
+                the same signature. No honest query puts a reserved ``name=`` inside a value (or
+                a reserved name inside another key), so any such query is refused, and
+                ``logged_in_customer_id`` must be empty or digits
     shop        an installed (active) Shop for the signed ``shop`` parameter
 
 A valid signature only says Shopify forwarded the request: views must still check that
@@ -42,6 +48,7 @@ DEFAULT_TIMESTAMP_TOLERANCE_SECONDS = 90
 # Parameters Shopify sets itself: a second copy means someone other than Shopify added one
 # (the Node library 13.x rejects repeats of these as well).
 _SINGLE_VALUED = ("shop", "signature", "timestamp", "logged_in_customer_id", "path_prefix")
+_RESERVED_ASSIGNMENTS = tuple(f"{name}=" for name in _SINGLE_VALUED)
 
 
 def _grouped(query: QueryDict | Iterable[tuple[str, str]]) -> dict[str, list[str]]:
@@ -87,11 +94,27 @@ def _tolerance_seconds() -> int:
     )
 
 
+def _resplit(grouped: dict[str, list[str]]) -> bool:
+    """True if the query could be another query's signed text split differently: a value holding
+    a reserved ``name=``, or a key that is not reserved but holds a reserved name."""
+    for key, values in grouped.items():
+        if key not in _SINGLE_VALUED and any(name in key for name in _SINGLE_VALUED):
+            return True
+        if any(marker in value for value in values for marker in _RESERVED_ASSIGNMENTS):
+            return True
+    return False
+
+
 def app_proxy_rejection(query: QueryDict, *, secret: str, now: float | None = None) -> str:
     """Why a proxied request must be refused ("" when it may proceed), before the shop lookup."""
     grouped = _grouped(query)
     if any(len(grouped.get(key, [])) > 1 for key in _SINGLE_VALUED):
         return "repeated_parameter"
+    if _resplit(grouped):
+        return "reserved_name_in_value"
+    customer = (grouped.get("logged_in_customer_id") or [""])[0]
+    if customer and not (customer.isascii() and customer.isdigit()):
+        return "malformed_customer"
     if not grouped.get("signature"):
         return "missing_signature"
     if not app_proxy_signature_valid(query, secret=secret):
@@ -138,7 +161,7 @@ def app_proxy_required(
         raw_customer = request.GET.get("logged_in_customer_id", "")
         proxy_request = cast(ProxyRequest, request)
         proxy_request.shop = shop
-        proxy_request.logged_in_customer_id = int(raw_customer) if raw_customer.isdigit() else None
+        proxy_request.logged_in_customer_id = int(raw_customer) if raw_customer else None
         return view(proxy_request, *args, **kwargs)
 
     # Shopify strips cookies through the proxy, so Django's CSRF cookie never arrives; the

@@ -104,6 +104,13 @@ def _frame_ancestors() -> list[str]:
 
 SHOPIFY_EXTRA_FRAME_ANCESTORS = _frame_ancestors()
 
+# Production needs a real database and Redis: a missing URL must stop the process, not fall
+# back to a SQLite file and a private Redis per process (each worker would see its own queue).
+if not LOCAL_DEV:
+    for _name in ("DATABASE_URL", "REDIS_URL"):
+        if not os.environ.get(_name):
+            _missing.append(_name)
+
 # Commands that never touch a shop (building static files, checking migrations) run without them.
 _SECRETLESS_COMMANDS = {"collectstatic", "makemigrations", "check"}
 if _missing and not (len(sys.argv) > 1 and sys.argv[1] in _SECRETLESS_COMMANDS):
@@ -134,6 +141,8 @@ if DEVSHOP_ENABLED:
     INSTALLED_APPS.append("devshop")
 
 MIDDLEWARE = [
+    # Outermost: framing headers on every answer, errors and Django's admin included.
+    "shopapp.security.FramingHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -141,6 +150,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "shopapp.urls"
@@ -181,6 +191,9 @@ def _redis_url() -> str:
     url = os.environ.get("REDIS_URL")
     if url:
         return url
+    if not LOCAL_DEV:
+        # Only a command that needs no Redis (collectstatic at build time) gets this far.
+        return "redis://redis-url-not-set.invalid:6379/0"
     from shopapp.embedded_redis import embedded_redis_url
 
     return embedded_redis_url(RUN_DIR)
@@ -244,6 +257,19 @@ TRACKING_LOOKUP_RATE_PER_ORDER = int(os.environ.get("TRACKING_LOOKUP_RATE_PER_OR
 TRACKING_LOOKUP_RATE_WINDOW_SECONDS = int(
     os.environ.get("TRACKING_LOOKUP_RATE_WINDOW_SECONDS", "900")
 )
+# Lookups proved by a postal code (guessable), per order number, over a longer window.
+TRACKING_LOOKUP_WEAK_PROOF_PER_ORDER = int(
+    os.environ.get("TRACKING_LOOKUP_WEAK_PROOF_PER_ORDER", "10")
+)
+TRACKING_LOOKUP_WEAK_PROOF_WINDOW_SECONDS = int(
+    os.environ.get("TRACKING_LOOKUP_WEAK_PROOF_WINDOW_SECONDS", str(24 * 3600))
+)
+# Install attempts (/auth/install) per client address, and per shop, over the lookup window:
+# each one writes an OAuth state row. (The test suite installs hundreds of shops from
+# 127.0.0.1; its tests of the limit set their own.)
+AUTH_INSTALL_RATE_PER_IP = int(
+    os.environ.get("AUTH_INSTALL_RATE_PER_IP", "100000" if TESTING else "20")
+)
 # Photos a shopper uploaded in the returns portal but never submitted are deleted after this
 # many hours (hourly cron; never sooner than 3 hours, as the portal's 2-hour state can still
 # submit them).
@@ -275,9 +301,20 @@ if os.environ.get("EMAIL_URL"):
     EMAIL_USE_TLS = _email.scheme in {"smtp+tls", "submission"}
 
 if not LOCAL_DEV:
+    # Behind a TLS-terminating proxy (Heroku's router, a load balancer) that sets this header.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", True)
+    # /healthz answers the platform's plain-HTTP probes.
+    SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+    SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", str(365 * 24 * 3600)))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+    SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", True)
     SESSION_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
+# Proxies of ours in front of gunicorn that append to X-Forwarded-For (0: gunicorn faces the
+# internet; 1: behind Heroku's router or one load balancer). Client addresses for rate limits
+# are read that many hops from the right (shopapp.storefront.ratelimit.client_address).
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 LOGGING = {
     "version": 1,

@@ -47,6 +47,7 @@ from shopapp.models import Order, Shop
 from shopapp.proxy import app_proxy_required
 from shopapp.storefront import (
     liquid_safe,
+    storefront_client_ip,
     storefront_language,
     storefront_response,
     supported_language,
@@ -58,7 +59,7 @@ from shopapp.storefront.links import (
     tracking_link_token,
 )
 from shopapp.storefront.lookup import storefront_order_lookup
-from shopapp.storefront.ratelimit import client_ip, lookup_rate_limit_hit
+from shopapp.storefront.ratelimit import lookup_rate_limit_hit
 from tracking import selectors
 from tracking.branding import safe_url, tracking_branding
 from tracking.forms import OrderLookupForm, TrackingNumberForm
@@ -167,10 +168,16 @@ def _lookup_by_order(request: ProxyRequest, page: _Page) -> HttpResponse:
     number = form.cleaned_data["order"]
     # The same key for every spelling of the number, and for the returns portal: one guessed
     # number costs the same wherever and however it is typed.
-    limited = lookup_rate_limit_hit(shop_id=shop.pk, client_ip=page.client_ip, order_key=number.key)
+    proof = form.cleaned_data["contact"]
+    limited = lookup_rate_limit_hit(
+        shop_id=shop.pk,
+        client_ip=page.client_ip,
+        order_key=number.key,
+        weak_proof=proof.is_weak,
+    )
     if not limited.allowed:
         return page.rate_limited(limited.retry_after)
-    found = storefront_order_lookup(shop=shop, number=number, proof=form.cleaned_data["contact"])
+    found = storefront_order_lookup(shop=shop, number=number, proof=proof)
     order = selectors.order_for_page(shop=shop, order_id=found.pk) if found else None
     if order is None:
         logger.info("tracking.lookup.no_match", extra={"shop": shop.myshopify_domain})
@@ -236,9 +243,7 @@ class _Page:
         self.proxy_base = proxy_base
         self.settings = selectors.tracking_settings_for_shop(shop=self.shop)
         self.branding = tracking_branding(self.settings)
-        self.client_ip = client_ip(
-            request.headers.get("X-Forwarded-For", ""), request.META.get("REMOTE_ADDR", "")
-        )
+        self.client_ip = storefront_client_ip(request)
         self.explicit_locale = supported_language(request.GET.get("locale", ""))
         try:
             self.zone = zoneinfo.ZoneInfo(self.shop.timezone or "UTC")

@@ -23,6 +23,7 @@ import time
 from datetime import timedelta
 from urllib.parse import urlencode, urlsplit
 
+import redis
 import shopify
 from django.conf import settings
 from django.core.signing import BadSignature
@@ -37,6 +38,7 @@ from shopapp.auth.services import shop_after_install, shop_install_from_authoriz
 from shopapp.auth.session import embedded_headers_set
 from shopapp.auth.shopify_oauth import TokenRequestRejected, TokenRequestUnavailable
 from shopapp.models import OAuthState
+from shopapp.storefront import ratelimit
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,12 @@ def install(request: HttpRequest) -> HttpResponse:
         logger.info("auth.install.bad_shop")
         return _text("Invalid shop domain: expected <name>.myshopify.com", 400)
 
+    refused = _install_rate_limit_hit(request, domain=domain)
+    if refused:
+        response = _text("Too many install attempts: try again in a few minutes.", 429)
+        response["Retry-After"] = str(refused)
+        return response
+
     now = timezone.now()
     # Housekeeping, cheap with the index on nothing-but-old rows: unused states pile up
     # when merchants abandon the consent page.
@@ -105,6 +113,31 @@ def install(request: HttpRequest) -> HttpResponse:
     )
     logger.info("auth.install.redirected", extra={"shop": domain})
     return response
+
+
+def _install_rate_limit_hit(request: HttpRequest, *, domain: str) -> int:
+    """Seconds to wait when this client, or this shop, started too many installs lately (each
+    writes an OAuth state row before anyone is authenticated); 0 when allowed. Redis down:
+    allowed (fail open, logged), as the storefront limits."""
+    address = ratelimit.client_address(
+        request.headers.get("X-Forwarded-For", ""),
+        request.META.get("REMOTE_ADDR", ""),
+        via_shopify=False,
+    )
+    limit = int(settings.AUTH_INSTALL_RATE_PER_IP)
+    window = ratelimit.window_seconds()
+    try:
+        for scope, subject in (
+            ("install-ip", ratelimit.address_subject(address)),
+            ("install-shop", domain),
+        ):
+            result = ratelimit.rate_limit_hit(scope, 0, subject, limit, window)
+            if not result.allowed:
+                logger.warning("auth.install.rate_limited", extra={"scope": scope})
+                return result.retry_after
+    except redis.RedisError as exc:
+        logger.warning("auth.install.rate_limit_unavailable", extra={"error": type(exc).__name__})
+    return 0
 
 
 def _callback_params(request: HttpRequest) -> dict[str, object]:

@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.utils.translation.trans_real import parse_accept_lang_header
 
 from shopapp.models import Order, Shop
+from shopapp.storefront.ratelimit import client_address
 
 LIQUID_CONTENT_TYPE = "application/liquid; charset=utf-8"
 HTML_CONTENT_TYPE = "text/html; charset=utf-8"
@@ -75,10 +76,13 @@ def storefront_language(request: HttpRequest, shop: Shop, order: Order | None = 
 
 
 def storefront_client_ip(request: HttpRequest) -> str:
-    """The shopper's IP: the first address of X-Forwarded-For, which Shopify's proxy sets
-    (shopify.dev, "App proxies"); else the peer address."""
-    first = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-    return first or request.META.get("REMOTE_ADDR", "") or ""
+    """The shopper's address as Shopify's app proxy reported it, past our own trusted proxies
+    (``shopapp.storefront.ratelimit.client_address``)."""
+    return client_address(
+        request.headers.get("X-Forwarded-For", ""),
+        request.META.get("REMOTE_ADDR", ""),
+        via_shopify=True,
+    )
 
 
 def storefront_response(

@@ -315,6 +315,20 @@ def test_live_preview_answers_json(client, shop_a):
     assert (data["subject"], data["html"], data["error"]) == ("Hi Ada", "<b>#1001</b>", "")
 
 
+def test_live_preview_of_a_template_over_budget_says_why(client, shop_a):
+    growing = '{{ "aaaaaaaaaa"' + ' | replace: "", "aaaaaaaaaa"' * 7 + " }}"
+
+    response = post(
+        client,
+        shop_a,
+        f"{BASE}templates/shipped/email/en/preview",
+        {"subject": "Hi", "html_body": growing},
+    )
+
+    assert response.status_code == 200
+    assert "A value grows too large" in response.json()["error"]
+
+
 def test_send_test_to_me(client, shop_a):
     # when
     response = post(client, shop_a, f"{BASE}templates/delivered/email/es/test")

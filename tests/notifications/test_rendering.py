@@ -267,6 +267,59 @@ def test_many_side_by_side_loops_are_refused():
         render_source("email", subject="x", text_body=source)
 
 
+GROWING = '{{ "aaaaaaaaaa"' + ' | replace: "", "aaaaaaaaaa"' * 7 + " }}"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        pytest.param(GROWING, id="replace-chain"),  # ×11 per filter: 214 MB after 7
+        pytest.param(
+            '{{ "' + "a" * 20 + '" | split: "" | join: "' + "-" * 20_000 + '" }}', id="join"
+        ),
+        pytest.param("{{ 99999999" + " | times: 99999999" * 40 + " }}", id="times-chain"),
+        pytest.param('{{ "' + "a" * 5000 + '" | replace: "a", "' + "b" * 100 + '" }}', id="one"),
+    ],
+)
+def test_a_value_that_would_grow_too_large_is_refused_before_it_exists(source):
+    started = time.monotonic()
+
+    with pytest.raises(TemplateRenderError, match="Text body: A value grows too large"):
+        render_source("email", subject="x", text_body=source)
+
+    assert time.monotonic() - started < 1.0
+
+
+def test_a_render_over_its_time_budget_is_refused_even_without_loops(monkeypatch):
+    # given a budget of 50 ms, and 4,000 filters over a 200,000-character value, no loop
+    monkeypatch.setattr("notifications.rendering.RENDER_DEADLINE_SECONDS", 0.05)
+    big = '"' + "a" * 100 + '" | replace: "a", "' + "a" * 2000 + '"'
+    source = "{{ " + big + " | upcase | downcase" * 2000 + " | size }}"
+    started = time.monotonic()
+
+    with pytest.raises(TemplateRenderError, match="Text body: Render time limit reached"):
+        render_source("email", subject="x", text_body=source)
+
+    assert time.monotonic() - started < 1.0
+
+
+def test_validate_refuses_a_growing_value_at_save_time():
+    problems = template_validate(subject="x", text_body=GROWING, channel="email")
+
+    assert [(p.field, p.message) for p in problems] == [("text_body", "A value grows too large.")]
+
+
+def test_filters_keep_working_within_the_bounds():
+    source = (
+        '{{ "a,b" | split: "," | join: "+" | append: "!" | prepend: "<" | replace: "+", "-" }}'
+        " {{ 6 | times: 7 | plus: 1 | minus: 1 }} {{ order.name | upcase }}"
+    )
+
+    rendered = render_source("email", subject="x", text_body=source)
+
+    assert rendered.text == "<a-b! 42 #1001\n"
+
+
 def test_huge_output_is_refused():
     # given: 9,000 × 40 bytes = 360 KB > 256 KiB
     source = "{% for i in (1..9000) %}" + "x" * 40 + "{% endfor %}"

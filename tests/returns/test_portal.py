@@ -278,6 +278,25 @@ def test_lookup_by_number_and_shipping_postal_code(client, devshop, shop):
     assert f'name="quantity-{lines(order)[0].pk}"' in body(response)
 
 
+def test_postal_code_guesses_spend_a_slower_budget_per_order(client, devshop, shop, settings):
+    # given an order whose number is known, and a day's budget of 3 postal-code proofs for it
+    settings.TRACKING_LOOKUP_WEAK_PROOF_PER_ORDER = 3
+    settings.TRACKING_LOOKUP_RATE_PER_ORDER = 100
+    order = delivered_order(devshop, shop)
+
+    # when guesses of its ZIP come from ever new addresses
+    guesses = [lookup(client, shop, order, contact=f"{90210 + i:05d}") for i in range(3)]
+    right_code_too_late = lookup(client, shop, order, contact=order.shipping_zip)
+
+    # then the fourth is refused, even with the right code, and for the day
+    assert [g.status_code for g in guesses] == [200, 200, 200]
+    assert right_code_too_late.status_code == 429
+    assert int(right_code_too_late["Retry-After"]) > 3600
+    assert "quantity-" not in body(right_code_too_late)
+    # while the order's email still works for its owner
+    assert lookup(client, shop, order).status_code == 200
+
+
 def test_wrong_email_and_wrong_number_get_the_same_answer(client, devshop, shop):
     # given an order
     order = delivered_order(devshop, shop)

@@ -111,6 +111,7 @@ def test_shop_comes_from_the_token_not_the_query(client, settings, installed_sho
         ("not_yet_valid", {"offset": 60}),
         ("mismatched_hosts", {"iss_domain": "attacker.myshopify.com"}),
         ("no_exp", {"drop": ("exp",)}),
+        ("no_nbf", {"drop": ("nbf",)}),
         ("no_sid", {"drop": ("sid",)}),
         ("hs512", {"algorithm": "HS512"}),
     ],

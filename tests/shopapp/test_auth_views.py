@@ -67,6 +67,49 @@ def test_install_redirects_to_authorize_with_a_one_time_state(client, settings, 
     assert cookie["samesite"] == "Lax"
 
 
+@pytest.fixture
+def install_limit(settings, redis_conn):
+    """3 install attempts per client address and per shop, counted from zero."""
+    settings.AUTH_INSTALL_RATE_PER_IP = 3
+    return settings
+
+
+def test_one_client_starting_many_installs_is_paused(client, install_limit, db):
+    # given a client that started 3 installs, each writing a state row
+    for i in range(3):
+        response = client.get(
+            "/auth/install", {"shop": f"flood-{i}.myshopify.com"}, REMOTE_ADDR="198.51.100.7"
+        )
+        assert response.status_code == 302
+
+    # when it starts a 4th, even with a forged X-Forwarded-For
+    refused = client.get(
+        "/auth/install",
+        {"shop": "flood-3.myshopify.com"},
+        REMOTE_ADDR="198.51.100.7",
+        headers={"X-Forwarded-For": "203.0.113.200"},
+    )
+
+    # then it is refused with a wait, and writes nothing; another client is not held back
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+    assert OAuthState.objects.count() == 3
+    other = client.get(
+        "/auth/install", {"shop": "flood-3.myshopify.com"}, REMOTE_ADDR="198.51.100.8"
+    )
+    assert other.status_code == 302
+
+
+def test_many_clients_starting_installs_for_one_shop_are_paused(client, install_limit, db):
+    answers = [
+        client.get("/auth/install", {"shop": DOMAIN}, REMOTE_ADDR=f"198.51.100.{i}").status_code
+        for i in range(4)
+    ]
+
+    assert answers == [302, 302, 302, 429]
+    assert OAuthState.objects.filter(shop_domain=DOMAIN).count() == 3
+
+
 @pytest.mark.parametrize(
     "shop",
     [
@@ -95,6 +138,17 @@ def test_callback_with_a_bad_hmac_is_refused(client, settings, db):
 
     assert response.status_code == 403
     assert OAuthState.objects.get(state=state).used_at is None
+    assert not Shop.objects.exists()
+
+
+def test_callback_with_an_hmac_wrong_in_its_last_character_only_is_refused(client, settings, db):
+    state = start_install(client)
+    params = callback_params(settings, state)
+    params["hmac"] = params["hmac"][:-1] + ("0" if params["hmac"][-1] != "0" else "1")
+
+    response = client.get("/auth/callback", params)
+
+    assert response.status_code == 403
     assert not Shop.objects.exists()
 
 

@@ -100,6 +100,15 @@ def test_any_change_breaks_the_docs_signature(mutation):
     )
 
 
+def test_a_signature_wrong_in_its_last_character_only_is_invalid():
+    # A comparison of a prefix of the signature would let this through.
+    flipped = DOCS_SIGNATURE[:-1] + ("0" if DOCS_SIGNATURE[-1] != "0" else "1")
+
+    assert not app_proxy_signature_valid(
+        QueryDict(f"{DOCS_QUERY}&signature={flipped}"), secret="hush"
+    )
+
+
 def test_wrong_secret_missing_or_repeated_signature_are_invalid():
     assert not app_proxy_signature_valid(
         QueryDict(f"{DOCS_QUERY}&signature={DOCS_SIGNATURE}"), secret="not-hush"
@@ -176,6 +185,59 @@ def test_rejections_answer_a_generic_403(shop, browser, make_query):
 
     assert response.status_code == 403
     assert response.content == b"Forbidden"
+
+
+def _resplit(shopify_signed: str, into: list[tuple[str, str]]) -> str:
+    """``into`` with the signature Shopify gave ``shopify_signed``: the same signed text split
+    at other places (Shopify joins the sorted pairs with no separator)."""
+    signature = QueryDict(shopify_signed)["signature"]
+    return urlencode([*into, ("signature", signature)])
+
+
+@pytestmark_urls
+def test_a_signed_query_split_differently_is_refused(shop, browser):
+    # given the query Shopify signed for an anonymous shopper who typed a crafted parameter
+    domain, now = shop.myshopify_domain, int(time.time())
+    honest = signed([("a", "1logged_in_customer_id=42"), *shopify_params(domain, timestamp=now)])
+    # when the same signed text is cut elsewhere: `a=1` and a customer id of the attacker's
+    params = dict(shopify_params(domain, timestamp=now))
+    forged = _resplit(
+        honest,
+        [
+            ("a", "1"),
+            ("logged_in_customer_id", "42logged_in_customer_id="),
+            *[(k, v) for k, v in params.items() if k != "logged_in_customer_id"],
+        ],
+    )
+    assert app_proxy_signature_valid(QueryDict(forged), secret=SECRET)
+
+    # then neither the forged nor the crafted query reaches the view
+    assert browser.get(f"/proxy/whoami?{forged}").status_code == 403
+    assert browser.get(f"/proxy/whoami?{honest}").status_code == 403
+
+
+@pytestmark_urls
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("next", "/x?shop=other.myshopify.com"),
+        ("q", "timestamp=1"),
+        ("xlogged_in_customer_id", "1"),
+        ("path_prefix_x", "1"),
+    ],
+)
+def test_reserved_names_inside_other_parameters_are_refused(shop, browser, extra):
+    query = signed([extra, *shopify_params(shop.myshopify_domain)])
+
+    assert browser.get(f"/proxy/whoami?{query}").status_code == 403
+
+
+@pytestmark_urls
+@pytest.mark.parametrize("customer", ["42x", "-1", "٤٢", " 42"])
+def test_a_customer_id_that_is_not_digits_is_refused(shop, browser, customer):
+    query = signed(shopify_params(shop.myshopify_domain, customer))
+
+    assert browser.get(f"/proxy/whoami?{query}").status_code == 403
 
 
 @pytestmark_urls

@@ -8,7 +8,7 @@ import time
 import pytest
 import redis
 
-from shopapp.storefront.ratelimit import client_ip, lookup_rate_limit_hit
+from shopapp.storefront.ratelimit import address_subject, client_address, lookup_rate_limit_hit
 from tests.conftest import need
 from tests.tracking.test_page import _order_with_shipment, body, make_shop, proxy_post
 
@@ -147,10 +147,96 @@ def test_redis_down_fails_open_with_a_log_line(client, limits, caplog):
     assert "tracking.lookup.rate_limit_unavailable" in caplog.messages
 
 
-def test_client_ip_is_the_first_forwarded_address():
-    assert client_ip("203.0.113.9, 10.0.0.1", "127.0.0.1") == "203.0.113.9"
-    assert client_ip(" 2001:db8::1 ", "127.0.0.1") == "2001:db8::1"
-    assert client_ip("", "127.0.0.1") == "127.0.0.1"
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "01001",
+        "0000001001",
+        "#01001",
+        "\uff11\uff10\uff10\uff11",  # fullwidth
+        "\u0661\u0660\u0660\u0661",  # Arabic-Indic
+        "\u0967\u0966\u0966\u0967",  # Devanagari
+    ],
+)
+def test_a_locked_order_stays_locked_in_every_spelling(client, limits, spelling):
+    # given an order locked after two wrong guesses from two clients
+    shop = make_shop()
+    _order_with_shipment(shop)
+    for i in range(2):
+        _wrong(client, shop, order="1001", ip=f"198.51.100.{i}")
+
+    # when a third client types its number otherwise, with the right email
+    response = proxy_post(
+        client, shop, {"order": spelling, "contact": "ada@example.com"}, ip="192.0.2.50"
+    )
+
+    # then it is refused, and nothing of the order shows
+    assert response.status_code == 429
+    assert "Arrived at hub" not in body(response)
+
+
+def test_one_ipv6_subscriber_is_one_client(client, limits):
+    # given a client allowed 3 lookups, whose /64 holds 2^64 addresses
+    shop = make_shop()
+    answers = [
+        _wrong(client, shop, order=str(7000 + i), ip=f"2001:db8:1:2::{i + 1:x}") for i in range(4)
+    ]
+
+    # then the 4th address of the same /64 is refused, another /64 is not
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert _wrong(client, shop, order="7100", ip="2001:db8:1:3::1").status_code == 200
+
+
+def test_a_client_cannot_pose_as_many_by_writing_its_own_forwarded_for(client, limits):
+    # given a proxy that appends (as Heroku's router and most load balancers do): the client's
+    # own X-Forwarded-For comes first, the address the trusted hop saw last
+    limits.TRUSTED_PROXY_COUNT = 1
+    shop = make_shop()
+
+    answers = [
+        _wrong(client, shop, order=str(8000 + i), ip=f"10.9.9.{i}, 203.0.113.9, 172.16.0.1")
+        for i in range(4)
+    ]
+
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+
+
+@pytest.mark.parametrize(
+    ("forwarded_for", "remote_addr", "trusted", "via_shopify", "expected"),
+    [
+        # gunicorn faces the internet; Shopify's proxy sets the shopper's address
+        ("203.0.113.9", "23.227.38.1", 0, True, "203.0.113.9"),
+        # a forged entry to the left of Shopify's is never believed
+        ("6.6.6.6, 203.0.113.9", "23.227.38.1", 0, True, "203.0.113.9"),
+        # behind one load balancer of ours, which appended Shopify's address
+        ("203.0.113.9, 23.227.38.1", "10.0.0.2", 1, True, "203.0.113.9"),
+        # not through Shopify (e.g. /auth/install): the peer itself, whatever the header says
+        ("6.6.6.6", "198.51.100.4", 0, False, "198.51.100.4"),
+        ("6.6.6.6, 198.51.100.4", "10.0.0.2", 1, False, "198.51.100.4"),
+        # a shorter chain than promised: its leftmost address
+        ("", "127.0.0.1", 1, True, "127.0.0.1"),
+    ],
+)
+def test_client_address_believes_only_trusted_hops(
+    settings, forwarded_for, remote_addr, trusted, via_shopify, expected
+):
+    settings.TRUSTED_PROXY_COUNT = trusted
+
+    assert client_address(forwarded_for, remote_addr, via_shopify=via_shopify) == expected
+
+
+@pytest.mark.parametrize(
+    ("address", "subject"),
+    [
+        ("203.0.113.9", "203.0.113.9"),
+        ("2001:db8:1:2:aaaa:bbbb:cccc:dddd", "2001:db8:1:2::/64"),
+        ("::ffff:203.0.113.9", "203.0.113.9"),
+        ("not an address", "not an address"),
+        ("", "unknown"),
+    ],
+)
+def test_budgets_are_per_ipv4_address_or_ipv6_64(address, subject):
+    assert address_subject(address) == subject
 
 
 def test_the_limiter_counts_per_subject(limits):

@@ -52,6 +52,27 @@ def test_forged_signature_is_refused_and_nothing_stored(client, shop):
     assert WebhookEvent.objects.count() == 0
 
 
+def _flip(text: str, index: int) -> str:
+    """``text`` with the character at ``index`` changed to another of the same alphabet."""
+    swapped = "B" if text[index] == "A" else "A"
+    return text[:index] + swapped + text[index + 1 :] if index != -1 else text[:-1] + swapped
+
+
+@pytest.mark.parametrize("index", [-1, -2], ids=["last-char", "last-data-char"])
+def test_a_signature_wrong_in_its_last_character_only_is_refused(client, shop, index):
+    # A comparison of a prefix of the HMAC would let this through.
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+    headers["X-Shopify-Hmac-Sha256"] = _flip(headers["X-Shopify-Hmac-Sha256"], index)
+
+    response = client.post(
+        "/webhooks/", data=body, content_type="application/json", headers=headers
+    )
+
+    assert response.status_code == 401
+    assert WebhookEvent.objects.count() == 0
+
+
 def test_body_changed_after_signing_is_refused(client, shop):
     body = fixture_bytes("orders/create")
     headers = shopify_headers("orders/create", body, shop_domain=SHOP)

@@ -149,7 +149,7 @@ def proxy_post(client, shop: Shop, data: dict, path: str = "", ip: str = "203.0.
     return client.post(
         f"/proxy/track{path}?{signed_query(shop, **kw)}",
         data=payload,
-        headers={"X-Forwarded-For": f"{ip}, 10.0.0.1", **headers},
+        headers={"X-Forwarded-For": ip, **headers},
     )
 
 
