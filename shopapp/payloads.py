@@ -1,6 +1,9 @@
 """Reading values out of Shopify's REST-shaped payloads (webhooks, and GraphQL converted to
 that shape), where ids may arrive as JSON numbers or as digit strings."""
 
+import json
+import math
+import re
 from typing import Any
 
 
@@ -14,3 +17,42 @@ def payload_int(value: Any) -> int | None:
     if isinstance(value, str) and value.isdigit():
         return int(value)
     return None
+
+
+# Characters PostgreSQL cannot store in text or jsonb: NUL, and lone surrogates (a JSON
+# "\ud800" parses into a str that is not valid UTF-8).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def json_storable(value: Any) -> Any:
+    """``value`` (parsed JSON) with every string, keys included, made storable: NUL and lone
+    surrogates become U+FFFD. Shopify's payloads carry what shoppers typed; one stray
+    character must not make a delivery impossible to store, and so lost."""
+    if isinstance(value, str):
+        return _UNSTORABLE.sub("\ufffd", value)
+    if isinstance(value, list):
+        return [json_storable(item) for item in value]
+    if isinstance(value, dict):
+        return {json_storable(key): json_storable(item) for key, item in value.items()}
+    return value
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"number out of range: {text[:20]}")
+    return number
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"not JSON: {name}")
+
+
+def json_parse(body: bytes | str) -> Any:
+    """Strict JSON as Shopify sends it, storable as it comes out: NaN, Infinity and numbers
+    beyond a double (1e400) are refused (ValueError) rather than stored as what PostgreSQL's
+    jsonb refuses; nesting too deep for Python's parser is a ValueError too, not a crash."""
+    try:
+        return json_storable(json.loads(body, parse_float=_finite, parse_constant=_no_constant))
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None

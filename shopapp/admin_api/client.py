@@ -24,6 +24,8 @@ from typing import Any
 import requests
 from django.conf import settings
 
+from shopapp.payloads import json_parse
+
 logger = logging.getLogger(__name__)
 
 # Seconds to open a connection / to wait for Shopify's answer. Shopify answers most queries
@@ -191,7 +193,8 @@ class AdminApiClient:
                 status = response.status_code
                 if status == 200:
                     try:
-                        return response.json()
+                        # Storable as it comes: what shoppers typed may hold a NUL.
+                        return json_parse(response.content)
                     except ValueError as exc:
                         raise AdminApiError(
                             "Admin API answered 200 with a body that is not JSON", status=200

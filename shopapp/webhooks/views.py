@@ -10,14 +10,15 @@ nothing but the WebhookEvent row is written in the request: no Shopify call, no 
 import base64
 import hashlib
 import hmac
-import json
 import logging
+import re
 from datetime import UTC, datetime
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
+from shopapp.payloads import json_parse, json_storable
 from shopapp.payloads import payload_int as _as_id
 from shopapp.webhooks.services import webhook_event_record
 
@@ -25,6 +26,8 @@ logger = logging.getLogger(__name__)
 
 # Column widths of WebhookEvent: a longer header is refused rather than truncated.
 _MAX_LENGTHS = {"topic": 128, "shop_domain": 255, "webhook_id": 255, "event_id": 255}
+
+_PRINTABLE = re.compile(r"[\x21-\x7e]+")
 
 # Topics whose payload names its order as ``order_id``; orders/* carry it as ``id``.
 _ORDER_ID_KEY_TOPICS = ("fulfillments/", "refunds/", "fulfillment_events/")
@@ -43,9 +46,9 @@ def _signature_valid(body: bytes, provided: str) -> bool:
 
 
 def _shopify_headers(request: HttpRequest) -> dict[str, str]:
-    # Every X-Shopify-* header, lowercased as HTTP/2 delivers them.
+    # Every X-Shopify-* header, lowercased as HTTP/2 delivers them, storable (no NUL).
     return {
-        "x-shopify-" + key[15:].lower().replace("_", "-"): value
+        "x-shopify-" + key[15:].lower().replace("_", "-"): json_storable(value)
         for key, value in request.META.items()
         if key.startswith("HTTP_X_SHOPIFY_")
     }
@@ -99,10 +102,12 @@ def _body_read(request: HttpRequest) -> bytes | None:
 def _ids_valid(values: dict[str, str]) -> bool:
     missing = [name for name in ("topic", "shop_domain", "webhook_id") if not values[name]]
     too_long = [name for name, value in values.items() if len(value) > _MAX_LENGTHS[name]]
-    if missing or too_long:
+    # Shopify's ids and topics are printable ASCII; anything else is not Shopify's.
+    garbled = [name for name, value in values.items() if value and not _PRINTABLE.fullmatch(value)]
+    if missing or too_long or garbled:
         logger.warning(
             "webhooks.intake.bad_headers",
-            extra={"shop_domain": values["shop_domain"], "missing": missing, "too_long": too_long},
+            extra={"missing": missing, "too_long": too_long, "garbled": garbled},
         )
         return False
     return True
@@ -111,7 +116,7 @@ def _ids_valid(values: dict[str, str]) -> bool:
 def _payload_parse(body: bytes, *, shop_domain: str, topic: str) -> dict | None:
     try:
         # Python's json keeps integers exact: Shopify ids above 2**53 survive.
-        payload = json.loads(body)
+        payload = json_parse(body)
     except ValueError:
         logger.warning(
             "webhooks.intake.bad_json", extra={"shop_domain": shop_domain, "topic": topic}

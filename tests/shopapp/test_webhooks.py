@@ -12,6 +12,7 @@ from shopapp.webhooks.views import webhook_receive
 from tests.shopapp.webhook_support import (
     FIXTURE_ORDER_ID,
     fixture_bytes,
+    fixture_json,
     make_shop,
     post_webhook,
     shopify_headers,
@@ -71,6 +72,51 @@ def test_a_signature_wrong_in_its_last_character_only_is_refused(client, shop, i
 
     assert response.status_code == 401
     assert WebhookEvent.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"id": 1, "total_price": NaN}',
+        b'{"id": 1, "total_price": Infinity}',
+        b'{"id": 1, "total_price": 1e400}',
+        b'{"a":' * 5000 + b"1" + b"}" * 5000,
+        b"[" * 5000 + b"]" * 5000,
+    ],
+    ids=["nan", "infinity", "beyond-a-double", "deep-object", "deep-array"],
+)
+def test_json_that_postgresql_or_python_cannot_hold_is_a_400(client, shop, body):
+    response = post_webhook(client, "orders/create", body, shop_domain=SHOP)
+
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_a_nul_or_lone_surrogate_in_a_signed_payload_is_stored_not_lost(client, shop):
+    # what a shopper typed reaches Shopify's JSON; PostgreSQL stores neither character
+    payload = {**fixture_json("orders/create"), "note": "gift\x00wrap"}
+    body = json.dumps(payload).encode().replace(b'wrap"', b'wrap\\ud800"', 1)
+    assert b'"gift\\u0000wrap\\ud800"' in body
+
+    response = post_webhook(client, "orders/create", body, shop_domain=SHOP)
+
+    assert response.status_code == 200
+    (event,) = WebhookEvent.objects.all()
+    assert event.payload["note"] == "gift\ufffdwrap\ufffd"
+
+
+def test_a_nul_in_a_header_is_dropped_or_refused(client, shop):
+    body = fixture_bytes("orders/create")
+
+    kept = post_webhook(
+        client, "orders/create", body, shop_domain=SHOP, **{"X-Shopify-API-Version": "2026\x00-10"}
+    )
+    refused = post_webhook(client, "orders/create", body, shop_domain=SHOP, webhook_id="wh\x00x")
+
+    assert kept.status_code == 200
+    assert WebhookEvent.objects.get().api_version == "2026\ufffd-10"
+    assert refused.status_code == 400
+    assert WebhookEvent.objects.count() == 1
 
 
 def test_body_changed_after_signing_is_refused(client, shop):
