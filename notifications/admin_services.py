@@ -20,6 +20,7 @@ from notifications.defaults import sample_context
 from notifications.models import Channel, MessageTemplate, Sequence, SequenceStep, Suppression
 from notifications.rendering import (
     TemplateProblem,
+    TemplateRenderError,
     TemplateSource,
     template_source_render,
     template_validate,
@@ -124,8 +125,6 @@ def template_test_send(*, shop: Shop, source: TemplateSource) -> str:
     An SMS template is emailed too (as its text): the merchant's phone number is not known,
     and a test must not cost an SMS. Returns the address it went to.
     """
-    from notifications.rendering import TemplateRenderError
-
     to = (shop.email or "").strip()
     if not to:
         raise TestSendUnavailable("Your store has no email address yet.")

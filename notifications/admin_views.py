@@ -20,7 +20,7 @@ from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonRespons
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from notifications import admin_services, selectors
+from notifications import admin_services, selectors, services
 from notifications.defaults import LANGUAGE_NAMES, LANGUAGES, default_template_get, sample_context
 from notifications.forms import (
     LOCALE_PATTERN,
@@ -506,15 +506,10 @@ def message_resend(request: ShopRequest, message_id: int) -> HttpResponse:
     if message.status not in RESENDABLE:
         return HttpResponse("Only failed or skipped messages can be sent again.", status=409)
     # The engine owns sending (claims, retries, exactly-once): resend goes through it.
-    from notifications import services
-
-    resend = getattr(services, "message_resend", None)
-    if resend is None:
-        logger.warning(
-            "notifications.admin.resend_unavailable", extra={"shop": request.shop.myshopify_domain}
-        )
-        return HttpResponse("Resending is not available yet.", status=503)
-    resend(shop=request.shop, message=message)
+    try:
+        services.message_resend(shop=request.shop, message_id=message.pk)
+    except ValueError:
+        return HttpResponse("This message is already on its way.", status=409)
     return _redirect(request, "embedded:notifications_admin:message_list", notice="resent")
 
 

@@ -28,6 +28,7 @@ from returns import shopify
 from returns.models import ProductInfo, Resolution, ReturnLineItem, ReturnRequest
 from returns.policy import percent, policy_list, return_policy_get
 from shopapp.admin_api.client import admin_client_for_shop
+from shopapp.auth.selectors import shop_zone
 from shopapp.models import LineItem, Order, Shop
 from tracking.selectors import LineItemShipping, line_item_shipping, line_items_shipped
 
@@ -172,8 +173,6 @@ def _window_ends(
 
 
 def _date_text(shop: Shop, moment: datetime) -> str:
-    from shopapp.auth.selectors import shop_zone
-
     return dateformat.format(timezone.localtime(moment, shop_zone(shop)), "j F Y")
 
 

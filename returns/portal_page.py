@@ -30,6 +30,7 @@ from returns.policy import (
 )
 from returns.status import return_status_view
 from shopapp.admin_api.client import AdminApiError
+from shopapp.auth.selectors import shop_zone
 from shopapp.http import ProxyRequest
 from shopapp.models import Order, Shop
 from shopapp.storefront import (
@@ -37,6 +38,7 @@ from shopapp.storefront import (
     storefront_client_ip,
     storefront_language,
     storefront_response,
+    supported_language,
 )
 from shopapp.storefront.links import form_token
 from tracking import selectors as tracking_selectors
@@ -62,8 +64,6 @@ class PortalPage:
         return storefront_language(self.request, self.shop, order)
 
     def locale_param(self) -> dict[str, str]:
-        from shopapp.storefront import supported_language
-
         code = supported_language(self.explicit_locale)
         return {"locale": code} if code else {}
 
@@ -270,8 +270,6 @@ class PortalPage:
         )
 
     def zone(self) -> Any:
-        from shopapp.auth.selectors import shop_zone
-
         return shop_zone(self.shop)
 
 

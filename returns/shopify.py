@@ -16,7 +16,9 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from shopapp.admin_api.client import AdminApiClient
+import requests
+
+from shopapp.admin_api.client import AdminApiClient, AdminApiUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -535,10 +537,6 @@ def return_label_stage(
 def return_label_upload(target: dict[str, Any], *, filename: str, mime_type: str, content: bytes):
     """Send the file to the staged target: the parameters as form fields, in order, then the
     file last (storage buckets ignore fields after the file). Raises AdminApiUnavailable."""
-    import requests
-
-    from shopapp.admin_api.client import AdminApiUnavailable
-
     fields: list[tuple[str, tuple[str | None, Any] | tuple[str, bytes, str]]] = [
         (p["name"], (None, p["value"])) for p in target.get("parameters") or []
     ]

@@ -373,23 +373,22 @@ def test_message_log_filters(client, shop_a):
     assert everything.count(">Resend</button>") == 2
 
 
-def test_resend_calls_the_engine(client, shop_a, monkeypatch):
-    # given
-    from notifications import services
-
+def test_resend_puts_the_message_back_in_the_engine_due_now(client, shop_a):
+    # given a message that failed an hour ago
     message = make_message(shop_a, status="failed")
-    calls = []
-    monkeypatch.setattr(
-        services,
-        "message_resend",
-        lambda *, shop, message: calls.append((shop.pk, message.pk)),
-        raising=False,
+    Message.objects.filter(pk=message.pk).update(
+        due_at=timezone.now() - timedelta(hours=1), reason="SMTP said no"
     )
-    # when
+
+    # when staff press Resend
     response = post(client, shop_a, f"{BASE}messages/{message.pk}/resend")
-    # then
+
+    # then the engine has it scheduled, due now, its old failure cleared
     assert response.status_code == 303
-    assert calls == [(shop_a.pk, message.pk)]
+    message.refresh_from_db()
+    assert message.status == "scheduled"
+    assert message.reason == ""
+    assert timezone.now() - message.due_at < timedelta(minutes=1)
 
 
 def test_resend_refuses_a_sent_message(client, shop_a):
