@@ -1,15 +1,17 @@
-"""Webhook intake throughput and latency, against a bare Django view on the same server.
+"""Webhook intake throughput and latency under wrk, against two baselines on the same server.
 
     bench ─ migrate + shop row ─> gunicorn (bench.settings, as the Procfile runs it)
-          ─ N signed POSTs ─> /bench/bare      (baseline: Django answering 200)
-          ─ N signed POSTs ─> /webhooks/       (verify HMAC, parse, INSERT, enqueue on commit)
-          ─> requests/s, p50, p99 for both and their ratio
+          ─ wrk ─> /bench/bare     Django answering 200 after reading the body
+          ─ wrk ─> /bench/insert   the same plus one committed INSERT of the body: the floor
+                                   for anything that stores a row
+          ─ wrk ─> /webhooks/      verify HMAC, parse, store the delivery, answer 200
+          ─> requests/s, p50, p99 of each, and the intake's ratios to both
 
-Both targets run in the same run on the same server with the same body and headers, so the
-ratio is the intake's own cost, whatever the machine. Exits 1 if any webhook request failed or
-a 200 was answered for a delivery that was not stored.
+All three run in the same run on the same server with the same signed body; each delivery has
+its own X-Shopify-Webhook-Id, so none is a duplicate. Exits 1 if any request failed, or if the
+number of stored deliveries differs from the number answered 200.
 
-    .venv/bin/python bench/webhooks.py [--requests 2000] [--concurrency 16]
+    .venv/bin/python bench/webhooks.py [--seconds 10] [--connections 16] [--json out.json]
 
 Database: ``DATABASE_URL`` when set (rows the bench wrote are deleted afterwards), else a
 temporary SQLite file. Redis: ``REDIS_URL`` when set, else the embedded one, started in a
@@ -22,25 +24,24 @@ import base64
 import contextlib
 import hashlib
 import hmac
+import json
 import os
 import socket
-import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import uuid
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.wrk import WrkRequest, WrkResult, wrk_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "shopify" / "webhooks" / "orders__create.json"
 SHOP_DOMAIN = "bench-shop.myshopify.com"
-# Requests per target before measuring: imports, connection pools and SQLite's WAL warm up.
-WARMUP_REQUESTS = 50
-# Generous: a request slower than this is a failure, not a data point.
-REQUEST_TIMEOUT_S = 10
+# Seconds of load per target before measuring: imports, connection pools, WAL warm up.
+WARMUP_SECONDS = 2
 
 
 def free_port() -> int:
@@ -51,8 +52,9 @@ def free_port() -> int:
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=2000, help="per target (default 2000)")
-    parser.add_argument("--concurrency", type=int, default=16, help="client threads (16)")
+    parser.add_argument("--seconds", type=float, default=10, help="of load per target (10)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     # The Procfile's web process: WEB_CONCURRENCY (2) workers of 4 threads.
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--threads", type=int, default=4)
@@ -149,60 +151,6 @@ def signed_headers(body: bytes, secret: str) -> dict[str, str]:
     }
 
 
-def run_load(url: str, body: bytes, headers: dict, total: int, concurrency: int) -> dict:
-    """POST ``total`` times from ``concurrency`` threads; each delivery gets its own ids."""
-    import requests
-
-    local = threading.local()
-    latencies: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def one(_: int) -> None:
-        session = getattr(local, "session", None)
-        if session is None:
-            session = local.session = requests.Session()
-        delivery = {
-            **headers,
-            "X-Shopify-Webhook-Id": str(uuid.uuid4()),
-            "X-Shopify-Event-Id": str(uuid.uuid4()),
-        }
-        started = time.perf_counter()
-        try:
-            response = session.post(url, data=body, headers=delivery, timeout=REQUEST_TIMEOUT_S)
-            status = response.status_code
-        except requests.RequestException as exc:
-            status = type(exc).__name__
-        elapsed = time.perf_counter() - started
-        with lock:
-            if status == 200:
-                latencies.append(elapsed)
-            else:
-                failures.append(str(status))
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        list(pool.map(one, range(total)))
-    wall = time.perf_counter() - started
-    return {"wall": wall, "latencies": latencies, "failures": failures, "total": total}
-
-
-def summarise(result: dict) -> dict:
-    latencies = sorted(result["latencies"])
-    if len(latencies) >= 2:
-        cuts = statistics.quantiles(latencies, n=100, method="inclusive")
-        p50, p99 = cuts[49], cuts[98]
-    else:
-        p50 = p99 = latencies[0] if latencies else float("nan")
-    return {
-        "rps": len(latencies) / result["wall"],
-        "p50_ms": p50 * 1000,
-        "p99_ms": p99 * 1000,
-        "ok": len(latencies),
-        "failed": len(result["failures"]),
-    }
-
-
 def cleanup(redis_url: str, embedded: bool, event_ids: set[int]) -> None:
     import redis
     from rq import Queue
@@ -223,6 +171,35 @@ def cleanup(redis_url: str, embedded: bool, event_ids: set[int]) -> None:
             and (job.args[0] in event_ids)
         ):
             job.delete()
+
+
+def _row(result: WrkResult) -> dict:
+    return {
+        "rps": round(result.rps, 1),
+        "p50_ms": round(result.p50_ms, 2),
+        "p99_ms": round(result.p99_ms, 2),
+        "ok": result.ok,
+        "failed": result.failed,
+    }
+
+
+def measure(base: str, body: bytes, headers: dict, args: argparse.Namespace) -> dict:
+    """Warm each target up, then measure it: the bare view, the INSERT floor, the intake."""
+    from bench.urls import floor_table_create
+
+    floor_table_create()
+    unique = ("X-Shopify-Webhook-Id", "X-Shopify-Event-Id")
+    targets = {
+        "bare view": WrkRequest("POST", "/bench/bare", headers, body),
+        "one INSERT": WrkRequest("POST", "/bench/insert", headers, body),
+        "webhook intake": WrkRequest("POST", "/webhooks/", headers, body, unique_headers=unique),
+    }
+    rows = {}
+    for name, request in targets.items():
+        warm = wrk_run(base, request, seconds=WARMUP_SECONDS, connections=args.connections)
+        rows[name] = wrk_run(base, request, seconds=args.seconds, connections=args.connections)
+        rows[name + " (warm-up)"] = warm
+    return rows
 
 
 def main() -> int:
@@ -254,14 +231,7 @@ def main() -> int:
             server = start_server(port, args, run_dir / "gunicorn.log")
             base = f"http://127.0.0.1:{port}"
             try:
-                for path in ("/bench/bare", "/webhooks/"):
-                    run_load(base + path, body, headers, WARMUP_REQUESTS, args.concurrency)
-                bare = summarise(
-                    run_load(base + "/bench/bare", body, headers, args.requests, args.concurrency)
-                )
-                intake = summarise(
-                    run_load(base + "/webhooks/", body, headers, args.requests, args.concurrency)
-                )
+                results = measure(base, body, headers, args)
             finally:
                 stop_server(server)
             stored = WebhookEvent.objects.filter(shop_domain=SHOP_DOMAIN).count() - stored_before
@@ -270,33 +240,54 @@ def main() -> int:
                 WebhookEvent.objects.filter(shop_domain=SHOP_DOMAIN).values_list("pk", flat=True)
             )
             cleanup(settings.REDIS_URL, embedded_redis, event_ids)
+            from bench.urls import floor_table_drop
+
+            floor_table_drop()
             if os.environ.get("DATABASE_URL"):
                 # A real database: leave it as found.
                 WebhookEvent.objects.filter(shop_domain=SHOP_DOMAIN).delete()
                 Shop.objects.filter(myshopify_domain=SHOP_DOMAIN).delete()
             connection.close()
 
-    expected = WARMUP_REQUESTS + intake["ok"]
+    warm_intake = results.pop("webhook intake (warm-up)")
+    results = {k: v for k, v in results.items() if not k.endswith("(warm-up)")}
+    bare, floor, intake = (results[k] for k in ("bare view", "one INSERT", "webhook intake"))
     print(
-        f"bench/webhooks: gunicorn {args.workers} workers x {args.threads} threads on 127.0.0.1, "
-        f"database {database}, redis {'embedded' if embedded_redis else 'REDIS_URL'}; "
-        f"{args.requests} requests per target, concurrency {args.concurrency}, "
-        f"body {len(body)} bytes (orders/create)"
+        f"bench/webhooks: wrk -t2 -c{args.connections} -d{args.seconds:g}s against gunicorn "
+        f"{args.workers} workers x {args.threads} threads on 127.0.0.1, database {database}, "
+        f"redis {'embedded' if embedded_redis else 'REDIS_URL'}; body {len(body)} bytes "
+        "(orders/create)"
     )
     print(f"{'target':<16}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
-    for name, row in (("bare view", bare), ("webhook intake", intake)):
-        print(
-            f"{name:<16}{row['rps']:>12.1f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
-            f"{row['failed']:>8}"
+    for name, row in results.items():
+        print(f"{name:<16}{row.rps:>12.1f}{row.p50_ms:>10.2f}{row.p99_ms:>10.2f}{row.failed:>8}")
+    ratios = {
+        "intake/bare throughput": intake.rps / bare.rps,
+        "intake/insert throughput": intake.rps / floor.rps,
+        "intake/bare p99": intake.p99_ms / bare.p99_ms,
+    }
+    print("ratios: " + ", ".join(f"{k} {v:.2f}x" for k, v in ratios.items()))
+    answered = warm_intake.ok + intake.ok
+    # wrk stops counting at the end of its run; the requests then in flight (at most one per
+    # connection and run) are still answered and stored, uncounted.
+    in_flight = 2 * args.connections
+    print(f"deliveries answered 200 (warm-up included): {answered}; stored: {stored}")
+    if args.json:
+        args.json.write_text(
+            json.dumps(
+                {
+                    "database": database,
+                    "targets": {name: _row(row) for name, row in results.items()},
+                    "ratios": {k: round(v, 3) for k, v in ratios.items()},
+                    "stored": stored,
+                },
+                indent=2,
+            )
         )
-    print(
-        f"ratio intake/bare: throughput {intake['rps'] / bare['rps']:.2f}x, "
-        f"p50 {intake['p50_ms'] / bare['p50_ms']:.2f}x, "
-        f"p99 {intake['p99_ms'] / bare['p99_ms']:.2f}x"
-    )
-    print(f"stored events: {stored} of {expected} answered 200 (warm-up included)")
-    if intake["failed"] or stored != expected:
-        print("FAIL: webhook requests failed or were answered 200 without being stored")
+    if any(row.failed for row in results.values()) or not (
+        answered <= stored <= answered + in_flight
+    ):
+        print("FAIL: requests failed, or a delivery was answered 200 without being stored")
         return 1
     return 0
 

@@ -42,4 +42,14 @@ if ! command -v chromium >/dev/null 2>&1; then
       "(apt-get install chromium) or the browser tests will be skipped" >&2
   fi
 fi
+# wrk, the compiled HTTP load generator the benchmarks drive (bench/; a Python client on two
+# cores would measure itself, not the server).
+if ! command -v wrk >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
+  else
+    echo "setup-extras: wrk not found and not root; install Debian's wrk to run make bench" >&2
+  fi
+fi
 exit 0
