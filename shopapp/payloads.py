@@ -48,11 +48,18 @@ def _no_constant(name: str) -> float:
     raise ValueError(f"not JSON: {name}")
 
 
-def json_parse(body: bytes | str) -> Any:
+# In JSON text, the only ways to write NUL or a surrogate are these escapes (a raw control
+# character is not valid JSON): without one, the parsed value has nothing to replace.
+_UNSTORABLE_ESCAPE = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])")
+
+
+def json_parse(body: bytes) -> Any:
     """Strict JSON as Shopify sends it, storable as it comes out: NaN, Infinity and numbers
     beyond a double (1e400) are refused (ValueError) rather than stored as what PostgreSQL's
     jsonb refuses; nesting too deep for Python's parser is a ValueError too, not a crash."""
     try:
-        return json_storable(json.loads(body, parse_float=_finite, parse_constant=_no_constant))
+        parsed = json.loads(body, parse_float=_finite, parse_constant=_no_constant)
+        # The walk costs as much as the parse: only when an escape calls for it.
+        return json_storable(parsed) if _UNSTORABLE_ESCAPE.search(body) else parsed
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
