@@ -1,6 +1,7 @@
 """``POST /webhooks/``: one URL for every topic, an ordered chain of guards, then one INSERT.
 
     method ─405─ size ─413─ signature ─401─ headers ─400─ JSON object ─400─ record ─> 200
+                                                                            └ database down ─503
 
 Each guard has its own log key. Nothing is stored before the signature is verified, and
 nothing but the WebhookEvent row is written in the request: no Shopify call, no domain work
@@ -15,6 +16,7 @@ import re
 from datetime import UTC, datetime
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
@@ -28,6 +30,11 @@ logger = logging.getLogger(__name__)
 _MAX_LENGTHS = {"topic": 128, "shop_domain": 255, "webhook_id": 255, "event_id": 255}
 
 _PRINTABLE = re.compile(r"[\x21-\x7e]+")
+
+# The database is down or restarting: nothing was stored, and Shopify delivers again after any
+# non-2xx answer (8 tries over 4 hours). A 503 says "come back", where a 500 would say the app
+# is broken; Retry-After (seconds) is what a restart takes.
+DATABASE_UNAVAILABLE_RETRY_AFTER_S = 10
 
 # Topics whose payload names its order as ``order_id``; orders/* carry it as ``id``.
 _ORDER_ID_KEY_TOPICS = ("fulfillments/", "refunds/", "fulfillment_events/")
@@ -159,18 +166,28 @@ def webhook_receive(request: HttpRequest) -> HttpResponse:
     payload = _payload_parse(body, shop_domain=shop_domain, topic=topic)
     if payload is None:
         return _plain(400)
-    event = webhook_event_record(
-        webhook_id=values["webhook_id"],
-        topic=topic,
-        shop_domain=shop_domain,
-        payload=payload,
-        headers=headers,
-        event_id=values["event_id"],
-        api_version=headers.get("x-shopify-api-version", "")[:32],
-        triggered_at=_triggered_at(headers.get("x-shopify-triggered-at", "")),
-        order_shopify_id=_order_id(topic, payload, headers),
-    )
     log_extra = {"shop_domain": shop_domain, "topic": topic, "webhook_id": values["webhook_id"]}
+    try:
+        event = webhook_event_record(
+            webhook_id=values["webhook_id"],
+            topic=topic,
+            shop_domain=shop_domain,
+            payload=payload,
+            headers=headers,
+            event_id=values["event_id"],
+            api_version=headers.get("x-shopify-api-version", "")[:32],
+            triggered_at=_triggered_at(headers.get("x-shopify-triggered-at", "")),
+            order_shopify_id=_order_id(topic, payload, headers),
+        )
+    except (OperationalError, InterfaceError) as exc:
+        # Unreachable, restarting, or a connection the restart closed (InterfaceError).
+        logger.warning(
+            "webhooks.intake.database_unavailable",
+            extra={**log_extra, "error": type(exc).__name__},
+        )
+        response = _plain(503)
+        response["Retry-After"] = str(DATABASE_UNAVAILABLE_RETRY_AFTER_S)
+        return response
     if event is None:
         logger.info("webhooks.intake.duplicate", extra=log_extra)
         return _plain(200)

@@ -508,3 +508,44 @@ def test_redis_down_intake_still_answers_200_and_keeps_the_event_pending(
     # Cleared so the sweep picks it up as soon as it is old enough.
     assert event.enqueued_at is None
     assert Order.objects.count() == 0
+
+
+# --- the database unavailable: 503, so Shopify delivers again --------------------------------
+
+
+def _database_down(execute, sql, params, many, context):
+    # What psycopg raises while PostgreSQL restarts (Django's database instrumentation).
+    from django.db import OperationalError
+
+    raise OperationalError("connection refused: the database system is starting up")
+
+
+def test_database_down_is_a_503_with_retry_after_and_nothing_stored(client, shop):
+    from django.db import connection
+
+    body = fixture_bytes("orders/create")
+
+    with connection.execute_wrapper(_database_down):
+        response = post_webhook(client, "orders/create", body, shop_domain=SHOP)
+
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    assert WebhookEvent.objects.count() == 0
+
+
+def test_the_same_delivery_after_the_database_is_back_is_stored_once(client, shop):
+    from django.db import connection
+
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP, webhook_id="wh-retried")
+    with connection.execute_wrapper(_database_down):
+        refused = client.post(
+            "/webhooks/", data=body, content_type="application/json", headers=headers
+        )
+
+    accepted = client.post(
+        "/webhooks/", data=body, content_type="application/json", headers=headers
+    )
+
+    assert (refused.status_code, accepted.status_code) == (503, 200)
+    assert list(WebhookEvent.objects.values_list("webhook_id", flat=True)) == ["wh-retried"]
