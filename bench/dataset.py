@@ -14,6 +14,7 @@ portal. Each bench names its own scratch database, so the two never drop each ot
 import json
 import os
 import random
+import statistics
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -306,4 +307,21 @@ def load_run(total: int, concurrency: int, send: Callable[[object, int], object]
         "latencies": latencies,
         "failures": failures,
         "total": total,
+    }
+
+
+def summarise(result: dict) -> dict:
+    """requests/s, p50 and p99 (ms), successes and failures of a ``load_run``."""
+    latencies = sorted(result["latencies"])
+    if len(latencies) >= 2:
+        cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+        p50, p99 = cuts[49], cuts[98]
+    else:
+        p50 = p99 = latencies[0] if latencies else float("nan")
+    return {
+        "rps": len(latencies) / result["wall"],
+        "p50_ms": p50 * 1000,
+        "p99_ms": p99 * 1000,
+        "ok": len(latencies),
+        "failed": len(result["failures"]),
     }

@@ -64,8 +64,10 @@ from bench.dataset import (  # noqa: E402
     recreate_database,
     scratch_urls,
     signed_path,
+    summarise,
 )
-from bench.webhooks import free_port, start_server, stop_server, summarise  # noqa: E402
+from bench.webhooks import free_port, start_server, stop_server  # noqa: E402
+from bench.wrk import process_cpu_seconds  # noqa: E402
 
 SCRATCH_DB = "bench_returns"
 # Orders the load visits, spread over every shop: 40 per shop keeps each shop's Admin API
@@ -154,41 +156,8 @@ def devshop_counts(log_path: Path) -> tuple[int, int]:
 
 
 def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
-    """User + system CPU seconds so far of each server, read from Linux's /proc: what a
-    target cost each of them, whatever else the machine was running: each process of
-    ``pids`` ({name: pid}) with its descendants (gunicorn's workers), and "PostgreSQL", the
-    backends serving the scratch database (their command line names it)."""
-    stats: dict[int, tuple[int, int]] = {}
-    backends: list[int] = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            raw = (entry / "stat").read_text()
-            command = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        # After "(comm) ": state, ppid, … utime and stime are fields 1, 11 and 12.
-        fields = raw[raw.rindex(")") + 2 :].split()
-        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
-        if command.startswith(b"postgres: ") and f" {SCRATCH_DB} ".encode() in command:
-            backends.append(int(entry.name))
-    children: dict[int, list[int]] = {}
-    for child, (parent, _ticks) in stats.items():
-        children.setdefault(parent, []).append(child)
-
-    def tree(pid: int) -> int:
-        total, todo = 0, [pid]
-        while todo:
-            current = todo.pop()
-            total += stats.get(current, (0, 0))[1]
-            todo.extend(children.get(current, []))
-        return total
-
-    tick = os.sysconf("SC_CLK_TCK")
-    used = {name: tree(pid) / tick for name, pid in pids.items()}
-    used["PostgreSQL"] = sum(stats[pid][1] for pid in backends) / tick
-    return used
+    """CPU seconds so far of each server and of the scratch database's backends."""
+    return process_cpu_seconds(pids, database=SCRATCH_DB)
 
 
 def install_shops(client) -> None:

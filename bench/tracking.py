@@ -3,16 +3,16 @@
     bench ─ CREATE DATABASE bench_tracking ─ migrate ─ COPY 50 shops, 100k orders, 200k line
           items, 200k shipments (+ their line items), 1M tracking events   (--scale 1.0)
           ─ SQL queries per page: an order with 1 event vs one with 400 (must be equal)
-          ─ gunicorn (bench.settings) ─ N signed app-proxy GETs ─▶ /bench/bare   (baseline)
-                                      ─ N signed app-proxy GETs ─▶ /proxy/track/<token>
+          ─ gunicorn (bench.settings) ─ wrk: signed app-proxy GETs ─▶ /bench/bare (baseline)
+                                      ─ wrk: signed app-proxy GETs ─▶ /proxy/track/<token>
           ─ requests/s, p50, p99 for both and their ratio ─ DROP DATABASE bench_tracking
 
 The page requests are what Shopify's proxy sends for an email link: a fresh signed query
-(shop, logged_in_customer_id, path_prefix, timestamp, signature) on /proxy/track/<token>, each
-for a random order among a sample spread over every shop, so the database works as it would.
+(shop, logged_in_customer_id, path_prefix, timestamp, signature) on /proxy/track/<token>, cycling
+through orders sampled across every shop, so the database works as it would.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/tracking.py
-        [--scale 1.0] [--requests 2000] [--concurrency 16] [--keep]
+        [--scale 1.0] [--seconds 10] [--connections 16] [--keep]
 
 DATABASE_URL names the server (its own database is left alone): the bench creates and drops
 ``bench_tracking`` there. Redis: ``REDIS_URL`` when set, else the embedded one (the GET page
@@ -36,25 +36,24 @@ from bench.dataset import (  # noqa: E402
     SHOPS,
     build_dataset,
     configure_environment,
-    load_run,
     recreate_database,
     scratch_urls,
     signed_path,
 )
-from bench.webhooks import free_port, start_server, stop_server, summarise  # noqa: E402
+from bench.webhooks import free_port, start_server, stop_server  # noqa: E402
+from bench.wrk import WrkRequest, wrk_run  # noqa: E402
 
 SCRATCH_DB = "bench_tracking"
 # Orders the load picks from: enough to spread over every shop and defeat any warm row.
 SAMPLE_ORDERS = 2000
-WARMUP_REQUESTS = 50
-REQUEST_TIMEOUT_S = 10
+WARMUP_SECONDS = 2
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="dataset size (1.0 = 100k orders)")
-    parser.add_argument("--requests", type=int, default=2000, help="per target (default 2000)")
-    parser.add_argument("--concurrency", type=int, default=16, help="client threads (16)")
+    parser.add_argument("--seconds", type=float, default=10, help="of load per target (10)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--keep", action="store_true", help="keep bench_tracking afterwards")
@@ -84,21 +83,21 @@ def queries_per_page(order_id: int) -> tuple[int, int]:
     return len(captured.captured_queries), response.status_code
 
 
-def run_load(base: str, targets: list[tuple[str, str]], total: int, concurrency: int) -> dict:
-    """GET ``total`` signed requests, each to a random (path, shop) of ``targets``."""
+def signed_request(targets: list[tuple[str, str]]) -> WrkRequest:
+    """GETs cycling through ``targets`` (path, shop), each signed now as Shopify's proxy signs
+    (its timestamps stay fresh for the 90 s a run takes)."""
     from django.conf import settings
 
     secret = settings.SHOPIFY_API_SECRET
-    rng = random.Random(7)
-    picks = [rng.choice(targets) for _ in range(total)]
+    paths = tuple(signed_path(path, domain, secret) for path, domain in targets)
+    return WrkRequest("GET", paths[0], {"X-Forwarded-For": "203.0.113.9"}, paths=paths)
 
-    def send(session, i: int) -> int:
-        path, domain = picks[i]
-        return session.get(
-            base + signed_path(path, domain, secret), timeout=REQUEST_TIMEOUT_S
-        ).status_code
 
-    return load_run(total, concurrency, send)
+def measure(base: str, targets: list[tuple[str, str]], args: argparse.Namespace):
+    wrk_run(base, signed_request(targets), seconds=WARMUP_SECONDS, connections=args.connections)
+    return wrk_run(
+        base, signed_request(targets), seconds=args.seconds, connections=args.connections
+    )
 
 
 def main() -> int:
@@ -145,10 +144,8 @@ def main() -> int:
             server = start_server(port, args, run_dir / "gunicorn.log")
             base = f"http://127.0.0.1:{port}"
             try:
-                run_load(base, bare_targets, WARMUP_REQUESTS, args.concurrency)
-                run_load(base, targets, WARMUP_REQUESTS, args.concurrency)
-                bare = summarise(run_load(base, bare_targets, args.requests, args.concurrency))
-                page = summarise(run_load(base, targets, args.requests, args.concurrency))
+                bare = measure(base, bare_targets, args)
+                page = measure(base, targets, args)
             finally:
                 stop_server(server)
             connection.close()
@@ -174,25 +171,22 @@ def main() -> int:
         f"({'constant' if few_queries == many_queries else 'NOT CONSTANT'})"
     )
     print(
-        f"gunicorn {args.workers} workers x {args.threads} threads on 127.0.0.1; "
-        f"{args.requests} signed app-proxy GETs per target, concurrency {args.concurrency}, "
+        f"wrk -t2 -c{args.connections} -d{args.seconds:g}s against gunicorn {args.workers} "
+        f"workers x {args.threads} threads on 127.0.0.1; signed app-proxy GETs cycling through "
         f"{len(targets)} orders sampled across {SHOPS} shops"
     )
     print(f"{'target':<22}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
     for name, row in (("bare view", bare), ("tracking page", page)):
-        print(
-            f"{name:<22}{row['rps']:>12.1f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
-            f"{row['failed']:>8}"
-        )
+        print(f"{name:<22}{row.rps:>12.1f}{row.p50_ms:>10.2f}{row.p99_ms:>10.2f}{row.failed:>8}")
     print(
-        f"ratio page/bare: throughput {page['rps'] / bare['rps']:.2f}x, "
-        f"p50 {page['p50_ms'] / bare['p50_ms']:.2f}x, p99 {page['p99_ms'] / bare['p99_ms']:.2f}x"
+        f"ratio page/bare: throughput {page.rps / bare.rps:.2f}x, "
+        f"p50 {page.p50_ms / bare.p50_ms:.2f}x, p99 {page.p99_ms / bare.p99_ms:.2f}x"
     )
     ok = (
         few_queries == many_queries
         and few_status == many_status == 200
-        and not page["failed"]
-        and not bare["failed"]
+        and not page.failed
+        and not bare.failed
     )
     if not ok:
         print("FAIL: queries per page not constant, or requests failed")

@@ -10,8 +10,8 @@ back from a Lua ``done()`` hook that prints them as one JSON line.
     result.rps, result.p50_ms, result.p99_ms, result.ok, result.failed
 
 ``unique_headers`` get a value of their own on every request (run, thread and request number),
-so that deliveries are not duplicates of each other; ``paths`` cycles through several paths
-(one signed URL per looked-up order, say).
+so that deliveries are not duplicates of each other, nor shoppers one client; ``paths`` (and
+``bodies``, in step) cycle through several requests: one signed URL per looked-up order, say.
 """
 
 from __future__ import annotations
@@ -47,6 +47,8 @@ local unique = {}
 for name in read("unique"):gmatch("[^\n]+") do table.insert(unique, name) end
 local paths = {}
 for path in read("paths"):gmatch("[^\n]+") do table.insert(paths, path) end
+local bodies = {}
+for body in read("bodies"):gmatch("[^\n]+") do table.insert(bodies, body) end
 local run = read("run")
 
 local threads = 0
@@ -61,7 +63,11 @@ function request()
   for _, name in ipairs(unique) do
     wrk.headers[name] = run .. "-" .. tid .. "-" .. n
   end
-  return wrk.format(nil, paths[(n % #paths) + 1])
+  local i = n % #paths
+  if #bodies > 0 then
+    return wrk.format(nil, paths[i + 1], nil, bodies[(n % #bodies) + 1])
+  end
+  return wrk.format(nil, paths[i + 1])
 end
 
 function done(summary, latency, requests)
@@ -84,6 +90,9 @@ class WrkRequest:
     unique_headers: tuple[str, ...] = ()
     # When set, requests cycle through these instead of ``path``.
     paths: tuple[str, ...] = ()
+    # When set, requests cycle through these bodies (one line each: form-encoded) in step with
+    # ``paths`` (the n-th request takes the n-th of each).
+    bodies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -134,6 +143,7 @@ def wrk_run(
         (spec / "headers").write_text("".join(f"{k}: {v}\n" for k, v in request.headers.items()))
         (spec / "unique").write_text("".join(f"{name}\n" for name in request.unique_headers))
         (spec / "paths").write_text("".join(f"{p}\n" for p in (request.paths or (request.path,))))
+        (spec / "bodies").write_text("".join(f"{b}\n" for b in request.bodies))
         (spec / "run").write_text(uuid.uuid4().hex[:12])
         script = spec / "bench.lua"
         script.write_text(_SCRIPT)
@@ -169,3 +179,41 @@ def wrk_run(
         p99_ms=figures["p99_us"] / 1000,
         max_ms=figures["max_us"] / 1000,
     )
+
+
+def process_cpu_seconds(pids: dict[str, int], *, database: str = "") -> dict[str, float]:
+    """User + system CPU seconds so far of each server, read from Linux's /proc: what a
+    target cost each of them, whatever else the machine was running: each process of
+    ``pids`` ({name: pid}) with its descendants (gunicorn's workers), and "PostgreSQL", the
+    backends serving ``database`` (their command line names it; none when empty)."""
+    stats: dict[int, tuple[int, int]] = {}
+    backends: list[int] = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        # After "(comm) ": state, ppid, … utime and stime are fields 1, 11 and 12.
+        fields = raw[raw.rindex(")") + 2 :].split()
+        stats[int(entry.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+        if database and command.startswith(b"postgres: ") and f" {database} ".encode() in command:
+            backends.append(int(entry.name))
+    children: dict[int, list[int]] = {}
+    for child, (parent, _ticks) in stats.items():
+        children.setdefault(parent, []).append(child)
+
+    def tree(pid: int) -> int:
+        total, todo = 0, [pid]
+        while todo:
+            current = todo.pop()
+            total += stats.get(current, (0, 0))[1]
+            todo.extend(children.get(current, []))
+        return total
+
+    tick = os.sysconf("SC_CLK_TCK")
+    used = {name: tree(pid) / tick for name, pid in pids.items()}
+    used["PostgreSQL"] = sum(stats[pid][1] for pid in backends) / tick
+    return used

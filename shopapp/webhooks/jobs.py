@@ -33,5 +33,9 @@ def webhook_event_process_failed(
     )
 
 
+def webhook_events_pump_job() -> int:
+    return services.webhook_events_pump()
+
+
 def webhook_event_sweep_job() -> int:
     return services.webhook_event_sweep()

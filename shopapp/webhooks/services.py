@@ -1,27 +1,37 @@
 """Webhook deliveries: record them, hand them to RQ, process them, sweep and replay them.
 
-    view ─> webhook_event_record ─(on commit)─> webhook_event_enqueue ─> RQ "webhooks"
-                 │ one INSERT                        │ Redis down: logged, event stays pending
-                 v                                   v
-         WebhookEvent (pending) <── webhook_event_sweep (cron, every minute)
+    view ─> webhook_event_record ─(on commit)─> webhook_pump_arm: SET NX webhooks:pump-armed
+                 │ one INSERT                       └ first since the last pump: enqueue it
+                 v
+         WebhookEvent (pending, enqueued_at NULL)
                  │
+    webhook_events_pump_job: deliveries nothing handed over yet, 500 per round trip,
+                 │            one processing job each (RQ's enqueue_many, one pipeline)
+                 v
     webhook_event_process_job ─> webhook_event_process ─> TOPIC_HANDLERS[topic]
                  │ raised: attempts+1, RQ retries with backoff
                  └ no retries left: webhook_event_mark_failed ─> webhook_event_replay (admin)
 
+    webhook_event_sweep (cron, every minute): whatever Redis lost, pump or processing job
+
+Why a pump: an RQ enqueue per request cost the intake a millisecond and a Redis pipeline of
+its own, under Shopify's busiest bursts; a SET NX costs one small round trip, and the pump
+enqueues hundreds of jobs in one. The processing jobs still run on every worker in parallel.
 The database, not Redis, is the source of truth (DESIGN "The way of one webhook").
 """
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
+import redis
 from django.db import DatabaseError, IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from shopapp.background.queue import JobSpec, rq_enqueue
+from shopapp.background.queue import JobSpec, queue_get, rq_enqueue
 from shopapp.models import Shop, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -38,6 +48,13 @@ PROCESS_JOB_TIMEOUT_S = 120
 SWEEP_MIN_AGE = timedelta(seconds=30)
 SWEEP_REENQUEUE_AFTER = timedelta(minutes=10)
 SWEEP_BATCH_SIZE = 500
+
+# The pump: a flag in Redis says one is on its way; it hands over this many deliveries per
+# round trip, and at most this many per run before it makes way for other jobs.
+PUMP_FLAG = "webhooks:pump-armed"
+PUMP_FLAG_TTL_S = 30
+PUMP_BATCH_SIZE = 500
+PUMP_MAX_PER_RUN = 5000
 
 # Topics that must be handled even for a shop that uninstalled the app: Shopify sends the
 # compliance topics after uninstall (shop/redact 48 h later), and a repeated app/uninstalled
@@ -95,7 +112,6 @@ def webhook_event_record(
     reason = webhook_event_ignore_reason(
         topic=topic, shop_exists=shop_pk is not None, shop_is_active=shop_is_active
     )
-    now = timezone.now()
     event = WebhookEvent(
         shop_id=shop_pk,
         shop_domain=shop_domain,
@@ -109,17 +125,16 @@ def webhook_event_record(
         order_shopify_id=order_shopify_id,
         status=WebhookEvent.Status.IGNORED if reason else WebhookEvent.Status.PENDING,
         ignored_reason=reason or "",
-        # Set optimistically so the sweep leaves it alone; cleared if the enqueue fails.
-        enqueued_at=None if reason else now,
+        # NULL: the pump hands it over (and the sweep, if the pump is lost).
+        enqueued_at=None,
     )
     try:
         with transaction.atomic():
             event.save(force_insert=True)
-            if reason is None:
-                pk = event.pk
-                transaction.on_commit(lambda: webhook_event_enqueue(event_id=pk))
     except IntegrityError:
         return None
+    if reason is None:
+        transaction.on_commit(webhook_pump_arm)
     return event
 
 
@@ -135,6 +150,72 @@ def _spec(event_id: int) -> JobSpec:
         retry_intervals_s=tuple(RETRY_INTERVALS_S),
         on_failure=webhook_event_process_failed,
     )
+
+
+def webhook_pump_arm() -> None:
+    """A delivery was stored: make sure a pump job is on its way. Never raises.
+
+    One SET NX: the first delivery after a pump started enqueues the next pump, the others
+    find the flag set. The pump clears the flag before it reads the rows, so a delivery stored
+    after that read re-arms it. The flag expires, so a pump job Redis lost holds nothing up for
+    long; the sweep hands over anything older.
+    """
+    try:
+        connection = queue_get("webhooks").connection
+        armed = connection.set(PUMP_FLAG, "1", nx=True, ex=PUMP_FLAG_TTL_S)
+        if armed and not rq_enqueue([_pump_spec()]):
+            connection.delete(PUMP_FLAG)
+    except (redis.RedisError, OSError) as exc:
+        logger.warning("webhooks.pump.arm_failed", extra={"error": type(exc).__name__})
+
+
+def _pump_spec() -> JobSpec:
+    from shopapp.webhooks.jobs import webhook_events_pump_job
+
+    return JobSpec(func=webhook_events_pump_job, queue="webhooks", timeout_s=120)
+
+
+def webhook_events_pump(*, batch: int = PUMP_BATCH_SIZE, most: int = PUMP_MAX_PER_RUN) -> int:
+    """Hand stored deliveries that nothing handed over yet to RQ, ``batch`` per round trip.
+
+    Rows are claimed with ``skip_locked``, so pumps on several workers (and the sweep) never
+    take the same one. After ``most`` rows it enqueues another pump and stops, so that a flood
+    never keeps one job busy while other work waits. Returns how many it handed over.
+    """
+    with contextlib.suppress(redis.RedisError, OSError):
+        queue_get("webhooks").connection.delete(PUMP_FLAG)
+    total = 0
+    while total < most:
+        with transaction.atomic():
+            ids = list(
+                WebhookEvent.objects.select_for_update(skip_locked=True)
+                .filter(status=WebhookEvent.Status.PENDING, enqueued_at__isnull=True)
+                .order_by("pk")
+                .values_list("pk", flat=True)[:batch]
+            )
+            if not ids:
+                break
+            WebhookEvent.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
+        # Committed (a job runs outside any transaction): now the jobs may find the rows.
+        _hand_over(ids)
+        total += len(ids)
+        if len(ids) < batch:
+            break
+    else:
+        rq_enqueue([_pump_spec()])
+    if total:
+        logger.info("webhooks.pump.enqueued", extra={"count": total})
+    return total
+
+
+def _hand_over(ids: list[int]) -> None:
+    if rq_enqueue([_spec(pk) for pk in ids]):
+        return
+    # Redis went away: back to "nothing handed over", for the sweep.
+    WebhookEvent.objects.filter(pk__in=ids, status=WebhookEvent.Status.PENDING).update(
+        enqueued_at=None
+    )
+    logger.warning("webhooks.pump.enqueue_failed", extra={"count": len(ids)})
 
 
 def webhook_event_enqueue(*, event_id: int) -> bool:

@@ -319,7 +319,7 @@ def test_signed_order_webhook_is_stored_pending_with_its_headers(client, shop):
     assert event.event_id.startswith("ev-")
     assert event.api_version == "2026-04"
     assert event.triggered_at.isoformat() == "2025-07-10T16:15:47+00:00"
-    assert event.enqueued_at is not None
+    assert event.enqueued_at is None  # the pump hands it over
     # Ids above 2**53 stay exact, in the column and in the stored payload.
     assert event.order_shopify_id == FIXTURE_ORDER_ID
     event.refresh_from_db()
@@ -472,19 +472,77 @@ def test_inactive_shop_still_gets_uninstall_and_compliance_topics(
     assert len(callbacks) == 1
 
 
-def test_valid_webhook_is_enqueued_on_commit(
+def test_deliveries_arm_one_pump_which_hands_each_over_with_its_retries(
     client, shop, redis_conn, django_capture_on_commit_callbacks
 ):
     import django_rq
 
+    # when three deliveries are stored
     with django_capture_on_commit_callbacks(execute=True):
-        post_webhook(client, "orders/create", fixture_bytes("orders/create"), shop_domain=SHOP)
+        for _ in range(3):
+            post_webhook(client, "orders/create", fixture_bytes("orders/create"), shop_domain=SHOP)
 
-    event = WebhookEvent.objects.get()
-    jobs = django_rq.get_queue("webhooks").get_jobs()
-    assert [job.func_name for job in jobs] == ["shopapp.webhooks.jobs.webhook_event_process_job"]
-    assert jobs[0].args == (event.pk,)
-    assert jobs[0].retries_left == services.RETRY_MAX
+    # then one pump is on its way, not a job per request
+    queue = django_rq.get_queue("webhooks")
+    assert [job.func_name for job in queue.get_jobs()] == [
+        "shopapp.webhooks.jobs.webhook_events_pump_job"
+    ]
+    # and the pump hands each delivery over, in one round trip, with its retries
+    queue.empty()
+    assert services.webhook_events_pump() == 3
+    jobs = queue.get_jobs()
+    events = list(WebhookEvent.objects.order_by("pk"))
+    assert [job.func_name for job in jobs] == [
+        "shopapp.webhooks.jobs.webhook_event_process_job"
+    ] * 3
+    assert [job.args for job in jobs] == [(event.pk,) for event in events]
+    assert all(job.retries_left == services.RETRY_MAX for job in jobs)
+    assert all(event.enqueued_at is not None for event in events)
+    # and a delivery stored after the pump started arms the next one
+    assert not redis_conn.exists(services.PUMP_FLAG)
+
+
+def test_a_flood_is_pumped_in_turns_that_make_way_for_other_jobs(shop, redis_conn):
+    import django_rq
+
+    for i in range(7):
+        services.webhook_event_record(
+            webhook_id=f"flood-{i}",
+            topic="orders/create",
+            shop_domain=SHOP,
+            payload={"id": i},
+            headers={},
+        )
+
+    handed = services.webhook_events_pump(batch=2, most=4)
+
+    names = [job.func_name for job in django_rq.get_queue("webhooks").get_jobs()]
+    assert handed == 4
+    assert names.count("shopapp.webhooks.jobs.webhook_event_process_job") == 4
+    assert names[-1] == "shopapp.webhooks.jobs.webhook_events_pump_job"  # the rest, next turn
+    assert WebhookEvent.objects.filter(enqueued_at__isnull=True).count() == 3
+
+
+def test_redis_down_during_a_pump_leaves_the_deliveries_to_the_sweep(shop, settings):
+    from tests.conftest import free_port
+
+    event = services.webhook_event_record(
+        webhook_id="stranded",
+        topic="orders/create",
+        shop_domain=SHOP,
+        payload={"id": 1},
+        headers={},
+    )
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    settings.RQ_QUEUES = {
+        name: {**conf, "URL": closed} for name, conf in settings.RQ_QUEUES.items()
+    }
+
+    services.webhook_events_pump()
+
+    event.refresh_from_db()
+    assert event.status == WebhookEvent.Status.PENDING
+    assert event.enqueued_at is None
 
 
 def test_redis_down_intake_still_answers_200_and_keeps_the_event_pending(

@@ -266,7 +266,7 @@ def test_sweep_leaves_young_and_recently_enqueued_events_alone(shop):
         webhook_id="handed", topic="orders/create", shop_domain=SHOP, payload={"id": 2}, headers={}
     )
     WebhookEvent.objects.filter(pk=handed_over.pk).update(
-        received_at=timezone.now() - timedelta(minutes=2)
+        received_at=timezone.now() - timedelta(minutes=2), enqueued_at=timezone.now()
     )
 
     assert services.webhook_event_sweep() == 0
