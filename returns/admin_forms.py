@@ -3,14 +3,15 @@
 from typing import Any
 
 from django import forms
+from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
+from returns import images
 from returns.models import Resolution, ReturnPolicy
 from returns.policy import DECLINE_REASONS, RETURN_REASONS
 
 _REASON_CHOICES = [(r, r.replace("_", " ").capitalize()) for r in RETURN_REASONS]
 # Photos and labels: what carriers print and phones take; 10 MB is a generous label PDF.
 LABEL_MAX_BYTES = 10 * 1024 * 1024
-LABEL_TYPES = {"application/pdf", "image/png", "image/jpeg"}
 
 
 class ApproveForm(forms.Form):
@@ -23,9 +24,28 @@ class ApproveForm(forms.Form):
             return None
         if label.size > LABEL_MAX_BYTES:
             raise forms.ValidationError("The label is larger than 10 MB.")
-        if getattr(label, "content_type", "") not in LABEL_TYPES:
-            raise forms.ValidationError("Upload the label as a PDF, PNG or JPEG.")
-        return label
+        return label_clean(label)
+
+
+def label_clean(label: UploadedFile) -> UploadedFile:
+    """The label as it may be kept and sent, known by its bytes (the browser's content type and
+    the file name are the uploader's to choose): a PDF, or a PNG or JPEG decoded within the
+    pixel budget and encoded afresh (returns.images). Raises ValidationError."""
+    label.seek(0)
+    head = label.read(5)
+    label.seek(0)
+    if head == b"%PDF-":
+        return SimpleUploadedFile("label.pdf", label.read(), content_type="application/pdf")
+    try:
+        clean = images.label_image_clean(label)
+    except images.ImageRefused as refused:
+        if refused.code == "too_large":
+            raise forms.ValidationError(
+                "The label image is too large to open (at most "
+                f"{images.max_pixels() // 1_000_000} megapixels)."
+            ) from None
+        raise forms.ValidationError("Upload the label as a PDF, PNG or JPEG.") from None
+    return SimpleUploadedFile(f"label.{clean.ext}", clean.content, content_type=clean.content_type)
 
 
 class DeclineForm(forms.Form):

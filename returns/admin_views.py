@@ -242,6 +242,9 @@ def return_photo(request: ShopRequest, photo_id: int) -> HttpResponseBase:
     photo = selectors.return_photo_get(shop=request.shop, photo_id=photo_id)
     if photo is None or not photo.image:
         raise Http404("No such photo")
+    if request.GET.get("size") == "thumb" and photo.thumbnail:
+        kind = "image/png" if photo.thumbnail.name.endswith(".png") else "image/jpeg"
+        return _private_file(photo.thumbnail, kind)
     return _private_file(photo.image, photo.content_type or "application/octet-stream")
 
 

@@ -12,12 +12,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from django import forms
-from django.core.files.uploadedfile import UploadedFile
 from django.http import QueryDict
 from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext_lazy as _
 
-from returns import portal
+from returns import images, portal
 from returns.models import Resolution
 from shopapp.storefront.lookup import (
     MAX_ORDER_LENGTH,
@@ -68,7 +67,7 @@ class ItemsResult:
     items: list[portal.SelectedItem] = field(default_factory=list)
     resolution: str = ""
     # New photos per line item id, checked but not yet stashed.
-    uploads: dict[int, list[tuple[UploadedFile, str, str]]] = field(default_factory=dict)
+    uploads: dict[int, list[images.CleanImage]] = field(default_factory=dict)
     # Field name → message; "__all__" for the form as a whole.
     errors: dict[str, Any] = field(default_factory=dict)
 
@@ -119,8 +118,8 @@ def _reason_and_note(
 
 def _photos(
     files: MultiValueDict, key: str, *, earlier: portal.SelectedItem | None
-) -> tuple[list[tuple[UploadedFile, str, str]], list[dict]]:
-    """(new photos checked by their bytes, photos kept from before going back)."""
+) -> tuple[list[images.CleanImage], list[dict]]:
+    """(new photos, decoded and encoded afresh; photos kept from before going back)."""
     uploads = [f for f in files.getlist(f"photos-{key}") if f.name or f.size]
     kept = earlier.photos if earlier is not None and not uploads else []
     if len(uploads) > portal.PHOTOS_MAX_PER_ITEM:
@@ -136,11 +135,23 @@ def _photos(
                 _("Each photo must be %(size)s MB or smaller.")
                 % {"size": portal.PHOTO_MAX_BYTES // (1024 * 1024)},
             )
-        kind = portal.photo_content_type(upload)
-        if kind is None:
-            raise _Refused("photos", _("Photos must be JPEG, PNG or WebP images."))
-        checked.append((upload, kind[0], kind[1]))
+        upload.seek(0)
+        try:
+            checked.append(images.photo_clean(upload))
+        except images.ImageRefused as refused:
+            raise _Refused("photos", _photo_refusal(refused.code)) from None
     return checked, list(kept)
+
+
+def _photo_refusal(code: str) -> Any:
+    if code == "too_large":
+        return _(
+            "This photo is too large to open (at most %(megapixels)s megapixels). "
+            "Try a smaller one."
+        ) % {"megapixels": images.max_pixels() // 1_000_000}
+    if code == "corrupt":
+        return _("This photo couldn't be read. It may be damaged: try another one.")
+    return _("Photos must be JPEG, PNG or WebP images.")
 
 
 def _exchange_variant(data: QueryDict, key: str, choice: ItemChoice) -> tuple[int, str]:
@@ -169,7 +180,7 @@ def _item_clean(
     requires_note: Any,
     requires_photo: Any,
     earlier: portal.SelectedItem | None,
-) -> tuple[portal.SelectedItem | None, list[tuple[UploadedFile, str, str]]]:
+) -> tuple[portal.SelectedItem | None, list[images.CleanImage]]:
     """One item of the form: None when it was not chosen; raises _Refused."""
     key = str(choice.line_item_id)
     quantity = _quantity(data, key, choice)

@@ -179,7 +179,10 @@ class ReturnPhoto(models.Model):
     return_line_item = models.ForeignKey(
         ReturnLineItem, on_delete=models.CASCADE, related_name="photos"
     )
+    # Decoded and encoded afresh before it was kept (returns.images): pixels, no metadata.
     image = models.FileField(upload_to="returns/photos/")
+    # The admin's small copy (returns.images.THUMBNAIL_EDGE); empty for photos kept before.
+    thumbnail = models.FileField(upload_to="returns/photos/thumbs/", blank=True)
     content_type = models.CharField(max_length=32)
     size_bytes = models.PositiveIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)

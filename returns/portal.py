@@ -32,11 +32,13 @@ from typing import Any
 import redis
 from django.conf import settings
 from django.core import signing
+from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from returns import images
 from returns.models import Resolution, ReturnPhoto, ReturnRequest
 from returns.policy import reason_enum
 from shopapp.models import Order, Shop
@@ -115,11 +117,6 @@ DECLINE_REASON_LABELS: dict[str, Any] = {
     "RETURN_PERIOD_ENDED": _("The return period has ended."),
     "OTHER": _("The store couldn't accept this return."),
 }
-
-_MAGIC = (
-    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
-    (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
-)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -289,27 +286,14 @@ def submission_release(*, shop_id: int, nonce: str) -> None:
 # Photos
 
 
-def photo_content_type(upload: UploadedFile) -> tuple[str, str] | None:
-    """(content type, extension) from the file's first bytes; None if it is not a JPEG, PNG
-    or WebP. The name and the browser's Content-Type are the shopper's to choose: never
-    trusted (a renamed .exe says image/jpeg)."""
-    upload.seek(0)
-    head = upload.read(16)
-    upload.seek(0)
-    for magic, content_type, ext in _MAGIC:
-        if head.startswith(magic):
-            return content_type, ext
-    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp", "webp"
-    return None
-
-
-def photo_stash(*, shop: Shop, upload: UploadedFile, content_type: str, ext: str) -> dict:
-    """Keep an accepted photo until the request is submitted; returns its signed reference."""
+def photo_stash(*, shop: Shop, photo: images.CleanImage) -> dict:
+    """Keep an accepted photo (already decoded and encoded afresh, see returns.images) until
+    the request is submitted; returns its reference, kept in the signed portal state."""
     name = default_storage.save(
-        f"{PENDING_PHOTO_PREFIX}/{shop.pk}/{uuid.uuid4().hex}.{ext}", upload
+        f"{PENDING_PHOTO_PREFIX}/{shop.pk}/{uuid.uuid4().hex}.{photo.ext}",
+        ContentFile(photo.content),
     )
-    return {"name": name, "content_type": content_type, "size": int(upload.size or 0)}
+    return {"name": name, "content_type": photo.content_type, "size": len(photo.content)}
 
 
 def photo_is_stashed_for(ref: dict, *, shop: Shop) -> bool:

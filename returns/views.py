@@ -253,12 +253,12 @@ def _items_submitted(
             return page.render_items(
                 order, state, result=result, eligibility=eligibility, variants=variants
             )
-        uploads = [upload for checked in result.uploads.values() for upload, *_ in checked]
+        uploads = [photo for checked in result.uploads.values() for photo in checked]
         budget = portal.photo_budget_reserve(
             shop_id=shop.pk,
             order_id=order.pk,
             photos=len(uploads),
-            size=sum(int(upload.size or 0) for upload in uploads),
+            size=sum(len(photo.content) for photo in uploads),
         )
         if not budget.allowed:
             # Nothing stashed, nothing discarded: the posted state stays the shopper's.
@@ -270,10 +270,8 @@ def _items_submitted(
                 response["Retry-After"] = str(budget.retry_after)
             return response
         for item in result.items:
-            for upload, content_type, ext in result.uploads.get(item.line_item_id, []):
-                item.photos.append(
-                    portal.photo_stash(shop=shop, upload=upload, content_type=content_type, ext=ext)
-                )
+            for photo in result.uploads.get(item.line_item_id, []):
+                item.photos.append(portal.photo_stash(shop=shop, photo=photo))
         # Photos the new choice replaced or dropped are referenced by the old state only.
         portal.photo_discard_dropped(shop=shop, before=state.items, after=result.items)
         state.items = result.items

@@ -31,7 +31,7 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
         "label_url",
     ),
     "returns.ReturnLineItem": ("customer_note",),
-    "returns.ReturnPhoto": ("image",),
+    "returns.ReturnPhoto": ("image", "thumbnail"),
     "returns.ReturnBlocklistEntry": ("email", "note"),
 }
 NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
@@ -74,6 +74,8 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
 def _files_delete(requests: list[ReturnRequest]) -> None:
     for photo in ReturnPhoto.objects.filter(return_line_item__return_request__in=requests):
         photo.image.delete(save=False)
+        if photo.thumbnail:
+            photo.thumbnail.delete(save=False)
         photo.delete()
     for request in requests:
         if request.label_file:

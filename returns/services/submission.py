@@ -6,19 +6,20 @@ history and the auto-approve decision.
 from __future__ import annotations
 
 import logging
-import mimetypes
-import os
+import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.db.models import Q
 from django.utils.translation import gettext as _
 
+from returns import images
 from returns.eligibility import (
     OPEN_STATUSES,
     ItemEligibility,
@@ -295,17 +296,35 @@ def _lines_create(
             else "",
         )
         first = first or line
+    if first is None:
+        # Eligibility counted units that no fulfillment line holds: refuse rather than keep
+        # the shopper's photos attached to nothing.
+        raise ReturnRefused(_("This item can't be returned."), code="quantity")
     for upload in files:
-        name = os.path.basename(upload.name or "photo")
-        content_type = getattr(upload, "content_type", "") or mimetypes.guess_type(name)[0] or ""
-        photo = ReturnPhoto(
-            shop=request.shop,
-            return_line_item=first,
-            content_type=content_type[:32],
-            size_bytes=getattr(upload, "size", 0) or 0,
+        _photo_keep(request, first, upload)
+
+
+def _photo_keep(request: ReturnRequest, line: ReturnLineItem, upload: UploadedFile) -> None:
+    """One photo of the request, decoded and encoded afresh (the portal's already were when
+    stashed; any other caller's upload is checked here too), with the admin's thumbnail."""
+    upload.seek(0)
+    try:
+        clean = images.photo_clean(upload)
+        thumbnail = images.photo_thumbnail(clean.content)
+    except images.ImageRefused as refused:
+        raise ReturnRefused(_("Photos must be JPEG, PNG or WebP images."), code="photos") from (
+            refused
         )
-        photo.image.save(name, upload, save=False)
-        photo.save()
+    stem = uuid.uuid4().hex
+    photo = ReturnPhoto(
+        shop=request.shop,
+        return_line_item=line,
+        content_type=clean.content_type,
+        size_bytes=len(clean.content),
+    )
+    photo.image.save(f"{stem}.{clean.ext}", ContentFile(clean.content), save=False)
+    photo.thumbnail.save(f"{stem}.{thumbnail.ext}", ContentFile(thumbnail.content), save=False)
+    photo.save()
 
 
 def _send_enqueue(request: ReturnRequest) -> None:

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 import pytest
 from django.conf import settings
 from django.utils import timezone
+from PIL import Image
 
 from returns import portal, services
 from returns.models import ProductInfo, ReturnLineItem, ReturnPolicy, ReturnRequest
@@ -34,10 +35,19 @@ STATE_RE = re.compile(r'name="state" value="([^"]+)"')
 STATUS_LINK_RE = re.compile(r'href="(?:\.\./)?returns/([^"/]+)"')
 _ips = iter(range(1, 250))
 
+
 # The smallest valid images: the portal reads the first bytes, so a header is enough.
-JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"\x00" * 64
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
-WEBP = b"RIFF\x24\x00\x00\x00WEBPVP8 " + b"\x00" * 64
+def image_bytes(fmt: str, size: tuple[int, int] = (16, 12), mode: str = "RGB", **save) -> bytes:
+    """A real (tiny) image, as a phone or a carrier's site would send one."""
+    out = io.BytesIO()
+    colour = (200, 40, 40, 128) if mode == "RGBA" else (200, 40, 40)
+    Image.new(mode, size, colour[: len(mode)]).save(out, format=fmt, **save)
+    return out.getvalue()
+
+
+JPEG = image_bytes("JPEG")
+PNG = image_bytes("PNG")
+WEBP = image_bytes("WEBP")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,11 @@
 """Photos on the items step: the type read from the bytes, the size and the count bounded, and
 a refused upload leaves nothing behind (no request, no stashed file)."""
 
+import io
+
 import pytest
 from django.core.files.storage import default_storage
+from PIL import Image
 
 from returns import portal
 from returns.models import ReturnPhoto, ReturnPolicy, ReturnRequest
@@ -14,6 +17,7 @@ from tests.returns.test_portal import (
     body,
     choose,
     delivered_order,
+    image_bytes,
     lookup,
     photo,
     state_of,
@@ -87,12 +91,13 @@ def test_a_required_photo_is_asked_for(client, shop, defective_order):
 
 
 def test_jpeg_png_and_webp_are_kept_and_stored_with_the_request(client, shop, defective_order):
-    # given three photos of the three accepted kinds, named and typed misleadingly
+    # given three photos of the three accepted kinds, named and typed misleadingly, one PNG
+    # with transparency
     order, line = defective_order
     state = state_of(lookup(client, shop, order))
     photos = [
         photo("a.png", JPEG, "image/png"),
-        photo("b.jpg", PNG, "image/jpeg"),
+        photo("b.jpg", image_bytes("PNG", mode="RGBA"), "image/jpeg"),
         photo("c.gif", WEBP, "image/gif"),
     ]
 
@@ -101,11 +106,83 @@ def test_jpeg_png_and_webp_are_kept_and_stored_with_the_request(client, shop, de
     assert len(pending_files(shop)) == 3
     done = submit(client, shop, state_of(review))
 
-    # then the request holds them with the types read from their bytes, and the stash is empty
+    # then the request holds them encoded afresh (PNG where there is transparency, else
+    # JPEG), each with its thumbnail, and the stash is empty
     assert done.status_code == 201, body(done)[:2000]
     stored = ReturnPhoto.objects.filter(shop=shop).order_by("id")
-    assert [p.content_type for p in stored] == ["image/jpeg", "image/png", "image/webp"]
+    assert [p.content_type for p in stored] == ["image/jpeg", "image/png", "image/jpeg"]
+    for kept in stored:
+        with kept.image.open("rb") as handle:
+            assert Image.open(handle).format == kept.content_type.split("/")[1].upper()
+        assert kept.thumbnail
     assert pending_files(shop) == []
+
+
+def _refused_photo(client, shop, defective_order, content: bytes) -> str:
+    order, line = defective_order
+    state = state_of(lookup(client, shop, order))
+    response = choose(client, shop, state, {line: (1, "DEFECTIVE", "", photo("p.png", content))})
+    assert response.status_code == 200
+    assert pending_files(shop) == []
+    assert not ReturnRequest.objects.exists()
+    return body(response)
+
+
+def test_a_small_file_of_30000_by_30000_pixels_is_refused_before_it_is_decoded(
+    client, shop, defective_order
+):
+    # 900 megapixels in a few hundred kilobytes: 2.7 GB once decoded
+    bomb = image_bytes("PNG", size=(30000, 30000), mode="1", optimize=True)
+    assert len(bomb) < 1024 * 1024
+
+    page = _refused_photo(client, shop, defective_order, bomb)
+
+    assert "This photo is too large to open (at most 40 megapixels)" in page
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        pytest.param(JPEG[: len(JPEG) // 2], id="truncated-jpeg"),
+        pytest.param(PNG[:40] + b"\x00" * 200, id="png-header-then-garbage"),
+        pytest.param(
+            b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + b"<?php system($_GET[c]); ?>", id="polyglot"
+        ),
+    ],
+)
+def test_a_damaged_or_disguised_image_is_refused(client, shop, defective_order, content):
+    page = _refused_photo(client, shop, defective_order, content)
+
+    assert (
+        "couldn&#x27;t be read" in page
+        or "couldn't be read" in page
+        or "must be JPEG, PNG or WebP" in page
+    )
+
+
+def test_a_photo_keeps_its_pixels_upright_and_loses_its_gps_position(client, shop, defective_order):
+    # given a phone photo held sideways (EXIF orientation 6) that says where the shopper lives
+    order, line = defective_order
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: rotate 90° clockwise to view
+    exif[0x010F] = "PhoneMaker"
+    exif[0x8825] = {1: "N", 2: (40.0, 44.0, 54.36), 3: "W", 4: (73.0, 59.0, 8.5)}  # GPS
+    original = image_bytes("JPEG", size=(40, 20), exif=exif.tobytes())
+    assert Image.open(io.BytesIO(original)).getexif().get_ifd(0x8825)
+    state = state_of(lookup(client, shop, order))
+
+    review = choose(client, shop, state, {line: (1, "DEFECTIVE", "", photo("p.jpg", original))})
+    assert submit(client, shop, state_of(review)).status_code == 201
+
+    # then the stored photo is upright (20 × 40) and carries no EXIF at all, nor the bytes
+    (kept,) = ReturnPhoto.objects.filter(shop=shop)
+    with kept.image.open("rb") as handle:
+        stored = handle.read()
+    image = Image.open(io.BytesIO(stored))
+    assert image.size == (20, 40)
+    assert not image.getexif()
+    assert b"PhoneMaker" not in stored
+    assert b"Exif" not in stored
 
 
 def test_a_body_over_the_request_limit_is_refused_before_reading(
