@@ -41,6 +41,9 @@ class DevshopClient:
     def session_token(self, myshopify_domain: str, **fields: Any) -> str:
         return self._post(f"/_devshop/shops/{myshopify_domain}/session-token", fields)["id_token"]
 
+    def knobs_get(self) -> dict[str, Any]:
+        return self._get("/_devshop/knobs")
+
     def knobs_set(self, **values: Any) -> dict[str, Any]:
         return self._post("/_devshop/knobs", values)
 

@@ -29,6 +29,9 @@ DEFAULTS = {
     "webhook_chaos_reorder": lambda: False,
     "webhook_chaos_hold_seconds": lambda: 2.0,
     "webhook_chaos_delay_seconds": lambda: 0.0,
+    # Forced failures (forced_failure_take): {"count": n, "status": 503, "retry_after": s}.
+    "admin_api_fail_next": lambda: None,
+    "oauth_fail_next": lambda: None,
     # Simulated clock (devshop.orders.dev_now): 1.0 real time; 3600 = one hour a second.
     "clock_speed": lambda: 1.0,
     "clock_offset_seconds": lambda: 0.0,

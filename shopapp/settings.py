@@ -276,6 +276,13 @@ AUTH_INSTALL_RATE_PER_IP = int(
 RETURNS_PHOTO_STASH_TTL_HOURS = int(os.environ.get("RETURNS_PHOTO_STASH_TTL_HOURS", "24"))
 # Twilio's API host, overridable for tests and stand-ins; empty means Twilio's own.
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
+# Waits between send attempts after a transient provider error, seconds ("30,120,600,1800").
+if os.environ.get("NOTIFICATIONS_RETRY_INTERVALS"):
+    NOTIFICATIONS_RETRY_INTERVALS = [
+        int(part) for part in os.environ["NOTIFICATIONS_RETRY_INTERVALS"].split(",")
+    ]
+# Seconds between a fulfillment webhook and reading the fulfillment back through GraphQL.
+TRACKING_REFRESH_DELAY_SECONDS = int(os.environ.get("TRACKING_REFRESH_DELAY_SECONDS", "20"))
 
 # Email (used by notifications): EMAIL_URL like smtp://user:pass@host:port, or the usual settings.
 EMAIL_BACKEND = os.environ.get(

@@ -74,10 +74,12 @@ class Devshop:
         return self.client.admin_url_template
 
 
-def start_devshop(tmp_dir: Path, extra_env: dict[str, str] | None = None) -> Devshop:
+def start_devshop(
+    tmp_dir: Path, extra_env: dict[str, str] | None = None, *, port: int | None = None
+) -> Devshop:
     from django.conf import settings
 
-    port = free_port()
+    port = port or free_port()
     env = dict(os.environ)
     env.update(
         {

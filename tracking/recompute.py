@@ -114,9 +114,62 @@ def _shipment_apply(
     return estimate_fact
 
 
+# Stages a parcel reaches only after it left: the first news of one of them means it shipped.
+_PAST_SHIPPED = frozenset(
+    {
+        Stage.IN_TRANSIT,
+        Stage.OUT_FOR_DELIVERY,
+        Stage.DELIVERED,
+        Stage.ATTEMPTED_DELIVERY,
+        Stage.READY_FOR_PICKUP,
+        Stage.DELAYED,
+    }
+)
+
+
+def _shipped_line_ensure(run: _Run, *, facts: list[_Fact]) -> None:
+    """The "shipped" line (and news) of a parcel first heard of further along.
+
+    Webhooks come in no particular order: a parcel's first scans can arrive before its
+    fulfillments/create, and it is then first seen in transit. Its shopper is still owed the
+    "shipped" message with the carrier and tracking link, as on a day when the create came
+    first; whether it is still news when it is due (not once delivered) is for the send to
+    decide, the same either way.
+    """
+    shipment = run.shipment
+    key = f"shipment:{shipment.fulfillment_id}:stage:{Stage.SHIPPED.value}"
+    if OrderEvent.objects.filter(shop=run.shop, dedupe_key=key).exists():
+        return
+    happened_at = min(
+        (f.happened_at for f in facts),
+        default=shipment.shopify_created_at or run.received_at,
+    )
+    if shipment.shopify_created_at is not None:
+        happened_at = min(happened_at, shipment.shopify_created_at)
+    is_stale = is_stale_on_arrival(
+        shop=run.shop, happened_at=happened_at, received_at=run.received_at
+    )
+    timeline_and_announce(
+        shop=run.shop,
+        order=run.order,
+        kind=f"shipment.{Stage.SHIPPED.value}",
+        occurred_at=happened_at,
+        source=run.source,
+        summary=f"Shipment {shipment}: {stage_label(Stage.SHIPPED)}",
+        dedupe_key=key,
+        trigger=Stage.SHIPPED.value,
+        detail={**shipment_detail(shipment), "happened_at": happened_at},
+        news=shipment_news(shipment, happened_at=happened_at, is_stale=is_stale),
+        is_stale=is_stale,
+        may_trigger=run.may_trigger,
+    )
+
+
 def _stage_line_record(run: _Run, *, facts: list[_Fact], old_stage: Stage) -> None:
     """The line (and news) of the stage the shipment is at now; a carrier delay opens one."""
     shipment, new_stage = run.shipment, Stage(run.shipment.stage)
+    if new_stage in _PAST_SHIPPED:
+        _shipped_line_ensure(run, facts=facts)
     evidence = [f for f in facts if f.stage == new_stage]
     evidence_at = max((f.happened_at for f in evidence), default=None)
     if evidence_at is None:

@@ -23,6 +23,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -47,7 +48,8 @@ from tracking.stages import FULFILLMENT_FAILED_STATUSES, stage_for_status
 logger = logging.getLogger(__name__)
 
 # A webhook burst (fulfillments/update and its fulfillment_events/create arrive together)
-# should settle before we read the fulfillment back through GraphQL: seconds.
+# should settle before we read the fulfillment back through GraphQL: seconds
+# (TRACKING_REFRESH_DELAY_SECONDS overrides).
 REFRESH_DELAY_S = 20
 # A shipment read through GraphQL this recently is not read again for another webhook.
 REFRESH_DEBOUNCE = timedelta(seconds=60)
@@ -64,6 +66,7 @@ def _enqueue_refresh_on_commit(shipment: Shipment) -> None:
         return
     from tracking.jobs import shipment_refresh_job
 
+    delay_s = int(getattr(settings, "TRACKING_REFRESH_DELAY_SECONDS", REFRESH_DELAY_S))
     task_defer(
         shipment_refresh_job,
         shop=shipment.shop,
@@ -71,7 +74,7 @@ def _enqueue_refresh_on_commit(shipment: Shipment) -> None:
         # One pending read per shipment: a burst of fulfillment webhooks (a seed, a carrier
         # catching up) does not pile up reads of the same fulfillment ahead of other work.
         key=f"tracking.refresh:{shipment.pk}",
-        delay=timedelta(seconds=REFRESH_DELAY_S) if REFRESH_DELAY_S else None,
+        delay=timedelta(seconds=delay_s) if delay_s else None,
         timeout_s=REFRESH_JOB_TIMEOUT_S,
         retry_intervals_s=(30, 120, 600),
     )

@@ -171,6 +171,22 @@ def test_out_of_order_in_transit_after_delivered_does_not_move_back(shop, trigge
     assert triggers.triggers == ["shipped", "delivered", "all_delivered"]
 
 
+def test_a_parcel_first_heard_of_in_transit_is_still_announced_as_shipped(shop, triggers):
+    # given the fulfillment's first webhook to arrive is an update already in transit (its
+    # fulfillments/create is late: Shopify promises no order)
+    order = order_create(shop)
+    fulfil(shop, order, fulfillment_id=13, shipment_status="in_transit")
+
+    # then the shopper is still owed "shipped" (carrier, tracking link), announced once,
+    # before the stage it is at
+    assert _tracking_kinds(order) == ["shipment.shipped", "shipment.in_transit"]
+    assert triggers.triggers == ["shipped", "in_transit"]
+
+    # and the late create adds nothing
+    fulfil(shop, order, fulfillment_id=13, shipment_status="in_transit")
+    assert triggers.triggers == ["shipped", "in_transit"]
+
+
 def test_duplicate_delivered_events_write_one_order_event_and_one_trigger(shop, triggers):
     order = order_create(shop)
     shipment = fulfil(shop, order, fulfillment_id=13)
