@@ -21,13 +21,14 @@ The database, not Redis, is the source of truth (DESIGN "The way of one webhook"
 """
 
 import contextlib
+import json
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -87,6 +88,47 @@ def webhook_event_ignore_reason(
     return None
 
 
+# One statement, in autocommit its own transaction: the shop lookup, the ignore rules and the
+# INSERT in a single round trip, committed (durable) when it returns. A repeated webhook id
+# inserts nothing and returns no row. The CASEs are webhook_event_ignore_reason's rules, in its
+# order, with the topic's part decided in Python: %(topic_reason)s (unknown topic) and
+# %(inactive_ok)s (a topic an uninstalled shop still gets). INSERT … SELECT … ON CONFLICT
+# needs a WHERE on SQLite (its parser would read ON as a join's).
+# https://www.sqlite.org/lang_upsert.html ("parsing ambiguity")
+_RECORD_SQL = """
+INSERT INTO shopapp_webhookevent (
+    shop_id, shop_domain, webhook_id, topic, event_id, api_version, triggered_at,
+    headers, payload, order_shopify_id, status, ignored_reason,
+    attempts, last_error, received_at, enqueued_at, processed_at
+)
+SELECT
+    shop.id, %(shop_domain)s, %(webhook_id)s, %(topic)s, %(event_id)s, %(api_version)s,
+    %(triggered_at)s, {headers}, {payload}, %(order_shopify_id)s,
+    CASE
+        WHEN %(topic_reason)s <> '' OR shop.id IS NULL THEN %(ignored)s
+        WHEN NOT shop.is_active AND NOT %(inactive_ok)s THEN %(ignored)s
+        ELSE %(pending)s
+    END,
+    CASE
+        WHEN %(topic_reason)s <> '' THEN %(topic_reason)s
+        WHEN shop.id IS NULL THEN %(unknown_shop)s
+        WHEN NOT shop.is_active AND NOT %(inactive_ok)s THEN %(inactive_shop)s
+        ELSE ''
+    END,
+    0, '', %(received_at)s, NULL, NULL
+FROM (SELECT 1 AS one) AS one
+LEFT JOIN shopapp_shop AS shop ON shop.myshopify_domain = %(shop_domain)s
+WHERE true
+ON CONFLICT (webhook_id) DO NOTHING
+RETURNING id, shop_id, status, ignored_reason
+"""
+# PostgreSQL parses the JSON text into jsonb; SQLite stores it as it is (JSONField's text).
+_RECORD_SQL_BY_VENDOR = {
+    "postgresql": _RECORD_SQL.format(headers="%(headers)s::jsonb", payload="%(payload)s::jsonb"),
+    "sqlite": _RECORD_SQL.format(headers="%(headers)s", payload="%(payload)s"),
+}
+
+
 def webhook_event_record(
     *,
     webhook_id: str,
@@ -98,21 +140,44 @@ def webhook_event_record(
     api_version: str = "",
     triggered_at: datetime | None = None,
     order_shopify_id: int | None = None,
+    payload_text: str | None = None,
 ) -> WebhookEvent | None:
     """Store one delivery and, on commit, hand it to RQ. Returns the new event.
 
     A repeated ``webhook_id`` returns None and changes nothing: the unique constraint
-    decides, so two concurrent deliveries of the same webhook still leave one row. Queries:
-    one shop lookup and one INSERT.
+    decides, so two concurrent deliveries of the same webhook still leave one row.
+    ``payload_text`` is the body as received, when the caller knows it is ``payload``'s
+    storable JSON: stored as it is, it saves serialising the payload again. One query (a
+    second only when the database refuses that text: see ``_payload_insert``).
     """
-    shop_row = list(
-        Shop.objects.filter(myshopify_domain=shop_domain).values_list("pk", "is_active")[:1]
-    )
-    shop_pk, shop_is_active = shop_row[0] if shop_row else (None, False)
-    reason = webhook_event_ignore_reason(
-        topic=topic, shop_exists=shop_pk is not None, shop_is_active=shop_is_active
-    )
-    event = WebhookEvent(
+    from shopapp.webhooks.handlers import TOPIC_HANDLERS
+
+    now = timezone.now()
+    params: dict[str, Any] = {
+        "shop_domain": shop_domain,
+        "webhook_id": webhook_id,
+        "topic": topic,
+        "event_id": event_id,
+        "api_version": api_version,
+        "triggered_at": connection.ops.adapt_datetimefield_value(triggered_at),
+        "headers": json.dumps(headers),
+        "order_shopify_id": order_shopify_id,
+        "topic_reason": "" if topic in TOPIC_HANDLERS else IgnoredReason.UNKNOWN_TOPIC,
+        "inactive_ok": topic in INACTIVE_SHOP_TOPICS,
+        "pending": WebhookEvent.Status.PENDING.value,
+        "ignored": WebhookEvent.Status.IGNORED.value,
+        "unknown_shop": IgnoredReason.UNKNOWN_SHOP,
+        "inactive_shop": IgnoredReason.INACTIVE_SHOP,
+        "received_at": connection.ops.adapt_datetimefield_value(now),
+    }
+    row = _payload_insert(params, payload=payload, payload_text=payload_text)
+    if row is None:
+        return None
+    pk, shop_pk, status, reason = row
+    if status == WebhookEvent.Status.PENDING:
+        transaction.on_commit(webhook_pump_arm)
+    return WebhookEvent(
+        pk=pk,
         shop_id=shop_pk,
         shop_domain=shop_domain,
         webhook_id=webhook_id,
@@ -123,19 +188,34 @@ def webhook_event_record(
         headers=headers,
         payload=payload,
         order_shopify_id=order_shopify_id,
-        status=WebhookEvent.Status.IGNORED if reason else WebhookEvent.Status.PENDING,
-        ignored_reason=reason or "",
-        # NULL: the pump hands it over (and the sweep, if the pump is lost).
-        enqueued_at=None,
+        status=status,
+        ignored_reason=reason,
+        received_at=now,
     )
-    try:
-        with transaction.atomic():
-            event.save(force_insert=True)
-    except IntegrityError:
-        return None
-    if reason is None:
-        transaction.on_commit(webhook_pump_arm)
-    return event
+
+
+def _payload_insert(
+    params: dict[str, Any], *, payload: dict, payload_text: str | None
+) -> tuple[Any, ...] | None:
+    """Run the INSERT with the body as received, or with ``payload`` serialised.
+
+    Python's parser accepts a few numbers jsonb cannot hold (``1e-20000`` parses to 0.0): the
+    database refuses that text, and the payload as Python parsed it is stored instead. Inside
+    a transaction (tests, a caller's atomic block) the first try runs in a savepoint, so that
+    the refusal does not break the transaction; in autocommit it needs none.
+    """
+    sql = _RECORD_SQL_BY_VENDOR[connection.vendor]
+    if payload_text is not None:
+        savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+        try:
+            with savepoint, connection.cursor() as cursor:
+                cursor.execute(sql, {**params, "payload": payload_text})
+                return cursor.fetchone()
+        except DataError:
+            logger.info("webhooks.intake.payload_reserialised")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**params, "payload": json.dumps(payload)})
+        return cursor.fetchone()
 
 
 def _spec(event_id: int) -> JobSpec:
