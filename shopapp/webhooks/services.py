@@ -1,7 +1,9 @@
 """Webhook deliveries: record them, hand them to RQ, process them, sweep and replay them.
 
     view ─> webhook_event_record ─(on commit)─> webhook_pump_arm: SET NX webhooks:pump-armed
-                 │ one INSERT                       └ first since the last pump: enqueue it
+                 │ one INSERT                       ├ first since the last pump: enqueue it
+                 │                                  └ skipped when this process saw it set
+                 │                                    in the last 100 ms (the pump's tail)
                  v
          WebhookEvent (pending, enqueued_at NULL)
                  │
@@ -23,6 +25,8 @@ The database, not Redis, is the source of truth (DESIGN "The way of one webhook"
 import contextlib
 import json
 import logging
+import math
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -56,6 +60,17 @@ PUMP_FLAG = "webhooks:pump-armed"
 PUMP_FLAG_TTL_S = 30
 PUMP_BATCH_SIZE = 500
 PUMP_MAX_PER_RUN = 5000
+
+# A SET NX per delivery was a Redis round trip per request. Each process remembers when it last
+# saw the flag set (it set it, or found it set) and skips the SET NX for PUMP_ARM_MEMO_S after.
+# The pump makes the skip safe: after clearing the flag it drains once more PUMP_TAIL_S later.
+# A delivery whose arm was skipped was committed within PUMP_ARM_MEMO_S of a SET NX that saw
+# the flag set, so before the tail of the pump that clears that flag. Seconds; the tail is
+# longer than the memo by a margin for two processes' clocks.
+PUMP_ARM_MEMO_S = 0.1
+PUMP_TAIL_S = 0.15
+# time.monotonic() of this process's last SET NX that left the flag set.
+_pump_flag_seen_at = -math.inf
 
 # Topics that must be handled even for a shop that uninstalled the app: Shopify sends the
 # compliance topics after uninstall (shop/redact 48 h later), and a repeated app/uninstalled
@@ -238,15 +253,29 @@ def webhook_pump_arm() -> None:
     One SET NX: the first delivery after a pump started enqueues the next pump, the others
     find the flag set. The pump clears the flag before it reads the rows, so a delivery stored
     after that read re-arms it. The flag expires, so a pump job Redis lost holds nothing up for
-    long; the sweep hands over anything older.
+    long; the sweep hands over anything older. Within PUMP_ARM_MEMO_S of the last SET NX that
+    saw the flag set, not even that: the pump's tail takes the delivery.
     """
+    global _pump_flag_seen_at
+    # Taken before the SET NX reaches Redis: the tail's guarantee counts from here.
+    started = time.monotonic()
+    if started - _pump_flag_seen_at < PUMP_ARM_MEMO_S:
+        return
     try:
         connection = queue_get("webhooks").connection
         armed = connection.set(PUMP_FLAG, "1", nx=True, ex=PUMP_FLAG_TTL_S)
         if armed and not rq_enqueue([_pump_spec()]):
             connection.delete(PUMP_FLAG)
+            return
+        _pump_flag_seen_at = started
     except (redis.RedisError, OSError) as exc:
         logger.warning("webhooks.pump.arm_failed", extra={"error": type(exc).__name__})
+
+
+def webhook_pump_arm_forget() -> None:
+    """Forget that the flag was seen set: Redis was emptied (tests), the next arm asks it."""
+    global _pump_flag_seen_at
+    _pump_flag_seen_at = -math.inf
 
 
 def _pump_spec() -> JobSpec:
@@ -260,10 +289,28 @@ def webhook_events_pump(*, batch: int = PUMP_BATCH_SIZE, most: int = PUMP_MAX_PE
 
     Rows are claimed with ``skip_locked``, so pumps on several workers (and the sweep) never
     take the same one. After ``most`` rows it enqueues another pump and stops, so that a flood
-    never keeps one job busy while other work waits. Returns how many it handed over.
+    never keeps one job busy while other work waits. Once drained, it drains again PUMP_TAIL_S
+    after it cleared the flag: deliveries whose processes skipped the SET NX (see
+    webhook_pump_arm) are in by then. Returns how many it handed over.
     """
     with contextlib.suppress(redis.RedisError, OSError):
         queue_get("webhooks").connection.delete(PUMP_FLAG)
+    tail_at = time.monotonic() + PUMP_TAIL_S
+    total, state = _drain(batch=batch, most=most)
+    if state == "drained":
+        time.sleep(max(0.0, tail_at - time.monotonic()))
+        more, state = _drain(batch=batch, most=most - total)
+        total += more
+    if state == "more":
+        rq_enqueue([_pump_spec()])
+    if total:
+        logger.info("webhooks.pump.enqueued", extra={"count": total})
+    return total
+
+
+def _drain(*, batch: int, most: int) -> tuple[int, str]:
+    """Claim and hand over up to ``most`` rows. Returns how many, and how it stopped:
+    "drained" (none left), "more" (``most`` reached) or "redis_down" (left to the sweep)."""
     total = 0
     while total < most:
         with transaction.atomic():
@@ -274,28 +321,26 @@ def webhook_events_pump(*, batch: int = PUMP_BATCH_SIZE, most: int = PUMP_MAX_PE
                 .values_list("pk", flat=True)[:batch]
             )
             if not ids:
-                break
+                return total, "drained"
             WebhookEvent.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
         # Committed (a job runs outside any transaction): now the jobs may find the rows.
-        _hand_over(ids)
+        if not _hand_over(ids):
+            return total, "redis_down"
         total += len(ids)
         if len(ids) < batch:
-            break
-    else:
-        rq_enqueue([_pump_spec()])
-    if total:
-        logger.info("webhooks.pump.enqueued", extra={"count": total})
-    return total
+            return total, "drained"
+    return total, "more"
 
 
-def _hand_over(ids: list[int]) -> None:
+def _hand_over(ids: list[int]) -> bool:
     if rq_enqueue([_spec(pk) for pk in ids]):
-        return
+        return True
     # Redis went away: back to "nothing handed over", for the sweep.
     WebhookEvent.objects.filter(pk__in=ids, status=WebhookEvent.Status.PENDING).update(
         enqueued_at=None
     )
     logger.warning("webhooks.pump.enqueue_failed", extra={"count": len(ids)})
+    return False
 
 
 def webhook_event_enqueue(*, event_id: int) -> bool:

@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 
 import pytest
 from django.test.client import RequestFactory
@@ -577,6 +578,58 @@ def test_deliveries_arm_one_pump_which_hands_each_over_with_its_retries(
     assert all(event.enqueued_at is not None for event in events)
     # and a delivery stored after the pump started arms the next one
     assert not redis_conn.exists(services.PUMP_FLAG)
+
+
+def test_a_process_that_saw_the_flag_set_skips_redis_for_a_moment(redis_conn, monkeypatch):
+    import django_rq
+
+    queue = django_rq.get_queue("webhooks")
+    # given a delivery that armed the pump, and the pump that cleared the flag at once
+    services.webhook_pump_arm()
+    assert redis_conn.exists(services.PUMP_FLAG)
+    redis_conn.delete(services.PUMP_FLAG)
+
+    # when another delivery arrives within the memo, it does not ask Redis
+    services.webhook_pump_arm()
+    assert not redis_conn.exists(services.PUMP_FLAG)
+    assert queue.count == 1
+
+    # and once the memo is over, it asks again and arms the next pump
+    monkeypatch.setattr(services, "_pump_flag_seen_at", time.monotonic() - 1)
+    services.webhook_pump_arm()
+    assert redis_conn.exists(services.PUMP_FLAG)
+    assert queue.count == 2
+
+
+def test_the_pump_drains_again_for_deliveries_whose_arm_was_skipped(shop, redis_conn, monkeypatch):
+    import django_rq
+
+    early = services.webhook_event_record(
+        webhook_id="early", topic="orders/create", shop_domain=SHOP, payload={"id": 1}, headers={}
+    )
+    waits = []
+
+    def delivery_meanwhile(seconds: float) -> None:
+        # stored after the pump's first read, by a process that skipped the SET NX
+        waits.append(seconds)
+        services.webhook_event_record(
+            webhook_id="late",
+            topic="orders/create",
+            shop_domain=SHOP,
+            payload={"id": 2},
+            headers={},
+        )
+
+    monkeypatch.setattr(services.time, "sleep", delivery_meanwhile)
+
+    handed = services.webhook_events_pump()
+
+    assert handed == 2
+    assert 0 <= waits[0] <= services.PUMP_TAIL_S
+    jobs = django_rq.get_queue("webhooks").get_jobs()
+    late = WebhookEvent.objects.get(webhook_id="late")
+    assert [job.args for job in jobs] == [(early.pk,), (late.pk,)]
+    assert services.PUMP_TAIL_S > services.PUMP_ARM_MEMO_S
 
 
 def test_a_flood_is_pumped_in_turns_that_make_way_for_other_jobs(shop, redis_conn):
