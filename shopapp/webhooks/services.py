@@ -120,14 +120,14 @@ SELECT
     shop.id, %(shop_domain)s, %(webhook_id)s, %(topic)s, %(event_id)s, %(api_version)s,
     %(triggered_at)s, {headers}, {payload}, %(order_shopify_id)s,
     CASE
-        WHEN %(topic_reason)s <> '' OR shop.id IS NULL THEN %(ignored)s
-        WHEN NOT shop.is_active AND NOT %(inactive_ok)s THEN %(ignored)s
-        ELSE %(pending)s
+        WHEN %(topic_reason)s <> '' OR shop.id IS NULL THEN {ignored}
+        WHEN NOT shop.is_active AND NOT %(inactive_ok)s THEN {ignored}
+        ELSE {pending}
     END,
     CASE
         WHEN %(topic_reason)s <> '' THEN %(topic_reason)s
-        WHEN shop.id IS NULL THEN %(unknown_shop)s
-        WHEN NOT shop.is_active AND NOT %(inactive_ok)s THEN %(inactive_shop)s
+        WHEN shop.id IS NULL THEN {unknown_shop}
+        WHEN NOT shop.is_active AND NOT %(inactive_ok)s THEN {inactive_shop}
         ELSE ''
     END,
     0, '', %(received_at)s, NULL, NULL
@@ -138,9 +138,19 @@ ON CONFLICT (webhook_id) DO NOTHING
 RETURNING id, shop_id, status, ignored_reason
 """
 # PostgreSQL parses the JSON text into jsonb; SQLite stores it as it is (JSONField's text).
+# The statuses and reasons are the code's constants, written in as literals: every parameter
+# is a value the driver quotes on each request.
+_RECORD_CONSTANTS = {
+    "pending": f"'{WebhookEvent.Status.PENDING.value}'",
+    "ignored": f"'{WebhookEvent.Status.IGNORED.value}'",
+    "unknown_shop": f"'{IgnoredReason.UNKNOWN_SHOP}'",
+    "inactive_shop": f"'{IgnoredReason.INACTIVE_SHOP}'",
+}
 _RECORD_SQL_BY_VENDOR = {
-    "postgresql": _RECORD_SQL.format(headers="%(headers)s::jsonb", payload="%(payload)s::jsonb"),
-    "sqlite": _RECORD_SQL.format(headers="%(headers)s", payload="%(payload)s"),
+    "postgresql": _RECORD_SQL.format(
+        headers="%(headers)s::jsonb", payload="%(payload)s::jsonb", **_RECORD_CONSTANTS
+    ),
+    "sqlite": _RECORD_SQL.format(headers="%(headers)s", payload="%(payload)s", **_RECORD_CONSTANTS),
 }
 
 
@@ -179,10 +189,6 @@ def webhook_event_record(
         "order_shopify_id": order_shopify_id,
         "topic_reason": "" if topic in TOPIC_HANDLERS else IgnoredReason.UNKNOWN_TOPIC,
         "inactive_ok": topic in INACTIVE_SHOP_TOPICS,
-        "pending": WebhookEvent.Status.PENDING.value,
-        "ignored": WebhookEvent.Status.IGNORED.value,
-        "unknown_shop": IgnoredReason.UNKNOWN_SHOP,
-        "inactive_shop": IgnoredReason.INACTIVE_SHOP,
         "received_at": connection.ops.adapt_datetimefield_value(now),
     }
     row = _payload_insert(params, payload=payload, payload_text=payload_text)
