@@ -373,6 +373,35 @@ def test_signed_order_webhook_is_stored_pending_with_its_headers(client, shop):
     }
 
 
+def test_intake_skips_the_browser_middleware_but_keeps_the_outer_headers(client, shop):
+    response = post_webhook(
+        client, "orders/create", fixture_bytes("orders/create"), shop_domain=SHOP
+    )
+
+    assert response.status_code == 200
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    # no session, no CSRF, no auth: nothing made the answer vary by cookie
+    assert "Vary" not in response
+    assert not response.cookies
+
+
+def test_intake_refuses_a_host_not_allowed(client, shop):
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+
+    response = client.post(
+        "/webhooks/",
+        data=body,
+        content_type="application/json",
+        headers=headers,
+        HTTP_HOST="evil.example",
+    )
+
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
 def test_intake_does_no_domain_work(client, shop):
     post_webhook(client, "orders/create", fixture_bytes("orders/create"), shop_domain=SHOP)
 
