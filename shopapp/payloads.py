@@ -1,6 +1,7 @@
 """Reading values out of Shopify's REST-shaped payloads (webhooks, and GraphQL converted to
 that shape), where ids may arrive as JSON numbers or as digit strings."""
 
+import codecs
 import json
 import math
 import re
@@ -63,3 +64,16 @@ def json_parse(body: bytes) -> Any:
         return json_storable(parsed) if _UNSTORABLE_ESCAPE.search(body) else parsed
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+
+
+def json_storable_text(body: bytes) -> str | None:
+    """``body``, which ``json_parse`` accepted, as text to store as it is; None when only the
+    parsed value is storable: an escape the parse replaced (NUL, a lone surrogate), or bytes
+    that are not plain UTF-8 (Python's parser also reads UTF-16, UTF-32 and a BOM)."""
+    if b"\x00" in body or body.startswith(codecs.BOM_UTF8) or _UNSTORABLE_ESCAPE.search(body):
+        return None
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        # Python's parser lets an encoded surrogate through ("surrogatepass").
+        return None

@@ -144,6 +144,8 @@ MIDDLEWARE = [
     # Outermost: framing headers on every answer, errors and Django's admin included.
     "shopapp.security.FramingHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Answers POST /webhooks/ itself: Shopify needs none of the browser middleware below.
+    "shopapp.webhooks.middleware.WebhookIntakeMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

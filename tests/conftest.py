@@ -37,12 +37,16 @@ def redis_conn():
     """The Redis behind RQ, emptied for the test."""
     import django_rq
 
+    from shopapp.webhooks.services import webhook_pump_arm_forget
+
     conn = django_rq.get_connection("default")
     try:
         conn.ping()
     except redis.RedisError as exc:
         need(f"Redis unreachable: {exc}")
     conn.flushdb()
+    # The pump flag is gone with the rest: the process must not remember it set.
+    webhook_pump_arm_forget()
     yield conn
     conn.flushdb()
 

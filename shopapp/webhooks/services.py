@@ -1,7 +1,9 @@
 """Webhook deliveries: record them, hand them to RQ, process them, sweep and replay them.
 
     view ─> webhook_event_record ─(on commit)─> webhook_pump_arm: SET NX webhooks:pump-armed
-                 │ one INSERT                       └ first since the last pump: enqueue it
+                 │ one INSERT                       ├ first since the last pump: enqueue it
+                 │                                  └ skipped when this process saw it set
+                 │                                    in the last 100 ms (the pump's tail)
                  v
          WebhookEvent (pending, enqueued_at NULL)
                  │
@@ -21,13 +23,16 @@ The database, not Redis, is the source of truth (DESIGN "The way of one webhook"
 """
 
 import contextlib
+import json
 import logging
+import math
+import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
 import redis
-from django.db import DatabaseError, IntegrityError, transaction
+from django.db import DatabaseError, DataError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
@@ -55,6 +60,17 @@ PUMP_FLAG = "webhooks:pump-armed"
 PUMP_FLAG_TTL_S = 30
 PUMP_BATCH_SIZE = 500
 PUMP_MAX_PER_RUN = 5000
+
+# A SET NX per delivery was a Redis round trip per request. Each process remembers when it last
+# saw the flag set (it set it, or found it set) and skips the SET NX for PUMP_ARM_MEMO_S after.
+# The pump makes the skip safe: after clearing the flag it drains once more PUMP_TAIL_S later.
+# A delivery whose arm was skipped was committed within PUMP_ARM_MEMO_S of a SET NX that saw
+# the flag set, so before the tail of the pump that clears that flag. Seconds; the tail is
+# longer than the memo by a margin for two processes' clocks.
+PUMP_ARM_MEMO_S = 0.1
+PUMP_TAIL_S = 0.15
+# time.monotonic() of this process's last SET NX that left the flag set.
+_pump_flag_seen_at = -math.inf
 
 # Topics that must be handled even for a shop that uninstalled the app: Shopify sends the
 # compliance topics after uninstall (shop/redact 48 h later), and a repeated app/uninstalled
@@ -87,6 +103,57 @@ def webhook_event_ignore_reason(
     return None
 
 
+# One statement, in autocommit its own transaction: the shop lookup, the ignore rules and the
+# INSERT in a single round trip, committed (durable) when it returns. A repeated webhook id
+# inserts nothing and returns no row. The CASEs are webhook_event_ignore_reason's rules, in its
+# order, with the topic's part decided in Python: %(topic_reason)s (unknown topic) and
+# %(inactive_ok)s (a topic an uninstalled shop still gets). INSERT … SELECT … ON CONFLICT
+# needs a WHERE on SQLite (its parser would read ON as a join's).
+# https://www.sqlite.org/lang_upsert.html ("parsing ambiguity")
+_RECORD_SQL = """
+INSERT INTO shopapp_webhookevent (
+    shop_id, shop_domain, webhook_id, topic, event_id, api_version, triggered_at,
+    headers, payload, order_shopify_id, status, ignored_reason,
+    attempts, last_error, received_at, enqueued_at, processed_at
+)
+SELECT
+    shop.id, %(shop_domain)s, %(webhook_id)s, %(topic)s, %(event_id)s, %(api_version)s,
+    %(triggered_at)s, {headers}, {payload}, %(order_shopify_id)s,
+    CASE
+        WHEN %(topic_reason)s <> '' OR shop.id IS NULL THEN {ignored}
+        WHEN NOT shop.is_active AND NOT %(inactive_ok)s THEN {ignored}
+        ELSE {pending}
+    END,
+    CASE
+        WHEN %(topic_reason)s <> '' THEN %(topic_reason)s
+        WHEN shop.id IS NULL THEN {unknown_shop}
+        WHEN NOT shop.is_active AND NOT %(inactive_ok)s THEN {inactive_shop}
+        ELSE ''
+    END,
+    0, '', %(received_at)s, NULL, NULL
+FROM (SELECT 1 AS one) AS one
+LEFT JOIN shopapp_shop AS shop ON shop.myshopify_domain = %(shop_domain)s
+WHERE true
+ON CONFLICT (webhook_id) DO NOTHING
+RETURNING id, shop_id, status, ignored_reason
+"""
+# PostgreSQL parses the JSON text into jsonb; SQLite stores it as it is (JSONField's text).
+# The statuses and reasons are the code's constants, written in as literals: every parameter
+# is a value the driver quotes on each request.
+_RECORD_CONSTANTS = {
+    "pending": f"'{WebhookEvent.Status.PENDING.value}'",
+    "ignored": f"'{WebhookEvent.Status.IGNORED.value}'",
+    "unknown_shop": f"'{IgnoredReason.UNKNOWN_SHOP}'",
+    "inactive_shop": f"'{IgnoredReason.INACTIVE_SHOP}'",
+}
+_RECORD_SQL_BY_VENDOR = {
+    "postgresql": _RECORD_SQL.format(
+        headers="%(headers)s::jsonb", payload="%(payload)s::jsonb", **_RECORD_CONSTANTS
+    ),
+    "sqlite": _RECORD_SQL.format(headers="%(headers)s", payload="%(payload)s", **_RECORD_CONSTANTS),
+}
+
+
 def webhook_event_record(
     *,
     webhook_id: str,
@@ -98,21 +165,40 @@ def webhook_event_record(
     api_version: str = "",
     triggered_at: datetime | None = None,
     order_shopify_id: int | None = None,
+    payload_text: str | None = None,
 ) -> WebhookEvent | None:
     """Store one delivery and, on commit, hand it to RQ. Returns the new event.
 
     A repeated ``webhook_id`` returns None and changes nothing: the unique constraint
-    decides, so two concurrent deliveries of the same webhook still leave one row. Queries:
-    one shop lookup and one INSERT.
+    decides, so two concurrent deliveries of the same webhook still leave one row.
+    ``payload_text`` is the body as received, when the caller knows it is ``payload``'s
+    storable JSON: stored as it is, it saves serialising the payload again. One query (a
+    second only when the database refuses that text: see ``_payload_insert``).
     """
-    shop_row = list(
-        Shop.objects.filter(myshopify_domain=shop_domain).values_list("pk", "is_active")[:1]
-    )
-    shop_pk, shop_is_active = shop_row[0] if shop_row else (None, False)
-    reason = webhook_event_ignore_reason(
-        topic=topic, shop_exists=shop_pk is not None, shop_is_active=shop_is_active
-    )
-    event = WebhookEvent(
+    from shopapp.webhooks.handlers import TOPIC_HANDLERS
+
+    now = timezone.now()
+    params: dict[str, Any] = {
+        "shop_domain": shop_domain,
+        "webhook_id": webhook_id,
+        "topic": topic,
+        "event_id": event_id,
+        "api_version": api_version,
+        "triggered_at": connection.ops.adapt_datetimefield_value(triggered_at),
+        "headers": json.dumps(headers),
+        "order_shopify_id": order_shopify_id,
+        "topic_reason": "" if topic in TOPIC_HANDLERS else IgnoredReason.UNKNOWN_TOPIC,
+        "inactive_ok": topic in INACTIVE_SHOP_TOPICS,
+        "received_at": connection.ops.adapt_datetimefield_value(now),
+    }
+    row = _payload_insert(params, payload=payload, payload_text=payload_text)
+    if row is None:
+        return None
+    pk, shop_pk, status, reason = row
+    if status == WebhookEvent.Status.PENDING:
+        transaction.on_commit(webhook_pump_arm)
+    return WebhookEvent(
+        pk=pk,
         shop_id=shop_pk,
         shop_domain=shop_domain,
         webhook_id=webhook_id,
@@ -123,19 +209,34 @@ def webhook_event_record(
         headers=headers,
         payload=payload,
         order_shopify_id=order_shopify_id,
-        status=WebhookEvent.Status.IGNORED if reason else WebhookEvent.Status.PENDING,
-        ignored_reason=reason or "",
-        # NULL: the pump hands it over (and the sweep, if the pump is lost).
-        enqueued_at=None,
+        status=status,
+        ignored_reason=reason,
+        received_at=now,
     )
-    try:
-        with transaction.atomic():
-            event.save(force_insert=True)
-    except IntegrityError:
-        return None
-    if reason is None:
-        transaction.on_commit(webhook_pump_arm)
-    return event
+
+
+def _payload_insert(
+    params: dict[str, Any], *, payload: dict, payload_text: str | None
+) -> tuple[Any, ...] | None:
+    """Run the INSERT with the body as received, or with ``payload`` serialised.
+
+    Python's parser accepts a few numbers jsonb cannot hold (``1e-20000`` parses to 0.0): the
+    database refuses that text, and the payload as Python parsed it is stored instead. Inside
+    a transaction (tests, a caller's atomic block) the first try runs in a savepoint, so that
+    the refusal does not break the transaction; in autocommit it needs none.
+    """
+    sql = _RECORD_SQL_BY_VENDOR[connection.vendor]
+    if payload_text is not None:
+        savepoint = transaction.atomic() if connection.in_atomic_block else contextlib.nullcontext()
+        try:
+            with savepoint, connection.cursor() as cursor:
+                cursor.execute(sql, {**params, "payload": payload_text})
+                return cursor.fetchone()
+        except DataError:
+            logger.info("webhooks.intake.payload_reserialised")
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**params, "payload": json.dumps(payload)})
+        return cursor.fetchone()
 
 
 def _spec(event_id: int) -> JobSpec:
@@ -158,15 +259,29 @@ def webhook_pump_arm() -> None:
     One SET NX: the first delivery after a pump started enqueues the next pump, the others
     find the flag set. The pump clears the flag before it reads the rows, so a delivery stored
     after that read re-arms it. The flag expires, so a pump job Redis lost holds nothing up for
-    long; the sweep hands over anything older.
+    long; the sweep hands over anything older. Within PUMP_ARM_MEMO_S of the last SET NX that
+    saw the flag set, not even that: the pump's tail takes the delivery.
     """
+    global _pump_flag_seen_at
+    # Taken before the SET NX reaches Redis: the tail's guarantee counts from here.
+    started = time.monotonic()
+    if started - _pump_flag_seen_at < PUMP_ARM_MEMO_S:
+        return
     try:
         connection = queue_get("webhooks").connection
         armed = connection.set(PUMP_FLAG, "1", nx=True, ex=PUMP_FLAG_TTL_S)
         if armed and not rq_enqueue([_pump_spec()]):
             connection.delete(PUMP_FLAG)
+            return
+        _pump_flag_seen_at = started
     except (redis.RedisError, OSError) as exc:
         logger.warning("webhooks.pump.arm_failed", extra={"error": type(exc).__name__})
+
+
+def webhook_pump_arm_forget() -> None:
+    """Forget that the flag was seen set: Redis was emptied (tests), the next arm asks it."""
+    global _pump_flag_seen_at
+    _pump_flag_seen_at = -math.inf
 
 
 def _pump_spec() -> JobSpec:
@@ -180,10 +295,28 @@ def webhook_events_pump(*, batch: int = PUMP_BATCH_SIZE, most: int = PUMP_MAX_PE
 
     Rows are claimed with ``skip_locked``, so pumps on several workers (and the sweep) never
     take the same one. After ``most`` rows it enqueues another pump and stops, so that a flood
-    never keeps one job busy while other work waits. Returns how many it handed over.
+    never keeps one job busy while other work waits. Once drained, it drains again PUMP_TAIL_S
+    after it cleared the flag: deliveries whose processes skipped the SET NX (see
+    webhook_pump_arm) are in by then. Returns how many it handed over.
     """
     with contextlib.suppress(redis.RedisError, OSError):
         queue_get("webhooks").connection.delete(PUMP_FLAG)
+    tail_at = time.monotonic() + PUMP_TAIL_S
+    total, state = _drain(batch=batch, most=most)
+    if state == "drained":
+        time.sleep(max(0.0, tail_at - time.monotonic()))
+        more, state = _drain(batch=batch, most=most - total)
+        total += more
+    if state == "more":
+        rq_enqueue([_pump_spec()])
+    if total:
+        logger.info("webhooks.pump.enqueued", extra={"count": total})
+    return total
+
+
+def _drain(*, batch: int, most: int) -> tuple[int, str]:
+    """Claim and hand over up to ``most`` rows. Returns how many, and how it stopped:
+    "drained" (none left), "more" (``most`` reached) or "redis_down" (left to the sweep)."""
     total = 0
     while total < most:
         with transaction.atomic():
@@ -194,28 +327,26 @@ def webhook_events_pump(*, batch: int = PUMP_BATCH_SIZE, most: int = PUMP_MAX_PE
                 .values_list("pk", flat=True)[:batch]
             )
             if not ids:
-                break
+                return total, "drained"
             WebhookEvent.objects.filter(pk__in=ids).update(enqueued_at=timezone.now())
         # Committed (a job runs outside any transaction): now the jobs may find the rows.
-        _hand_over(ids)
+        if not _hand_over(ids):
+            return total, "redis_down"
         total += len(ids)
         if len(ids) < batch:
-            break
-    else:
-        rq_enqueue([_pump_spec()])
-    if total:
-        logger.info("webhooks.pump.enqueued", extra={"count": total})
-    return total
+            return total, "drained"
+    return total, "more"
 
 
-def _hand_over(ids: list[int]) -> None:
+def _hand_over(ids: list[int]) -> bool:
     if rq_enqueue([_spec(pk) for pk in ids]):
-        return
+        return True
     # Redis went away: back to "nothing handed over", for the sweep.
     WebhookEvent.objects.filter(pk__in=ids, status=WebhookEvent.Status.PENDING).update(
         enqueued_at=None
     )
     logger.warning("webhooks.pump.enqueue_failed", extra={"count": len(ids)})
+    return False
 
 
 def webhook_event_enqueue(*, event_id: int) -> bool:

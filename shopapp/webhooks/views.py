@@ -20,7 +20,7 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.views.decorators.csrf import csrf_exempt
 
-from shopapp.payloads import json_parse, json_storable
+from shopapp.payloads import json_parse, json_storable, json_storable_text
 from shopapp.payloads import payload_int as _as_id
 from shopapp.webhooks.services import webhook_event_record
 
@@ -178,6 +178,7 @@ def webhook_receive(request: HttpRequest) -> HttpResponse:
             api_version=headers.get("x-shopify-api-version", "")[:32],
             triggered_at=_triggered_at(headers.get("x-shopify-triggered-at", "")),
             order_shopify_id=_order_id(topic, payload, headers),
+            payload_text=json_storable_text(body),
         )
     except (OperationalError, InterfaceError) as exc:
         # Unreachable, restarting, or a connection the restart closed (InterfaceError).

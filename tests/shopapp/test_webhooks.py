@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 
 import pytest
 from django.test.client import RequestFactory
@@ -103,6 +104,39 @@ def test_a_nul_or_lone_surrogate_in_a_signed_payload_is_stored_not_lost(client, 
     assert response.status_code == 200
     (event,) = WebhookEvent.objects.all()
     assert event.payload["note"] == "gift\ufffdwrap\ufffd"
+
+
+def test_a_number_jsonb_cannot_hold_is_stored_as_python_read_it(client, shop):
+    # Python reads 1e-20000 as 0.0; PostgreSQL's numeric refuses the text as it came
+    body = fixture_bytes("orders/create").replace(
+        b'"total_weight":', b'"tiny":1e-20000,"total_weight":', 1
+    )
+    assert b"1e-20000" in body
+
+    response = post_webhook(client, "orders/create", body, shop_domain=SHOP)
+
+    assert response.status_code == 200
+    (event,) = WebhookEvent.objects.all()
+    assert event.payload["tiny"] == 0
+    assert event.payload["id"] == FIXTURE_ORDER_ID
+
+
+def test_a_utf16_body_is_stored_as_python_read_it(client, shop):
+    # Python's parser reads UTF-16 (with its BOM); the text itself is not storable as is
+    body = json.dumps(fixture_json("orders/create")).encode("utf-16")
+
+    response = post_webhook(client, "orders/create", body, shop_domain=SHOP)
+
+    assert response.status_code == 200
+    assert WebhookEvent.objects.get().payload == fixture_json("orders/create")
+
+
+def test_the_body_is_stored_as_shopify_sent_it(client, shop):
+    body = fixture_bytes("orders/create")
+
+    post_webhook(client, "orders/create", body, shop_domain=SHOP)
+
+    assert WebhookEvent.objects.get().payload == json.loads(body)
 
 
 def test_a_nul_in_a_header_is_dropped_or_refused(client, shop):
@@ -339,6 +373,35 @@ def test_signed_order_webhook_is_stored_pending_with_its_headers(client, shop):
     }
 
 
+def test_intake_skips_the_browser_middleware_but_keeps_the_outer_headers(client, shop):
+    response = post_webhook(
+        client, "orders/create", fixture_bytes("orders/create"), shop_domain=SHOP
+    )
+
+    assert response.status_code == 200
+    assert "frame-ancestors 'none'" in response["Content-Security-Policy"]
+    assert response["X-Content-Type-Options"] == "nosniff"
+    # no session, no CSRF, no auth: nothing made the answer vary by cookie
+    assert "Vary" not in response
+    assert not response.cookies
+
+
+def test_intake_refuses_a_host_not_allowed(client, shop):
+    body = fixture_bytes("orders/create")
+    headers = shopify_headers("orders/create", body, shop_domain=SHOP)
+
+    response = client.post(
+        "/webhooks/",
+        data=body,
+        content_type="application/json",
+        headers=headers,
+        HTTP_HOST="evil.example",
+    )
+
+    assert response.status_code == 400
+    assert WebhookEvent.objects.count() == 0
+
+
 def test_intake_does_no_domain_work(client, shop):
     post_webhook(client, "orders/create", fixture_bytes("orders/create"), shop_domain=SHOP)
 
@@ -347,20 +410,23 @@ def test_intake_does_no_domain_work(client, shop):
     assert OrderEvent.objects.count() == 0
 
 
-def test_intake_is_one_shop_lookup_and_one_insert(client, shop, django_assert_max_num_queries):
+def test_intake_is_one_statement_that_looks_up_the_shop_and_inserts(
+    client, shop, django_assert_max_num_queries
+):
     body = fixture_bytes("orders/create")
     headers = shopify_headers("orders/create", body, shop_domain=SHOP)
 
-    with django_assert_max_num_queries(4) as captured:
+    with django_assert_max_num_queries(3) as captured:
         response = client.post(
             "/webhooks/", data=body, content_type="application/json", headers=headers
         )
 
     assert response.status_code == 200
     statements = [q["sql"].split()[0].upper() for q in captured.captured_queries]
-    assert statements.count("SELECT") == 1
-    assert statements.count("INSERT") == 1
-    assert "UPDATE" not in statements
+    # the savepoint is the test's transaction: in autocommit the INSERT is all there is
+    assert [s for s in statements if s not in ("SAVEPOINT", "RELEASE")] == ["INSERT"]
+    event = WebhookEvent.objects.get()
+    assert (event.shop, event.status) == (shop, WebhookEvent.Status.PENDING)
 
 
 @pytest.mark.parametrize(
@@ -456,6 +522,47 @@ def test_inactive_shop_order_webhook_is_ignored(client):
     assert event.ignored_reason == "inactive_shop"
 
 
+def test_a_delivery_after_the_shop_uninstalled_is_stored_ignored(client, shop):
+    from shopapp.privacy.services import shop_uninstall
+
+    # given a delivery stored while the shop was installed
+    post_webhook(client, "orders/create", fixture_bytes("orders/create"), shop_domain=SHOP)
+    # when the shop uninstalls and another delivery arrives
+    shop_uninstall(shop=shop)
+    post_webhook(client, "orders/updated", fixture_bytes("orders/updated"), shop_domain=SHOP)
+
+    # then the second is not stored as if the shop were active
+    later = WebhookEvent.objects.get(topic="orders/updated")
+    assert later.status == WebhookEvent.Status.IGNORED
+    assert later.ignored_reason == "inactive_shop"
+
+
+@pytest.mark.parametrize("topic", ["orders/create", "app/uninstalled", "no/such-topic"])
+@pytest.mark.parametrize("shop_state", ["active", "inactive", "unknown"])
+def test_the_insert_applies_the_ignore_rules_of_processing(topic, shop_state):
+    # the INSERT decides the status in SQL: it must agree with webhook_event_ignore_reason
+    if shop_state != "unknown":
+        make_shop(SHOP, is_active=shop_state == "active")
+
+    event = services.webhook_event_record(
+        webhook_id="w", topic=topic, shop_domain=SHOP, payload={"id": 1}, headers={}
+    )
+
+    expected = services.webhook_event_ignore_reason(
+        topic=topic, shop_exists=shop_state != "unknown", shop_is_active=shop_state == "active"
+    )
+    stored = WebhookEvent.objects.get()
+    assert (stored.status, stored.ignored_reason) == (
+        ("ignored", expected) if expected else ("pending", "")
+    )
+    assert (event.pk, event.status, event.ignored_reason) == (
+        stored.pk,
+        stored.status,
+        stored.ignored_reason,
+    )
+    assert stored.shop_id == (None if shop_state == "unknown" else event.shop_id)
+
+
 @pytest.mark.parametrize(
     "topic", ["app/uninstalled", "shop/redact", "customers/redact", "customers/data_request"]
 )
@@ -500,6 +607,58 @@ def test_deliveries_arm_one_pump_which_hands_each_over_with_its_retries(
     assert all(event.enqueued_at is not None for event in events)
     # and a delivery stored after the pump started arms the next one
     assert not redis_conn.exists(services.PUMP_FLAG)
+
+
+def test_a_process_that_saw_the_flag_set_skips_redis_for_a_moment(redis_conn, monkeypatch):
+    import django_rq
+
+    queue = django_rq.get_queue("webhooks")
+    # given a delivery that armed the pump, and the pump that cleared the flag at once
+    services.webhook_pump_arm()
+    assert redis_conn.exists(services.PUMP_FLAG)
+    redis_conn.delete(services.PUMP_FLAG)
+
+    # when another delivery arrives within the memo, it does not ask Redis
+    services.webhook_pump_arm()
+    assert not redis_conn.exists(services.PUMP_FLAG)
+    assert queue.count == 1
+
+    # and once the memo is over, it asks again and arms the next pump
+    monkeypatch.setattr(services, "_pump_flag_seen_at", time.monotonic() - 1)
+    services.webhook_pump_arm()
+    assert redis_conn.exists(services.PUMP_FLAG)
+    assert queue.count == 2
+
+
+def test_the_pump_drains_again_for_deliveries_whose_arm_was_skipped(shop, redis_conn, monkeypatch):
+    import django_rq
+
+    early = services.webhook_event_record(
+        webhook_id="early", topic="orders/create", shop_domain=SHOP, payload={"id": 1}, headers={}
+    )
+    waits = []
+
+    def delivery_meanwhile(seconds: float) -> None:
+        # stored after the pump's first read, by a process that skipped the SET NX
+        waits.append(seconds)
+        services.webhook_event_record(
+            webhook_id="late",
+            topic="orders/create",
+            shop_domain=SHOP,
+            payload={"id": 2},
+            headers={},
+        )
+
+    monkeypatch.setattr(services.time, "sleep", delivery_meanwhile)
+
+    handed = services.webhook_events_pump()
+
+    assert handed == 2
+    assert 0 <= waits[0] <= services.PUMP_TAIL_S
+    jobs = django_rq.get_queue("webhooks").get_jobs()
+    late = WebhookEvent.objects.get(webhook_id="late")
+    assert [job.args for job in jobs] == [(early.pk,), (late.pk,)]
+    assert services.PUMP_TAIL_S > services.PUMP_ARM_MEMO_S
 
 
 def test_a_flood_is_pumped_in_turns_that_make_way_for_other_jobs(shop, redis_conn):
