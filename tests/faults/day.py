@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import requests
 from rq import Queue
 
-from tests.faults.stack import HTTP_TIMEOUT_S, Stack
+from tests.faults.stack import HTTP_TIMEOUT_S, Stack, wait_for
 
 QUEUES = ("webhooks", "default")
 CARRIER = "UPS"
@@ -107,6 +107,17 @@ class Day:
             return sum(Queue(name, connection=conn).count for name in QUEUES)
         except Exception:  # Redis down: not quiet
             return 1
+
+    def processed(self, *, timeout: float = 90) -> None:
+        """Until the store has delivered the day's webhooks and the app processed them (its
+        messages then exist, due in their combine window)."""
+
+        def done() -> bool:
+            if self.store_pending():
+                return False
+            return self.stack.ops("outstanding")["webhook_events"] == 0
+
+        wait_for(done, timeout=timeout, what="the day's webhooks processed", every=0.5)
 
     def settle(self, *, timeout: float = 150) -> dict[str, Any]:
         """Until the store has nothing left to deliver, the queues are empty and the app has no

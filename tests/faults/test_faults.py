@@ -88,6 +88,7 @@ def test_a_worker_killed_in_the_middle_of_a_send_is_resent_once(stack, orderly):
     # MAIL FROM: the send is under way, the server does not have the message yet
     day = install(stack, "killsend")
     day.run()
+    day.processed()
     stack.sink.hold.set()
     try:
         stack.ops("round", "--ahead", "3600")
@@ -168,6 +169,7 @@ def test_smtp_down_for_a_while_then_every_message_delivered_once(stack, orderly)
     # given the SMTP server refusing every message (421) when the day's messages fall due
     day = install(stack, "smtp")
     day.run()
+    day.processed()
     stack.sink.refused = 0
     stack.sink.down.set()
     try:
