@@ -15,7 +15,8 @@ through orders sampled across every shop, so the database works as it would.
         [--scale 1.0] [--seconds 10] [--connections 16] [--keep]
 
 DATABASE_URL names the server (its own database is left alone): the bench creates and drops
-``bench_tracking`` there. Redis: ``REDIS_URL`` when set, else the embedded one (the GET page
+``bench_tracking`` there (``<database>_bench_tracking`` when DATABASE_URL names a database other
+than ``postgres``). Redis: ``REDIS_URL`` when set, else the embedded one (the GET page
 does not touch Redis; the settings need one).
 """
 
@@ -102,8 +103,8 @@ def measure(base: str, targets: list[tuple[str, str]], args: argparse.Namespace)
 
 def main() -> int:
     args = parse_args()
-    admin_url, scratch_url = scratch_urls(SCRATCH_DB, script="bench/tracking.py")
-    recreate_database(admin_url, SCRATCH_DB)
+    admin_url, scratch_db, scratch_url = scratch_urls(SCRATCH_DB, script="bench/tracking.py")
+    recreate_database(admin_url, scratch_db)
     embedded_redis = not os.environ.get("REDIS_URL")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
@@ -156,10 +157,10 @@ def main() -> int:
                     redis.Redis.from_url(settings.REDIS_URL).shutdown(nosave=True)
     finally:
         if not args.keep:
-            recreate_database(admin_url, SCRATCH_DB, drop_only=True)
+            recreate_database(admin_url, scratch_db, drop_only=True)
 
     print(
-        f"bench/tracking: PostgreSQL scratch database {SCRATCH_DB}, scale {args.scale}: "
+        f"bench/tracking: PostgreSQL scratch database {scratch_db}, scale {args.scale}: "
         f"{counts['shops']} shops, {counts['orders']} orders, {counts['line_items']} line items, "
         f"{counts['shipments']} shipments, {counts['shipment_line_items']} shipment items, "
         f"{counts['events']} tracking events; migrate {migrate_s:.1f} s, "
