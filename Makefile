@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export LOCAL_DEV ?= 1
 
-.PHONY: setup demo test lint format bench bench-tracking bench-returns bench-notifications clean
+.PHONY: setup demo test lint format bench bench-tracking bench-returns bench-notifications bench-all clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,13 @@ bench-returns: setup
 
 bench-notifications: setup
 	$(BIN)/python bench/notifications.py
+
+# Every bench above on PostgreSQL, ~7 min on 2 cores; one table in bench/out/results.md.
+# DATABASE_URL=postgres://postgres@127.0.0.1:5432/wta make bench-all (knobs: bench/all.py --help)
+bench-all: setup
+	@case "$$DATABASE_URL" in postgres://*|postgresql://*) ;; \
+	  *) echo "bench-all needs PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/<db> make bench-all" >&2; exit 2;; esac
+	$(BIN)/python bench/all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .run staticfiles

@@ -33,8 +33,12 @@ STAGES = ["shipped", "in_transit", "out_for_delivery", "delivered", "delayed"]
 CITIES = ["Lyon", "Paris", "Berlin", "Madrid", "Boston", "Toronto", "Leeds", "Porto"]
 
 
-def scratch_urls(name: str, *, script: str) -> tuple[str, str]:
-    """(the server's maintenance database URL, the URL of scratch database ``name``)."""
+def scratch_urls(name: str, *, script: str) -> tuple[str, str, str]:
+    """(the server's maintenance database URL, the scratch database's name, its URL).
+
+    The scratch database is named after the one DATABASE_URL names (``wta`` → ``wta_<name>``;
+    ``postgres`` leaves ``name`` alone): checkouts sharing one server, each with its own
+    database, never drop each other's scratch database."""
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith(("postgres://", "postgresql://")):
         raise SystemExit(
@@ -42,8 +46,11 @@ def scratch_urls(name: str, *, script: str) -> tuple[str, str]:
             "postgres (the bench creates and drops its own database there)"
         )
     parts = urlsplit(base)
+    named = parts.path.lstrip("/")
+    if named and named != "postgres":
+        name = f"{named}_{name}"
     admin = urlunsplit(parts._replace(path="/postgres"))
-    return admin, urlunsplit(parts._replace(path=f"/{name}"))
+    return admin, name, urlunsplit(parts._replace(path=f"/{name}"))
 
 
 def recreate_database(admin_url: str, name: str, *, drop_only: bool = False) -> None:

@@ -8,31 +8,38 @@
             own reconciliation (line items, products, variants), keep their dataset names,
             and get one shipment per parcel, delivered 1-20 days ago
           ─ SQL queries per item-selection page: an order with 1 line item vs one with 20
-          ─ gunicorn (bench.settings; its Admin API is the devshop's)
+          ─ gunicorn (bench.settings; its Admin API is the devshop's), lookup limits lifted
               warm-up: one item-selection page per sampled order (fills the product cache)
-              N signed GETs  ─▶ /bench/bare                                         (baseline)
-              N signed POSTs ─▶ /proxy/returns   step=lookup, order number + email   (lookup)
-              N signed GETs  ─▶ /proxy/returns?order=…&token=…               (item selection)
+              wrk: signed GETs  ─▶ /bench/bare                                      (baseline)
+              wrk: signed GETs  ─▶ /proxy/returns                                (lookup form)
+              wrk: signed POSTs ─▶ /proxy/returns  step=lookup, order number + email  (lookup)
+              wrk: signed GETs  ─▶ /proxy/returns?order=…&token=…             (item selection)
           ─ the pages' two Admin API calls straight to the devshop, as many at once as gunicorn
-            has threads: the floor the devshop on this machine sets
+            has threads: the floor the devshop on this machine sets       (Admin API alone)
           ─ requests/s, p50, p99, ratios, Admin API calls and throttles ─ DROP DATABASE
 
-The requests are what Shopify's proxy forwards from a shopper's browser (signed query: shop,
-logged_in_customer_id, path_prefix, timestamp, signature; the shopper's IP in
-X-Forwarded-For, a new one per request so the lookup rate limit sees many shoppers):
-- lookup: the form of /apps/<subpath>/returns posted, ``step=lookup``, ``form_token``, the
-  order number and email. Its answer is the item-selection page itself (a signed state in a
-  hidden field, no cookie): rate limit, lookup query, eligibility, two Admin API calls.
+The load comes from wrk (bench.wrk): a Python client on two cores measures itself. Its requests
+are what Shopify's proxy forwards from a shopper's browser (signed query: shop,
+logged_in_customer_id, path_prefix, timestamp, signature; the shopper's IP in X-Forwarded-For),
+cycling through the sampled orders, each target in its own shuffled order, signed just before
+each run (signatures expire after 90 s):
+- lookup form: the portal's first page, the form a shopper types the order number into.
+- lookup: that form posted, ``step=lookup``, ``form_token``, the order number and email. Its
+  answer is the item-selection page itself (a signed state in a hidden field, no cookie): rate
+  limit, lookup query, eligibility, two Admin API calls.
 - item selection: the tracking page's "Start a return" link, a GET carrying the order's signed
   link token: the same page without the lookup.
-Every answer must be a 200 holding a returnable item's quantity field, or it is a failure.
-Each target visits every sampled order once per run, in its own shuffled order, so no order
-nears the lookup's per-order limit (5 per 15 min).
+Every answer must be a 200 holding the expected form (and, for the item pages, a returnable
+item's quantity field), checked by wrk's Lua ``response()``; anything else is a failure and the
+bench exits 1. Every request comes from one address, so the lookup's limits (per address, per
+order) would refuse the flood: the bench raises them for its gunicorn (LIFTED_LIMITS, printed).
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/returns.py
-        [--scale 1.0] [--requests 2000] [--concurrency 16] [--sample 2000] [--keep]
+        [--scale 1.0] [--seconds 10] [--connections 16] [--sample 2000] [--json out.json]
+        [--keep]
 
-DATABASE_URL names the server: the bench creates and drops ``bench_returns`` there. Redis:
+DATABASE_URL names the server: the bench creates and drops ``bench_returns`` there
+(``<database>_bench_returns`` when it names a database other than ``postgres``). Redis:
 ``REDIS_URL`` when set (the rate-limit keys of the bench's shops are deleted before and after),
 else the embedded one. A product's tags and type are cached for 15 minutes (ProductInfo): past
 that, a page reads them from Shopify again, as it would in production.
@@ -52,6 +59,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import urlencode
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -66,8 +74,9 @@ from bench.dataset import (  # noqa: E402
     signed_path,
     summarise,
 )
+from bench.report import figures_row, figures_write, wrk_row  # noqa: E402
 from bench.webhooks import free_port, start_server, stop_server  # noqa: E402
-from bench.wrk import process_cpu_seconds  # noqa: E402
+from bench.wrk import WrkRequest, WrkResult, process_cpu_seconds, wrk_run  # noqa: E402
 
 SCRATCH_DB = "bench_returns"
 # Orders the load visits, spread over every shop: 40 per shop keeps each shop's Admin API
@@ -77,7 +86,6 @@ SAMPLE_ORDERS = 2000
 LINE_ITEMS_PER_ORDER = 2
 # The "many line items" order for the query count; the devshop's catalogue has 36 variants.
 MANY_LINE_ITEMS = 20
-WARMUP_REQUESTS = 50
 # The portal pages through an order's returnable fulfillments 4 at a time (returns.shopify
 # ELIGIBILITY_QUERY): the many-line order ships in one parcel so that the query count
 # compares line items, not Admin API pages.
@@ -91,21 +99,73 @@ DEVSHOP_ORDERS_PER_CALL = 5
 DEVSHOP_SETUP_THREADS = 2
 # Delivered 1-20 days ago: inside the default 30-day window, so every item is returnable.
 DELIVERED_DAYS_AGO = (1, 20)
-# What an item-selection page holds when an item can be returned: its quantity select.
-RETURNABLE_MARKER = b'name="quantity-'
-ITEMS_FORM_MARKER = b'name="step" value="items"'
+# What an item-selection page holds when an item can be returned: its quantity select. wrk
+# checks every answer for these (bench.wrk ``expect``): a lookup that found nothing is a 200 too.
+RETURNABLE_MARKER = 'name="quantity-'
+ITEMS_FORM_MARKER = 'name="step" value="items"'
+ITEM_PAGE_MARKERS = (ITEMS_FORM_MARKER, RETURNABLE_MARKER)
+LOOKUP_FORM_MARKER = 'name="step" value="lookup"'
+# Measured in this order, each after WARMUP_SECONDS of the same load.
+TARGETS = ("bare view", "lookup form", "lookup", "item selection")
+WARMUP_SECONDS = 2
+# The item-selection warm-up (every sampled order once, from Python, each page checked).
+WARMUP_CONCURRENCY = 8
+# Every request comes from one shopper address (198.51.100.0/24 is for documentation)...
+SHOPPER_IP = "198.51.100.7"
+# ... so the lookup's limits (10 lookups per address, 5 per order, per 15 minutes; see
+# shopapp.storefront.ratelimit) are lifted for gunicorn: the limiter still runs, its Redis round
+# trip is in the figures, it just never refuses. (The items POST's own limit is not reached: no
+# target posts items.)
+LIFTED_LIMITS = {
+    "TRACKING_LOOKUP_RATE_PER_IP": str(10**9),
+    "TRACKING_LOOKUP_RATE_PER_ORDER": str(10**9),
+}
+# Shopify's proxy signatures are refused 90 s after their timestamp; each run signs its own
+# cycle just before it starts, so a run must end well within that.
+MAX_SECONDS = 60
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="dataset size (1.0 = 100k orders)")
-    parser.add_argument("--requests", type=int, default=2000, help="per target (default 2000)")
-    parser.add_argument("--concurrency", type=int, default=16, help="client threads (16)")
-    parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--sample", type=int, default=SAMPLE_ORDERS, help="orders on the devshop")
-    parser.add_argument("--keep", action="store_true", help="keep bench_returns afterwards")
-    return parser.parse_args()
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=10,
+        help=f"of wrk load per target (10, at most {MAX_SECONDS})",
+    )
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument(
+        "--admin-requests",
+        type=int,
+        default=300,
+        help="pages' worth of Admin API calls (2 each) for the 'Admin API alone' floor (300)",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=int(os.environ.get("WEB_CONCURRENCY", 2)),
+        help="gunicorn workers (WEB_CONCURRENCY or 2)",
+    )
+    parser.add_argument("--threads", type=int, default=4, help="gunicorn threads per worker (4)")
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=SAMPLE_ORDERS,
+        help=f"orders made on the devshop and cycled through ({SAMPLE_ORDERS})",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures here (bench.report)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
+    args = parser.parse_args()
+    if not 0 < args.seconds <= MAX_SECONDS:
+        parser.error(f"--seconds must be within (0, {MAX_SECONDS}]: signatures expire after 90 s")
+    return args
+
+
+def lifted_note() -> str:
+    return ", ".join(f"{name}={value}" for name, value in LIFTED_LIMITS.items()) + (
+        f" (every request from {SHOPPER_IP}; the limiter still counts)"
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -155,9 +215,9 @@ def devshop_counts(log_path: Path) -> tuple[int, int]:
     return text.count("/graphql.json"), text.count("devshop.graphql.throttled")
 
 
-def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+def cpu_seconds(pids: dict[str, int], database: str) -> dict[str, float]:
     """CPU seconds so far of each server and of the scratch database's backends."""
-    return process_cpu_seconds(pids, database=SCRATCH_DB)
+    return process_cpu_seconds(pids, database=database)
 
 
 def install_shops(client) -> None:
@@ -201,13 +261,17 @@ def make_devshop_orders(devshop_url: str, wanted: dict[int, tuple[str, int]]) ->
             local.client = DevshopClient(devshop_url)
         return local.client
 
-    calls: list[tuple[str, int, list[int]]] = []
+    # One task per shop, its calls made in turn: the devshop numbers a shop's new order (and
+    # parcel) from the last one, so two calls for one shop at once can collide on a number.
+    calls: dict[str, list[tuple[str, int, list[int]]]] = {}
     by_shop: dict[tuple[str, int], list[int]] = {}
     for order_id, key in sorted(wanted.items()):
         by_shop.setdefault(key, []).append(order_id)
     for (domain, lines), ids in by_shop.items():
         for start in range(0, len(ids), DEVSHOP_ORDERS_PER_CALL):
-            calls.append((domain, lines, ids[start : start + DEVSHOP_ORDERS_PER_CALL]))
+            calls.setdefault(domain, []).append(
+                (domain, lines, ids[start : start + DEVSHOP_ORDERS_PER_CALL])
+            )
 
     def create(call: tuple[str, int, list[int]]) -> list[tuple[int, str, int, int]]:
         domain, lines, ids = call
@@ -228,9 +292,12 @@ def make_devshop_orders(devshop_url: str, wanted: dict[int, tuple[str, int]]) ->
         client().order_fulfil(domain, shopify_id, split=lines <= PARCELS_MAX)
         return order_id, client().order_state(domain, shopify_id)
 
+    def shop_orders(shop_calls: list[tuple[str, int, list[int]]]) -> list[tuple[int, dict]]:
+        made = [item for call in shop_calls for item in create(call)]
+        return [ship(item) for item in made]
+
     with ThreadPoolExecutor(max_workers=DEVSHOP_SETUP_THREADS) as pool:
-        made = [item for batch in pool.map(create, calls) for item in batch]
-        return dict(pool.map(ship, made))
+        return dict(state for shop in pool.map(shop_orders, calls.values()) for state in shop)
 
 
 def mirror_orders(states: dict[int, dict], rng: random.Random) -> None:
@@ -310,19 +377,13 @@ def item_path(order) -> tuple[str, list[tuple[str, str]]]:
     ]
 
 
-def client_ip(phase: int, i: int) -> str:
-    """A different shopper for every request of a phase (198.18.0.0/15: benchmarking)."""
-    n = phase * 50_000 + i
-    return f"198.{18 + (n >> 16) % 2}.{(n >> 8) & 255}.{n & 255}"
-
-
 def page_status(response) -> int | str:
     """200 only for an item-selection page offering a returnable item."""
     if response.status_code != 200:
         return response.status_code
-    if ITEMS_FORM_MARKER not in response.content:
+    if ITEMS_FORM_MARKER.encode() not in response.content:
         return "200 without the item form"
-    if RETURNABLE_MARKER not in response.content:
+    if RETURNABLE_MARKER.encode() not in response.content:
         return "200 without a returnable item"
     return 200
 
@@ -417,11 +478,53 @@ def load_targets(sample_ids: list[int]) -> dict:
     }
 
 
+def wrk_request(targets: dict, name: str) -> WrkRequest:
+    """Target ``name``'s wrk request: a cycle through every sampled order in its own shuffled
+    order, each request signed now as Shopify's proxy signs it. A signature is refused 90 s
+    after its timestamp (SHOPIFY_APP_PROXY_TIMESTAMP_TOLERANCE_SECONDS), so every wrk run
+    signs its own cycle just before it starts."""
+    from django.conf import settings
+
+    secret = settings.SHOPIFY_API_SECRET
+    n = len(targets["items"])
+    headers = {"X-Forwarded-For": SHOPPER_IP}
+    if name == "lookup":
+        lookups = [targets["lookups"][i] for i in random.Random(11).sample(range(n), n)]
+        paths = tuple(signed_path("/proxy/returns", domain, secret) for domain, _ in lookups)
+        return WrkRequest(
+            "POST",
+            paths[0],
+            {**headers, "Content-Type": "application/x-www-form-urlencoded"},
+            paths=paths,
+            bodies=tuple(urlencode(data) for _, data in lookups),
+            expect=ITEM_PAGE_MARKERS,
+        )
+    items = [targets["items"][i] for i in random.Random(13).sample(range(n), n)]
+    if name == "item selection":
+        paths = tuple(
+            signed_path(path, domain, secret, extra=extra) for domain, path, extra in items
+        )
+        expect: tuple[str, ...] = ITEM_PAGE_MARKERS
+    elif name == "lookup form":
+        paths = tuple(signed_path("/proxy/returns", domain, secret) for domain, *_ in items)
+        expect = (LOOKUP_FORM_MARKER,)
+    else:
+        # The bare view answers an empty 200: any 200 will do.
+        paths = tuple(signed_path("/bench/bare", domain, secret) for domain, *_ in items)
+        expect = ()
+    return WrkRequest("GET", paths[0], headers, paths=paths, expect=expect)
+
+
 def measure(
-    base: str, targets: dict, args: argparse.Namespace, log_path: Path, pids: dict[str, int]
-) -> tuple[dict, dict, dict]:
-    """Warm up, then each target in turn: (load results by target, Admin API call counts,
-    CPU seconds of each server by target, see cpu_seconds)."""
+    base: str,
+    targets: dict,
+    args: argparse.Namespace,
+    log_path: Path,
+    pids: dict[str, int],
+    database: str,
+) -> tuple[dict[str, WrkResult], dict, dict, dict]:
+    """Warm up, then each target in turn under wrk: (wrk's results by target, Admin API call
+    counts, CPU seconds of each server by target (see cpu_seconds), 'Admin API alone')."""
     from django.conf import settings
 
     from returns import shopify
@@ -429,44 +532,18 @@ def measure(
 
     secret = settings.SHOPIFY_API_SECRET
     n = len(targets["items"])
-    # Each target visits the orders in its own shuffled order, each once per n requests.
-    orders = {
-        name: random.Random(seed).sample(range(n), n)
-        for name, seed in (("lookup", 11), ("items", 13), ("admin", 17))
-    }
 
-    def bare(phase: int):
-        def send(session, i: int) -> int:
-            domain = targets["items"][orders["items"][i % n]][0]
-            url = base + signed_path("/bench/bare", domain, secret)
-            headers = {"X-Forwarded-For": client_ip(phase, i)}
-            return session.get(url, headers=headers, timeout=REQUEST_TIMEOUT_S).status_code
+    def item_selection(session, i: int) -> int | str:
+        domain, path, extra = targets["items"][i]
+        url = base + signed_path(path, domain, secret, extra=extra)
+        headers = {"X-Forwarded-For": SHOPPER_IP}
+        return page_status(session.get(url, headers=headers, timeout=REQUEST_TIMEOUT_S))
 
-        return send
-
-    def lookup(phase: int):
-        def send(session, i: int) -> int | str:
-            domain, data = targets["lookups"][orders["lookup"][i % n]]
-            url = base + signed_path("/proxy/returns", domain, secret)
-            headers = {"X-Forwarded-For": client_ip(phase, i)}
-            return page_status(
-                session.post(url, data=data, headers=headers, timeout=REQUEST_TIMEOUT_S)
-            )
-
-        return send
-
-    def item_selection(phase: int):
-        def send(session, i: int) -> int | str:
-            domain, path, extra = targets["items"][orders["items"][i % n]]
-            url = base + signed_path(path, domain, secret, extra=extra)
-            headers = {"X-Forwarded-For": client_ip(phase, i)}
-            return page_status(session.get(url, headers=headers, timeout=REQUEST_TIMEOUT_S))
-
-        return send
+    admin_order = random.Random(17).sample(range(n), n)
 
     def admin_api(session, i: int) -> int | str:
         # What the page asks Shopify, from a client of its own per request as the page does.
-        domain, order_gid, product_ids = targets["admin_calls"][orders["admin"][i % n]]
+        domain, order_gid, product_ids = targets["admin_calls"][admin_order[i % n]]
         api = AdminApiClient(domain, targets["tokens"][domain])
         try:
             shopify.eligibility_fetch(api, order_gid=order_gid, with_products=False)
@@ -475,49 +552,56 @@ def measure(
             return type(exc).__name__
         return 200
 
-    # One page per sampled order first: every product read once (ProductInfo, 15 min), as on
-    # a shop whose catalogue shoppers keep visiting.
-    warm = load_run(n, args.concurrency, item_selection(0))
+    # One page per sampled order first, each checked: every product read once (ProductInfo,
+    # 15 min), as on a shop whose catalogue shoppers keep visiting. Not a measurement.
+    warm = load_run(n, WARMUP_CONCURRENCY, item_selection)
     if warm["failures"]:
         raise SystemExit(
             f"warm-up: {len(warm['failures'])} of {n} item-selection pages failed: "
             f"{Counter(warm['failures']).most_common(3)}"
         )
-    load_run(WARMUP_REQUESTS, args.concurrency, bare(1))
-    load_run(WARMUP_REQUESTS, args.concurrency, lookup(1))
     cpu: dict[str, dict[str, float]] = {}
-
-    def run(name: str, send, concurrency: int = args.concurrency) -> dict:
-        before = cpu_seconds(pids)
-        result = load_run(args.requests, concurrency, send)
-        after = cpu_seconds(pids)
+    rows: dict[str, WrkResult] = {}
+    # Admin API calls answered and throttled by the devshop during each measured run.
+    calls: dict[str, tuple[int, int]] = {}
+    for name in TARGETS:
+        wrk_run(
+            base,
+            wrk_request(targets, name),
+            seconds=WARMUP_SECONDS,
+            connections=args.connections,
+            timeout_s=REQUEST_TIMEOUT_S,
+        )
+        request = wrk_request(targets, name)
+        calls_before = devshop_counts(log_path)
+        before = cpu_seconds(pids, database)
+        rows[name] = wrk_run(
+            base,
+            request,
+            seconds=args.seconds,
+            connections=args.connections,
+            timeout_s=REQUEST_TIMEOUT_S,
+        )
+        after = cpu_seconds(pids, database)
         cpu[name] = {server: after[server] - before[server] for server in after}
-        return result
-
-    calls_before, throttled_before = devshop_counts(log_path)
-    rows = {
-        "bare view": run("bare view", bare(2)),
-        "lookup": run("lookup", lookup(2)),
-        "item selection": run("item selection", item_selection(2)),
-    }
-    calls_after, throttled_after = devshop_counts(log_path)
+        calls_after = devshop_counts(log_path)
+        calls[name] = (calls_after[0] - calls_before[0], calls_after[1] - calls_before[1])
     # No more calls at once than gunicorn's threads can make: what the pages send the devshop.
-    rows["Admin API alone"] = run(
-        "Admin API alone", admin_api, min(args.concurrency, args.workers * args.threads)
-    )
-    _, throttled_alone = devshop_counts(log_path)
-    calls = {
-        "calls": calls_after - calls_before,
-        "throttled": throttled_after - throttled_before,
-        "alone_throttled": throttled_alone - throttled_after,
-    }
-    return rows, calls, cpu
+    admin_concurrency = min(args.connections, args.workers * args.threads)
+    calls_before = devshop_counts(log_path)
+    before = cpu_seconds(pids, database)
+    alone = load_run(args.admin_requests, admin_concurrency, admin_api)
+    after = cpu_seconds(pids, database)
+    cpu["Admin API alone"] = {server: after[server] - before[server] for server in after}
+    calls_after = devshop_counts(log_path)
+    calls["Admin API alone"] = (calls_after[0] - calls_before[0], calls_after[1] - calls_before[1])
+    return rows, calls, cpu, alone
 
 
 def main() -> int:
     args = parse_args()
-    admin_url, scratch_url = scratch_urls(SCRATCH_DB, script="bench/returns.py")
-    recreate_database(admin_url, SCRATCH_DB)
+    admin_url, scratch_db, scratch_url = scratch_urls(SCRATCH_DB, script="bench/returns.py")
+    recreate_database(admin_url, scratch_db)
     embedded_redis = not os.environ.get("REDIS_URL")
     shop_ids = list(range(1, SHOPS + 1))
     devshop = None
@@ -525,6 +609,8 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="bench-returns-") as tmp:
             run_dir = Path(tmp)
             configure_environment(run_dir, scratch_url)
+            # gunicorn inherits them; see LIFTED_LIMITS.
+            os.environ.update(LIFTED_LIMITS)
             devshop_port = free_port()
             devshop_url = f"http://127.0.0.1:{devshop_port}"
             # The app (this process and gunicorn) reaches every shop's Admin API there.
@@ -581,12 +667,13 @@ def main() -> int:
             server = start_server(port, args, run_dir / "gunicorn.log")
             log_path = run_dir / "devshop.log"
             try:
-                rows, admin, cpu = measure(
+                rows, admin, cpu, alone = measure(
                     f"http://127.0.0.1:{port}",
                     targets,
                     args,
                     log_path,
                     {"app": server.pid, "devshop": devshop.pid},
+                    scratch_db,
                 )
             finally:
                 stop_server(server)
@@ -601,10 +688,16 @@ def main() -> int:
             with contextlib.suppress(redis.RedisError):
                 redis.Redis.from_url(os.environ["REDIS_URL"]).shutdown(nosave=True)
         if not args.keep:
-            recreate_database(admin_url, SCRATCH_DB, drop_only=True)
+            recreate_database(admin_url, scratch_db, drop_only=True)
 
+    admin_concurrency = min(args.connections, args.workers * args.threads)
+    setup = (
+        f"scale {args.scale} ({counts['orders']} orders), {len(targets['items'])} sampled "
+        f"orders on the devshop; wrk -t2 -c{args.connections} -d{args.seconds:g}s; gunicorn "
+        f"{args.workers}x{args.threads}"
+    )
     print(
-        f"bench/returns: PostgreSQL scratch database {SCRATCH_DB}, scale {args.scale}: "
+        f"bench/returns: PostgreSQL scratch database {scratch_db}, scale {args.scale}: "
         f"{counts['shops']} shops, {counts['orders']} orders, {counts['line_items']} line items, "
         f"{counts['shipments']} shipments, {counts['events']} tracking events; "
         f"migrate {migrate_s:.1f} s, load {counts['seconds']:.1f} s (COPY + ANALYZE); "
@@ -618,50 +711,85 @@ def main() -> int:
     for few, many, statement in grown:
         print(f"  {few} -> {many}: {statement[:150]}")
     print(
-        f"gunicorn {args.workers} workers x {args.threads} threads on 127.0.0.1, Admin API on the "
-        f"devshop (1 worker x 16 threads, same machine); {args.requests} signed app-proxy "
-        f"requests per target, concurrency {args.concurrency}, {len(targets['items'])} orders "
-        f"({LINE_ITEMS_PER_ORDER} line items each) sampled across {SHOPS} shops; 'Admin API "
-        f"alone' at concurrency {min(args.concurrency, args.workers * args.threads)}"
+        f"wrk -t2 -c{args.connections} -d{args.seconds:g}s (after {WARMUP_SECONDS} s of warm-up) "
+        f"against gunicorn {args.workers} workers x {args.threads} threads on 127.0.0.1, Admin "
+        f"API on the devshop (1 worker x 16 threads, same machine); signed app-proxy requests "
+        f"cycling through {len(targets['items'])} orders ({LINE_ITEMS_PER_ORDER} line items "
+        f"each) sampled across {SHOPS} shops; 'Admin API alone': {args.admin_requests} call "
+        f"pairs from this process's Python client (the app's own) at concurrency "
+        f"{admin_concurrency}"
+    )
+    print(f"rate limits lifted for the load: {lifted_note()}")
+    alone_row = summarise(alone)
+    table = {
+        name: wrk_row(name, result, baseline=name == "bare view") for name, result in rows.items()
+    }
+    table["Admin API alone"] = figures_row(
+        "Admin API alone",
+        rate=alone_row["rps"],
+        p50_ms=alone_row["p50_ms"],
+        p99_ms=alone_row["p99_ms"],
+        failed=alone_row["failed"],
+        baseline=True,
     )
     print(f"{'target':<22}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
-    summaries = {name: summarise(result) for name, result in rows.items()}
-    for name, row in summaries.items():
+    for name, row in table.items():
         print(
-            f"{name:<22}{row['rps']:>12.1f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
+            f"{name:<22}{row['rate']:>12.1f}{row['p50_ms']:>10.2f}{row['p99_ms']:>10.2f}"
             f"{row['failed']:>8}"
         )
+    answered = {name: result.requests for name, result in rows.items()}
+    answered["Admin API alone"] = alone["total"]
     print(
         "CPU ms per request, app (gunicorn) / devshop / PostgreSQL: "
         + "; ".join(
             f"{name} "
             + " / ".join(
-                f"{used[server] * 1000 / rows[name]['total']:.1f}"
+                f"{used[server] * 1000 / max(1, answered[name]):.1f}"
                 for server in ("app", "devshop", "PostgreSQL")
             )
             for name, used in cpu.items()
         )
     )
-    bare = summaries["bare view"]
-    for name in ("lookup", "item selection", "Admin API alone"):
-        page = summaries[name]
+    bare = table["bare view"]
+    for name in ("lookup form", "lookup", "item selection", "Admin API alone"):
+        page = table[name]
         print(
-            f"ratio {name}/bare: throughput {page['rps'] / bare['rps']:.2f}x, "
+            f"ratio {name}/bare: throughput {page['rate'] / bare['rate']:.2f}x, "
             f"p50 {page['p50_ms'] / bare['p50_ms']:.2f}x, "
             f"p99 {page['p99_ms'] / bare['p99_ms']:.2f}x"
         )
-    pages = rows["lookup"]["total"] + rows["item selection"]["total"]
+    pages = rows["lookup"].requests + rows["item selection"].requests
+    page_calls = admin["lookup"][0] + admin["item selection"][0]
+    throttled = admin["lookup"][1] + admin["item selection"][1]
     print(
-        f"Admin API calls to the devshop during lookup + item selection: {admin['calls']} "
-        f"({admin['calls'] / pages:.2f} per page), throttled {admin['throttled']}; "
-        f"during 'Admin API alone': throttled {admin['alone_throttled']}"
+        f"Admin API calls to the devshop during lookup + item selection: {page_calls} "
+        f"({page_calls / max(1, pages):.2f} per page), throttled {throttled}; "
+        f"during 'Admin API alone': throttled {admin['Admin API alone'][1]}"
     )
-    failures = Counter(f for result in rows.values() for f in result["failures"])
-    if failures:
-        print(f"failures: {dict(failures.most_common(5))}")
-    if admin["throttled"] or admin["alone_throttled"]:
+    for name, result in rows.items():
+        if result.failed:
+            # Every answer is checked (bench.wrk ``expect``): a 4xx/5xx is a status error, a
+            # 200 or 3xx that is not the page (a lookup's "not found", a redirect) unexpected.
+            print(
+                f"failures, {name}: {result.status_errors} answered 400 or more, "
+                f"{result.unexpected} not the expected page, {result.socket_errors} socket errors"
+            )
+    if alone["failures"]:
+        print(f"failures, Admin API alone: {dict(Counter(alone['failures']).most_common(5))}")
+    if throttled or admin["Admin API alone"][1]:
         print("NOTE: throttled Admin API calls were waited out; their pages include the wait")
-    ok = few_queries == many_queries and few_status == many_status == 200 and not failures
+    failed = any(result.failed for result in rows.values()) or bool(alone["failures"])
+    ok = few_queries == many_queries and few_status == many_status == 200 and not failed
+    figures_write(
+        args.json,
+        bench="returns",
+        unit="req/s",
+        setup=setup,
+        rows=list(table.values()),
+        ok=ok,
+        notes=[f"rate limits lifted: {lifted_note()}"],
+    )
     if not ok:
         print("FAIL: queries per page not constant, or requests failed")
         return 1

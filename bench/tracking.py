@@ -12,10 +12,11 @@ The page requests are what Shopify's proxy sends for an email link: a fresh sign
 through orders sampled across every shop, so the database works as it would.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python bench/tracking.py
-        [--scale 1.0] [--seconds 10] [--connections 16] [--keep]
+        [--scale 1.0] [--seconds 10] [--connections 16] [--json out.json] [--keep]
 
 DATABASE_URL names the server (its own database is left alone): the bench creates and drops
-``bench_tracking`` there. Redis: ``REDIS_URL`` when set, else the embedded one (the GET page
+``bench_tracking`` there (``<database>_bench_tracking`` when DATABASE_URL names a database other
+than ``postgres``). Redis: ``REDIS_URL`` when set, else the embedded one (the GET page
 does not touch Redis; the settings need one).
 """
 
@@ -40,6 +41,7 @@ from bench.dataset import (  # noqa: E402
     scratch_urls,
     signed_path,
 )
+from bench.report import figures_write, wrk_row  # noqa: E402
 from bench.webhooks import free_port, start_server, stop_server  # noqa: E402
 from bench.wrk import WrkRequest, wrk_run  # noqa: E402
 
@@ -56,7 +58,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--keep", action="store_true", help="keep bench_tracking afterwards")
+    parser.add_argument("--json", type=Path, help="also write the figures here (bench.report)")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database afterwards")
     return parser.parse_args()
 
 
@@ -90,7 +93,8 @@ def signed_request(targets: list[tuple[str, str]]) -> WrkRequest:
 
     secret = settings.SHOPIFY_API_SECRET
     paths = tuple(signed_path(path, domain, secret) for path, domain in targets)
-    return WrkRequest("GET", paths[0], {"X-Forwarded-For": "203.0.113.9"}, paths=paths)
+    # Any answer but a 200 (a 404 for a link that did not verify, a redirect) is a failure.
+    return WrkRequest("GET", paths[0], {"X-Forwarded-For": "203.0.113.9"}, paths=paths, expect=())
 
 
 def measure(base: str, targets: list[tuple[str, str]], args: argparse.Namespace):
@@ -102,8 +106,8 @@ def measure(base: str, targets: list[tuple[str, str]], args: argparse.Namespace)
 
 def main() -> int:
     args = parse_args()
-    admin_url, scratch_url = scratch_urls(SCRATCH_DB, script="bench/tracking.py")
-    recreate_database(admin_url, SCRATCH_DB)
+    admin_url, scratch_db, scratch_url = scratch_urls(SCRATCH_DB, script="bench/tracking.py")
+    recreate_database(admin_url, scratch_db)
     embedded_redis = not os.environ.get("REDIS_URL")
     try:
         with tempfile.TemporaryDirectory(prefix="bench-tracking-") as tmp:
@@ -156,10 +160,10 @@ def main() -> int:
                     redis.Redis.from_url(settings.REDIS_URL).shutdown(nosave=True)
     finally:
         if not args.keep:
-            recreate_database(admin_url, SCRATCH_DB, drop_only=True)
+            recreate_database(admin_url, scratch_db, drop_only=True)
 
     print(
-        f"bench/tracking: PostgreSQL scratch database {SCRATCH_DB}, scale {args.scale}: "
+        f"bench/tracking: PostgreSQL scratch database {scratch_db}, scale {args.scale}: "
         f"{counts['shops']} shops, {counts['orders']} orders, {counts['line_items']} line items, "
         f"{counts['shipments']} shipments, {counts['shipment_line_items']} shipment items, "
         f"{counts['events']} tracking events; migrate {migrate_s:.1f} s, "
@@ -187,6 +191,18 @@ def main() -> int:
         and few_status == many_status == 200
         and not page.failed
         and not bare.failed
+    )
+    figures_write(
+        args.json,
+        bench="tracking",
+        unit="req/s",
+        setup=(
+            f"scale {args.scale} ({counts['orders']} orders, {counts['events']} events), "
+            f"{len(targets)} sampled orders; wrk -t2 -c{args.connections} -d{args.seconds:g}s; "
+            f"gunicorn {args.workers}x{args.threads}"
+        ),
+        rows=[wrk_row("bare view", bare, baseline=True), wrk_row("tracking page", page)],
+        ok=ok,
     )
     if not ok:
         print("FAIL: queries per page not constant, or requests failed")

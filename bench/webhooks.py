@@ -24,7 +24,6 @@ import base64
 import contextlib
 import hashlib
 import hmac
-import json
 import os
 import socket
 import subprocess
@@ -35,7 +34,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.wrk import WrkRequest, WrkResult, wrk_run  # noqa: E402
+from bench.report import figures_write, wrk_row  # noqa: E402
+from bench.wrk import WrkRequest, wrk_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "shopify" / "webhooks" / "orders__create.json"
@@ -54,7 +54,7 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=10, help="of load per target (10)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
-    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--json", type=Path, help="also write the figures here (bench.report)")
     # The Procfile's web process: WEB_CONCURRENCY (2) workers of 4 threads.
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
     parser.add_argument("--threads", type=int, default=4)
@@ -173,16 +173,6 @@ def cleanup(redis_url: str, embedded: bool, event_ids: set[int]) -> None:
             job.delete()
 
 
-def _row(result: WrkResult) -> dict:
-    return {
-        "rps": round(result.rps, 1),
-        "p50_ms": round(result.p50_ms, 2),
-        "p99_ms": round(result.p99_ms, 2),
-        "ok": result.ok,
-        "failed": result.failed,
-    }
-
-
 def measure(base: str, body: bytes, headers: dict, args: argparse.Namespace) -> dict:
     """Warm each target up, then measure it: the bare view, the INSERT floor, the intake."""
     from bench.urls import floor_table_create
@@ -272,21 +262,24 @@ def main() -> int:
     # connection and run) are still answered and stored, uncounted.
     in_flight = 2 * args.connections
     print(f"deliveries answered 200 (warm-up included): {answered}; stored: {stored}")
-    if args.json:
-        args.json.write_text(
-            json.dumps(
-                {
-                    "database": database,
-                    "targets": {name: _row(row) for name, row in results.items()},
-                    "ratios": {k: round(v, 3) for k, v in ratios.items()},
-                    "stored": stored,
-                },
-                indent=2,
-            )
-        )
-    if any(row.failed for row in results.values()) or not (
+    failed = any(row.failed for row in results.values()) or not (
         answered <= stored <= answered + in_flight
-    ):
+    )
+    figures_write(
+        args.json,
+        bench="webhooks",
+        unit="req/s",
+        setup=(
+            f"{database}; wrk -t2 -c{args.connections} -d{args.seconds:g}s; gunicorn "
+            f"{args.workers}x{args.threads}; orders/create body {len(body)} bytes"
+        ),
+        rows=[
+            wrk_row(name, row, baseline=name != "webhook intake") for name, row in results.items()
+        ],
+        ok=not failed,
+        notes=[f"deliveries answered 200 (warm-up included): {answered}; stored: {stored}"],
+    )
+    if failed:
         print("FAIL: requests failed, or a delivery was answered 200 without being stored")
         return 1
     return 0

@@ -12,6 +12,11 @@ back from a Lua ``done()`` hook that prints them as one JSON line.
 ``unique_headers`` get a value of their own on every request (run, thread and request number),
 so that deliveries are not duplicates of each other, nor shoppers one client; ``paths`` (and
 ``bodies``, in step) cycle through several requests: one signed URL per looked-up order, say.
+
+wrk counts only statuses of 400 and up as errors, and a page can be a 200 that says "order not
+found". ``expect`` checks every answer in wrk's Lua ``response()`` hook: a 200 holding each of
+its strings, or it counts in ``result.unexpected`` (and ``result.failed``). Left None, no hook
+runs: wrk then reads no response into Lua, as the webhook intake's floor wants.
 """
 
 from __future__ import annotations
@@ -50,11 +55,29 @@ for path in read("paths"):gmatch("[^\n]+") do table.insert(paths, path) end
 local bodies = {}
 for body in read("bodies"):gmatch("[^\n]+") do table.insert(bodies, body) end
 local run = read("run")
+local thread_count = tonumber(read("threads"))
+local checked = read("checked") == "1"
+local expect = {}
+for text in read("expect"):gmatch("[^\n]+") do table.insert(expect, text) end
 
-local threads = 0
+local threads = {}
 function setup(thread)
-  threads = threads + 1
-  thread:set("tid", threads)
+  table.insert(threads, thread)
+  thread:set("tid", #threads)
+end
+
+-- Defined only when asked for: wrk copies each response into Lua when the hook exists.
+unexpected = 0
+if checked then
+  function response(status, headers, body)
+    -- 400 and up are wrk's own status errors: counted there, not twice.
+    if status >= 400 then return end
+    local ok = status == 200
+    for _, text in ipairs(expect) do
+      ok = ok and body ~= nil and string.find(body, text, 1, true) ~= nil
+    end
+    if not ok then unexpected = unexpected + 1 end
+  end
 end
 
 local n = 0
@@ -63,20 +86,24 @@ function request()
   for _, name in ipairs(unique) do
     wrk.headers[name] = run .. "-" .. tid .. "-" .. n
   end
-  local i = n % #paths
+  -- The threads interleave (thread 1 takes the 1st, 3rd, ... of two): each path comes once
+  -- per cycle, not once per thread, so no two threads ask for the same order at once.
+  local i = ((n - 1) * thread_count + tid - 1)
   if #bodies > 0 then
-    return wrk.format(nil, paths[i + 1], nil, bodies[(n % #bodies) + 1])
+    return wrk.format(nil, paths[(i % #paths) + 1], nil, bodies[(i % #bodies) + 1])
   end
-  return wrk.format(nil, paths[i + 1])
+  return wrk.format(nil, paths[(i % #paths) + 1])
 end
 
 function done(summary, latency, requests)
   local e = summary.errors
+  local wrong = 0
+  for _, thread in ipairs(threads) do wrong = wrong + thread:get("unexpected") end
   io.write(string.format(
     'WRK_JSON {"requests": %d, "duration_us": %d, "status_errors": %d, "socket_errors": %d,' ..
-    ' "p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d}\n',
+    ' "unexpected": %d, "p50_us": %d, "p90_us": %d, "p99_us": %d, "max_us": %d}\n',
     summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout,
-    latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+    wrong, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
 end
 """
 
@@ -93,6 +120,8 @@ class WrkRequest:
     # When set, requests cycle through these bodies (one line each: form-encoded) in step with
     # ``paths`` (the n-th request takes the n-th of each).
     bodies: tuple[str, ...] = ()
+    # When set, every answer must be a 200 whose body holds each of these (none: any 200).
+    expect: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -105,15 +134,17 @@ class WrkResult:
     p90_ms: float
     p99_ms: float
     max_ms: float
+    # Answers under 400 that were not the 200 ``expect`` asked for (0 when nothing was checked).
+    unexpected: int = 0
 
     @property
     def ok(self) -> int:
-        """Requests answered 2xx or 3xx."""
-        return self.requests - self.status_errors
+        """Requests answered 2xx or 3xx (and, when checked, the expected 200)."""
+        return self.requests - self.status_errors - self.unexpected
 
     @property
     def failed(self) -> int:
-        return self.status_errors + self.socket_errors
+        return self.status_errors + self.socket_errors + self.unexpected
 
     @property
     def rps(self) -> float:
@@ -145,6 +176,9 @@ def wrk_run(
         (spec / "paths").write_text("".join(f"{p}\n" for p in (request.paths or (request.path,))))
         (spec / "bodies").write_text("".join(f"{b}\n" for b in request.bodies))
         (spec / "run").write_text(uuid.uuid4().hex[:12])
+        (spec / "threads").write_text(str(threads))
+        (spec / "checked").write_text("0" if request.expect is None else "1")
+        (spec / "expect").write_text("".join(f"{text}\n" for text in request.expect or ()))
         script = spec / "bench.lua"
         script.write_text(_SCRIPT)
         completed = subprocess.run(
@@ -174,6 +208,7 @@ def wrk_run(
         seconds=figures["duration_us"] / 1e6,
         status_errors=figures["status_errors"],
         socket_errors=figures["socket_errors"],
+        unexpected=figures["unexpected"],
         p50_ms=figures["p50_us"] / 1000,
         p90_ms=figures["p90_us"] / 1000,
         p99_ms=figures["p99_us"] / 1000,

@@ -1,0 +1,81 @@
+"""Each benchmark's figures as one JSON document, for ``make bench-all`` (bench/all.py) to table.
+
+    bench/<name>.py --json out.json  ─▶  {"bench": "returns", "unit": "req/s", "ok": true,
+                                          "setup": "what ran, on what, how long",
+                                          "rows": [{"target": "bare view", "baseline": true,
+                                                    "rate": 1394.0, "p50_ms": 10.65,
+                                                    "p99_ms": 35.6, "failed": 0}, …],
+                                          "notes": ["rate limits lifted: …"]}
+
+A row marked ``baseline`` is what the others are measured against (a bare view, a floor, RQ
+with nothing to do); bench/all.py gives every other row its ratios to each baseline of its
+benchmark. ``p50_ms``/``p99_ms`` are None where the bench has no latency for a row.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bench.wrk import WrkResult
+
+
+def figures_row(
+    target: str,
+    *,
+    rate: float,
+    p50_ms: float | None,
+    p99_ms: float | None,
+    failed: int = 0,
+    baseline: bool = False,
+) -> dict:
+    def rounded(value: float | None, digits: int) -> float | None:
+        return None if value is None or math.isnan(value) else round(value, digits)
+
+    return {
+        "target": target,
+        "baseline": baseline,
+        "rate": rounded(rate, 1),
+        "p50_ms": rounded(p50_ms, 2),
+        "p99_ms": rounded(p99_ms, 2),
+        "failed": failed,
+    }
+
+
+def wrk_row(target: str, result: WrkResult, *, baseline: bool = False) -> dict:
+    return figures_row(
+        target,
+        rate=result.rps,
+        p50_ms=result.p50_ms,
+        p99_ms=result.p99_ms,
+        failed=result.failed,
+        baseline=baseline,
+    )
+
+
+def figures_write(
+    path: Path | None,
+    *,
+    bench: str,
+    unit: str,
+    setup: str,
+    rows: list[dict],
+    ok: bool,
+    notes: list[str] | None = None,
+) -> None:
+    """Write the figures to ``path`` (nothing when None: the bench ran alone)."""
+    if path is None:
+        return
+    document = {
+        "bench": bench,
+        "unit": unit,
+        "setup": setup,
+        "ok": ok,
+        "rows": rows,
+        "notes": notes or [],
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2) + "\n")
