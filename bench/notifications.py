@@ -225,24 +225,31 @@ def run_noop(queue, total: int) -> float:
 
     finished = queue.finished_job_registry
     failed = queue.failed_job_registry
-    before = finished.get_job_count()
-    failed_before = failed.get_job_count()
+    ours: set[str] = set()
     started = time.perf_counter()
     for start in range(0, total, 1000):
-        queue.enqueue_many(
+        jobs = queue.enqueue_many(
             [
-                Queue.prepare_data("bench.notifications.noop_job", result_ttl=600)
+                # Kept past the phase's timeout, so none of ours leaves the registry mid-wait.
+                Queue.prepare_data("bench.notifications.noop_job", result_ttl=PHASE_TIMEOUT_S * 2)
                 for _ in range(min(1000, total - start))
             ]
         )
-    # A failed job never finishes: count them too, or the wait would last PHASE_TIMEOUT_S.
-    wait_until(
-        lambda: finished.get_job_count() - before + failed.get_job_count() - failed_before >= total,
-        "no-op jobs",
-    )
+        ours.update(job.id for job in jobs)
+
+    # Only this run's jobs count: the registries keep an earlier run's for their result_ttl,
+    # and those expiring mid-wait made a count of "finished since we started" shrink (a run
+    # within 10 minutes of the last one waited out PHASE_TIMEOUT_S). A failed job never
+    # finishes: count those too.
+    def done() -> bool:
+        ended = ours.intersection(finished.get_job_ids()) | ours.intersection(failed.get_job_ids())
+        return len(ended) >= total
+
+    wait_until(done, "no-op jobs")
     elapsed = time.perf_counter() - started
-    if failed.get_job_count() > failed_before:
-        raise SystemExit(f"{failed.get_job_count() - failed_before} no-op jobs failed")
+    failures = len(ours.intersection(failed.get_job_ids()))
+    if failures:
+        raise SystemExit(f"{failures} no-op jobs failed")
     return elapsed
 
 
