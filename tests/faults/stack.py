@@ -244,10 +244,6 @@ class Sink:
             self.controller.stop()
             self.controller = None
 
-    def for_shop(self, domain: str, emails: set[str]) -> list[tuple[str, str, str]]:
-        with self.lock:
-            return [m for m in self.accepted if m[1].lower() in emails]
-
 
 class Stack:
     """Every process of the app and its services, for one test module."""
