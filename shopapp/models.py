@@ -362,3 +362,31 @@ class Task(models.Model):
 
     def __str__(self) -> str:
         return f"{self.job} ({self.status})"
+
+
+class ShopBranding(models.Model):
+    """The shop's look, set once by the merchant, on every page and email the shopper sees.
+
+    Colours are ``#rrggbb`` (checked by shopapp.branding.look before they are stored); the logo
+    is kept as the bytes Pillow encoded afresh (shopapp.branding.logo), served by its digest.
+    """
+
+    shop = models.OneToOneField(Shop, on_delete=models.CASCADE, related_name="branding")
+    accent_color = models.CharField(max_length=7, default="#008060")
+    text_color = models.CharField(max_length=7, default="#1c1c1c")
+    background_color = models.CharField(max_length=7, default="#ffffff")
+    # A key of shopapp.branding.look.FONT_STACKS (system and web-safe stacks only: no CDN).
+    font = models.CharField(max_length=16, default="system")
+    logo = models.BinaryField(blank=True, default=b"")
+    logo_content_type = models.CharField(max_length=32, blank=True)
+    # sha256 of ``logo``, the logo URL's name: a new logo is a new URL (cached for a year).
+    logo_digest = models.CharField(max_length=64, blank=True)
+    logo_width = models.PositiveIntegerField(default=0)
+    logo_height = models.PositiveIntegerField(default=0)
+    support_email = models.EmailField(blank=True)
+    support_phone = models.CharField(max_length=32, blank=True)
+    footer_text = models.TextField(blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"branding of shop {self.shop_id}"

@@ -1,5 +1,9 @@
 """The storefront's look for a shop: the tracking page's settings made safe to render, shared
-with the returns portal (through tracking.selectors.storefront_branding)."""
+with the returns portal (through tracking.selectors.storefront_branding).
+
+The shop's branding (shopapp.branding, set once for pages and emails) wins where the merchant
+set it: colours, font, logo and support contact; the page's own choices (sections shown, its
+message) stay here."""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from shopapp.branding.look import BrandLook
 from tracking.models import TrackingSettings
 
 DEFAULT_ACCENT = "#008060"
@@ -23,20 +28,45 @@ class Branding:
     show_event_timeline: bool
     show_return_link: bool
     is_standalone_page: bool
+    # From the shop's branding (shopapp.branding.look), else the page's defaults.
+    text: str = "#1c1c1c"
+    muted: str = "#595959"
+    background: str = "#ffffff"
+    accent_text: str = ""
+    font_stack: str = "inherit"
+    support_email: str = ""
+    support_phone: str = ""
+    footer: str = ""
 
 
-def tracking_branding(settings: TrackingSettings) -> Branding:
+def tracking_branding(settings: TrackingSettings, look: BrandLook | None = None) -> Branding:
     accent = settings.accent_color if _HEX_COLOUR.fullmatch(settings.accent_color or "") else ""
     accent = (accent or DEFAULT_ACCENT).lower()
+    logo_url = safe_url(settings.logo_url, https_only=True)
+    brand: dict[str, str] = {}
+    if look is not None:
+        accent = look.accent
+        logo_url = look.logo_url or logo_url
+        brand = {
+            "text": look.text,
+            "muted": look.muted,
+            "background": look.background,
+            "accent_text": look.accent_text,
+            "font_stack": look.font_stack,
+            "support_email": look.support_email,
+            "support_phone": look.support_phone,
+            "footer": look.footer,
+        }
     return Branding(
         accent=accent,
         accent_ink=_readable_ink(accent),
-        logo_url=safe_url(settings.logo_url, https_only=True),
+        logo_url=logo_url,
         custom_message=settings.custom_message.strip(),
         show_line_items=settings.show_line_items,
         show_event_timeline=settings.show_event_timeline,
         show_return_link=settings.show_return_link,
         is_standalone_page=settings.is_standalone_page,
+        **brand,
     )
 
 

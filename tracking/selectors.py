@@ -13,6 +13,7 @@ from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 
+from shopapp.branding.selectors import brand_look
 from shopapp.models import Order, Shop
 from shopapp.storefront.lookup import storefront_orders
 from tracking.branding import Branding, tracking_branding
@@ -102,7 +103,7 @@ def tracking_settings_for_shop(*, shop: Shop) -> TrackingSettings:
 
 def storefront_branding(*, shop: Shop) -> Branding:
     """The shop's storefront look (the tracking page's settings), for every storefront page."""
-    return tracking_branding(tracking_settings_for_shop(shop=shop))
+    return tracking_branding(tracking_settings_for_shop(shop=shop), brand_look(shop=shop))
 
 
 @dataclass(frozen=True)

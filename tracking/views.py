@@ -42,6 +42,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
+from shopapp.branding.selectors import brand_look
 from shopapp.http import ProxyRequest
 from shopapp.models import Order, Shop
 from shopapp.proxy import app_proxy_required
@@ -242,7 +243,7 @@ class _Page:
         # subpath, and work under the devshop's /store/<shop>/ base too.
         self.proxy_base = proxy_base
         self.settings = selectors.tracking_settings_for_shop(shop=self.shop)
-        self.branding = tracking_branding(self.settings)
+        self.branding = tracking_branding(self.settings, brand_look(shop=self.shop))
         self.client_ip = storefront_client_ip(request)
         self.explicit_locale = supported_language(request.GET.get("locale", ""))
         try:

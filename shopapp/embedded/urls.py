@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from shopapp.branding import views as branding_views
 from shopapp.embedded import views
 from tracking import admin_views as tracking_admin
 
@@ -19,6 +20,7 @@ urlpatterns = [
         name="privacy_export_download",
     ),
     path("settings", views.settings_page, name="settings"),
+    path("branding", branding_views.branding_edit, name="branding"),
     path("notifications/", include("notifications.admin_urls")),
     path("returns/", include("returns.admin_urls")),
 ]

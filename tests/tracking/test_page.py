@@ -1089,9 +1089,9 @@ def test_the_order_page_runs_a_constant_number_of_queries(
     TrackingPageView.objects.create(shop=shop, order=order, views=1)
     path = "/" + tracking_link_token(order)
 
-    # then: shop, settings, order, line items, shipments, shipment items, events, delays, and
-    # the view counter's UPDATE
-    with django_assert_num_queries(9):
+    # then: shop, settings, the shop's branding, order, line items, shipments, shipment items,
+    # events, delays, and the view counter's UPDATE
+    with django_assert_num_queries(10):
         response = proxy_get(client, shop, path)
     assert response.status_code == 200
     assert body(response).count("pp-timeline__event") >= 2 * events
