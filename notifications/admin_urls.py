@@ -3,6 +3,7 @@
 from django.urls import path
 
 from notifications import admin_views as views
+from notifications import block_views
 
 app_name = "notifications_admin"
 
@@ -22,6 +23,16 @@ urlpatterns = [
     path(f"{_TEMPLATE}/preview", views.template_preview, name="template_preview"),
     path(f"{_TEMPLATE}/reset", views.template_reset, name="template_reset"),
     path(f"{_TEMPLATE}/test", views.template_test, name="template_test"),
+    path(
+        "templates/<slug:key>/email/<str:locale>/blocks",
+        block_views.template_blocks_edit,
+        name="template_blocks_edit",
+    ),
+    path(
+        "templates/<slug:key>/email/<str:locale>/blocks/preview",
+        block_views.template_blocks_preview,
+        name="template_blocks_preview",
+    ),
     path("messages", views.message_list, name="message_list"),
     path("messages/<int:message_id>/resend", views.message_resend, name="message_resend"),
     path("suppressions", views.suppression_list, name="suppression_list"),

@@ -300,6 +300,15 @@ def template_list(request: ShopRequest) -> HttpResponse:
 @require_http_methods(["GET", "HEAD", "POST"])
 def template_edit(request: ShopRequest, key: str, channel: str, locale: str) -> HttpResponse:
     _template_target(request, key, channel, locale)
+    if request.method != "POST" and request.GET.get("mode") != "html":
+        # Emails open in the block editor unless the merchant edits (or edited) the HTML.
+        from notifications import block_views
+        from notifications.blocks import blocks_supported
+
+        saved = selectors.template_get(shop=request.shop, key=key, channel=channel, locale=locale)
+        if blocks_supported(key, channel) and (saved is None or saved.blocks):
+            blocks, _ = block_views.saved_blocks(request, key, locale)
+            return block_views.blocks_editor(request, key=key, locale=locale, blocks=blocks)
     if request.method != "POST":
         source = _saved_source(request, key, channel, locale)
         form = TemplateForm(

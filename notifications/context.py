@@ -22,6 +22,13 @@ Liquid). Exactly these keys, nothing else (no model objects: templates are sandb
     return_url      the return's own status page when the message is about a return, else
                     the storefront returns portal
     unsubscribe_url the signed one-click unsubscribe URL for this recipient and channel
+    brand           the shop's look (shopapp.branding.look.BrandLook): {accent, accent_ink,
+                    accent_text, text, muted, background, soft, line, font, font_stack,
+                    logo_url, logo_width, logo_height, logo_display_width, support_email,
+                    support_phone, footer}; colours are validated #rrggbb
+    progress        {rank, stage, is_issue} for news about parcels, else None: ``rank`` is the
+                    main line's step (0 ordered … 4 delivered) of the message's least advanced
+                    parcel; ``is_issue`` when that parcel is delayed or has a problem
 
     item = {title, variant_title, quantity, image_url, replaces}
 
@@ -37,7 +44,10 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
+from notifications.news import MAIN_LINE_RANK, ShipmentStage
 from notifications.unsubscribe import unsubscribe_url
+from shopapp.branding.look import BrandLook
+from shopapp.branding.selectors import brand_look_or_default
 from shopapp.models import Order, Shop
 from shopapp.storefront import order_page_url, storefront_proxy_url
 
@@ -109,6 +119,49 @@ def _order_lines(order: Order) -> list[dict[str, Any]]:
     ]
 
 
+# Stages off the main line, placed on it: an attempt or a pickup point is the last step before
+# delivery; a delay or a problem holds the parcel where it travels.
+_OFF_LINE_RANK: dict[str, int] = {
+    ShipmentStage.ATTEMPTED_DELIVERY: 3,
+    ShipmentStage.READY_FOR_PICKUP: 3,
+    ShipmentStage.DELAYED: 2,
+    ShipmentStage.PROBLEM: 2,
+}
+_ISSUES = frozenset({ShipmentStage.DELAYED, ShipmentStage.PROBLEM})
+# The logo's box in an email header, in CSS pixels (its stored size is twice that for HiDPI).
+LOGO_MAX_WIDTH_PX = 200
+LOGO_MAX_HEIGHT_PX = 56
+
+
+def _rank(parcel: dict[str, Any]) -> int:
+    if parcel["delivered_at"] is not None:
+        return MAIN_LINE_RANK[ShipmentStage.DELIVERED]
+    stage = parcel["stage"]
+    return MAIN_LINE_RANK.get(stage, _OFF_LINE_RANK.get(stage, MAIN_LINE_RANK["shipped"]))
+
+
+def progress_build(shipments: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Where the message's parcels are on the main line: as far as the least advanced one."""
+    if not shipments:
+        return None
+    slowest = min(shipments, key=_rank)
+    return {
+        "rank": _rank(slowest),
+        "stage": slowest["stage"],
+        "is_issue": slowest["stage"] in _ISSUES and slowest["delivered_at"] is None,
+    }
+
+
+def brand_context(look: BrandLook) -> dict[str, Any]:
+    brand = look.as_context()
+    width, height = look.logo_width // 2 or look.logo_width, look.logo_height // 2
+    if width and height:
+        scale = min(1.0, LOGO_MAX_WIDTH_PX / width, LOGO_MAX_HEIGHT_PX / max(height, 1))
+        width = max(1, round(width * scale))
+    brand["logo_display_width"] = width
+    return brand
+
+
 def message_context_build(
     *,
     shop: Shop,
@@ -154,4 +207,6 @@ def message_context_build(
         "unsubscribe_url": unsubscribe_url(shop_id=shop.pk, channel=channel, address=recipient)
         if recipient
         else "",
+        "brand": brand_context(brand_look_or_default(shop=shop)),
+        "progress": progress_build(shipments),
     }

@@ -31,9 +31,13 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.templatetags.static import static
 
+from notifications.context import brand_context
 from notifications.models import Channel
 from notifications.rendering import TemplateSource
+from shopapp.branding.look import look_build
+from shopapp.branding.selectors import brand_look
 from shopapp.models import Shop
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "default_templates"
@@ -45,33 +49,47 @@ DELIVERY_ISSUE_KEY = "delivery_issue"
 _SECTION = re.compile(r"^(subject|sms):\s*(.*)$")
 _BUTTON = re.compile(r"^@button\s+(.+?)\s*\|\s*([^|]+)$")
 
-_FONT = "-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,'Helvetica Neue',Arial,sans-serif"
+# The shop's look (shopapp.branding.look via the ``brand`` variable): validated colours and a
+# font stack of unquoted names, safe inside style attributes.
+_FONT = "{{ brand.font_stack }}"
 _P_STYLE = "margin:0 0 16px;"
-_MUTED = "color:#6b7280;"
+_MUTED = "color:{{ brand.muted }};"
+# A "bulletproof" button: the colour on the cell (bgcolor too, for Outlook's Word engine), the
+# link padded inside it, real text (never an image of text).
 _BUTTON_HTML = (
-    '<table role="presentation" cellpadding="0" cellspacing="0" style="margin:8px 0 24px;">'
-    '<tr><td style="border-radius:8px;background:#111827;">'
-    '<a href="{url}" style="display:inline-block;padding:12px 22px;font-family:{font};'
-    "font-size:15px;font-weight:600;color:#ffffff;text-decoration:none;border-radius:8px;"
-    '">{label}</a></td></tr></table>'
+    '<table role="presentation" cellpadding="0" cellspacing="0" border="0" '
+    'style="margin:8px 0 24px;">'
+    '<tr><td bgcolor="{{{{ brand.accent }}}}" style="border-radius:8px;'
+    'background-color:{{{{ brand.accent }}}};">'
+    '<a href="{url}" style="display:inline-block;padding:13px 24px;font-family:{font};'
+    "font-size:16px;font-weight:700;color:{{{{ brand.accent_ink }}}};text-decoration:none;"
+    'border-radius:8px;">{label}</a></td></tr></table>'
 )
-_ROW = 'style="padding:10px 0;border-bottom:1px solid #e5e7eb;font-size:14px;color:#111827;"'
-_QTY = (
-    'align="right" style="padding:10px 0;border-bottom:1px solid #e5e7eb;font-size:14px;'
-    'color:#6b7280;white-space:nowrap;"'
-)
+_CELL = "border-bottom:1px solid {{ brand.line }};"
+# Product images: 64 CSS px, decorative (alt="": the title is in the next cell).
+_IMAGE_PX = 64
 
 
 def _items_html(source: str, strings: dict[str, str]) -> str:
     return (
-        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" '
-        'style="margin:0 0 24px;border-top:1px solid #e5e7eb;">'
-        f"{{% for item in {source} %}}"
-        f"<tr><td {_ROW}>{{{{ item.title }}}}{{% if item.variant_title %}}"
-        f'<span style="{_MUTED}"> · {{{{ item.variant_title }}}}</span>{{% endif %}}'
-        f'{{% if item.replaces %}}<br><span style="{_MUTED}font-size:13px;">'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
+        'class="em-line" style="margin:0 0 24px;border-top:1px solid {{ brand.line }};">'
+        f"{{% for item in {source} %}}<tr>"
+        f'<td class="em-line" width="{_IMAGE_PX + 12}" valign="top" '
+        f'style="padding:10px 12px 10px 0;{_CELL}">'
+        "{% if item.image_url %}"
+        f'<img src="{{{{ item.image_url }}}}" width="{_IMAGE_PX}" height="{_IMAGE_PX}" alt="" '
+        'style="display:block;border:0;border-radius:6px;object-fit:cover;">'
+        "{% endif %}</td>"
+        f'<td class="em-line em-text" valign="top" style="padding:10px 0;{_CELL}font-size:15px;">'
+        "{{ item.title }}{% if item.variant_title %}"
+        f'<br><span class="em-muted" style="{_MUTED}font-size:13px;">{{{{ item.variant_title }}}}'
+        "</span>{% endif %}"
+        f'{{% if item.replaces %}}<br><span class="em-muted" style="{_MUTED}font-size:13px;">'
         f"{strings['replaces']} {{{{ item.replaces }}}}</span>{{% endif %}}</td>"
-        f"<td {_QTY}>× {{{{ item.quantity }}}}</td></tr>"
+        f'<td class="em-line em-muted" align="right" valign="top" '
+        f'style="padding:10px 0;{_CELL}font-size:14px;{_MUTED}white-space:nowrap;">'
+        "× {{ item.quantity }}</td></tr>"
         "{% endfor %}</table>"
     )
 
@@ -88,21 +106,23 @@ def _items_text(source: str, strings: dict[str, str]) -> str:
 def _parcel_facts_html(strings: dict[str, str]) -> str:
     date = strings["date_format"]
     return (
-        f'<p style="margin:0 0 8px;font-size:14px;{_MUTED}">'
-        '{% if shipments.size > 1 %}<strong style="color:#111827;">'
+        f'<p class="em-muted" style="margin:0 0 8px;font-size:14px;{_MUTED}">'
+        '{% if shipments.size > 1 %}<strong class="em-text" style="color:{{ brand.text }};">'
         f"{strings['parcel_heading']}</strong><br>{{% endif %}}"
-        '{% if parcel.is_replacement %}<strong style="color:#111827;">'
+        '{% if parcel.is_replacement %}<strong class="em-text" style="color:{{ brand.text }};">'
         f"{strings['replacement']}</strong><br>{{% endif %}}"
         "{% if parcel.carrier %}{{ parcel.carrier }}<br>{% endif %}"
         "{% for number in parcel.tracking_numbers %}"
         f"{strings['tracking_number']}: {{% if number.url %}}"
-        '<a href="{{ number.url }}" style="color:#111827;">{{ number.number }}</a>'
+        '<a href="{{ number.url }}" class="em-accent" style="color:{{ brand.accent_text }};">'
+        "{{ number.number }}</a>"
         "{% else %}{{ number.number }}{% endif %}<br>{% endfor %}"
         "{% if parcel.delivered_at %}"
         f'{strings["delivered_on"]}: {{{{ parcel.delivered_at | date: "{date}" }}}}'
         "{% elsif parcel.estimated_delivery_at %}"
         f"{strings['estimated_delivery']}: "
-        f'<strong style="color:#111827;">{{{{ parcel.estimated_delivery_at | date: "{date}" }}}}'
+        '<strong class="em-text" style="color:{{ brand.text }};">'
+        f'{{{{ parcel.estimated_delivery_at | date: "{date}" }}}}'
         "</strong>{% endif %}</p>"
     )
 
@@ -258,22 +278,118 @@ def _text_content(copy: _Copy, strings: dict[str, str]) -> str:
     return "".join(parts)
 
 
-def _layout(language: str, content: str) -> str:
+_STAGES: tuple[str, ...] = ("ordered", "shipped", "in_transit", "out_for_delivery", "delivered")
+
+
+def _progress_html(strings: dict[str, str]) -> str:
+    """The main line as five segments with their names (real text: it reads with images off
+    and in dark mode); the step the slowest parcel reached is bold."""
+    cells = []
+    for rank, stage in enumerate(_STAGES):
+        colour = (
+            f"{{% if progress.rank >= {rank} %}}{{{{ brand.accent }}}}"
+            "{% else %}{{ brand.line }}{% endif %}"
+        )
+        weight = f"{{% if progress.rank == {rank} %}}700{{% else %}}400{{% endif %}}"
+        cells.append(
+            f'<td class="em-stage em-muted" width="20%" valign="top" style="padding:8px 4px 0 0;'
+            f"border-top:6px solid {colour};font-family:{_FONT};font-size:12px;"
+            f'line-height:1.3;color:{{{{ brand.muted }}}};font-weight:{weight};">'
+            f"{strings['stage_' + stage]}</td>"
+        )
+    return (
+        '{% if progress %}<table role="presentation" width="100%" cellpadding="0" '
+        'cellspacing="0" border="0" style="margin:0 0 24px;" '
+        f'aria-label="{strings["progress_label"]}">'
+        f"<tr>{''.join(cells)}</tr></table>{{% endif %}}"
+    )
+
+
+def _progress_text(strings: dict[str, str]) -> str:
+    marks = " ".join(
+        f"{{% if progress.rank >= {rank} %}}[x]{{% else %}}[ ]{{% endif %}} "
+        f"{strings['stage_' + stage]}"
+        for rank, stage in enumerate(_STAGES)
+    )
+    return f"{{% if progress %}}{strings['progress_label']}: {marks}\n\n{{% endif %}}"
+
+
+_ESTIMATE_SHOWN = "{% if shipment.estimated_delivery_at %}{% unless shipment.delivered_at %}"
+_ESTIMATE_END = "{% endunless %}{% endif %}"
+
+
+def _estimate_html(strings: dict[str, str]) -> str:
+    """The delivery estimate as the headline, the way shoppers look for it first."""
+    date = strings["date_format"]
+    return (
+        f"{_ESTIMATE_SHOWN}"
+        f'<p class="em-muted" style="margin:0;font-size:13px;letter-spacing:.04em;'
+        f'text-transform:uppercase;{_MUTED}">{strings["estimated_delivery"]}</p>'
+        '<p class="em-accent" style="margin:0 0 20px;font-size:24px;line-height:1.25;'
+        'font-weight:700;color:{{ brand.accent_text }};">'
+        f'{{{{ shipment.estimated_delivery_at | date: "{date}" }}}}</p>{_ESTIMATE_END}'
+    )
+
+
+def _estimate_text(strings: dict[str, str]) -> str:
+    date = strings["date_format"]
+    return (
+        f"{_ESTIMATE_SHOWN}{strings['estimated_delivery']}: "
+        f'{{{{ shipment.estimated_delivery_at | date: "{date}" }}}}\n{_ESTIMATE_END}'
+    )
+
+
+def _contact_html(strings: dict[str, str]) -> str:
+    link = "color:{{ brand.muted }};text-decoration:underline;"
+    return (
+        "{% if brand.support_email or brand.support_phone %}"
+        f"{strings['contact']}: "
+        "{% if brand.support_email %}"
+        f'<a href="mailto:{{{{ brand.support_email }}}}" class="em-muted" style="{link}">'
+        "{{ brand.support_email }}</a>{% endif %}"
+        "{% if brand.support_email and brand.support_phone %} · {% endif %}"
+        "{% if brand.support_phone %}{{ brand.support_phone }}{% endif %}<br>"
+        f"{{% elsif shop.email %}}{strings['contact']}: "
+        f'<a href="mailto:{{{{ shop.email }}}}" class="em-muted" style="{link}">'
+        "{{ shop.email }}</a><br>{% endif %}"
+    )
+
+
+def _contact_text(strings: dict[str, str]) -> str:
+    return (
+        "{% if brand.support_email or brand.support_phone %}"
+        f"{strings['contact']}: "
+        "{{ brand.support_email }}{% if brand.support_email and brand.support_phone %} · "
+        "{% endif %}{{ brand.support_phone }}\n"
+        f"{{% elsif shop.email %}}{strings['contact']}: {{{{ shop.email }}}}\n{{% endif %}}"
+    )
+
+
+def email_layout_html(language: str, *, heading: str, content: str) -> str:
+    """The designed email around ``content``: logo, heading, the estimate as the headline,
+    the progress, the content, then contact, footer and unsubscribe."""
     strings = _strings(language)
     return (
         _read(TEMPLATES_DIR / "layout.html")
         .replace("[[lang]]", language)
-        .replace("[[font]]", _FONT)
+        .replace("[[heading]]", heading)
+        .replace("[[estimate]]", _estimate_html(strings))
+        .replace("[[progress]]", _progress_html(strings))
+        .replace("[[contact]]", _contact_html(strings))
         .replace("[[footer]]", strings["footer"])
         .replace("[[unsubscribe]]", strings["unsubscribe"])
         .replace("[[content]]", content)
     )
 
 
-def _text_email(language: str, content: str) -> str:
+def email_layout_text(language: str, *, heading: str, content: str) -> str:
+    """The plain-text part: the same facts in the same order as the HTML."""
     strings = _strings(language)
     return (
-        f"{content}\n\n--\n{{{{ shop.name }}}}\n{strings['footer']}\n"
+        f"{heading}\n\n{_estimate_text(strings)}{_progress_text(strings)}{content}\n\n--\n"
+        f"{{{{ shop.name }}}}\n{_contact_text(strings)}"
+        "{% if brand.footer %}{{ brand.footer }}\n{% endif %}"
+        f"{strings['footer']}\n"
         f"{strings['unsubscribe']}: {{{{ unsubscribe_url }}}}\n"
     )
 
@@ -302,17 +418,24 @@ def default_source(key: str, channel: str, language: str) -> TemplateSource:
         channel=channel,
         locale=language,
         subject=subject,
-        html_body=_layout(language, html),
-        text_body=_text_email(language, text),
+        html_body=email_layout_html(language, heading=subject, content=html),
+        text_body=email_layout_text(language, heading=subject, content=text),
     )
 
 
-def _sample_item(title: str, variant: str, quantity: int, replaces: str = "") -> dict[str, Any]:
+def _sample_image(name: str) -> str:
+    # Served by the app itself: a preview never depends on a third party being reachable.
+    return settings.APP_URL + static(f"notifications/sample/{name}.png")
+
+
+def _sample_item(
+    title: str, variant: str, quantity: int, replaces: str = "", image: str = ""
+) -> dict[str, Any]:
     return {
         "title": title,
         "variant_title": variant,
         "quantity": quantity,
-        "image_url": "",
+        "image_url": _sample_image(image) if image else "",
         "replaces": replaces,
     }
 
@@ -325,8 +448,8 @@ def sample_context(*, shop: Shop | None = None) -> dict[str, Any]:
     base += settings.SHOPIFY_APP_PROXY_SUBPATH
     created = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
     currency = (shop.currency if shop else "") or "EUR"
-    shirt = _sample_item("Linen shirt", "Sand / M", 1)
-    tote = _sample_item("Canvas tote", "", 2)
+    shirt = _sample_item("Linen shirt", "Sand / M", 1, image="linen-shirt")
+    tote = _sample_item("Canvas tote", "", 2, image="canvas-tote")
     dhl = "https://www.dhl.com/track?id=JD014600006543210987"
     parcels = [
         {
@@ -393,4 +516,6 @@ def sample_context(*, shop: Shop | None = None) -> dict[str, Any]:
         "tracking_url": f"{base}/track/SAMPLE-TOKEN",
         "return_url": f"{base}/returns/status/SAMPLE-TOKEN",
         "unsubscribe_url": f"https://{domain}/unsubscribe/SAMPLE",
+        "brand": brand_context((brand_look(shop=shop) if shop else None) or look_build()),
+        "progress": {"rank": 2, "stage": "in_transit", "is_issue": False},
     }

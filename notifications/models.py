@@ -69,6 +69,10 @@ class MessageTemplate(models.Model):
     text_body = models.TextField(blank=True)
     # SMS only.
     sms_body = models.TextField(blank=True)
+    # Edited as blocks (notifications.blocks: subject, heading, text, button label, colour):
+    # the blocks as the merchant wrote them; html_body and text_body are composed from them.
+    # Empty when the merchant edits the HTML itself.
+    blocks = models.JSONField(default=dict, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -58,6 +58,8 @@ CONTEXT_VARIABLES: frozenset[str] = frozenset(
         "tracking_url",
         "return_url",
         "unsubscribe_url",
+        "brand",
+        "progress",
     }
 )
 # Liquid's own always-there names; not a merchant's typo.

@@ -122,13 +122,14 @@ def test_missing_name_and_shipment_render_without_gaps(shop):
         "customer": {"first_name": ""},
         "shipment": None,
         "shipments": [],
+        "progress": None,
     }
     # when
     rendered = template_render(
         shop=shop, key="shipped", channel="email", locale="en", context=context
     )
-    # then
-    assert rendered.text.startswith("Hi there,\n")
+    # then: the heading, then the greeting (no estimate or progress without a parcel)
+    assert rendered.text.startswith("Your order #1001 is on its way\n\nHi there,\n")
     assert "shipped." in rendered.text
     assert " with ." not in rendered.text
 
