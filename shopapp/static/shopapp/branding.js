@@ -55,9 +55,11 @@
     style.setProperty("--b-accent-ink", ink(accent));
     style.setProperty("--b-accent-text", readableOn(accent, bg));
     style.setProperty("--b-text", shownText);
-    style.setProperty("--b-muted", readableOn(mix(shownText, bg, 0.4), bg));
+    var soft = mix(bg, shownText, 0.05);
+    // Secondary text sits on the background and on the soft surface (the email's footer).
+    style.setProperty("--b-muted", readableOn(readableOn(mix(shownText, bg, 0.4), bg), soft));
     style.setProperty("--b-bg", bg);
-    style.setProperty("--b-soft", mix(bg, shownText, 0.05));
+    style.setProperty("--b-soft", soft);
     style.setProperty("--b-line", mix(bg, shownText, 0.18));
     style.setProperty("--b-font", stack);
     var note = document.querySelector("[data-contrast-note]");
