@@ -34,6 +34,7 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
         "html_body",
         "text_body",
         "sms_body",
+        "blocks",
     ),
     "notifications.Message": (
         "subject_key",

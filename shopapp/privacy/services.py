@@ -75,6 +75,18 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
         "access_token_encrypted",
         "refresh_token_encrypted",
     ),
+    # The merchant's look and their own support contact (erased with the shop by shop/redact).
+    "shopapp.ShopBranding": (
+        "accent_color",
+        "text_color",
+        "background_color",
+        "font",
+        "logo_content_type",
+        "logo_digest",
+        "support_email",
+        "support_phone",
+        "footer_text",
+    ),
     "shopapp.WebhookEvent": (
         # Only Shopify's X-Shopify-* headers are kept (topic, shop, ids, signature).
         "headers",
