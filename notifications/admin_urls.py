@@ -33,6 +33,11 @@ urlpatterns = [
         block_views.template_blocks_preview,
         name="template_blocks_preview",
     ),
+    path(
+        "templates/<slug:key>/email/<str:locale>/blocks/test",
+        block_views.template_blocks_test,
+        name="template_blocks_test",
+    ),
     path("messages", views.message_list, name="message_list"),
     path("messages/<int:message_id>/resend", views.message_resend, name="message_resend"),
     path("suppressions", views.suppression_list, name="suppression_list"),

@@ -5,6 +5,7 @@ with the sample order. The HTML editor (admin_views.template_edit) stays for ful
     GET   the editor, with the saved blocks (or the built-in copy as blocks) and its preview
     POST  Authorization: Bearer; saved → 303 back; a broken block → 422, named, nothing saved
     POST  …/blocks/preview: JSON for the preview pane (never saves)
+    POST  …/blocks/test: the blocks as typed, sent with the sample order to the shop's email
 """
 
 from __future__ import annotations
@@ -67,6 +68,7 @@ def blocks_editor(
     locale: str,
     blocks: EmailBlocks,
     problems: list[TemplateProblem] | None = None,
+    test_error: str = "",
     status: int = 200,
 ) -> HttpResponse:
     row = selectors.template_get(shop=request.shop, key=key, channel=Channel.EMAIL, locale=locale)
@@ -97,6 +99,7 @@ def blocks_editor(
             "warnings": [p for p in problems if p.is_warning],
             "preview": preview,
             "preview_error": preview_error,
+            "test_error": test_error,
         },
         status=status,
     )
@@ -166,4 +169,42 @@ def template_blocks_preview(request: ShopRequest, key: str, locale: str) -> Http
     )
 
 
-__all__ = ["NOTICES", "template_blocks_edit", "template_blocks_preview"]
+@session_token_required
+@require_POST
+def template_blocks_test(request: ShopRequest, key: str, locale: str) -> HttpResponse:
+    _target(request, key, locale)
+    form = BlocksForm(request.POST)
+    if not form.is_valid():
+        blocks = EmailBlocks.from_dict({k: request.POST.get(k, "") for k in BLOCK_LABELS})
+        return blocks_editor(
+            request,
+            key=key,
+            locale=locale,
+            blocks=blocks,
+            test_error="A block is missing.",
+            status=422,
+        )
+    blocks = form.blocks()
+    errors = [p for p in blocks_validate(blocks) if not p.is_warning]
+    if errors:
+        return blocks_editor(
+            request, key=key, locale=locale, blocks=blocks, problems=errors, status=422
+        )
+    try:
+        admin_services.template_test_send(
+            shop=request.shop, source=blocks_compose(key=key, locale=locale, blocks=blocks)
+        )
+    except admin_services.TestSendUnavailable as exc:
+        return blocks_editor(
+            request, key=key, locale=locale, blocks=blocks, test_error=str(exc), status=422
+        )
+    return _redirect(
+        request,
+        "embedded:notifications_admin:template_blocks_edit",
+        key,
+        locale,
+        notice="test_sent",
+    )
+
+
+__all__ = ["NOTICES", "template_blocks_edit", "template_blocks_preview", "template_blocks_test"]

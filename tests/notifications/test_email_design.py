@@ -323,3 +323,24 @@ def test_saving_a_broken_block_through_the_admin_answers_422_and_keeps_nothing(c
     assert response.status_code == 422
     assert "The email was not saved" in response.content.decode()
     assert not MessageTemplate.objects.filter(shop=shop).exists()
+
+
+def test_send_test_mails_the_blocks_as_typed_to_the_shop(client, shop, mailoutbox):
+    token = session_token_mint(
+        shop_domain=shop.myshopify_domain,
+        secret=settings.SHOPIFY_API_SECRET,
+        audience=settings.SHOPIFY_API_KEY,
+    )
+    response = client.post(
+        f"/app/notifications/templates/delivered/email/de/blocks/test"
+        f"?shop={shop.myshopify_domain}&host={HOST}",
+        {"subject": "Da ist {{ order.name }}", "heading": "Angekommen", "text": "Viel Freude."},
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 303
+    [mail] = mailoutbox
+    assert mail.to == ["owner@alpha.test"]
+    assert "Da ist #1001" in mail.subject
+    assert "Angekommen" in mail.body
+    assert "Viel Freude." in mail.body
+    assert not MessageTemplate.objects.filter(shop=shop).exists()
