@@ -32,6 +32,8 @@ class Branding:
     text: str = "#1c1c1c"
     muted: str = "#595959"
     background: str = "#ffffff"
+    soft: str = "#f6f6f7"
+    line: str = "#d4d4d4"
     accent_text: str = ""
     font_stack: str = "inherit"
     support_email: str = ""
@@ -51,6 +53,8 @@ def tracking_branding(settings: TrackingSettings, look: BrandLook | None = None)
             "text": look.text,
             "muted": look.muted,
             "background": look.background,
+            "soft": look.soft,
+            "line": look.line,
             "accent_text": look.accent_text,
             "font_stack": look.font_stack,
             "support_email": look.support_email,

@@ -234,6 +234,7 @@ def test_the_storefront_pages_carry_the_brand(client):
     for html in (tracking_html(client, shop), portal_html(client, shop)):
         assert "--pp-accent: #c2185b;" in html
         assert "--pp-ink: #222222;" in html
+        assert "--pp-line: #d7d3cb; --pp-soft: #f4efe6;" in html
         assert "background: #fffaf0; font-family: Georgia,Times New Roman,Times,serif;" in html
         assert 'href="mailto:help@brandy.test"' in html
         assert 'href="tel:+15550100199"' in html
