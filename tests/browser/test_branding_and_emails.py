@@ -16,9 +16,16 @@ from devshop.session_tokens import session_token_mint
 from notifications.copy import sample_context
 from notifications.rendering import template_render
 from shopapp.auth.tokens import token_encrypt
+from shopapp.branding.services import BrandingChange, branding_save
 from shopapp.models import Shop, ShopBranding
+from shopapp.storefront.links import tracking_link_token
 from tests.browser.conftest import ARTIFACTS, DEFAULT_TIMEOUT_MS, OFF_MACHINE
-from tests.browser.test_tracking_page import _axe_violations
+from tests.browser.test_tracking_page import (  # noqa: F401 - store is a fixture
+    _axe_violations,
+    a_shipped_order,
+    store,
+    track_url,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -175,5 +182,47 @@ def test_the_designed_email_holds_at_both_widths_in_light_and_dark(app, browser,
         )
         violations = _axe_violations(page)
         assert violations == [], violations
+    finally:
+        context.close()
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_the_storefront_pages_wear_the_brand(store, browser, tmp_path, viewport):  # noqa: F811
+    # given a brand with a tinted background, a serif font, a logo and a support contact
+    devshop, shop = store
+    order = a_shipped_order(shop)
+    with open(logo_file(tmp_path), "rb") as logo:
+        branding_save(
+            shop=shop,
+            change=BrandingChange(
+                accent_color="#7c2d12",
+                text_color="#1f2328",
+                background_color="#fdf8f0",
+                font="georgia",
+                support_email="care@maple.example",
+                support_phone="+33 4 72 00 00 00",
+                footer_text="Maple and Thread, Lyon",
+                logo=logo.read(),
+            ),
+        )
+    context, page = new_page(browser, viewport)
+    try:
+        pages = {
+            "tracking": track_url(devshop, shop, "track/" + tracking_link_token(order)),
+            "returns": track_url(devshop, shop, "returns"),
+        }
+        for name, url in pages.items():
+            page.goto(url)
+            region = page.locator(".pp-track, .pp-returns").first
+            expect(region).to_have_css("background-color", "rgb(253, 248, 240)")
+            expect(region).to_have_css("font-family", 'Georgia, "Times New Roman", Times, serif')
+            logo = region.locator("img[src*='/brand/logo/']").first
+            expect(logo).to_be_visible()
+            assert logo.evaluate("img => img.naturalWidth") > 0
+            expect(region.get_by_role("link", name="care@maple.example")).to_be_visible()
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / f"branded-{name}-{viewport}.png"), full_page=True)
+            violations = _axe_violations(page, ".pp-track, .pp-returns")
+            assert violations == [], (name, violations)
     finally:
         context.close()
