@@ -40,8 +40,9 @@ from notifications.rendering import (
     template_validate,
 )
 from shopapp.auth.session import session_token_required
-from shopapp.embedded.views import embedded_render, nav_query
+from shopapp.embedded.views import embedded_redirect, embedded_render, nav_query, staff_user_id
 from shopapp.http import ShopRequest
+from shopapp.orders.selectors import order_get
 
 logger = logging.getLogger(__name__)
 
@@ -511,6 +512,28 @@ def message_resend(request: ShopRequest, message_id: int) -> HttpResponse:
     except ValueError:
         return HttpResponse("This message is already on its way.", status=409)
     return _redirect(request, "embedded:notifications_admin:message_list", notice="resent")
+
+
+@session_token_required
+@require_POST
+def order_resend_last(request: ShopRequest, order_id: int) -> HttpResponse:
+    """ "Resend the last message" on the order page (``order_id``: Shopify's, as in its URL);
+    back to the order page with the outcome."""
+    order = order_get(shop=request.shop, order_id=order_id)
+    if order is None:
+        raise Http404("No such order")
+    try:
+        admin_services.message_resend_last(
+            shop=request.shop,
+            order_id=order.pk,
+            user_id=staff_user_id(request),
+            submission_id=request.POST.get("submission_id", ""),
+        )
+    except admin_services.NothingToResend as refused:
+        return HttpResponse(refused.message, status=409, content_type="text/plain")
+    return embedded_redirect(
+        request, "embedded:order_detail", order.shopify_id, notice="resent", fragment="timeline"
+    )
 
 
 # -- suppressions -----------------------------------------------------------------------------

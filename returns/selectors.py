@@ -1,7 +1,7 @@
 """Read queries for returns, always scoped by shop (shop first). The storefront portal reads
 from here too: functions are added, never renamed."""
 
-from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 
 from returns import shopify
 from returns.models import ReturnBlocklistEntry, ReturnLineItem, ReturnPhoto, ReturnRequest
@@ -43,6 +43,26 @@ def return_request_queue(*, shop: Shop, status: str = "", query: str = "") -> Qu
             | qs.filter(customer_email__iexact=query)
         )
     return qs.annotate(queue_rank=_QUEUE_ORDER).order_by("queue_rank", "-created_at", "-id")
+
+
+# Return names are unique per order ("#1001-R1"); a search is for one return, or a handful.
+SEARCH_MAX_ORDERS = 200
+
+
+def order_ids_by_return_name(*, shop: Shop, query: str) -> list[int]:
+    """Local ids of the shop's orders with a return named ``query`` ("#1001-R1", any case,
+    the ``#`` optional): the admin's orders search (shopapp.subscribers.ORDER_SEARCH).
+    Served by the (shop, UPPER(name)) index of returns migration 0007."""
+    bare = query.strip().lstrip("#")
+    if not bare or "@" in bare:
+        return []
+    return list(
+        ReturnRequest.objects.filter(shop=shop)
+        .filter(Q(name__iexact=f"#{bare}") | Q(name__iexact=bare))
+        .order_by("order_id")
+        .values_list("order_id", flat=True)
+        .distinct()[:SEARCH_MAX_ORDERS]
+    )
 
 
 def return_request_get(*, shop: Shop, request_id: int) -> ReturnRequest | None:
