@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('returns', '0006_returnphoto_thumbnail'),
-        ('shopapp', '0007_order_search_prefix_indexes'),
+        ('shopapp', '0008_order_search_prefix_indexes'),
     ]
 
     operations = [

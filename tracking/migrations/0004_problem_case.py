@@ -7,8 +7,8 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('shopapp', '0007_order_search_prefix_indexes'),
-        ('tracking', '0002_shipment_display_status_refreshed_at'),
+        ('shopapp', '0008_order_search_prefix_indexes'),
+        ('tracking', '0003_order_version_triggers'),
     ]
 
     operations = [

@@ -27,6 +27,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tracking", "0003_problem_case")]
+    dependencies = [("tracking", "0004_problem_case")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]

@@ -32,6 +32,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("shopapp", "0006_webhookevent_fewer_indexes")]
+    dependencies = [("shopapp", "0007_order_version")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
