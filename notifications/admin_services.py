@@ -22,6 +22,7 @@ from notifications.models import (
     Channel,
     Message,
     MessageTemplate,
+    NotificationSettings,
     Sequence,
     SequenceStep,
     Suppression,
@@ -35,6 +36,7 @@ from notifications.rendering import (
 )
 from notifications.sending import message_resend
 from notifications.timeline import describe, message_timeline_record
+from shopapp.auth.tokens import token_encrypt
 from shopapp.models import OrderEvent, Shop
 
 logger = logging.getLogger(__name__)
@@ -268,3 +270,46 @@ def message_resend_last(
         extra={"shop": shop.myshopify_domain, "message_id": message.pk},
     )
     return message
+
+
+SETTINGS_FIELDS = (
+    "sender_name",
+    "reply_to",
+    "email_quiet_start",
+    "email_quiet_end",
+    "sms_quiet_start",
+    "sms_quiet_end",
+    "combine_shipments_minutes",
+    "is_sms_enabled",
+    "twilio_account_sid",
+    "twilio_from_number",
+)
+
+
+def notification_settings_get(*, shop: Shop) -> NotificationSettings:
+    """The shop's settings row, with the defaults when it has none yet (not saved)."""
+    return NotificationSettings.objects.filter(shop=shop).first() or NotificationSettings(shop=shop)
+
+
+def notification_settings_update(
+    *, shop: Shop, values: dict, twilio_auth_token: str = ""
+) -> NotificationSettings:
+    """Save the merchant's settings (``values``: SETTINGS_FIELDS, already validated by
+    NotificationSettingsForm). A new Twilio auth token is stored encrypted; an empty one
+    keeps what is stored. The token never reaches a log line."""
+    with transaction.atomic():
+        row, _created = NotificationSettings.objects.select_for_update().get_or_create(shop=shop)
+        for name in SETTINGS_FIELDS:
+            setattr(row, name, values[name])
+        if twilio_auth_token:
+            row.twilio_auth_token_encrypted = token_encrypt(plain=twilio_auth_token)
+        row.save()
+    logger.info(
+        "notifications.admin.settings_saved",
+        extra={
+            "shop": shop.myshopify_domain,
+            "sms": row.is_sms_enabled,
+            "token_changed": bool(twilio_auth_token),
+        },
+    )
+    return row

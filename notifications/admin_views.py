@@ -26,6 +26,7 @@ from notifications.forms import (
     LOCALE_PATTERN,
     TEMPLATE_KEY_PATTERN,
     MessageFilterForm,
+    NotificationSettingsForm,
     StepForm,
     TemplateForm,
     delay_label,
@@ -60,6 +61,7 @@ NOTICES = {
     "test_sent": "Test email sent to your store's email address.",
     "resent": "Message queued to be sent again.",
     "suppression_removed": "Address removed from the suppression list.",
+    "settings_saved": "Settings saved.",
 }
 
 
@@ -533,6 +535,40 @@ def order_resend_last(request: ShopRequest, order_id: int) -> HttpResponse:
         return HttpResponse(refused.message, status=409, content_type="text/plain")
     return embedded_redirect(
         request, "embedded:order_detail", order.shopify_id, notice="resent", fragment="timeline"
+    )
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@session_token_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: ShopRequest) -> HttpResponse:
+    row = admin_services.notification_settings_get(shop=request.shop)
+    has_token = bool(row.twilio_auth_token_encrypted)
+    if request.method == "POST":
+        form = NotificationSettingsForm(request.POST, has_stored_token=has_token)
+        if form.is_valid():
+            admin_services.notification_settings_update(
+                shop=request.shop,
+                values={name: form.cleaned_data[name] for name in admin_services.SETTINGS_FIELDS},
+                twilio_auth_token=form.cleaned_data["twilio_auth_token"],
+            )
+            return _redirect(
+                request, "embedded:notifications_admin:settings", notice="settings_saved"
+            )
+        status = 400
+    else:
+        form = NotificationSettingsForm(
+            initial={name: getattr(row, name) for name in admin_services.SETTINGS_FIELDS},
+            has_stored_token=has_token,
+        )
+        status = 200
+    return _page(
+        request,
+        "settings.html",
+        {"tab": "settings", "form": form, "has_token": has_token},
+        status=status,
     )
 
 
