@@ -441,3 +441,24 @@ def test_policy_with_no_reason_ticked_is_refused(client, shop):
         post(client, shop, "/app/returns/policy", {**data, "reasons": ["UNKNOWN"]}).status_code
         == 400
     )
+
+
+def test_queue_queries_do_not_grow_with_the_page(client, shop, requested):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def count() -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert get_page(client, shop, "/app/returns/").status_code == 200
+        return len(queries)
+
+    line = requested.line_items.get()
+    one = count()
+    for _ in range(6):
+        ret = ReturnRequest.objects.create(
+            shop=shop, order=requested.order, resolution="exchange", status="REQUESTED"
+        )
+        ReturnLineItem.objects.create(
+            shop=shop, return_request=ret, line_item=line.line_item, quantity=1, reason="STYLE"
+        )
+    assert count() == one
