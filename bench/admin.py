@@ -16,7 +16,8 @@ token signed with the app's secret (``id_token``; minted for the length of the r
 request runs the session-token guard, the shop lookup and the page, nothing cached.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/wte .venv/bin/python bench/admin.py
-        [--orders 1000000] [--skew 0.2] [--seconds 10] [--connections 16] [--json out.json]
+        [--orders 1000000] [--skew 0.2] [--name scale] [--seconds 10] [--connections 16]
+        [--json out.json]
 """
 
 from __future__ import annotations
@@ -50,6 +51,9 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=ScaleParams().orders)
     parser.add_argument("--skew", type=float, default=0.2, help="the big shop's share (0.2)")
+    parser.add_argument(
+        "--name", default="scale", help="scale database suffix: <db>_<name> (scale)"
+    )
     parser.add_argument("--seconds", type=float, default=10, help="of load per target (10)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument("--workers", type=int, default=int(os.environ.get("WEB_CONCURRENCY", 2)))
@@ -112,7 +116,10 @@ def measure(base: str, paths: list[str], expect: tuple[str, ...] | None, args) -
 
 def main() -> int:
     args = parse_args()
-    url = ensure_scale_db(ScaleParams(orders=args.orders, skew=args.skew))
+    shops = min(ScaleParams().shops, max(1, args.orders // 100))
+    url = ensure_scale_db(
+        ScaleParams(orders=args.orders, shops=shops, skew=args.skew), name=args.name
+    )
     info = scale_info(url)
     spread = scale_samples(url, SAMPLES, seed=11)
     big_id = int(info.big_shop.get("id", 1))
