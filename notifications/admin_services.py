@@ -16,9 +16,18 @@ from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.utils import timezone
 
+from notifications import selectors
 from notifications.blocks import EmailBlocks, blocks_compose, blocks_validate
 from notifications.defaults import sample_context
-from notifications.models import Channel, MessageTemplate, Sequence, SequenceStep, Suppression
+from notifications.models import (
+    Channel,
+    Message,
+    MessageTemplate,
+    NotificationSettings,
+    Sequence,
+    SequenceStep,
+    Suppression,
+)
 from notifications.rendering import (
     TemplateProblem,
     TemplateRenderError,
@@ -26,7 +35,10 @@ from notifications.rendering import (
     template_source_render,
     template_validate,
 )
-from shopapp.models import Shop
+from notifications.sending import message_resend
+from notifications.timeline import describe, message_timeline_record
+from shopapp.auth.tokens import token_encrypt
+from shopapp.models import OrderEvent, Shop
 
 logger = logging.getLogger(__name__)
 
@@ -255,3 +267,96 @@ def template_blocks_save(
         extra={"shop": shop.myshopify_domain, "key": key, "locale": locale},
     )
     return template, [p for p in problems if p.is_warning]
+
+
+class NothingToResend(ValueError):
+    """The order has no message that was sent or failed, or it is already on its way."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def message_resend_last(
+    *, shop: Shop, order_id: int, user_id: str, submission_id: str
+) -> Message | None:
+    """Send the order's last message again (support's "resend", from the order page).
+
+    Once per ``submission_id`` (the button's one-time id): a double click or a retried
+    request resends once, and the repeat returns None. The staff request is a line on the
+    order's timeline, written in the same transaction as the resend, so a refusal leaves no
+    line. Sending goes through the engine's own ``message_resend`` (claims, retries,
+    at most one send in flight). Raises NothingToResend when there is nothing to send.
+    """
+    submission_id = submission_id.strip()[:64]
+    if not submission_id:
+        raise NothingToResend("The form is incomplete; reload the page and try again.")
+    dedupe_key = f"resend:{order_id}:{submission_id}"
+    with transaction.atomic():
+        if OrderEvent.objects.filter(shop=shop, dedupe_key=dedupe_key).exists():
+            # This click was handled (its message is on its way, no longer "sent").
+            return None
+        message = selectors.message_last_for_order(shop=shop, order_id=order_id)
+        if message is None:
+            raise NothingToResend("No message has been sent for this order yet.")
+        recorded = message_timeline_record(
+            message,
+            kind="notification.resend_requested",
+            summary=f"Staff asked to send {describe(message)} again",
+            dedupe_key=dedupe_key,
+            user_id=user_id[:64],
+        )
+        if recorded is None:
+            return None
+        try:
+            message = message_resend(shop=shop, message_id=message.pk)
+        except ValueError:
+            raise NothingToResend("That message is already on its way.") from None
+    logger.info(
+        "notifications.admin.resend_last",
+        extra={"shop": shop.myshopify_domain, "message_id": message.pk},
+    )
+    return message
+
+
+SETTINGS_FIELDS = (
+    "sender_name",
+    "reply_to",
+    "email_quiet_start",
+    "email_quiet_end",
+    "sms_quiet_start",
+    "sms_quiet_end",
+    "combine_shipments_minutes",
+    "is_sms_enabled",
+    "twilio_account_sid",
+    "twilio_from_number",
+)
+
+
+def notification_settings_get(*, shop: Shop) -> NotificationSettings:
+    """The shop's settings row, with the defaults when it has none yet (not saved)."""
+    return NotificationSettings.objects.filter(shop=shop).first() or NotificationSettings(shop=shop)
+
+
+def notification_settings_update(
+    *, shop: Shop, values: dict, twilio_auth_token: str = ""
+) -> NotificationSettings:
+    """Save the merchant's settings (``values``: SETTINGS_FIELDS, already validated by
+    NotificationSettingsForm). A new Twilio auth token is stored encrypted; an empty one
+    keeps what is stored. The token never reaches a log line."""
+    with transaction.atomic():
+        row, _created = NotificationSettings.objects.select_for_update().get_or_create(shop=shop)
+        for name in SETTINGS_FIELDS:
+            setattr(row, name, values[name])
+        if twilio_auth_token:
+            row.twilio_auth_token_encrypted = token_encrypt(plain=twilio_auth_token)
+        row.save()
+    logger.info(
+        "notifications.admin.settings_saved",
+        extra={
+            "shop": shop.myshopify_domain,
+            "sms": row.is_sms_enabled,
+            "token_changed": bool(twilio_auth_token),
+        },
+    )
+    return row

@@ -40,6 +40,8 @@ urlpatterns = [
     ),
     path("messages", views.message_list, name="message_list"),
     path("messages/<int:message_id>/resend", views.message_resend, name="message_resend"),
+    path("orders/<int:order_id>/resend-last", views.order_resend_last, name="order_resend_last"),
+    path("settings", views.settings_page, name="settings"),
     path("suppressions", views.suppression_list, name="suppression_list"),
     path(
         "suppressions/<int:suppression_id>/remove",

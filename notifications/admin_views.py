@@ -26,6 +26,7 @@ from notifications.forms import (
     LOCALE_PATTERN,
     TEMPLATE_KEY_PATTERN,
     MessageFilterForm,
+    NotificationSettingsForm,
     StepForm,
     TemplateForm,
     delay_label,
@@ -40,8 +41,9 @@ from notifications.rendering import (
     template_validate,
 )
 from shopapp.auth.session import session_token_required
-from shopapp.embedded.views import embedded_render, nav_query
+from shopapp.embedded.views import embedded_redirect, embedded_render, nav_query, staff_user_id
 from shopapp.http import ShopRequest
+from shopapp.orders.selectors import order_get
 
 logger = logging.getLogger(__name__)
 
@@ -59,6 +61,7 @@ NOTICES = {
     "test_sent": "Test email sent to your store's email address.",
     "resent": "Message queued to be sent again.",
     "suppression_removed": "Address removed from the suppression list.",
+    "settings_saved": "Settings saved.",
 }
 
 
@@ -520,6 +523,62 @@ def message_resend(request: ShopRequest, message_id: int) -> HttpResponse:
     except ValueError:
         return HttpResponse("This message is already on its way.", status=409)
     return _redirect(request, "embedded:notifications_admin:message_list", notice="resent")
+
+
+@session_token_required
+@require_POST
+def order_resend_last(request: ShopRequest, order_id: int) -> HttpResponse:
+    """ "Resend the last message" on the order page (``order_id``: Shopify's, as in its URL);
+    back to the order page with the outcome."""
+    order = order_get(shop=request.shop, order_id=order_id)
+    if order is None:
+        raise Http404("No such order")
+    try:
+        admin_services.message_resend_last(
+            shop=request.shop,
+            order_id=order.pk,
+            user_id=staff_user_id(request),
+            submission_id=request.POST.get("submission_id", ""),
+        )
+    except admin_services.NothingToResend as refused:
+        return HttpResponse(refused.message, status=409, content_type="text/plain")
+    return embedded_redirect(
+        request, "embedded:order_detail", order.shopify_id, notice="resent", fragment="timeline"
+    )
+
+
+# -- settings ---------------------------------------------------------------------------------
+
+
+@session_token_required
+@require_http_methods(["GET", "POST"])
+def settings_page(request: ShopRequest) -> HttpResponse:
+    row = admin_services.notification_settings_get(shop=request.shop)
+    has_token = bool(row.twilio_auth_token_encrypted)
+    if request.method == "POST":
+        form = NotificationSettingsForm(request.POST, has_stored_token=has_token)
+        if form.is_valid():
+            admin_services.notification_settings_update(
+                shop=request.shop,
+                values={name: form.cleaned_data[name] for name in admin_services.SETTINGS_FIELDS},
+                twilio_auth_token=form.cleaned_data["twilio_auth_token"],
+            )
+            return _redirect(
+                request, "embedded:notifications_admin:settings", notice="settings_saved"
+            )
+        status = 400
+    else:
+        form = NotificationSettingsForm(
+            initial={name: getattr(row, name) for name in admin_services.SETTINGS_FIELDS},
+            has_stored_token=has_token,
+        )
+        status = 200
+    return _page(
+        request,
+        "settings.html",
+        {"tab": "settings", "form": form, "has_token": has_token},
+        status=status,
+    )
 
 
 # -- suppressions -----------------------------------------------------------------------------

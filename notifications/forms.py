@@ -92,3 +92,100 @@ class MessageFilterForm(forms.Form):
     )
     channel = forms.ChoiceField(required=False, choices=[("", "Any channel"), *Channel.choices])
     order = forms.CharField(required=False, max_length=64)
+
+
+_HHMM = r"^([01]\d|2[0-3]):[0-5]\d$"
+_TWILIO_SID = r"^AC[0-9a-fA-F]{32}$"
+_E164 = r"^\+[1-9]\d{6,14}$"
+
+
+class NotificationSettingsForm(forms.Form):
+    """Who messages come from, when they may arrive, and the shop's Twilio account.
+
+    The Twilio auth token is write-only: the page never shows it, an empty field keeps the
+    stored one, and what is typed is stored encrypted (``TOKEN_ENCRYPTION_KEY``, Fernet).
+    """
+
+    sender_name = forms.CharField(
+        max_length=255,
+        required=False,
+        label="Sender name",
+        help_text="Shown as the sender of emails; empty: your store's name.",
+    )
+    reply_to = forms.EmailField(
+        required=False,
+        label="Reply-to address",
+        help_text="Where shoppers' replies go; empty: your store's email.",
+    )
+    email_quiet_start = forms.RegexField(
+        regex=_HHMM,
+        label="Emails: quiet from",
+        error_messages={"invalid": "Use HH:MM, e.g. 21:00."},
+    )
+    email_quiet_end = forms.RegexField(
+        regex=_HHMM,
+        label="until",
+        help_text="In the shopper's time zone. The same time twice means no quiet hours.",
+        error_messages={"invalid": "Use HH:MM, e.g. 08:00."},
+    )
+    sms_quiet_start = forms.RegexField(
+        regex=_HHMM, label="Text messages: quiet from", error_messages={"invalid": "Use HH:MM."}
+    )
+    sms_quiet_end = forms.RegexField(
+        regex=_HHMM,
+        label="until",
+        help_text="A text due at night waits until morning.",
+        error_messages={"invalid": "Use HH:MM."},
+    )
+    combine_shipments_minutes = forms.IntegerField(
+        min_value=0,
+        max_value=24 * 60,
+        label="Combine parcels shipped within (minutes)",
+        help_text="Parcels of one order reaching the same stage this close together share one "
+        "message. 0 sends one per parcel at once.",
+    )
+    is_sms_enabled = forms.BooleanField(required=False, label="Send text messages (Twilio)")
+    twilio_account_sid = forms.RegexField(
+        regex=_TWILIO_SID,
+        required=False,
+        label="Twilio Account SID",
+        help_text="Starts with AC, from your Twilio console.",
+        error_messages={"invalid": "A Twilio Account SID is AC followed by 32 letters and digits."},
+    )
+    twilio_auth_token = forms.CharField(
+        required=False,
+        max_length=128,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        label="Twilio auth token",
+        help_text="Stored encrypted and never shown again. Leave empty to keep the saved one.",
+    )
+    twilio_from_number = forms.RegexField(
+        regex=_E164,
+        required=False,
+        label="Send from (phone number)",
+        help_text="Your Twilio number in international format, e.g. +15005550006.",
+        error_messages={"invalid": "Use the international format: + then the digits."},
+    )
+
+    def __init__(self, *args: Any, has_stored_token: bool = False, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.has_stored_token = has_stored_token
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if cleaned.get("is_sms_enabled"):
+            missing = [
+                label
+                for name, label in (
+                    ("twilio_account_sid", "the Account SID"),
+                    ("twilio_from_number", "the number to send from"),
+                )
+                if not cleaned.get(name)
+            ]
+            if not cleaned.get("twilio_auth_token") and not self.has_stored_token:
+                missing.append("the auth token")
+            if missing:
+                raise forms.ValidationError(
+                    "To send text messages, enter " + ", ".join(missing) + "."
+                )
+        return cleaned

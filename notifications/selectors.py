@@ -140,3 +140,18 @@ def suppression_list(*, shop: Shop, query: str = "") -> QuerySet[Suppression]:
 
 def suppression_get(*, shop: Shop, suppression_id: int) -> Suppression | None:
     return Suppression.objects.filter(shop=shop, pk=suppression_id).first()
+
+
+# What "resend the last message" can send again: a message that went out or failed to.
+RESENDABLE_LAST = (Message.Status.SENT, Message.Status.FAILED)
+
+
+def message_last_for_order(*, shop: Shop, order_id: int) -> Message | None:
+    """The order's latest message that was sent or failed (by when it was due): what support
+    sends again when a shopper says "I never got the email"."""
+    return (
+        Message.objects.filter(shop=shop, order_id=order_id, status__in=RESENDABLE_LAST)
+        .select_related("step")
+        .order_by("-due_at", "-id")
+        .first()
+    )

@@ -26,10 +26,14 @@ def describe(message: Message, key: str | None = None) -> str:
     return f"{label} “{key if key is not None else template_key_of(message)}”"
 
 
-def message_timeline_record(message: Message, *, kind: str, summary: str, **detail: Any) -> None:
+def message_timeline_record(
+    message: Message, *, kind: str, summary: str, dedupe_key: str | None = None, **detail: Any
+) -> OrderEvent | None:
+    """One line about ``message`` on its order's timeline; None when ``dedupe_key`` (default:
+    one line per message, outcome and attempt) was already recorded."""
     order = Order.objects.get(pk=message.order_id)
     shop = Shop.objects.get(pk=message.shop_id)
-    order_event_record(
+    return order_event_record(
         shop=shop,
         order=order,
         kind=kind,
@@ -47,5 +51,5 @@ def message_timeline_record(message: Message, *, kind: str, summary: str, **deta
             **detail,
         },
         # One line per message and outcome; attempts keep a deliberate resend's line apart.
-        dedupe_key=f"{kind}:{message.pk}:{message.attempts}",
+        dedupe_key=dedupe_key or f"{kind}:{message.pk}:{message.attempts}",
     )

@@ -7,9 +7,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile, UploadedFile
 
 from returns import images
 from returns.models import Resolution, ReturnPolicy
-from returns.policy import DECLINE_REASONS, RETURN_REASONS
+from returns.policy import DECLINE_REASONS, DEFAULT_REASONS, REASON_LABELS
 
-_REASON_CHOICES = [(r, r.replace("_", " ").capitalize()) for r in RETURN_REASONS]
+# What a shopper may pick: Shopify's reasons less UNKNOWN (what Shopify records when nobody
+# said why; never a choice), in the portal's words.
+_REASON_CHOICES = [(r, REASON_LABELS[r]) for r in DEFAULT_REASONS]
 # Photos and labels: what carriers print and phones take; 10 MB is a generous label PDF.
 LABEL_MAX_BYTES = 10 * 1024 * 1024
 
@@ -78,18 +80,69 @@ class BlocklistForm(forms.Form):
 
 
 class PolicyForm(forms.ModelForm):
+    """The return policy as a merchant reads it: plain labels, a help line per field.
+
+    Reasons: the portal offers exactly the ticked ones. A policy never saved here stores none,
+    which the portal reads as "every reason" (returns.policy); the form shows that as all
+    ticked, and refuses to save none ticked, so what the page shows is what shoppers get.
+    """
+
     reasons = forms.MultipleChoiceField(
-        choices=_REASON_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+        choices=_REASON_CHOICES,
+        widget=forms.CheckboxSelectMultiple,
+        label="Reasons shoppers can choose",
+        help_text="The portal offers exactly these. Tick at least one.",
+        error_messages={"required": "Tick at least one reason shoppers can choose."},
     )
     reasons_requiring_note = forms.MultipleChoiceField(
-        choices=_REASON_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+        choices=_REASON_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Reasons that need a note",
+        help_text="The shopper must say a few words before sending the request.",
     )
     reasons_requiring_photo = forms.MultipleChoiceField(
-        choices=_REASON_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+        choices=_REASON_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Reasons that need a photo",
+        help_text="The shopper must attach at least one photo (e.g. of the damage).",
     )
     auto_approve_excluded_reasons = forms.MultipleChoiceField(
-        choices=_REASON_CHOICES, required=False, widget=forms.CheckboxSelectMultiple
+        choices=_REASON_CHOICES,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        label="Never approve automatically for",
+        help_text="Requests with these reasons always wait for you, whatever their value.",
     )
+
+    SECTIONS = (
+        ("When shoppers can return", ("window_days", "transit_allowance_days")),
+        (
+            "What can't be returned",
+            ("excluded_product_tags", "excluded_product_types", "exclude_discounted_items"),
+        ),
+        ("How shoppers are paid back", ("allow_refund", "allow_store_credit", "allow_exchange")),
+        ("Fees", ("restocking_fee_percent", "return_shipping_fee")),
+        ("Reasons", ("reasons", "reasons_requiring_note", "reasons_requiring_photo")),
+        (
+            "Automatic approval",
+            (
+                "is_auto_approve",
+                "auto_approve_max_value",
+                "auto_approve_excluded_reasons",
+                "high_return_ratio",
+            ),
+        ),
+    )
+
+    def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
+        return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance and not self.instance.reasons and not self.is_bound:
+            self.initial["reasons"] = list(DEFAULT_REASONS)
 
     class Meta:
         model = ReturnPolicy
@@ -116,6 +169,51 @@ class PolicyForm(forms.ModelForm):
             "excluded_product_tags": forms.TextInput(),
             "excluded_product_types": forms.TextInput(),
         }
+        labels = {
+            "window_days": "Return window (days)",
+            "transit_allowance_days": "Days allowed for delivery",
+            "excluded_product_tags": "Products tagged",
+            "excluded_product_types": "Product types",
+            "exclude_discounted_items": "Discounted items can't be returned",
+            "allow_refund": "Refund to the original payment",
+            "allow_store_credit": "Store credit",
+            "allow_exchange": "Exchange for another variant",
+            "restocking_fee_percent": "Restocking fee (%)",
+            "return_shipping_fee": "Return shipping fee",
+            "is_auto_approve": "Approve requests automatically",
+            "auto_approve_max_value": "Up to this value",
+            "high_return_ratio": "Flag customers who return this share of orders",
+        }
+        help_texts = {
+            "window_days": "Counted from delivery. Requests after this are refused online.",
+            "transit_allowance_days": (
+                "When the carrier never confirmed delivery, the window starts this many days "
+                "after shipping."
+            ),
+            "excluded_product_tags": (
+                'Comma-separated, e.g. "final-sale, gift-card": products with any of these '
+                "tags can't be returned."
+            ),
+            "excluded_product_types": "Comma-separated product types that can't be returned.",
+            "exclude_discounted_items": "Items bought with a discount are final sale.",
+            "allow_refund": "Ways shoppers may ask to be paid back: keep at least one.",
+            "restocking_fee_percent": "Kept from refunds and store credit, not from exchanges.",
+            "return_shipping_fee": "Kept from every return, in your store's currency.",
+            "is_auto_approve": (
+                "Approve without review when every rule below holds; the rest wait for you."
+            ),
+            "auto_approve_max_value": "The items' value, in your store's currency.",
+            "high_return_ratio": (
+                "Between 0 and 1: 0.5 flags a customer who returned from half their orders. "
+                "Flagged requests are never approved automatically."
+            ),
+        }
+
+    def clean_high_return_ratio(self):
+        value = self.cleaned_data["high_return_ratio"]
+        if not 0 < value <= 1:
+            raise forms.ValidationError("Between 0 and 1, e.g. 0.5 for half of their orders.")
+        return value
 
     def clean_restocking_fee_percent(self):
         value = self.cleaned_data["restocking_fee_percent"]

@@ -8,6 +8,7 @@ app_name = "returns_admin"
 
 urlpatterns = [
     path("", admin_views.return_queue, name="queue"),
+    path("bulk", admin_views.return_bulk, name="bulk"),
     path("<int:return_id>", admin_views.return_detail, name="detail"),
     path("<int:return_id>/approve", admin_views.return_approve, name="approve"),
     path("<int:return_id>/decline", admin_views.return_decline, name="decline"),

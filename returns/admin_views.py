@@ -3,16 +3,19 @@ photos and labels (served here, checked against the session token's shop, never 
 media URL), the blocklist and the policy.
 
 Reads go through ``returns.selectors``, changes through ``returns.services``. Forms POST with
-the session token in ``Authorization: Bearer`` (``returns/admin.js`` sends them with fetch and
-shows the answer), as ``session_token_required`` requires for unsafe methods; the answer to a
-POST is the page itself, with the outcome in a banner.
+the session token in ``Authorization: Bearer`` (``returns/admin.js`` sends them with fetch), as
+``session_token_required`` requires for unsafe methods. A POST that changed something answers
+303 to the page to show next, with a ``notice`` code its banner reads (Post/Redirect/Get: a
+reload sends nothing again); one that changed nothing answers the page with the error.
 """
 
 import logging
+from urllib.parse import urlencode
 
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.http.response import HttpResponseBase
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from returns import selectors, services
@@ -28,7 +31,7 @@ from returns.policy import reason_label, return_policy_get
 from returns.selectors import QUEUE_FILTERS
 from shopapp.admin_api.client import AdminApiError
 from shopapp.auth.session import session_token_required
-from shopapp.embedded.views import embedded_render
+from shopapp.embedded.views import embedded_redirect, embedded_render
 from shopapp.http import ShopRequest
 
 logger = logging.getLogger(__name__)
@@ -57,18 +60,58 @@ def return_queue(request: ShopRequest) -> HttpResponse:
         "returns/admin/queue.html",
         {
             "page": page,
+            "rows": selectors.queue_rows(page.object_list, shop=request.shop),
+            "now": timezone.now(),
             "status": status,
             "query": query,
             "filters": list(QUEUE_FILTERS),
+            "decline_form": DeclineForm(),
+            "message": _notice(request),
             "nav": "returns",
         },
     )
+
+
+NOTICES = {
+    "approved": "Return approved.",
+    "declined": "Return declined.",
+    "received": "Items marked as received in Shopify.",
+    "processed": "Return processed.",
+    "canceled": "Return canceled.",
+    "closed": "Return closed.",
+    "blocked": "Added to the blocklist.",
+    "unblocked": "Removed from the blocklist.",
+    "policy_saved": "Return policy saved.",
+}
+
+
+def _notice(request: ShopRequest) -> str:
+    code = request.GET.get("notice", "")
+    if code == "bulk":
+        done, failed = request.GET.get("done", "0"), request.GET.get("failed", "0")
+        verb = "approved" if request.GET.get("action") == "approve" else "declined"
+        if not (done.isdigit() and failed.isdigit()):
+            return ""
+        text = f"{done} return{'s' if done != '1' else ''} {verb}."
+        if failed != "0":
+            text += f" {failed} could not be: open each to see why."
+        return text
+    return NOTICES.get(code, "")
+
+
+def _redirect(request: ShopRequest, name: str, *args, notice: str, **extra: str) -> HttpResponse:
+    response = embedded_redirect(request, f"embedded:returns_admin:{name}", *args, notice=notice)
+    if extra:
+        response["Location"] += "&" + urlencode(extra)
+    return response
 
 
 def _detail(
     request: ShopRequest, ret, *, message: str = "", error: str = "", status: int = 200, **forms
 ) -> HttpResponse:
     ret = _get_or_404(request, ret.pk)
+    lines_all = list(ret.line_items.all())
+    is_received = selectors.return_is_received(ret, lines_all)
     history = services.customer_history(
         shop=request.shop,
         customer_id=ret.customer_id,
@@ -85,8 +128,10 @@ def _detail(
         "customer_returns": selectors.return_request_list_for_customer(
             shop=request.shop, customer_id=ret.customer_id, email=ret.customer_email
         ).exclude(pk=ret.pk)[:10],
-        "message": message,
+        "message": message or _notice(request),
         "error": error,
+        "is_received": is_received,
+        "status_label": selectors.return_status_label(ret, lines_all),
         "approve_form": forms.get("approve_form") or ApproveForm(),
         "decline_form": forms.get("decline_form") or DeclineForm(),
         "receive_form": forms.get("receive_form") or ReceiveForm(),
@@ -103,7 +148,7 @@ def return_detail(request: ShopRequest, return_id: int) -> HttpResponse:
     return _detail(request, _get_or_404(request, return_id))
 
 
-def _act(request: ShopRequest, ret, action, success: str, **forms) -> HttpResponse:
+def _act(request: ShopRequest, ret, action, notice: str, **forms) -> HttpResponse:
     try:
         action()
     except services.ReturnRefused as exc:
@@ -114,7 +159,7 @@ def _act(request: ShopRequest, ret, action, success: str, **forms) -> HttpRespon
             extra={"shop": request.shop.myshopify_domain, "error": type(exc).__name__},
         )
         return _detail(request, ret, error=UNAVAILABLE, status=503, **forms)
-    return _detail(request, ret, message=success)
+    return _redirect(request, "detail", ret.pk, notice=notice)
 
 
 @require_POST
@@ -133,7 +178,7 @@ def return_approve(request: ShopRequest, return_id: int) -> HttpResponse:
             instructions=form.cleaned_data["instructions"],
             label_file=form.cleaned_data.get("label"),
         ),
-        "Return approved.",
+        "approved",
     )
 
 
@@ -153,7 +198,7 @@ def return_decline(request: ShopRequest, return_id: int) -> HttpResponse:
             reason=form.cleaned_data["reason"],
             note=form.cleaned_data["note"],
         ),
-        "Return declined.",
+        "declined",
     )
 
 
@@ -182,7 +227,7 @@ def return_receive(request: ShopRequest, return_id: int) -> HttpResponse:
             quantities=quantities,
             disposition=form.cleaned_data["disposition"],
         ),
-        "Items marked as received in Shopify.",
+        "received",
         receive_form=form,
     )
 
@@ -200,7 +245,7 @@ def return_process(request: ShopRequest, return_id: int) -> HttpResponse:
         lambda: services.return_request_process(
             shop=request.shop, request=ret, resolution=form.cleaned_data["resolution"]
         ),
-        "Return processed.",
+        "processed",
     )
 
 
@@ -212,7 +257,7 @@ def return_cancel(request: ShopRequest, return_id: int) -> HttpResponse:
         request,
         ret,
         lambda: services.return_request_cancel(shop=request.shop, request=ret),
-        "Return canceled.",
+        "canceled",
     )
 
 
@@ -224,7 +269,7 @@ def return_close(request: ShopRequest, return_id: int) -> HttpResponse:
         request,
         ret,
         lambda: services.return_request_close(shop=request.shop, request=ret),
-        "Return closed.",
+        "closed",
     )
 
 
@@ -284,14 +329,14 @@ def _blocklist_page(request, *, form=None, message="", error="", status=200) -> 
 @session_token_required
 def blocklist(request: ShopRequest) -> HttpResponse:
     if request.method == "GET":
-        return _blocklist_page(request)
+        return _blocklist_page(request, message=_notice(request))
     form = BlocklistForm(request.POST)
     if not form.is_valid():
         return _blocklist_page(request, form=form, error="Enter an email address.", status=400)
     services.blocklist_entry_add(
         shop=request.shop, email=form.cleaned_data["email"], note=form.cleaned_data["note"]
     )
-    return _blocklist_page(request, message="Added to the blocklist.")
+    return _redirect(request, "blocklist", notice="blocked")
 
 
 @require_POST
@@ -299,7 +344,7 @@ def blocklist(request: ShopRequest) -> HttpResponse:
 def blocklist_remove(request: ShopRequest, entry_id: int) -> HttpResponse:
     if not services.blocklist_entry_remove(shop=request.shop, entry_id=entry_id):
         raise Http404("No such entry")
-    return _blocklist_page(request, message="Removed from the blocklist.")
+    return _redirect(request, "blocklist", notice="unblocked")
 
 
 @require_http_methods(["GET", "POST"])
@@ -309,7 +354,9 @@ def policy(request: ShopRequest) -> HttpResponse:
     if request.method == "GET":
         form = PolicyForm(instance=current)
         return embedded_render(
-            request, "returns/admin/policy.html", {"form": form, "nav": "returns"}
+            request,
+            "returns/admin/policy.html",
+            {"form": form, "message": _notice(request), "nav": "returns"},
         )
     form = PolicyForm(request.POST, instance=current)
     if not form.is_valid():
@@ -321,12 +368,57 @@ def policy(request: ShopRequest) -> HttpResponse:
         )
     fields = {name: form.cleaned_data[name] for name in PolicyForm.Meta.fields}
     services.return_policy_update(shop=request.shop, **fields)
-    return embedded_render(
-        request,
-        "returns/admin/policy.html",
-        {
-            "form": PolicyForm(instance=return_policy_get(shop=request.shop)),
-            "message": "Return policy saved.",
-            "nav": "returns",
-        },
+    return _redirect(request, "policy", notice="policy_saved")
+
+
+# Bulk actions make one Shopify call per return: a page of the queue at most.
+BULK_MAX = RETURNS_PER_PAGE
+
+
+@require_POST
+@session_token_required
+def return_bulk(request: ShopRequest) -> HttpResponse:
+    """Approve or decline the ticked returns of the queue, each through the same service as
+    its own page (one Shopify call each; a refusal of one leaves the others done). Answers
+    303 to the queue with how many were done and how many could not be."""
+    action = request.POST.get("action", "")
+    raw_ids = request.POST.getlist("ids")
+    if action not in ("approve", "decline"):
+        return HttpResponse("Choose approve or decline.", status=400, content_type="text/plain")
+    if not raw_ids or not all(i.isdigit() for i in raw_ids) or len(raw_ids) > BULK_MAX:
+        return HttpResponse(
+            f"Tick between 1 and {BULK_MAX} returns.", status=400, content_type="text/plain"
+        )
+    decline = DeclineForm(request.POST)
+    if action == "decline" and not decline.is_valid():
+        return HttpResponse("Choose a reason for declining.", status=400, content_type="text/plain")
+    chosen = selectors.return_request_list_by_ids(shop=request.shop, ids=[int(i) for i in raw_ids])
+    done = failed = 0
+    for ret in chosen:
+        try:
+            if action == "approve":
+                services.return_request_approve(shop=request.shop, request=ret, instructions="")
+            else:
+                services.return_request_decline(
+                    shop=request.shop,
+                    request=ret,
+                    reason=decline.cleaned_data["reason"],
+                    note=decline.cleaned_data["note"],
+                )
+        except (services.ReturnRefused, AdminApiError) as exc:
+            failed += 1
+            logger.info(
+                "returns.admin.bulk_refused",
+                extra={
+                    "shop": request.shop.myshopify_domain,
+                    "return_id": ret.pk,
+                    "error": type(exc).__name__,
+                },
+            )
+        else:
+            done += 1
+    # Ids that are not this shop's (or no longer exist) count as not done.
+    failed += len(set(raw_ids)) - len(chosen)
+    return _redirect(
+        request, "queue", notice="bulk", action=action, done=str(done), failed=str(failed)
     )

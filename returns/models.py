@@ -6,6 +6,7 @@ strings, an open set) and the timestamps.
 """
 
 from django.db import models
+from django.db.models.functions import Upper
 
 from shopapp.models import LineItem, Order, Shop
 
@@ -129,7 +130,11 @@ class ReturnRequest(models.Model):
                 fields=["shop", "shopify_return_id"], name="return_unique_shopify_id_per_shop"
             )
         ]
-        indexes = [models.Index(fields=["shop", "status", "-created_at"])]
+        indexes = [
+            models.Index(fields=["shop", "status", "-created_at"]),
+            # The admin's orders search by return name ("#1001-R1", any case).
+            models.Index(models.F("shop"), Upper("name"), name="return_shop_upper_name_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.name or f"return {self.pk}"

@@ -1,10 +1,22 @@
 """Read queries for returns, always scoped by shop (shop first). The storefront portal reads
 from here too: functions are added, never renamed."""
 
-from django.db.models import Case, IntegerField, Prefetch, QuerySet, Value, When
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 
 from returns import shopify
-from returns.models import ReturnBlocklistEntry, ReturnLineItem, ReturnPhoto, ReturnRequest
+from returns.eligibility import line_item_unit_value
+from returns.models import (
+    Resolution,
+    ReturnBlocklistEntry,
+    ReturnLineItem,
+    ReturnPhoto,
+    ReturnRequest,
+)
+from returns.policy import percent, reason_label, return_policy_get
 from shopapp.admin_api.client import admin_client_for_shop
 from shopapp.models import LineItem, Order, Shop
 
@@ -45,6 +57,26 @@ def return_request_queue(*, shop: Shop, status: str = "", query: str = "") -> Qu
     return qs.annotate(queue_rank=_QUEUE_ORDER).order_by("queue_rank", "-created_at", "-id")
 
 
+# Return names are unique per order ("#1001-R1"); a search is for one return, or a handful.
+SEARCH_MAX_ORDERS = 200
+
+
+def order_ids_by_return_name(*, shop: Shop, query: str) -> list[int]:
+    """Local ids of the shop's orders with a return named ``query`` ("#1001-R1", any case,
+    the ``#`` optional): the admin's orders search (shopapp.subscribers.ORDER_SEARCH).
+    Served by the (shop, UPPER(name)) index of returns migration 0007."""
+    bare = query.strip().lstrip("#")
+    if not bare or "@" in bare:
+        return []
+    return list(
+        ReturnRequest.objects.filter(shop=shop)
+        .filter(Q(name__iexact=f"#{bare}") | Q(name__iexact=bare))
+        .order_by("order_id")
+        .values_list("order_id", flat=True)
+        .distinct()[:SEARCH_MAX_ORDERS]
+    )
+
+
 def return_request_get(*, shop: Shop, request_id: int) -> ReturnRequest | None:
     """One return of the shop with its items and photos; None for another shop's."""
     return (
@@ -59,6 +91,17 @@ def return_request_get(*, shop: Shop, request_id: int) -> ReturnRequest | None:
             )
         )
         .first()
+    )
+
+
+def return_request_list_by_ids(*, shop: Shop, ids: list[int]) -> list[ReturnRequest]:
+    """The shop's returns among ``ids`` (others' are left out), with their items, oldest
+    first: the queue's bulk actions."""
+    return list(
+        ReturnRequest.objects.filter(shop=shop, pk__in=ids)
+        .select_related("order")
+        .prefetch_related("line_items")
+        .order_by("created_at", "id")
     )
 
 
@@ -118,3 +161,107 @@ def exchange_variants_for_line_items(
         ]
         for li in line_items
     }
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    title: str
+    variant_title: str
+    quantity: int
+    reason: str
+    # A photo of this item the shopper sent, with a thumbnail, to show small; else None.
+    photo_id: int | None
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    ret: ReturnRequest
+    customer: str
+    email: str
+    items: list[QueueItem]
+    reasons: list[str]
+    # The items' worth (discounts deducted), whatever the resolution.
+    value: Decimal
+    # What the shopper gets back: the stored estimate when the portal made one, else computed
+    # from the items and the policy (a return made in Shopify's admin); an exchange's value
+    # goes to the new item; once settled, what was paid back.
+    estimate: Decimal
+    estimate_label: str
+    is_received: bool
+    status_label: str
+
+
+def return_is_received(ret: ReturnRequest, lines: list[ReturnLineItem]) -> bool:
+    """Approved and every unit back: the merchant's "received" state (Shopify's status stays
+    OPEN until the return is processed or closed)."""
+    return (
+        ret.status == Status.OPEN
+        and bool(lines)
+        and all(line.received_quantity >= line.quantity for line in lines)
+    )
+
+
+def return_status_label(ret: ReturnRequest, lines: list[ReturnLineItem]) -> str:
+    return "Received" if return_is_received(ret, lines) else ret.status_label
+
+
+def queue_rows(returns: Iterable[ReturnRequest], *, shop: Shop) -> list[QueueRow]:
+    """Rows for a page of ``return_request_queue``: two queries for the page (items with
+    their order lines and photos; the policy), none per row."""
+    page = list(returns)
+    policy = return_policy_get(shop=shop)
+    lines_by_return: dict[int, list[ReturnLineItem]] = {}
+    for line in (
+        ReturnLineItem.objects.filter(shop=shop, return_request__in=[r.pk for r in page])
+        .select_related("line_item")
+        .prefetch_related(
+            Prefetch("photos", queryset=ReturnPhoto.objects.filter(shop=shop).order_by("id"))
+        )
+        .order_by("id")
+    ):
+        lines_by_return.setdefault(line.return_request_id, []).append(line)
+    rows = []
+    for ret in page:
+        lines = lines_by_return.get(ret.pk, [])
+        value = sum(
+            (line_item_unit_value(line.line_item) * line.quantity for line in lines),
+            Decimal("0.00"),
+        )
+        if ret.refunded_amount > 0:
+            estimate, label = ret.refunded_amount, "Paid back"
+        elif ret.resolution == Resolution.EXCHANGE:
+            estimate, label = value, "Exchange worth"
+        elif ret.refund_estimate > 0:
+            estimate, label = ret.refund_estimate, "Refund"
+        else:
+            fees = value * percent(policy.restocking_fee_percent) + policy.return_shipping_fee
+            estimate = max(Decimal("0.00"), value - fees).quantize(Decimal("0.01"))
+            label = "Store credit" if ret.resolution == Resolution.STORE_CREDIT else "Refund"
+        if ret.resolution == Resolution.STORE_CREDIT and label == "Refund":
+            label = "Store credit"
+        order = ret.order
+        customer = " ".join(p for p in (order.customer_first_name, order.customer_last_name) if p)
+        rows.append(
+            QueueRow(
+                ret=ret,
+                customer=customer,
+                email=ret.customer_email or order.email,
+                items=[
+                    QueueItem(
+                        title=line.line_item.title,
+                        variant_title=line.line_item.variant_title,
+                        quantity=line.quantity,
+                        reason=reason_label(line.reason),
+                        photo_id=next((p.pk for p in line.photos.all() if p.thumbnail), None),
+                    )
+                    for line in lines
+                ],
+                reasons=sorted({reason_label(line.reason) for line in lines}),
+                value=value.quantize(Decimal("0.01")),
+                estimate=estimate,
+                estimate_label=label,
+                is_received=return_is_received(ret, lines),
+                status_label=return_status_label(ret, lines),
+            )
+        )
+    return rows

@@ -12,6 +12,7 @@ is retried whole). No Django signals: the calls are explicit and listed here.
     customer_redact ────────── CUSTOMER_REDACTED ─▶ tracking, returns, notifications
     shop_redact ────────────── SHOP_REDACTED ─────▶ returns (files on disk), notifications;
                                                       the other rows cascade
+    order_search_condition ─── ORDER_SEARCH ──────▶ tracking (numbers), returns (names)
 
 A feature that stores a shopper's personal data must list its redactor in CUSTOMER_REDACTED:
 tests/test_privacy_contract.py walks every model field and fails when one is left behind.
@@ -36,6 +37,12 @@ CUSTOMER_REDACTED: tuple[str, ...] = (
     "tracking.privacy.customer_redact",
     "returns.services.privacy.customer_redact",
     "notifications.privacy.customer_redact",
+)
+# The admin's orders search asks each feature for the orders its own records match:
+# ``fn(*, shop, query) -> list[int]`` (local order ids, a bounded list, one query).
+ORDER_SEARCH: tuple[str, ...] = (
+    "tracking.admin_selectors.order_ids_by_tracking_number",
+    "returns.selectors.order_ids_by_return_name",
 )
 SHOP_REDACTED: tuple[str, ...] = (
     "returns.services.privacy.shop_redact",

@@ -51,7 +51,7 @@ from shopapp.privacy.scrub import Needles
 from shopapp.subscribers import CUSTOMER_REDACTED, SHOP_REDACTED
 from tests.privacy_support import app_models, text_fields, traces
 from tests.shopapp.webhook_support import post_webhook
-from tracking.models import Delay, Shipment, TrackingEvent
+from tracking.models import Delay, ProblemCase, Shipment, TrackingEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -209,6 +209,9 @@ def _shopper(shop: Shop, *, shopify_id: int, who: Spellings, customer_id: int) -
             kind="no_movement",
             dedupe_key=f"d-{shopify_id}",
             detected_at=now,
+        ),
+        "tracking.ProblemCase": lambda: ProblemCase(
+            shop=shop, order=order, shipment=shipment, kind="damaged", reported_by="shopper"
         ),
         "returns.ReturnRequest": lambda: request,
         "returns.ReturnLineItem": lambda: return_line,

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.timesince import timesince
@@ -190,30 +191,51 @@ def _open_delays(shop: Shop) -> QuerySet[Delay]:
     return Delay.objects.filter(shop=shop, resolved_at__isnull=True)
 
 
-def _tracking_number_q(shop: Shop, query: str) -> Q | None:
-    """Orders with a shipment carrying ``query`` as one whole tracking number.
+# A search matching more parcels than this is not a tracking number (the orders list shows
+# 25 a page; this bounds the id list handed back to the orders query).
+SEARCH_MAX_ORDERS = 200
 
-    ``tracking_numbers`` is a JSON list of strings. ``__contains=[number]`` would be exact but
-    is PostgreSQL-only (SQLite has no JSON containment), so we match the JSON *text* for the
-    number with its quotes: ``"1Z999AA10123456784"`` occurs in ``["…", "1Z999AA10123456784"]``
-    only as a whole element, never as part of a longer number. Django escapes ``%`` and ``_``
-    and renders ``icontains`` as LIKE (SQLite) or ``UPPER(col::text) LIKE UPPER(…)``
-    (PostgreSQL's jsonb text also quotes strings), so it is the same exact match on both;
-    case is ignored because carriers' numbers are upper-case letters and digits. The typed
-    form and the normalised one (spaces and dashes removed, as the storefront compares) are
-    both tried, since numbers are stored as Shopify sent them.
-    """
+
+def _tracking_number_forms(query: str) -> list[str]:
+    """The spellings of ``query`` worth looking up: as typed, upper- and lower-cased (carriers
+    print upper case; Shopify's own sample stores lower case), and normalised as the
+    storefront compares (spaces and dashes removed); numbers are stored as Shopify sent
+    them."""
     if "@" in query or len(query) > MAX_TRACKING_NUMBER_LENGTH + 20:
-        return None
-    forms = {query, normalise_tracking_number(query)}
+        return []
+    forms = []
+    for number in (query, normalise_tracking_number(query)):
+        for spelling in (number, number.upper(), number.lower()):
+            if spelling and spelling not in forms:
+                forms.append(spelling)
+    return forms
+
+
+def order_ids_by_tracking_number(*, shop: Shop, query: str) -> list[int]:
+    """Local ids of the shop's orders with a shipment carrying ``query`` as one whole tracking
+    number (listed in shopapp.subscribers.ORDER_SEARCH).
+
+    On PostgreSQL, jsonb containment (``tracking_numbers @> '["1Z…"]'``) served by a GIN
+    index (tracking migration 0004): an exact element match. SQLite has no JSON containment,
+    so there the JSON *text* is matched for the number with its quotes: ``"1Z…"`` occurs in
+    ``["…", "1Z…"]`` only as a whole element, never as part of a longer number.
+    """
+    forms = _tracking_number_forms(query)
+    if not forms:
+        return []
     condition = Q()
     for number in forms:
-        if number:
+        if connection.vendor == "postgresql":
+            condition |= Q(tracking_numbers__contains=[number])
+        else:
             condition |= Q(tracking_numbers__icontains=json.dumps(number))
-    if not condition:
-        return None
-    carrying = Shipment.objects.filter(shop=shop, order=OuterRef("pk")).filter(condition)
-    return Q(Exists(carrying))
+    return list(
+        Shipment.objects.filter(shop=shop)
+        .filter(condition)
+        .order_by("order_id")
+        .values_list("order_id", flat=True)
+        .distinct()[:SEARCH_MAX_ORDERS]
+    )
 
 
 def order_list_for_admin(
@@ -221,18 +243,15 @@ def order_list_for_admin(
 ) -> QuerySet[Order]:
     """The shop's orders for the admin list, newest first, with shipments' stages prefetched.
 
-    ``query`` is the orders search (name, email) or a whole tracking number; ``stage`` keeps
+    ``query`` is the orders search (name, email, phone) or a whole tracking number or return
+    name (``order_search_condition``); ``stage`` keeps
     orders with any shipment at that stage (an unknown value filters nothing); ``is_delayed``
     keeps orders with an open delay. All three combine.
     """
     orders = order_selectors.order_list(shop=shop)
     query = query.strip()
     if query:
-        condition = order_selectors.order_search_q(query)
-        by_number = _tracking_number_q(shop, query)
-        if by_number is not None:
-            condition |= by_number
-        orders = orders.filter(condition)
+        orders = orders.filter(order_selectors.order_search_condition(shop=shop, query=query))
     if _as_stage(stage) is not None:
         orders = orders.filter(
             Exists(Shipment.objects.filter(shop=shop, order=OuterRef("pk"), stage=stage))

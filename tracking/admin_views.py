@@ -4,18 +4,26 @@ one order with its shipments and timeline. Mounted by shopapp/embedded/urls.py.
     view: parse → selector (scoped by request.shop) → embedded_render in the shop's timezone
 """
 
-import json
+import uuid
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_POST
 
+from notifications import selectors as notification_selectors
 from shopapp.auth.session import session_token_required
 from shopapp.embedded import selectors as embedded_selectors
-from shopapp.embedded.views import embedded_render
+from shopapp.embedded.views import embedded_redirect, embedded_render, staff_user_id
 from shopapp.http import ShopRequest
 from shopapp.orders import selectors as order_selectors
+from shopapp.storefront.links import order_page_url
+from shopapp.support.timeline import FILTERS, entries_shown, timeline_entries, timeline_groups
 from tracking import admin_selectors as tracking_selectors
+from tracking import problems
+from tracking.models import ProblemCase
 
 # Polaris index tables show 25 to 50 rows; 25 keeps the page light for the admin's LCP budget.
 ORDERS_PER_PAGE = 25
@@ -79,29 +87,129 @@ def delay_list(request: ShopRequest) -> HttpResponse:
     )
 
 
+# Flash messages after a redirect (Post/Redirect/Get): the code travels in ``notice``.
+ORDER_NOTICES = {
+    "note_added": _("Note added."),
+    "problem_opened": _("Problem recorded."),
+    "problem_resolved": _("Problem marked as resolved."),
+    "resent": _("The last message will be sent again within a minute."),
+}
+
+
+def shopify_admin_order_url(shop_domain: str, order_shopify_id: int) -> str:
+    """The order in the Shopify admin (``https://<shop>/admin/orders/<id>`` redirects to
+    admin.shopify.com for a real store; the devshop serves its own admin)."""
+    base = settings.SHOPIFY_ADMIN_URL_TEMPLATE.format(shop=shop_domain).rstrip("/")
+    return f"{base}/admin/orders/{order_shopify_id}"
+
+
 @session_token_required
 def order_detail(request: ShopRequest, order_id: int) -> HttpResponse:
+    """The support workspace for one order: items, parcels, the timeline in plain words
+    (grouped by parcel and return, or as one list; filtered), notes, the shopper's problems,
+    and the actions support takes (resend, copy the tracking link, open in Shopify)."""
     # ``order_id`` is Shopify's id, as in the Shopify admin's own order URLs.
     order = order_selectors.order_get(shop=request.shop, order_id=order_id)
     if order is None:
         # Another shop's order answers exactly like a missing one.
         raise Http404("No such order")
-    events = order_selectors.order_timeline(shop=request.shop, order=order)
-    timeline = [
-        {"event": event, "detail_json": json.dumps(event.detail, indent=2, sort_keys=True)}
-        for event in events
-    ]
+    show = request.GET.get("show", "")
+    if show not in FILTERS:
+        show = ""
+    as_list = request.GET.get("view") == "list"
+    events = list(order_selectors.order_timeline(shop=request.shop, order=order))
+    everything = timeline_entries(events)
+    entries = entries_shown(everything, show=show)
     line_items = list(embedded_selectors.order_line_items(shop=request.shop, order=order))
+    tracking = tracking_selectors.order_tracking(
+        shop=request.shop, order=order, line_items=line_items
+    )
+    parcel_titles = {
+        f"shipment:{row.shipment.fulfillment_id}": " · ".join(
+            p
+            for p in (
+                _("Parcel %(name)s") % {"name": row.shipment.name or row.shipment.fulfillment_id},
+                row.shipment.tracking_company,
+                ", ".join(link.number for link in row.links),
+            )
+            if p
+        )
+        for row in tracking.shipments
+    }
+    counts = {key: len(entries_shown(everything, show=key)) for key in FILTERS}
     return embedded_render(
         request,
         "tracking/admin/order_detail.html",
         {
             "order": order,
             "line_items": line_items,
-            "tracking": tracking_selectors.order_tracking(
-                shop=request.shop, order=order, line_items=line_items
+            "tracking": tracking,
+            "entries": entries,
+            "groups": [] if as_list else timeline_groups(entries, parcel_titles=parcel_titles),
+            "entry_count": len(everything),
+            "filters": [(key, label, counts[key]) for key, label in FILTERS.items()],
+            "show": show,
+            "as_list": as_list,
+            "problems": list(problems.problem_case_list(shop=request.shop, order=order)),
+            "problem_kinds": ProblemCase.Kind.choices,
+            "last_message": notification_selectors.message_last_for_order(
+                shop=request.shop, order_id=order.pk
             ),
-            "timeline": timeline,
+            "tracking_link": order_page_url(shop=request.shop, order=order),
+            "shopify_admin_url": shopify_admin_order_url(
+                request.shop.myshopify_domain, order.shopify_id
+            ),
+            # One id per rendered form: the same submission twice changes things once.
+            "submission_id": uuid.uuid4().hex,
+            "notice": ORDER_NOTICES.get(request.GET.get("notice", ""), ""),
             "nav": "orders",
         },
+    )
+
+
+@require_POST
+@session_token_required
+def problem_open(request: ShopRequest, order_id: int) -> HttpResponse:
+    order = order_selectors.order_get(shop=request.shop, order_id=order_id)
+    if order is None:
+        raise Http404("No such order")
+    raw_shipment = request.POST.get("shipment_id", "").strip()
+    if raw_shipment and not raw_shipment.isdigit():
+        return HttpResponse(str(_("Choose a parcel from the list.")), status=400)
+    try:
+        problems.problem_case_open(
+            shop=request.shop,
+            order=order,
+            kind=request.POST.get("kind", ""),
+            reported_by=ProblemCase.Reporter.STAFF,
+            description=request.POST.get("description", ""),
+            shipment_id=int(raw_shipment) if raw_shipment else None,
+            user_id=staff_user_id(request),
+        )
+    except problems.ProblemRefused as refused:
+        return HttpResponse(refused.message, status=400, content_type="text/plain")
+    return embedded_redirect(
+        request, "embedded:order_detail", order.shopify_id, notice="problem_opened"
+    )
+
+
+@require_POST
+@session_token_required
+def problem_resolve(request: ShopRequest, order_id: int, case_id: int) -> HttpResponse:
+    order = order_selectors.order_get(shop=request.shop, order_id=order_id)
+    if order is None:
+        raise Http404("No such order")
+    try:
+        case = problems.problem_case_resolve(
+            shop=request.shop,
+            case_id=case_id,
+            user_id=staff_user_id(request),
+            note=request.POST.get("note", ""),
+        )
+    except problems.ProblemRefused as refused:
+        return HttpResponse(refused.message, status=400, content_type="text/plain")
+    if case is None or case.order_id != order.pk:
+        raise Http404("No such problem")
+    return embedded_redirect(
+        request, "embedded:order_detail", order.shopify_id, notice="problem_resolved"
     )

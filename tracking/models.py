@@ -186,3 +186,50 @@ class TrackingPageView(models.Model):
     order = models.OneToOneField(Order, on_delete=models.CASCADE, related_name="tracking_views")
     views = models.PositiveIntegerField(default=0)
     last_viewed_at = models.DateTimeField(null=True, blank=True)
+
+
+class ProblemCase(models.Model):
+    """Something the shopper says went wrong with an order: a parcel that never came, arrived
+    damaged, or held the wrong item. Opened from the tracking page (the shopper) or the
+    order page (staff, on the shopper's behalf); support resolves it. See tracking.problems.
+    """
+
+    class Kind(models.TextChoices):
+        NOT_RECEIVED = "not_received", "Not received"
+        DAMAGED = "damaged", "Arrived damaged"
+        WRONG_ITEM = "wrong_item", "Wrong item"
+
+    class Status(models.TextChoices):
+        OPEN = "open", "Open"
+        RESOLVED = "resolved", "Resolved"
+
+    class Reporter(models.TextChoices):
+        SHOPPER = "shopper", "Shopper"
+        STAFF = "staff", "Staff"
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="problem_cases")
+    # The parcel it is about, when one is named (a "not received" on a split order).
+    shipment = models.ForeignKey(
+        Shipment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    reported_by = models.CharField(max_length=16, choices=Reporter.choices)
+    # The shopper's words (or staff's note of them).
+    description = models.TextField(blank=True)
+    # Shopify staff user ids (the session token's ``sub``) of who opened and resolved it.
+    opened_by_user_id = models.CharField(max_length=64, blank=True)
+    resolved_by_user_id = models.CharField(max_length=64, blank=True)
+    resolution_note = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["shop", "status", "-created_at"]),
+            models.Index(fields=["order", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} ({self.status})"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from shopapp.privacy.scrub import scrub_json
 from shopapp.subscribers import CustomerRedacted
-from tracking.models import Delay, TrackingEvent
+from tracking.models import Delay, ProblemCase, TrackingEvent
 
 # Fields that can hold a shopper's personal data, and what erases them here (see
 # tests/test_privacy_contract.py: every text field of every model is in one of the tables).
@@ -16,6 +16,8 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     # A carrier scan's place and words ("Left with J. Smith at 12 Elm St").
     "tracking.TrackingEvent": ("message", "city", "province", "zip"),
     "tracking.Delay": ("detail",),
+    # The shopper's account of a problem, and staff's note on how it was settled.
+    "tracking.ProblemCase": ("description", "resolution_note"),
 }
 NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     # Shopify's ids and statuses, the carrier and the parcel's numbers: they name a parcel,
@@ -34,6 +36,14 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "tracking.TrackingEvent": ("status", "stage", "country"),
     "tracking.Delay": ("kind", "dedupe_key"),
+    # What went wrong and who in the merchant's staff (Shopify user ids) handled it.
+    "tracking.ProblemCase": (
+        "kind",
+        "status",
+        "reported_by",
+        "opened_by_user_id",
+        "resolved_by_user_id",
+    ),
     # The merchant's page settings (erased with the shop by shop/redact).
     "tracking.TrackingSettings": (
         "logo_url",
@@ -45,7 +55,8 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
 
 
 def customer_redact(fact: CustomerRedacted) -> int:
-    """Blank the scans' places and texts on the customer's orders; scrub delay details."""
+    """Blank the scans' places and texts on the customer's orders, the problems they
+    described; scrub delay details."""
     count = TrackingEvent.objects.filter(
         shop=fact.shop, shipment__order_id__in=fact.order_ids
     ).update(city="", province="", zip="", message="")
@@ -54,4 +65,10 @@ def customer_redact(fact: CustomerRedacted) -> int:
         if scrubbed != delay.detail:
             delay.detail = scrubbed
             delay.save(update_fields=["detail"])
+    for case in ProblemCase.objects.filter(shop=fact.shop, order_id__in=fact.order_ids):
+        # A shopper's own words about their parcel: erased whole, like the carrier's texts.
+        if case.description or case.resolution_note:
+            case.description = ""
+            case.resolution_note = ""
+            case.save(update_fields=["description", "resolution_note"])
     return count

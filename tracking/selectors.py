@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from shopapp.branding.selectors import brand_look
 from shopapp.models import Order, Shop
@@ -31,28 +31,41 @@ def _visible_events() -> QuerySet[TrackingEvent]:
     return TrackingEvent.objects.filter(deleted_at__isnull=True).order_by("-happened_at", "-id")
 
 
+def order_page_head(*, shop: Shop, order_id: int) -> Order | None:
+    """The order row alone (one query): its ``version`` names the cached page, so a page
+    served from the cache reads nothing more."""
+    return storefront_orders(shop).filter(pk=order_id).first()
+
+
+def order_page_load(*, shop: Shop, order: Order) -> Order:
+    """Fetch what ``order``'s tracking page shows: its line items, its shipments with their
+    line items and visible events, its open delays. Five queries whatever the order holds."""
+    prefetch_related_objects(
+        [order],
+        "line_items",
+        Prefetch(
+            "shipments",
+            queryset=Shipment.objects.filter(shop=shop)
+            .order_by("shopify_created_at", "id")
+            .prefetch_related(
+                Prefetch("line_items", queryset=ShipmentLineItem.objects.filter(shop=shop)),
+                Prefetch("events", queryset=_visible_events().filter(shop=shop)),
+            ),
+        ),
+        Prefetch(
+            "delays",
+            queryset=Delay.objects.filter(shop=shop, resolved_at__isnull=True).order_by(
+                "detected_at", "id"
+            ),
+        ),
+    )
+    return order
+
+
 def order_for_page(*, shop: Shop, order_id: int) -> Order | None:
     """The order with everything its tracking page shows, in a constant number of queries."""
-    return (
-        storefront_orders(shop)
-        .filter(pk=order_id)
-        .prefetch_related(
-            "line_items",
-            Prefetch(
-                "shipments",
-                queryset=Shipment.objects.filter(shop=shop)
-                .order_by("shopify_created_at", "id")
-                .prefetch_related("line_items", Prefetch("events", queryset=_visible_events())),
-            ),
-            Prefetch(
-                "delays",
-                queryset=Delay.objects.filter(shop=shop, resolved_at__isnull=True).order_by(
-                    "detected_at", "id"
-                ),
-            ),
-        )
-        .first()
-    )
+    order = order_page_head(shop=shop, order_id=order_id)
+    return order_page_load(shop=shop, order=order) if order is not None else None
 
 
 def customer_order_list(*, shop: Shop, customer_id: int) -> list[Order]:

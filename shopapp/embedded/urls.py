@@ -13,6 +13,13 @@ urlpatterns = [
     path("orders", tracking_admin.order_list, name="order_list"),
     path("orders/delayed", tracking_admin.delay_list, name="delay_list"),
     path("orders/<int:order_id>", tracking_admin.order_detail, name="order_detail"),
+    path("orders/<int:order_id>/notes", views.order_note_add_view, name="order_note_add"),
+    path("orders/<int:order_id>/problems", tracking_admin.problem_open, name="problem_open"),
+    path(
+        "orders/<int:order_id>/problems/<int:case_id>/resolve",
+        tracking_admin.problem_resolve,
+        name="problem_resolve",
+    ),
     path("privacy", views.privacy, name="privacy"),
     path(
         "privacy/exports/<int:export_id>.json",

@@ -15,17 +15,22 @@ navigates; without it, a stale token meets the session-token guard's bounce page
 
 import json
 import logging
+from typing import Any
 from urllib.parse import urlencode
 
 from django.conf import settings
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
+from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.http import require_POST
 
 from shopapp.auth.selectors import shop_zone
 from shopapp.auth.session import session_token_required
 from shopapp.embedded import selectors
 from shopapp.http import ShopRequest
+from shopapp.orders import selectors as order_selectors
+from shopapp.support.services import NoteRefused, order_note_add
 
 logger = logging.getLogger(__name__)
 
@@ -64,6 +69,46 @@ def embedded_render(
     # Times on every page read in the shop's own zone, as in the Shopify admin.
     with timezone.override(zone):
         return render(request, template, {**base, **context}, status=status)
+
+
+def embedded_redirect(
+    request: ShopRequest, name: str, *args: Any, notice: str = "", fragment: str = ""
+) -> HttpResponse:
+    """Post/Redirect/Get for the admin's forms: 303 to a page of the app, which shows
+    ``notice`` (a code the page knows) as its flash message; a reload re-sends nothing.
+    No cookie carries the message: third-party cookies are blocked in the admin's iframe."""
+    query = nav_query(request)
+    if notice:
+        query += "&" + urlencode({"notice": notice})
+    url = f"{reverse(name, args=args)}?{query}" + (f"#{fragment}" if fragment else "")
+    return HttpResponseRedirect(url, status=303)
+
+
+def staff_user_id(request: ShopRequest) -> str:
+    """The Shopify staff member behind the session token (its ``sub`` claim): an id, the only
+    thing the token says about who they are."""
+    return str(request.session_token_claims.get("sub") or "")[:64]
+
+
+@require_POST
+@session_token_required
+def order_note_add_view(request: ShopRequest, order_id: int) -> HttpResponse:
+    order = order_selectors.order_get(shop=request.shop, order_id=order_id)
+    if order is None:
+        raise Http404("No such order")
+    try:
+        order_note_add(
+            shop=request.shop,
+            order=order,
+            user_id=staff_user_id(request),
+            text=request.POST.get("text", ""),
+            submission_id=request.POST.get("submission_id", ""),
+        )
+    except NoteRefused as refused:
+        return HttpResponse(refused.message, status=400, content_type="text/plain")
+    return embedded_redirect(
+        request, "embedded:order_detail", order.shopify_id, notice="note_added", fragment="timeline"
+    )
 
 
 @session_token_required

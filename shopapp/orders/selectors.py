@@ -1,23 +1,56 @@
 """Read queries on the order mirror. Every one takes ``shop`` first and is scoped by it."""
 
+import re
+
 from django.db.models import Q, QuerySet
+from django.db.models.functions import Reverse
+from django.db.models.lookups import StartsWith
+from django.utils.module_loading import import_string
 
 from shopapp.models import LineItem, LineItemReplacement, Order, OrderEvent, Shop
+from shopapp.subscribers import ORDER_SEARCH
+
+_PHONE_CHARS = re.compile(r"^\+?[\d\s().-]+$")
+# Fewer digits than this is an order number being typed, not a phone number.
+_PHONE_MIN_DIGITS = 6
 
 
 def order_search_q(query: str) -> Q:
-    """The condition behind the orders search box (``query`` already stripped, not empty).
+    """The platform's part of the orders search (``query`` already stripped, not empty).
 
-    It matches an order name with or without its ``#`` ("#1001", "1001"; a prefix) or an email
-    (case-insensitive prefix). Other parts (tracking numbers) OR their own conditions onto it.
+    An order name with or without its ``#`` ("#1001", "1001"; a prefix, so "#10" lists
+    #100-#109 while staff type), an email (case-insensitive prefix, when the query has a
+    letter or an ``@``), or a phone number (its last digits, however typed).
+    Each branch is served by its own index (shopapp migration 0007), so PostgreSQL ORs
+    bitmaps rather than reading the shop's orders; ``order_search_condition`` adds the
+    features' parts (tracking numbers, return names).
     """
     if "@" in query:
         return Q(email__istartswith=query)
     bare = query.lstrip("#")
-    # Prefix match, so "#10" lists #100-#109 while staff type.
     condition = Q(name__istartswith=f"#{bare}") | Q(name__istartswith=bare)
     if bare.isdigit():
         condition |= Q(order_number=int(bare))
+    if any(c.isalpha() for c in query):
+        condition |= Q(email__istartswith=query)
+    digits = re.sub(r"\D", "", query)
+    if _PHONE_CHARS.match(query) and len(digits) >= _PHONE_MIN_DIGITS:
+        # Shopify stores E.164 ("+16135550123"); staff type it any way, often without the
+        # country code: match the number's end, as a prefix of the reversed column.
+        condition |= Q(StartsWith(Reverse("phone"), digits[::-1]))
+    return condition
+
+
+def order_search_condition(*, shop: Shop, query: str) -> Q:
+    """The whole orders search: the platform's fields, and each feature's (listed in
+    ``shopapp.subscribers.ORDER_SEARCH``: tracking numbers, return names), which answer with
+    the ids of the orders they match. One query per feature, whatever the shop holds."""
+    condition = order_search_q(query)
+    ids: set[int] = set()
+    for path in ORDER_SEARCH:
+        ids.update(import_string(path)(shop=shop, query=query))
+    if ids:
+        condition |= Q(pk__in=sorted(ids))
     return condition
 
 

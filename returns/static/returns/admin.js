@@ -3,7 +3,9 @@
    session_token_required refuses unsafe methods without "Authorization: Bearer" (a token in a
    form body or URL leaks through logs and Referer). So forms marked data-app-post are sent
    with fetch, with a fresh token from App Bridge when it is there, else the one the page was
-   loaded with; the answer is the page itself, which replaces this one. */
+   loaded with. A change answers 303 (Post/Redirect/Get): the browser goes to that page, with a
+   fresh token; a refusal answers the page with the error, which replaces this one, or a short
+   text shown in the error banner. */
 (function () {
   "use strict";
 
@@ -24,20 +26,42 @@
     var form = event.target;
     if (!form.matches || !form.matches("form[data-app-post]")) return;
     event.preventDefault();
-    var button = form.querySelector("button[type=submit]");
+    var button = event.submitter || form.querySelector("button[type=submit]");
     if (button) button.disabled = true;
+    var body = new FormData(form);
+    if (event.submitter && event.submitter.name) body.append(event.submitter.name, event.submitter.value);
     freshToken().then(function (token) {
       return fetch(form.action, {
         method: "POST",
-        body: new FormData(form),
+        body: body,
         headers: { Authorization: "Bearer " + token },
         credentials: "same-origin",
       });
     }).then(function (response) {
       if (response.status === 401) { window.location.reload(); return null; }
-      return response.text();
+      if (response.redirected) {
+        return freshToken().then(function (token) {
+          var next = new URL(response.url, window.location.href);
+          if (token) next.searchParams.set("id_token", token);
+          window.location.assign(next.toString());
+          return null;
+        });
+      }
+      var type = response.headers.get("Content-Type") || "";
+      return response.text().then(function (text) {
+        if (type.indexOf("text/html") === 0) return text;
+        var banner = document.querySelector("[data-post-error]");
+        if (banner) {
+          banner.querySelector("p").textContent = text;
+          banner.hidden = false;
+          if (button) button.disabled = false;
+        } else {
+          window.alert(text);
+        }
+        return null;
+      });
     }).then(function (html) {
-      if (html === null) return;
+      if (html === null || html === undefined) return;
       document.open();
       document.write(html);
       document.close();

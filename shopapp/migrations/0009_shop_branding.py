@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('shopapp', '0006_webhookevent_fewer_indexes'),
+        ('shopapp', '0008_order_search_prefix_indexes'),
     ]
 
     operations = [
