@@ -51,7 +51,8 @@ bench-notifications: setup
 bench-load: setup
 	$(BIN)/python bench/load.py $(BENCH_ARGS)
 
-# Every bench above on PostgreSQL, ~7 min on 2 cores; one table in bench/out/results.md.
+# Every bench above on PostgreSQL (~7 min on 2 cores, then bench-load's flood and drain);
+# one table in bench/out/results.md.
 # DATABASE_URL=postgres://postgres@127.0.0.1:5432/wta make bench-all (knobs: bench/all.py --help)
 bench-all: setup
 	@case "$$DATABASE_URL" in postgres://*|postgresql://*) ;; \
