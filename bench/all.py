@@ -12,8 +12,9 @@
 The sizes below keep the first four near 7 minutes on 2 cores (the dataset COPY, the devshop's
 orders and the notification workers' forks are most of it); each script alone keeps its own,
 larger defaults. bench/load.py's 50,000 webhooks take longer, the drain most of it (RQ's
-fork-per-job workers: tens of jobs/s): ``--load-count 5000`` for a shorter run. A bench that fails (exit status, or its figures say so) is marked FAILED in the
-table and makes this script exit 1; the others still run.
+fork-per-job workers: tens of jobs/s): ``--load-count 5000`` for a shorter run. A bench that
+fails (exit status, or its figures say so) is marked FAILED in the table and makes this script
+exit 1; the others still run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/wta REDIS_URL=redis://127.0.0.1:6379/10 \\
         .venv/bin/python bench/all.py [--seconds 10] [--only returns] [--out bench/out]
