@@ -1,0 +1,36 @@
+"""Store WebhookEvent.payload with lz4 instead of PostgreSQL's default pglz.
+
+A delivery's payload (an order is ~15 KB of JSON) is compressed into TOAST on every INSERT, at
+Shopify's busiest. bench/webhooks.py measured PostgreSQL's CPU per delivery at 0.58-0.60 ms
+with lz4 against 0.68-0.85 ms with pglz, in alternating runs on the same server; lz4 also reads
+back faster in the processing job. It compresses JSON a little less well (about a third more
+space), and applies to rows written from now on. PostgreSQL 14+ (Django 5.2's minimum); a
+server built without lz4 keeps pglz.
+"""
+
+from django.db import migrations
+
+TABLE_COLUMN = "shopapp_webhookevent ALTER COLUMN payload"
+
+
+def _set_compression(method: str):
+    def run(apps, schema_editor) -> None:
+        if schema_editor.connection.vendor != "postgresql":
+            return
+        # feature_not_supported: a server built without lz4 ("compression method lz4 not
+        # supported"); the column keeps the default.
+        schema_editor.execute(
+            f"DO $$ BEGIN ALTER TABLE {TABLE_COLUMN} SET COMPRESSION {method}; "
+            "EXCEPTION WHEN feature_not_supported THEN "
+            "RAISE NOTICE 'lz4 not supported by this server: payload keeps pglz'; END $$"
+        )
+
+    return run
+
+
+class Migration(migrations.Migration):
+    dependencies = [("shopapp", "0006_webhookevent_fewer_indexes")]
+
+    operations = [
+        migrations.RunPython(_set_compression("lz4"), _set_compression("default")),
+    ]
