@@ -733,7 +733,7 @@ def run(args: argparse.Namespace, run_dir: Path, embedded_redis: bool, threads: 
                 failed=figures["rejected"] + figures["socket_errors"],
             ),
             figures_row(
-                "webhook flood (handled, send start to drained)",
+                "webhook flood (deliveries handled per s, first request to drained)",
                 rate=len(plan.webhook_ids) / drain_total if drain_total else 0.0,
                 p50_ms=None,
                 p99_ms=None,
