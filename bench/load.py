@@ -172,7 +172,7 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--count", type=int, default=50_000, help="webhooks sent (50000)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
     parser.add_argument(
-        "--drain-timeout", type=float, default=1800, help="seconds to wait for the drain (1800)"
+        "--drain-timeout", type=float, default=3600, help="seconds to wait for the drain (3600)"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here (bench.report)")
     parser.add_argument("--seed", type=int, default=12)
