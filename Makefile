@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export LOCAL_DEV ?= 1
 
-.PHONY: setup demo test lint format bench bench-scale bench-tracking bench-returns bench-notifications bench-all clean
+.PHONY: setup demo test lint format bench bench-scale bench-tracking bench-returns bench-notifications bench-load bench-all clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -51,7 +51,13 @@ bench-returns: setup
 bench-notifications: setup
 	$(BIN)/python bench/notifications.py
 
-# Every bench above on PostgreSQL, ~7 min on 2 cores; one table in bench/out/results.md.
+# 50,000 signed webhooks against the Procfile's web and 2 workers, then the drain (PostgreSQL;
+# a quick run: BENCH_ARGS="--count 2000").
+bench-load: setup
+	$(BIN)/python bench/load.py $(BENCH_ARGS)
+
+# Every bench above on PostgreSQL (~7 min on 2 cores, then bench-load's flood and drain);
+# one table in bench/out/results.md.
 # DATABASE_URL=postgres://postgres@127.0.0.1:5432/wta make bench-all (knobs: bench/all.py --help)
 bench-all: setup
 	@case "$$DATABASE_URL" in postgres://*|postgresql://*) ;; \

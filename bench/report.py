@@ -5,11 +5,16 @@
                                           "rows": [{"target": "bare view", "baseline": true,
                                                     "rate": 1394.0, "p50_ms": 10.65,
                                                     "p99_ms": 35.6, "failed": 0}, …],
-                                          "notes": ["rate limits lifted: …"]}
+                                          "notes": ["rate limits lifted: …"],
+                                          "figures": [{"figure": "events lost", "value": 0,
+                                                       "unit": "", "goal": "= 0",
+                                                       "met": true}, …]}
 
 A row marked ``baseline`` is what the others are measured against (a bare view, a floor, RQ
 with nothing to do); bench/all.py gives every other row its ratios to each baseline of its
 benchmark. ``p50_ms``/``p99_ms`` are None where the bench has no latency for a row.
+``figures`` (optional, may be absent) are single values that are not a rate: a count, a time,
+a peak RSS, each with its goal and whether it was met (None: no goal).
 """
 
 from __future__ import annotations
@@ -56,6 +61,21 @@ def wrk_row(target: str, result: WrkResult, *, baseline: bool = False) -> dict:
     )
 
 
+def figure(
+    name: str,
+    value: float | None,
+    unit: str,
+    *,
+    goal: str = "",
+    met: bool | None = None,
+) -> dict:
+    """One value that is not a rate, e.g. figure("events lost", 0, "", goal="= 0", met=True)."""
+    shown = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
+    if isinstance(shown, float):
+        shown = round(shown, 1)
+    return {"figure": name, "value": shown, "unit": unit, "goal": goal, "met": met}
+
+
 def figures_write(
     path: Path | None,
     *,
@@ -65,6 +85,7 @@ def figures_write(
     rows: list[dict],
     ok: bool,
     notes: list[str] | None = None,
+    figures: list[dict] | None = None,
 ) -> None:
     """Write the figures to ``path`` (nothing when None: the bench ran alone)."""
     if path is None:
@@ -76,6 +97,7 @@ def figures_write(
         "ok": ok,
         "rows": rows,
         "notes": notes or [],
+        "figures": figures or [],
     }
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(document, indent=2) + "\n")

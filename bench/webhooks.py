@@ -5,7 +5,8 @@
           ─ wrk ─> /bench/insert   the same plus one committed INSERT of the body: the floor
                                    for anything that stores a row
           ─ wrk ─> /webhooks/      verify HMAC, parse, store the delivery, answer 200
-          ─> requests/s, p50, p99 of each, and the intake's ratios to both
+          ─> requests/s, p50, p99 of each, and the intake's ratios to both; CPU ms per
+             request of gunicorn and of PostgreSQL (/proc), each gunicorn worker's peak RSS
 
 All three run in the same run on the same server with the same signed body; each delivery has
 its own X-Shopify-Webhook-Id, so none is a duplicate. Exits 1 if any request failed, or if the
@@ -34,14 +35,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.report import figures_write, wrk_row  # noqa: E402
-from bench.wrk import WrkRequest, wrk_run  # noqa: E402
+from bench.report import figure, figures_write, wrk_row  # noqa: E402
+from bench.rss import peak_rss_mb, process_children  # noqa: E402
+from bench.wrk import WrkRequest, process_cpu_seconds, wrk_run  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
 FIXTURE = REPO / "tests" / "fixtures" / "shopify" / "webhooks" / "orders__create.json"
 SHOP_DOMAIN = "bench-shop.myshopify.com"
 # Seconds of load per target before measuring: imports, connection pools, WAL warm up.
 WARMUP_SECONDS = 2
+# Issue 12: peak RSS of a web worker, MB.
+WEB_RSS_TARGET_MB = 120
 
 
 def free_port() -> int:
@@ -173,8 +177,11 @@ def cleanup(redis_url: str, embedded: bool, event_ids: set[int]) -> None:
             job.delete()
 
 
-def measure(base: str, body: bytes, headers: dict, args: argparse.Namespace) -> dict:
-    """Warm each target up, then measure it: the bare view, the INSERT floor, the intake."""
+def measure(
+    base: str, body: bytes, headers: dict, args: argparse.Namespace, server_pid: int, database: str
+) -> tuple[dict, dict[str, dict[str, float]]]:
+    """Warm each target up, then measure it: the bare view, the INSERT floor, the intake.
+    Also (wrk's results, CPU seconds of gunicorn and of ``database``'s backends per target)."""
     from bench.urls import floor_table_create
 
     floor_table_create()
@@ -185,11 +192,15 @@ def measure(base: str, body: bytes, headers: dict, args: argparse.Namespace) -> 
         "webhook intake": WrkRequest("POST", "/webhooks/", headers, body, unique_headers=unique),
     }
     rows = {}
+    cpu = {}
     for name, request in targets.items():
         warm = wrk_run(base, request, seconds=WARMUP_SECONDS, connections=args.connections)
+        before = process_cpu_seconds({"gunicorn": server_pid}, database=database)
         rows[name] = wrk_run(base, request, seconds=args.seconds, connections=args.connections)
+        after = process_cpu_seconds({"gunicorn": server_pid}, database=database)
+        cpu[name] = {key: after[key] - before[key] for key in after}
         rows[name + " (warm-up)"] = warm
-    return rows
+    return rows, cpu
 
 
 def main() -> int:
@@ -221,7 +232,11 @@ def main() -> int:
             server = start_server(port, args, run_dir / "gunicorn.log")
             base = f"http://127.0.0.1:{port}"
             try:
-                results = measure(base, body, headers, args)
+                results, cpu = measure(
+                    base, body, headers, args, server.pid, connection.settings_dict["NAME"]
+                )
+                # gunicorn's workers' high-water marks, before they exit.
+                web_rss = [peak_rss_mb(pid) for pid in process_children(server.pid)]
             finally:
                 stop_server(server)
             stored = WebhookEvent.objects.filter(shop_domain=SHOP_DOMAIN).count() - stored_before
@@ -248,9 +263,18 @@ def main() -> int:
         f"redis {'embedded' if embedded_redis else 'REDIS_URL'}; body {len(body)} bytes "
         "(orders/create)"
     )
-    print(f"{'target':<16}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}")
+    print(
+        f"{'target':<16}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}"
+        f"{'CPU ms/request: gunicorn':>26}{'PostgreSQL':>12}"
+    )
+    per_request = {}
     for name, row in results.items():
-        print(f"{name:<16}{row.rps:>12.1f}{row.p50_ms:>10.2f}{row.p99_ms:>10.2f}{row.failed:>8}")
+        done = max(1, row.requests)
+        per_request[name] = {k: 1000 * v / done for k, v in cpu[name].items()}
+        print(
+            f"{name:<16}{row.rps:>12.1f}{row.p50_ms:>10.2f}{row.p99_ms:>10.2f}{row.failed:>8}"
+            f"{per_request[name]['gunicorn']:>26.2f}{per_request[name]['PostgreSQL']:>12.2f}"
+        )
     ratios = {
         "intake/bare throughput": intake.rps / bare.rps,
         "intake/insert throughput": intake.rps / floor.rps,
@@ -262,6 +286,11 @@ def main() -> int:
     # connection and run) are still answered and stored, uncounted.
     in_flight = 2 * args.connections
     print(f"deliveries answered 200 (warm-up included): {answered}; stored: {stored}")
+    print(
+        "peak RSS MB of gunicorn's workers: "
+        + ", ".join(f"{mb:.0f}" for mb in web_rss)
+        + f" (target ≤ {WEB_RSS_TARGET_MB})"
+    )
     failed = any(row.failed for row in results.values()) or not (
         answered <= stored <= answered + in_flight
     )
@@ -277,7 +306,24 @@ def main() -> int:
             wrk_row(name, row, baseline=name != "webhook intake") for name, row in results.items()
         ],
         ok=not failed,
-        notes=[f"deliveries answered 200 (warm-up included): {answered}; stored: {stored}"],
+        notes=[
+            f"deliveries answered 200 (warm-up included): {answered}; stored: {stored}",
+            "CPU ms per request, gunicorn / PostgreSQL: "
+            + "; ".join(
+                f"{name} {cost['gunicorn']:.2f} / {cost['PostgreSQL']:.2f}"
+                for name, cost in per_request.items()
+            ),
+        ],
+        figures=[
+            figure(
+                f"peak RSS, gunicorn worker {i + 1}",
+                mb,
+                "MB",
+                goal=f"≤ {WEB_RSS_TARGET_MB}",
+                met=mb <= WEB_RSS_TARGET_MB,
+            )
+            for i, mb in enumerate(web_rss)
+        ],
     )
     if failed:
         print("FAIL: requests failed, or a delivery was answered 200 without being stored")
