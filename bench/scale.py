@@ -57,7 +57,7 @@ from bench.dataset import (  # noqa: E402
 )
 
 # Bump when the generator's output changes: every reused database is rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MARKER_TABLE = "bench_scale_marker"
 DEFAULT_NAME = "scale"
 
@@ -141,6 +141,7 @@ BIG_TABLES = [
     "tracking_shipment",
     "tracking_shipmentlineitem",
     "tracking_trackingevent",
+    "tracking_delay",
     "returns_returnrequest",
     "returns_returnlineitem",
     "notifications_message",
@@ -266,7 +267,13 @@ def build_scale_dataset(params: ScaleParams, *, log=print) -> dict:
     from notifications.models import Message, SequenceStep
     from returns.models import ReturnLineItem, ReturnPolicy, ReturnRequest
     from shopapp.models import LineItem, Order, OrderEvent, Shop
-    from tracking.models import Shipment, ShipmentLineItem, TrackingEvent, TrackingSettings
+    from tracking.models import (
+        Delay,
+        Shipment,
+        ShipmentLineItem,
+        TrackingEvent,
+        TrackingSettings,
+    )
 
     rng = random.Random(params.seed)
     started = time.perf_counter()
@@ -710,6 +717,57 @@ def build_scale_dataset(params: ScaleParams, *, log=print) -> dict:
                     "created_at",
                 ),
                 event_rows(),
+            ),
+        )
+
+        # Delays the detector would have found: open on parcels in trouble or stuck, resolved
+        # on a few that arrived late, and orders not shipped after three days.
+        def delay_rows():
+            did = 0
+            for sid, o, shop, _shipped, stage, _n, _ci, last in ship_plan:
+                age = (now - last).total_seconds() / 86400
+                kind, resolved = None, None
+                if stage in ("delayed", "problem"):
+                    kind = "carrier_delayed"
+                elif stage == "in_transit" and age > 4:
+                    kind = "no_movement"
+                elif stage == "delivered" and rng.random() < 0.03:
+                    kind, resolved = "past_estimate", last
+                if kind is not None:
+                    did += 1
+                    detected = min(last + timedelta(days=3), now)
+                    yield (did, shop, o, sid, kind, f"shipment:{sid}:{kind}", detected, resolved)
+            for o, shop, created, n_ship, _n_lines, _country in plans:
+                if n_ship == 0 and (now - created).days > 3:
+                    did += 1
+                    detected = created + timedelta(days=3)
+                    yield (
+                        did,
+                        shop,
+                        o,
+                        None,
+                        "unfulfilled",
+                        f"order:{o}:unfulfilled",
+                        detected,
+                        None,
+                    )
+
+        step(
+            "delays",
+            _copy(
+                cursor,
+                Delay,
+                (
+                    "id",
+                    "shop_id",
+                    "order_id",
+                    "shipment_id",
+                    "kind",
+                    "dedupe_key",
+                    "detected_at",
+                    "resolved_at",
+                ),
+                delay_rows(),
             ),
         )
 
