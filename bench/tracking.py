@@ -54,7 +54,7 @@ from bench.scale import (  # noqa: E402
     scale_samples,
 )
 from bench.webhooks import free_port, start_server, stop_server  # noqa: E402
-from bench.wrk import WrkRequest, wrk_run  # noqa: E402
+from bench.wrk import WrkRequest, process_cpu_seconds, wrk_run  # noqa: E402
 
 SCRATCH_DB = "bench_tracking"
 # Orders the load picks from: enough to spread over every shop and defeat any warm row.
@@ -125,11 +125,29 @@ def signed_request(targets: list[tuple[str, str]]) -> WrkRequest:
     return WrkRequest("GET", paths[0], {"X-Forwarded-For": "203.0.113.9"}, paths=paths, expect=())
 
 
-def measure(base: str, targets: list[tuple[str, str]], args, *, warmup: float = WARMUP_SECONDS):
+def measure(
+    base: str,
+    targets: list[tuple[str, str]],
+    args,
+    *,
+    warmup: float = WARMUP_SECONDS,
+    server=None,
+    database: str = "",
+    cpu: dict | None = None,
+    name: str = "",
+):
+    """wrk's figures for ``targets``; with ``server``, also the CPU milliseconds per request
+    that gunicorn and the database's backends spent (into ``cpu[name]``): what the page
+    costs whatever else the shared machine runs."""
     wrk_run(base, signed_request(targets), seconds=warmup, connections=args.connections)
-    return wrk_run(
+    before = process_cpu_seconds({"gunicorn": server.pid}, database=database) if server else {}
+    result = wrk_run(
         base, signed_request(targets), seconds=args.seconds, connections=args.connections
     )
+    if server is not None and cpu is not None and result.requests:
+        after = process_cpu_seconds({"gunicorn": server.pid}, database=database)
+        cpu[name] = {k: 1000 * (after[k] - before[k]) / result.requests for k in after}
+    return result
 
 
 def workers_peak_rss_mb(master_pid: int) -> list[float]:
@@ -221,18 +239,45 @@ def main() -> int:
             # Cache off first: the rendered page, and how long a pass over the sample takes.
             os.environ["BENCH_PAGE_CACHE"] = "off"
             server = start_server(port, args, run_dir / "gunicorn-nocache.log")
+            database = url.rsplit("/", 1)[1]
+            cpu: dict[str, dict[str, float]] = {}
             try:
-                rendered = measure(base, targets, args)
+                rendered = measure(
+                    base,
+                    targets,
+                    args,
+                    server=server,
+                    database=database,
+                    cpu=cpu,
+                    name="tracking page (rendered)",
+                )
                 rss_rendered = workers_peak_rss_mb(server.pid)
             finally:
                 stop_server(server)
             os.environ.pop("BENCH_PAGE_CACHE")
             server = start_server(port, args, run_dir / "gunicorn.log")
             try:
-                bare = measure(base, bare_targets, args)
+                bare = measure(
+                    base,
+                    bare_targets,
+                    args,
+                    server=server,
+                    database=database,
+                    cpu=cpu,
+                    name="bare view",
+                )
                 # Every sampled page rendered once (a pass at the rendered rate, and a half).
                 warm = min(120.0, 1.5 * len(targets) / max(rendered.rps, 1.0) + WARMUP_SECONDS)
-                cached = measure(base, targets, args, warmup=warm)
+                cached = measure(
+                    base,
+                    targets,
+                    args,
+                    warmup=warm,
+                    server=server,
+                    database=database,
+                    cpu=cpu,
+                    name="tracking page (cached)",
+                )
                 rss_cached = workers_peak_rss_mb(server.pid)
             finally:
                 stop_server(server)
@@ -259,7 +304,10 @@ def main() -> int:
         f"workers x {args.threads} threads on 127.0.0.1; signed app-proxy GETs cycling through "
         f"{len(targets)} orders sampled across {shops} shops"
     )
-    print(f"{'target':<28}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}{'x bare':>8}")
+    print(
+        f"{'target':<28}{'requests/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'failed':>8}{'x bare':>8}"
+        f"{'CPU ms/req: web':>17}{'PostgreSQL':>12}"
+    )
     rows = (
         ("bare view", bare),
         ("tracking page (cached)", cached),
@@ -269,6 +317,8 @@ def main() -> int:
         print(
             f"{name:<28}{row.rps:>12.1f}{row.p50_ms:>10.2f}{row.p99_ms:>10.2f}{row.failed:>8}"
             f"{row.rps / bare.rps:>8.2f}"
+            f"{cpu.get(name, {}).get('gunicorn', float('nan')):>17.2f}"
+            f"{cpu.get(name, {}).get('PostgreSQL', float('nan')):>12.2f}"
         )
     peak = max([*rss_cached, *rss_rendered], default=float("nan"))
     print(
@@ -300,6 +350,11 @@ def main() -> int:
             f"queries per page: {few_rendered} rendered, {few_cached} cached, whatever the "
             f"number of shipments and events ({many_events} checked)",
             f"peak RSS per web worker: {peak:.0f} MB (limit {WEB_WORKER_RSS_LIMIT_MB} MB)",
+            "CPU ms per request (gunicorn / PostgreSQL): "
+            + "; ".join(
+                f"{name} {v.get('gunicorn', 0):.2f} / {v.get('PostgreSQL', 0):.2f}"
+                for name, v in cpu.items()
+            ),
         ],
     )
     if not ok:

@@ -10,18 +10,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, TypeVar
 
-from django.db import connection, models
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from shopapp.models import Order, Shop
+from shopapp.rawsql import row_fetch_one
 from shopapp.storefront.lookup import storefront_orders
 from tracking.branding import Branding, tracking_branding
 from tracking.forms import normalise_tracking_number
 from tracking.models import Delay, Shipment, ShipmentLineItem, TrackingEvent, TrackingSettings
-
-M = TypeVar("M", bound=models.Model)
 
 # A logged-in customer's list: the orders a shopper could still be waiting for.
 CUSTOMER_RECENT_ORDERS = 10
@@ -34,32 +31,11 @@ def _visible_events() -> QuerySet[TrackingEvent]:
     return TrackingEvent.objects.filter(deleted_at__isnull=True).order_by("-happened_at", "-id")
 
 
-def _one_row(model: type[M], where: str, params: list[Any]) -> M | None:
-    """One row of ``model`` by a plain SQL condition, as the ORM would build it.
-
-    The tracking page's hot path: compiling a queryset costs ~0.5 ms of CPU, more than
-    PostgreSQL's work for a lookup by key (bench/tracking.py's profile), and a cached page
-    runs nothing else. Field converters run as in the ORM (``from_db_value``)."""
-    fields = model._meta.concrete_fields
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
-    table = connection.ops.quote_name(model._meta.db_table)
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM {table} WHERE {where} LIMIT 1", params)  # noqa: S608
-        row = cursor.fetchone()
-    if row is None:
-        return None
-    values = [
-        f.from_db_value(v, None, connection) if hasattr(f, "from_db_value") else v
-        for f, v in zip(fields, row, strict=True)
-    ]
-    return model.from_db(connection.alias, [f.attname for f in fields], values)
-
-
 def order_page_head(*, shop: Shop, order_id: int) -> Order | None:
-    """The order row alone (one query): its ``version`` names the cached page, so a page
-    served from the cache reads nothing more. The filters are ``storefront_orders``': not
-    deleted, not redacted, this shop's."""
-    return _one_row(
+    """The order row alone (one query, plain SQL: shopapp.rawsql): its ``version`` names the
+    cached page, so a page served from the cache reads nothing more. The filters are
+    ``storefront_orders``': this shop's, not deleted, not redacted."""
+    return row_fetch_one(
         Order,
         "id = %s AND shop_id = %s AND deleted_at IS NULL AND redacted_at IS NULL",
         [order_id, shop.pk],
@@ -139,7 +115,7 @@ def shipment_by_tracking_number(*, shop: Shop, tracking_number: str) -> Shipment
 
 def tracking_settings_for_shop(*, shop: Shop) -> TrackingSettings:
     """The shop's page settings, or the defaults (unsaved) when the merchant never set any."""
-    found = _one_row(TrackingSettings, "shop_id = %s", [shop.pk])
+    found = row_fetch_one(TrackingSettings, "shop_id = %s", [shop.pk])
     if found is None:
         return TrackingSettings(shop=shop)
     found.shop = shop  # the caller's instance: no second query for it
