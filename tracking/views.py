@@ -509,7 +509,10 @@ def _page_view_record(*, shop: Shop, order_id: int) -> None:
         "UPDATE tracking_trackingpageview SET views = views + 1, last_viewed_at = %s "
         "WHERE shop_id = %s AND order_id = %s"
     )
-    asynchronous = connection.vendor == "postgresql"
+    # (Two statements in one execute need psycopg's client-side binding, Django's default.)
+    asynchronous = connection.vendor == "postgresql" and not connection.settings_dict.get(
+        "OPTIONS", {}
+    ).get("server_side_binding")
     with connection.cursor() as cursor:
         if asynchronous:
             cursor.execute(
