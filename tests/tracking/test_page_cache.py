@@ -266,13 +266,7 @@ def test_the_language_asked_for_is_part_of_the_key(client):
 def test_redis_down_renders_the_page(client, settings):
     # given the cache's Redis unreachable
     order = _order_with(1, 2)
-    settings.CACHES = {
-        **settings.CACHES,
-        "storefront": {
-            **settings.CACHES["storefront"],
-            "LOCATION": "redis://127.0.0.1:1/0",
-        },
-    }
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
 
     # then the page is rendered each time, all of it
     for _ in range(2):
