@@ -51,7 +51,7 @@ def restore(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("tracking", "0003_order_version_triggers")]
+    dependencies = [("tracking", "0005_shipment_tracking_numbers_gin")]
 
     operations = [
         migrations.RemoveIndex(model_name="shipment", name="tracking_sh_order_i_3aaaa3_idx"),
