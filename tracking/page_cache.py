@@ -82,10 +82,13 @@ def order_page_key(
     shop: Shop,
     order: Order,
     tracking_settings: TrackingSettings,
+    branding: object,
     language: str,
     explicit_locale: str,
     proxy_base: str,
 ) -> str:
+    """``branding`` is the page's look as rendered (the tracking settings and the shop's
+    brand: colours, logo, contact, footer), a frozen dataclass whose repr holds every field."""
     shop_part = hashlib.sha256(
         f"{shop.name}\x1f{shop.myshopify_domain}\x1f{shop.timezone}".encode()
     ).hexdigest()[:12]
@@ -94,6 +97,7 @@ def order_page_key(
     return _prefix() + (
         f"tracking:order:{PAGE_FORMAT}:{shop.pk}:{order.pk}:{order.created_at.timestamp()}:"
         f"{order.version}:{shop_part}:{_settings_fingerprint(tracking_settings)}:"
+        f"{hashlib.sha256(repr(branding).encode()).hexdigest()[:16]}:"
         f"{language}:{explicit_locale}:{proxy_base}"
     )
 

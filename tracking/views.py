@@ -360,6 +360,7 @@ class _Page:
                 shop=self.shop,
                 order=order,
                 tracking_settings=self.settings,
+                branding=self.branding,
                 language=language,
                 explicit_locale=self.explicit_locale,
                 proxy_base=self.proxy_base,

@@ -13,6 +13,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from shopapp.branding.services import BrandingChange, branding_save
 from shopapp.models import LineItem, Order
 from shopapp.orders.services import order_upsert
 from shopapp.storefront.links import tracking_link_token
@@ -83,11 +84,11 @@ def test_queries_per_page_do_not_grow_with_shipments_and_events(client, shipment
     first, first_html = _queries(client, order)
     second, second_html = _queries(client, order)
 
-    # then the first (rendered): shop, settings, order, line items, shipments, their items,
-    # events, delays, the view counter's UPDATE; the second (cached): shop, settings, order,
-    # the view counter's UPDATE
-    assert first == 9
-    assert second == 4
+    # then the first (rendered): shop, settings, branding, order, line items, shipments, their
+    # items, events, delays, the view counter's UPDATE; the second (cached): shop, settings,
+    # branding, order, the view counter's UPDATE
+    assert first == 10
+    assert second == 5
     assert second_html == first_html
     assert first_html.count("pp-timeline__event") == shipments * events
 
@@ -251,6 +252,30 @@ def test_settings_and_shop_changes_are_part_of_the_key(client):
     order.shop.save()
     TrackingSettings.objects.filter(shop=order.shop).update(logo_url="https://cdn.example/l.png")
     assert 'alt="Renamed Outdoor"' in body(_page(client, order))
+
+
+def test_the_shops_branding_is_part_of_the_key(client):
+    # given a cached page
+    order = _order_with(1, 1)
+    _cached_page(client, order)
+
+    # when the merchant sets a brand (shopapp.branding, no write to the order)
+    branding_save(
+        shop=order.shop,
+        change=BrandingChange(
+            accent_color="#1f5130",
+            text_color="#111111",
+            background_color="#ffffff",
+            font="georgia",
+            support_email="help@outdoor.example",
+            footer_text="Outdoor Co, 1 Trail Road",
+        ),
+    )
+
+    # then the next view shows it
+    page = body(_page(client, order))
+    assert "Outdoor Co, 1 Trail Road" in page
+    assert "help@outdoor.example" in page
 
 
 def test_the_language_asked_for_is_part_of_the_key(client):
