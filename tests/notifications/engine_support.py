@@ -200,7 +200,7 @@ def dispatch_and_work(rq_worker, capture) -> int:
 
     with capture(execute=True):
         count = messages_dispatch_due()
-    rq_worker(("default",))
+    rq_worker()
     return count
 
 
