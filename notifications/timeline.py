@@ -27,8 +27,13 @@ def describe(message: Message, key: str | None = None) -> str:
 
 
 def message_timeline_record(message: Message, *, kind: str, summary: str, **detail: Any) -> None:
-    order = Order.objects.get(pk=message.order_id)
-    shop = Shop.objects.get(pk=message.shop_id)
+    # The sender loaded both with the row: no query then.
+    order = message.order if Message.order.is_cached(message) else None
+    if order is None or order.pk != message.order_id:
+        order = Order.objects.get(pk=message.order_id)
+    shop = order.shop if Order.shop.is_cached(order) else None
+    if shop is None or shop.pk != message.shop_id:
+        shop = Shop.objects.get(pk=message.shop_id)
     order_event_record(
         shop=shop,
         order=order,
