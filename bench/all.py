@@ -122,7 +122,20 @@ def bench_arguments(name: str, args: argparse.Namespace) -> list[str]:
             "--admin-requests",
             str(args.admin_requests),
         ],
-        "notifications": ["--orders", str(args.orders)],
+        # The burst, then a steady 20 triggers/s and the 1/2/4-worker scaling (their figures
+        # are in the bench's notes).
+        "notifications": [
+            "--orders",
+            str(args.orders),
+            "--steady-rate",
+            "20",
+            "--steady-seconds",
+            "15",
+            "--scaling",
+            "1,2,4",
+            "--scaling-orders",
+            str(max(100, args.orders // 2)),
+        ],
         "load": ["--count", str(args.load_count), "--connections", str(args.connections)],
     }[name]
 

@@ -1,17 +1,24 @@
-"""Notification throughput and latency: N orders ship at once, two RQ workers send the emails.
+"""Notification throughput and latency: N orders ship at once, RQ workers send the emails.
 
-    bench ─ migrate, shop, sequence, N orders ─▶ scratch database
-          ─ aiosmtpd sink (in this process) ◀─ SMTP ─ 2 × `manage.py rqworker default`
-    phase 1 (ceiling): N no-op jobs through the same two workers     → jobs/s
-    phase 2: notification_trigger("shipped") for every order, while a dispatcher thread runs
-             messages_dispatch_due every 0.5 s (the cron, faster) → send jobs → SMTP
-             → messages/s, p50/p95 from the trigger call to SMTP acceptance, and the ratio
-               to the no-op ceiling
+    bench ─ migrate, shop, sequence, orders ─▶ scratch database
+          ─ aiosmtpd sink (in this process) ◀─ SMTP ─ W × the Procfile's worker (every queue,
+                                                       no fork per job: shopapp.background.worker)
+    phase 1 (ceiling): N no-op jobs on the sends queue through the same workers → jobs/s
+    phase 2 (burst): notification_trigger("shipped") for N orders, then a dispatcher thread
+             runs messages_dispatch_due every 0.5 s (the cron, faster) → send jobs → SMTP
+             → messages/s from the first dispatch (the triggers, one process, would pace it
+               otherwise), p50/p95 from each trigger call to SMTP acceptance, duplicates (a
+               Message-ID accepted twice), and the ratio to the no-op ceiling
+    phase 3 (steady, --steady-rate R --steady-seconds S): R triggers a second for S seconds
+             → p50/p95 trigger → SMTP accepted
+    phase 4 (scaling, --scaling 1,2,4): burst and no-op again with each worker count
+    every phase: the peak RSS (VmHWM) of each worker process
 
 The ratio is the engine's own cost over RQ's (claim, conditions, render, SMTP round trip,
 timeline rows), whatever the machine.
 
     .venv/bin/python bench/notifications.py [--orders 10000] [--workers 2] [--json out.json]
+        [--steady-rate 20 --steady-seconds 30] [--scaling 1,2,4 --scaling-orders 1000]
 
 Database: ``DATABASE_URL`` when set (the bench's shop is deleted afterwards), else a SQLite
 file in a temporary directory. Redis: ``REDIS_URL`` when set (the queue is emptied before and
@@ -58,6 +65,16 @@ def parse_args() -> argparse.Namespace:
         "--orders", type=int, default=10_000, help="orders shipped at once, one email each (10000)"
     )
     parser.add_argument("--workers", type=int, default=2, help="RQ worker processes (2)")
+    parser.add_argument(
+        "--steady-rate", type=float, default=0, help="phase 3: triggers a second (0: skip)"
+    )
+    parser.add_argument("--steady-seconds", type=float, default=30, help="phase 3 length (30)")
+    parser.add_argument(
+        "--scaling", default="", help="phase 4: worker counts, e.g. 1,2,4 (empty: skip)"
+    )
+    parser.add_argument(
+        "--scaling-orders", type=int, default=1000, help="phase 4: orders per count (1000)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here (bench.report)")
     return parser.parse_args()
 
@@ -67,7 +84,13 @@ class Sink:
 
     def __init__(self) -> None:
         self.accepted: dict[str, float] = {}
+        # Every acceptance, repeats included: more than len(accepted) means a duplicate.
+        self.count = 0
         self.lock = threading.Lock()
+
+    def reset(self) -> None:
+        with self.lock:
+            self.accepted, self.count = {}, 0
 
     async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd's hook name
         accepted_at = time.time()
@@ -79,7 +102,8 @@ class Sink:
             if not line:
                 break
         with self.lock:
-            self.accepted[message_id] = accepted_at
+            self.accepted.setdefault(message_id, accepted_at)
+            self.count += 1
         return "250 OK"
 
 
@@ -179,6 +203,8 @@ def shop_delete() -> None:
 
 
 def start_workers(count: int, log_dir: Path) -> list[subprocess.Popen]:
+    from django.conf import settings
+
     processes = []
     for n in range(count):
         log = open(log_dir / f"worker-{n}.log", "wb")  # noqa: SIM115 - lives as long as the worker
@@ -188,7 +214,7 @@ def start_workers(count: int, log_dir: Path) -> list[subprocess.Popen]:
                     sys.executable,
                     str(REPO / "manage.py"),
                     "rqworker",
-                    "default",
+                    *settings.RQ_WORKER_QUEUES,
                     "--name",
                     f"bench-{n}-{os.getpid()}",
                 ],
@@ -199,6 +225,18 @@ def start_workers(count: int, log_dir: Path) -> list[subprocess.Popen]:
             )
         )
     return processes
+
+
+def peak_rss_mb(process: subprocess.Popen) -> float:
+    """The process's peak resident set size so far (VmHWM), in MB."""
+    try:
+        status = Path(f"/proc/{process.pid}/status").read_text()
+    except OSError:
+        return float("nan")
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
 
 
 def stop_workers(processes: list[subprocess.Popen]) -> None:
@@ -253,7 +291,13 @@ def run_noop(queue, total: int) -> float:
     return elapsed
 
 
-def run_notifications(sink: Sink, order_ids: list[int]) -> dict:
+def run_notifications(
+    sink: Sink, order_ids: list[int], *, rate: float = 0, hold: bool = False
+) -> dict:
+    """Trigger "shipped" for ``order_ids`` (all at once, or ``rate`` a second) and wait until
+    SMTP accepted one email each. ``hold``: nothing is dispatched before the last trigger, so
+    the send rate is the workers' alone (the triggers run in this one process and would
+    otherwise pace it)."""
     from django.db import close_old_connections
     from django.db.models import Count
     from django.utils import timezone
@@ -264,13 +308,19 @@ def run_notifications(sink: Sink, order_ids: list[int]) -> dict:
     from shopapp.models import Order, Shop
 
     shop = Shop.objects.get(myshopify_domain=SHOP_DOMAIN)
+    sink.reset()
     triggered_at: dict[int, float] = {}
     triggering_done = threading.Event()
     stop = threading.Event()
     dispatch_errors: list[str] = []
 
+    dispatch_started: list[float] = []
+
     def dispatcher() -> None:
         try:
+            if hold:
+                triggering_done.wait()
+            dispatch_started.append(time.time())
             while not stop.is_set():
                 messages_dispatch_due()
                 if (
@@ -290,9 +340,15 @@ def run_notifications(sink: Sink, order_ids: list[int]) -> dict:
     started = time.perf_counter()
     started_wall = time.time()
     thread.start()
-    for order in (
-        Order.objects.filter(pk__in=order_ids).select_related("shop").iterator(chunk_size=500)
+    for n, order in enumerate(
+        Order.objects.filter(pk__in=order_ids)
+        .select_related("shop")
+        .order_by("id")
+        .iterator(chunk_size=500)
     ):
+        if rate:
+            # Paced: trigger n is due n/rate seconds after the start.
+            time.sleep(max(0.0, n / rate - (time.perf_counter() - started)))
         triggered_at[order.pk] = time.time()
         notification_trigger(
             shop=shop,
@@ -320,23 +376,23 @@ def run_notifications(sink: Sink, order_ids: list[int]) -> dict:
     if dispatch_errors:
         raise SystemExit(f"dispatcher failed: {dispatch_errors[0]}")
     last_accepted = max(sink.accepted.values())
-    by_message = dict(Message.objects.filter(shop=shop).values_list("pk", "order_id"))
+    ours = Message.objects.filter(shop=shop, order_id__in=order_ids)
+    by_message = dict(ours.values_list("pk", "order_id"))
     latencies = []
     for message_id, accepted in sink.accepted.items():
         pk = int(message_id.split("-", 1)[1].split("@", 1)[0])
         latencies.append(accepted - triggered_at[by_message[pk]])
     statuses = dict(
-        Message.objects.filter(shop=shop)
-        .values_list("status")
-        .annotate(count=Count("id"))
-        .values_list("status", "count")
+        ours.values_list("status").annotate(count=Count("id")).values_list("status", "count")
     )
     return {
         "wall": last_accepted - started_wall,
+        # From the first dispatch to the last acceptance: the send rate's denominator.
+        "send_wall": last_accepted - dispatch_started[0],
         "trigger_seconds": trigger_seconds,
         "latencies": sorted(latencies),
         "statuses": statuses,
-        "duplicates": len(sink.accepted) - len(set(sink.accepted)),
+        "duplicates": sink.count - len(sink.accepted),
     }
 
 
@@ -350,6 +406,8 @@ def main() -> None:
     args = parse_args()
     from aiosmtpd.controller import Controller
 
+    scaling = [int(n) for n in args.scaling.split(",") if n.strip()]
+    steady_count = int(args.steady_rate * args.steady_seconds)
     with tempfile.TemporaryDirectory(prefix="bench-notifications-") as tmp:
         run_dir = Path(tmp)
         sink = Sink()
@@ -357,18 +415,38 @@ def main() -> None:
         controller = Controller(sink, hostname="127.0.0.1", port=smtp_port)
         controller.start()
         configure_environment(run_dir, smtp_port)
-        order_ids = prepare(args.orders)
+        order_ids = prepare(args.orders + steady_count + args.scaling_orders * len(scaling))
+        burst_ids, rest = order_ids[: args.orders], order_ids[args.orders :]
+        steady_ids, rest = rest[:steady_count], rest[steady_count:]
 
         import django_rq
 
-        queue = django_rq.get_queue("default", commit_mode="auto")
+        queue = django_rq.get_queue("sends", commit_mode="auto")
         queue.empty()
+        rss: dict[str, list[float]] = {}
+        scaled: dict[int, tuple[float, float]] = {}
+        steady = None
         workers = start_workers(args.workers, run_dir)
         try:
-            # Warm-up: both workers up and importing Django before the clock starts.
+            # Warm-up: the workers up and importing Django before the clock starts.
             run_noop(queue, 20 * args.workers)
             noop_seconds = run_noop(queue, args.orders)
-            result = run_notifications(sink, order_ids)
+            result = run_notifications(sink, burst_ids, hold=True)
+            if steady_ids:
+                steady = run_notifications(sink, steady_ids, rate=args.steady_rate)
+            rss[f"{args.workers} workers"] = [peak_rss_mb(w) for w in workers]
+            stop_workers(workers)
+            workers = []
+            for count in scaling:
+                ids, rest = rest[: args.scaling_orders], rest[args.scaling_orders :]
+                workers = start_workers(count, run_dir)
+                run_noop(queue, 20 * count)
+                scaled_noop = args.scaling_orders / run_noop(queue, args.scaling_orders)
+                run = run_notifications(sink, ids, hold=True)
+                scaled[count] = (scaled_noop, len(run["latencies"]) / run["send_wall"])
+                rss[f"{count} workers (scaling)"] = [peak_rss_mb(w) for w in workers]
+                stop_workers(workers)
+                workers = []
         finally:
             stop_workers(workers)
             queue.empty()
@@ -384,14 +462,15 @@ def main() -> None:
 
     noop_rate = args.orders / noop_seconds
     sent = len(result["latencies"])
-    rate = sent / result["wall"]
+    rate = sent / result["send_wall"]
     database = os.environ.get("DATABASE_URL", "sqlite (temporary file)").split("@")[-1]
     print(f"orders: {args.orders}, workers: {args.workers}, database: {database}")
     print(f"no-op RQ jobs:     {noop_rate:8.1f} jobs/s  ({noop_seconds:.1f} s)")
     print(
         f"shipped emails:    {rate:8.1f} messages/s  "
-        f"({sent} accepted by SMTP in {result['wall']:.1f} s; "
-        f"triggers took {result['trigger_seconds']:.1f} s)"
+        f"({sent} accepted by SMTP {result['send_wall']:.1f} s after the first dispatch; "
+        f"the triggers before it took {result['trigger_seconds']:.1f} s, "
+        f"{result['wall']:.1f} s from the first trigger to the last acceptance)"
     )
     print(
         f"trigger → SMTP:    p50 {percentile(result['latencies'], 50):.2f} s, "
@@ -399,25 +478,64 @@ def main() -> None:
         f"p99 {percentile(result['latencies'], 99):.2f} s"
     )
     print(f"ratio to no-op:    {rate / noop_rate:.3f}")
-    print(f"message statuses:  {result['statuses']}")
-    ok = sent == args.orders and result["statuses"].get("sent") == args.orders
+    print(f"message statuses:  {result['statuses']}, duplicates: {result['duplicates']}")
+    notes = []
+    if steady is not None:
+        line = (
+            f"steady {args.steady_rate:g} triggers/s for {args.steady_seconds:g} s: "
+            f"trigger → SMTP p50 {percentile(steady['latencies'], 50):.2f} s, "
+            f"p95 {percentile(steady['latencies'], 95):.2f} s "
+            f"({len(steady['latencies'])} sent, duplicates {steady['duplicates']})"
+        )
+        print(line)
+        notes.append(line)
+    for count, (scaled_noop, scaled_rate) in scaled.items():
+        line = (
+            f"{count} worker(s): no-op {scaled_noop:.1f} jobs/s, sends {scaled_rate:.1f} "
+            f"messages/s ({scaled_rate / scaled_noop:.3f} of no-op)"
+        )
+        print(line)
+        notes.append(line)
+    for label, values in rss.items():
+        line = f"peak RSS per worker, {label}: " + ", ".join(f"{v:.0f} MB" for v in values)
+        print(line)
+        notes.append(line)
+    ok = (
+        sent == args.orders
+        and result["statuses"].get("sent") == args.orders
+        and result["duplicates"] == 0
+        and (steady is None or steady["duplicates"] == 0)
+    )
+    rows = [
+        # RQ reports no latency of its own per no-op job: rate only.
+        figures_row("no-op RQ jobs", rate=noop_rate, p50_ms=None, p99_ms=None, baseline=True),
+        figures_row(
+            "shipped emails (dispatch to SMTP; latency from trigger)",
+            rate=rate,
+            p50_ms=percentile(result["latencies"], 50) * 1000,
+            p99_ms=percentile(result["latencies"], 99) * 1000,
+            failed=args.orders - (result["statuses"].get("sent") or 0),
+        ),
+    ]
+    if steady is not None:
+        rows.append(
+            figures_row(
+                f"steady {args.steady_rate:g} triggers/s (trigger to SMTP)",
+                rate=len(steady["latencies"]) / steady["wall"],
+                p50_ms=percentile(steady["latencies"], 50) * 1000,
+                p99_ms=percentile(steady["latencies"], 99) * 1000,
+                failed=steady_count - (steady["statuses"].get("sent") or 0),
+            )
+        )
     figures_write(
         args.json,
         bench="notifications",
         unit="msgs/s",
-        setup=f"{args.orders} orders shipped at once, {args.workers} RQ workers, {database}",
-        rows=[
-            # RQ reports no latency of its own per no-op job: rate only.
-            figures_row("no-op RQ jobs", rate=noop_rate, p50_ms=None, p99_ms=None, baseline=True),
-            figures_row(
-                "shipped emails (trigger to SMTP)",
-                rate=rate,
-                p50_ms=percentile(result["latencies"], 50) * 1000,
-                p99_ms=percentile(result["latencies"], 99) * 1000,
-                failed=args.orders - (result["statuses"].get("sent") or 0),
-            ),
-        ],
+        setup=f"{args.orders} orders shipped at once, {args.workers} RQ workers "
+        f"(no fork per job, every queue), {database}",
+        rows=rows,
         ok=ok,
+        notes=notes,
     )
     if not ok:
         raise SystemExit("not every message was sent exactly once")

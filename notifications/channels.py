@@ -17,10 +17,14 @@ notifications.services for how the window is kept small.
 from __future__ import annotations
 
 import logging
+import select
 import smtplib
+import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from email.utils import formataddr
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -130,41 +134,144 @@ def _smtp_error(exc: smtplib.SMTPException) -> SendError:
     return TransientSendError(type(exc).__name__, code="smtp.connection")
 
 
-def email_send(email: EmailToSend, *, before_handover: Callable[[], None]) -> str:
-    """Send one email through the configured backend; returns its Message-ID."""
+# SMTP connections are kept open per worker process (and thread) between sends: a send costs a
+# MAIL/RCPT/DATA exchange, not a TCP + EHLO (+ STARTTLS + AUTH) handshake. Before a send on a
+# connection idle for a while, NOOP checks that the server has not dropped it; if it has, a new
+# one is opened, which is safe because nothing of this message was sent yet. Once the message
+# is handed over nothing is retried on another connection here (never two sends of one
+# message in one attempt): an error drops the connection and goes to the caller as before.
+SMTP_PROBE_AFTER_IDLE_S = 2.0
+# Providers close long-lived connections or cap messages per connection (Gmail ~100):
+# a connection is closed after this many messages or this long, whichever comes first.
+SMTP_MAX_MESSAGES_PER_CONNECTION = 100
+SMTP_MAX_CONNECTION_AGE_S = 300.0
+
+
+class _SmtpConnection(threading.local):
+    backend: Any = None
+    key: tuple = ()
+    opened_at: float = 0.0
+    last_used_at: float = 0.0
+    sent: int = 0
+
+
+_smtp = _SmtpConnection()
+
+
+def _smtp_key() -> tuple:
+    return (
+        settings.EMAIL_BACKEND,
+        getattr(settings, "EMAIL_HOST", ""),
+        getattr(settings, "EMAIL_PORT", 0),
+        getattr(settings, "EMAIL_HOST_USER", ""),
+        getattr(settings, "EMAIL_HOST_PASSWORD", ""),
+        getattr(settings, "EMAIL_USE_TLS", False),
+        getattr(settings, "EMAIL_USE_SSL", False),
+        getattr(settings, "EMAIL_TIMEOUT", None),
+    )
+
+
+def smtp_connection_drop() -> None:
+    """Close this process's kept connection (quietly: it may be broken already)."""
+    backend, _smtp.backend = _smtp.backend, None
+    if backend is None:
+        return
+    try:
+        backend.close()
+    except Exception:  # noqa: BLE001 - closing a broken connection must not hide the result
+        logger.debug("notifications.email.close_failed")
+
+
+def _smtp_open():
     connection = get_connection(
         fail_silently=False,
         timeout=getattr(settings, "EMAIL_TIMEOUT", None) or SMTP_TIMEOUT_SECONDS,
     )
     try:
-        # Open first: a refused or slow connection fails here, before the handover mark.
         connection.open()
     except smtplib.SMTPException as exc:
         raise _smtp_error(exc) from exc
     except (TimeoutError, OSError) as exc:
         raise TransientSendError(type(exc).__name__, code="smtp.connection") from exc
+    now = time.monotonic()
+    _smtp.backend, _smtp.key, _smtp.opened_at, _smtp.last_used_at, _smtp.sent = (
+        connection,
+        _smtp_key(),
+        now,
+        now,
+        0,
+    )
+    return connection
+
+
+def _smtp_alive(connection, *, probe: bool) -> bool:
+    smtp = getattr(connection, "connection", None)
+    if smtp is None:
+        # Not an SMTP backend (locmem, console): nothing to lose.
+        return True
+    sock = getattr(smtp, "sock", None)
+    if sock is None:
+        return False
     try:
-        message = email_build(email, connection=connection)
-        before_handover()
-        try:
-            sent = connection.send_messages([message])
-        except smtplib.SMTPServerDisconnected as exc:
-            raise TransientSendError(
-                type(exc).__name__, code="smtp.disconnected", maybe_delivered=True
-            ) from exc
-        except smtplib.SMTPException as exc:
-            raise _smtp_error(exc) from exc
-        except (TimeoutError, OSError) as exc:
-            raise TransientSendError(
-                type(exc).__name__, code="smtp.connection", maybe_delivered=True
-            ) from exc
-        if not sent:
-            raise TransientSendError("backend sent nothing", code="smtp.not_sent")
-    finally:
-        try:
-            connection.close()
-        except Exception:  # noqa: BLE001 - closing a broken connection must not hide the result
-            logger.debug("notifications.email.close_failed")
+        # Between our commands the server has nothing to say: anything readable is its
+        # goodbye (a 421 on idle timeout, or the connection closed). No round trip.
+        readable, _, _ = select.select([sock], [], [], 0)
+        if readable:
+            return False
+        if not probe:
+            return True
+        code, _ = smtp.noop()
+    except (smtplib.SMTPException, OSError, ValueError):
+        return False
+    return code == 250
+
+
+def smtp_connection_get():
+    """This process's open connection to the configured email backend, opened if needed.
+    Raises TransientSendError when none can be opened (nothing was sent)."""
+    connection = _smtp.backend
+    now = time.monotonic()
+    if connection is not None and (
+        _smtp.key != _smtp_key()
+        or now - _smtp.opened_at > SMTP_MAX_CONNECTION_AGE_S
+        or _smtp.sent >= SMTP_MAX_MESSAGES_PER_CONNECTION
+        or not _smtp_alive(connection, probe=now - _smtp.last_used_at > SMTP_PROBE_AFTER_IDLE_S)
+    ):
+        smtp_connection_drop()
+        connection = None
+    return connection if connection is not None else _smtp_open()
+
+
+def email_send(email: EmailToSend, *, before_handover: Callable[[], None]) -> str:
+    """Send one email through the configured backend; returns its Message-ID."""
+    # Open (or check) first: a refused or slow connection fails here, before the handover mark.
+    connection = smtp_connection_get()
+    message = email_build(email, connection=connection)
+    before_handover()
+    try:
+        sent = connection.send_messages([message])
+    except smtplib.SMTPServerDisconnected as exc:
+        smtp_connection_drop()
+        raise TransientSendError(
+            type(exc).__name__, code="smtp.disconnected", maybe_delivered=True
+        ) from exc
+    except smtplib.SMTPException as exc:
+        smtp_connection_drop()
+        raise _smtp_error(exc) from exc
+    except (TimeoutError, OSError) as exc:
+        smtp_connection_drop()
+        raise TransientSendError(
+            type(exc).__name__, code="smtp.connection", maybe_delivered=True
+        ) from exc
+    except BaseException:
+        # RQ's job timeout (or a shutdown) mid-conversation: the connection's state is unknown.
+        smtp_connection_drop()
+        raise
+    if not sent:
+        smtp_connection_drop()
+        raise TransientSendError("backend sent nothing", code="smtp.not_sent")
+    _smtp.sent += 1
+    _smtp.last_used_at = time.monotonic()
     return email.message_id
 
 

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from notifications.models import Message
 from notifications.timeline import message_timeline_record
-from shopapp.background.queue import JobSpec, rq_enqueue
+from shopapp.background.queue import JobSpec, Queues, rq_enqueue
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ RETRY_INTERVALS_SECONDS = [30, 120, 600, 1800]
 DISPATCH_BATCH = 500
 DISPATCH_BUDGET_SECONDS = 40.0
 
-SEND_QUEUE = "default"
+SEND_QUEUE = Queues.SENDS
 
 
 def retry_intervals() -> list[int]:

@@ -214,7 +214,13 @@ def address_normalise(channel: str, address: str) -> str:
 
 
 def notification_settings_for(*, shop: Shop) -> NotificationSettings:
-    """The shop's settings row, or unsaved defaults (reading never writes)."""
+    """The shop's settings row, or unsaved defaults (reading never writes). A shop loaded
+    with ``select_related("notification_settings")`` is answered without a query."""
+    if Shop.notification_settings.is_cached(shop):
+        try:
+            return shop.notification_settings
+        except NotificationSettings.DoesNotExist:
+            return NotificationSettings(shop=shop)
     row = NotificationSettings.objects.filter(shop=shop).first()
     return row or NotificationSettings(shop=shop)
 

@@ -22,10 +22,13 @@ plain dict; the limits below keep a template from spinning a worker or filling i
 from __future__ import annotations
 
 import contextvars
+import dataclasses
 import datetime as dt
 import functools
 import logging
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
@@ -135,6 +138,9 @@ class TemplateSource:
     text_body: str = ""
     sms_body: str = ""
     is_default: bool = True
+    # Which version of which source this is, for the compiled-template cache: the shop's row
+    # (id, updated_at), or the built-in default (immutable in a process). None: never cached.
+    version: tuple | None = None
 
 
 # Per render: the running loop count and the deadline, shared by every context copy
@@ -362,10 +368,15 @@ def template_source_get(*, shop: Shop, key: str, channel: str, locale: str) -> T
                 text_body=row.text_body,
                 sms_body=row.sms_body,
                 is_default=False,
+                version=("row", row.pk, row.updated_at.isoformat()),
             )
     for candidate in [*wanted, DEFAULT_LOCALE]:
         default = default_template_get(key=key, channel=channel, locale=candidate)
         if default is not None:
+            if default.version is None:
+                return dataclasses.replace(
+                    default, version=("default", default.key, default.channel, default.locale)
+                )
             return default
     raise TemplateRenderError(f"No template '{key}' for {channel}.")
 
@@ -394,12 +405,49 @@ def _error_message(exc: LiquidError) -> str:
     return message[:1].upper() + message[1:]
 
 
-def _render_field(*, env: Environment, field: str, source: str, context: dict[str, Any]) -> str:
+# Compiled templates, per process: parsing is most of a render's cost, and a template changes
+# far less often than it is sent. Keyed by the source's version (TemplateSource.version) and
+# field; the source text is kept and compared too, so a row changed without its updated_at
+# moving is compiled afresh rather than rendered stale.
+COMPILED_CACHE_SIZE = 512
+_compiled: OrderedDict[tuple, tuple[str, BoundTemplate]] = OrderedDict()
+_compiled_lock = threading.Lock()
+compiled_stats = {"hits": 0, "misses": 0}
+
+
+def _compile(env: Environment, source: str, cache_key: tuple | None) -> BoundTemplate:
+    if cache_key is None:
+        return env.from_string(source)
+    with _compiled_lock:
+        entry = _compiled.get(cache_key)
+        if entry is not None and entry[0] == source:
+            _compiled.move_to_end(cache_key)
+            compiled_stats["hits"] += 1
+            return entry[1]
+    template = env.from_string(source)
+    with _compiled_lock:
+        compiled_stats["misses"] += 1
+        _compiled[cache_key] = (source, template)
+        _compiled.move_to_end(cache_key)
+        while len(_compiled) > COMPILED_CACHE_SIZE:
+            _compiled.popitem(last=False)
+    return template
+
+
+def _render_field(
+    *,
+    env: Environment,
+    field: str,
+    source: str,
+    context: dict[str, Any],
+    version: tuple | None = None,
+) -> str:
     if not source:
         return ""
     token = _budget.set({"iterations": 0.0, "deadline": time.monotonic() + RENDER_DEADLINE_SECONDS})
     try:
-        return env.from_string(source).render(**context)
+        cache_key = (*version, field, id(env)) if version is not None else None
+        return _compile(env, source, cache_key).render(**context)
     except LiquidError as exc:
         raise TemplateRenderError(
             f"{FIELD_LABELS[field]}: {_error_message(exc)}",
@@ -418,7 +466,13 @@ def template_source_render(*, source: TemplateSource, context: Mapping[str, Any]
     """Render one template source with ``context`` (sanitised here)."""
     data = context_sanitize(context)
     if source.channel == Channel.SMS:
-        body = _render_field(env=_SMS_ENV, field="sms_body", source=source.sms_body, context=data)
+        body = _render_field(
+            env=_SMS_ENV,
+            field="sms_body",
+            source=source.sms_body,
+            context=data,
+            version=source.version,
+        )
         body = body.strip()
         if len(body) > SMS_MAX_CHARS:
             raise TemplateRenderError(
@@ -427,11 +481,18 @@ def template_source_render(*, source: TemplateSource, context: Mapping[str, Any]
                 field="sms_body",
             )
         return Rendered(body=body)
-    subject = _render_field(env=_TEXT_ENV, field="subject", source=source.subject, context=data)
+    version = source.version
+    subject = _render_field(
+        env=_TEXT_ENV, field="subject", source=source.subject, context=data, version=version
+    )
     # A subject is one line: a template's stray newline must not become a header injection.
     subject = " ".join(subject.split())[:SUBJECT_MAX_CHARS]
-    html = _render_field(env=_HTML_ENV, field="html_body", source=source.html_body, context=data)
-    text = _render_field(env=_TEXT_ENV, field="text_body", source=source.text_body, context=data)
+    html = _render_field(
+        env=_HTML_ENV, field="html_body", source=source.html_body, context=data, version=version
+    )
+    text = _render_field(
+        env=_TEXT_ENV, field="text_body", source=source.text_body, context=data, version=version
+    )
     return Rendered(subject=subject, html=html, text=text.strip() + "\n" if text else "")
 
 

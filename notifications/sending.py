@@ -70,9 +70,11 @@ class ClaimLost(Exception):
 def _message_claim(*, message_id: int) -> Message | None:
     now = timezone.now()
     with transaction.atomic():
+        # The step, order, shop and the shop's settings come with the row (one query, only the
+        # message row locked): a send reads them all.
         message = (
-            Message.objects.select_for_update()
-            .select_related("step__sequence")
+            Message.objects.select_for_update(of=("self",))
+            .select_related("step__sequence", "order__shop__notification_settings")
             .filter(pk=message_id)
             .first()
         )
@@ -288,7 +290,7 @@ def message_send(*, message_id: int) -> str:
         return "not_claimed"
     step = message.step
     message._step_cache = step  # type: ignore[attr-defined]
-    order = Order.objects.select_related("shop").get(pk=message.order_id)
+    order = message.order
     shop = order.shop
     row = notification_settings_for(shop=shop)
 
@@ -323,8 +325,8 @@ def message_send(*, message_id: int) -> str:
         )
     except TemplateRenderError as exc:
         return _fail(message, f"template error: {exc}", "template_error")
-    # The facts the shopper reads are the facts the row keeps.
-    Message.objects.filter(pk=message.pk).update(snapshot=snapshot)
+    # The facts the shopper reads are the facts the row keeps (written with the handover mark).
+    message.snapshot = snapshot
     return _provider_send(message, shop=shop, row=row, rendered=rendered, context=context)
 
 
@@ -340,7 +342,7 @@ def _provider_call(
         # Committed on its own (autocommit): from here the provider may have the message.
         marked = Message.objects.filter(
             pk=message.pk, status=Message.Status.SENDING, claimed_at=message.claimed_at
-        ).update(provider_call_at=timezone.now())
+        ).update(provider_call_at=timezone.now(), snapshot=message.snapshot)
         if not marked:
             raise ClaimLost()
 

@@ -31,8 +31,13 @@ def message_timeline_record(
 ) -> OrderEvent | None:
     """One line about ``message`` on its order's timeline; None when ``dedupe_key`` (default:
     one line per message, outcome and attempt) was already recorded."""
-    order = Order.objects.get(pk=message.order_id)
-    shop = Shop.objects.get(pk=message.shop_id)
+    # The sender loaded both with the row: no query then.
+    order = message.order if Message.order.is_cached(message) else None
+    if order is None or order.pk != message.order_id:
+        order = Order.objects.get(pk=message.order_id)
+    shop = order.shop if Order.shop.is_cached(order) else None
+    if shop is None or shop.pk != message.shop_id:
+        shop = Shop.objects.get(pk=message.shop_id)
     return order_event_record(
         shop=shop,
         order=order,

@@ -1,6 +1,8 @@
 """Periodic jobs, run by RQ's cron scheduler: ``python manage.py rqcron shopapp.cron``.
 
-Each entry only enqueues a short job; the rows in the database are the schedule.
+Each entry only enqueues a short job; the rows in the database are the schedule. All of them
+go to the maintenance queue: a flood of webhooks or sends never holds a sweep back for long
+(workers take the queues round robin), and the sweeps never wait behind Shopify calls.
 """
 
 from rq import cron
@@ -8,6 +10,7 @@ from rq import cron
 from notifications.jobs import messages_dispatch_due_job
 from returns.jobs import photo_stash_expire_job
 from shopapp.background.jobs import tasks_sweep_job
+from shopapp.background.queue import Queues
 from shopapp.orders.jobs import orders_reconcile_all_job
 from shopapp.webhooks.jobs import webhook_event_sweep_job
 from tracking.jobs import delays_detect_all_job, shipments_reconcile_all_job
@@ -16,7 +19,7 @@ from tracking.jobs import delays_detect_all_job, shipments_reconcile_all_job
 # within a minute or two: the database, not Redis, is the source of truth.
 cron.register(
     webhook_event_sweep_job,
-    queue_name="webhooks",
+    queue_name=Queues.MAINTENANCE,
     cron="* * * * *",
     job_timeout=60,
     name="webhook_event_sweep",
@@ -26,7 +29,7 @@ cron.register(
 # down for or lost are handed over again within a minute or two (shopapp.background).
 cron.register(
     tasks_sweep_job,
-    queue_name="default",
+    queue_name=Queues.MAINTENANCE,
     cron="* * * * *",
     job_timeout=60,
     name="background_tasks_sweep",
@@ -36,7 +39,7 @@ cron.register(
 # orders updated since its last sync are pulled and upserted through the webhooks' service.
 cron.register(
     orders_reconcile_all_job,
-    queue_name="default",
+    queue_name=Queues.MAINTENANCE,
     cron="*/5 * * * *",
     job_timeout=60,
     name="orders_reconcile_all",
@@ -46,7 +49,7 @@ cron.register(
 # so a quarter hour's lag is nothing; each finding is recorded once whatever the repeats.
 cron.register(
     delays_detect_all_job,
-    queue_name="default",
+    queue_name=Queues.MAINTENANCE,
     cron="*/15 * * * *",
     job_timeout=60,
     name="tracking_delays_detect_all",
@@ -56,7 +59,7 @@ cron.register(
 # touched within 30 days) are re-read at most hourly, a bounded number of orders per run.
 cron.register(
     shipments_reconcile_all_job,
-    queue_name="default",
+    queue_name=Queues.MAINTENANCE,
     cron="*/10 * * * *",
     job_timeout=60,
     name="tracking_shipments_reconcile_all",
@@ -66,7 +69,7 @@ cron.register(
 # send lease expired) are claimed and handed to RQ, so a flushed Redis loses no message.
 cron.register(
     messages_dispatch_due_job,
-    queue_name="default",
+    queue_name=Queues.MAINTENANCE,
     cron="* * * * *",
     job_timeout=60,
     name="messages_dispatch_due",
@@ -76,7 +79,7 @@ cron.register(
 # than RETURNS_PHOTO_STASH_TTL_HOURS are deleted (off the hour, away from the other jobs).
 cron.register(
     photo_stash_expire_job,
-    queue_name="default",
+    queue_name=Queues.MAINTENANCE,
     cron="23 * * * *",
     job_timeout=300,
     name="returns_photo_stash_expire",

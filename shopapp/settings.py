@@ -202,12 +202,27 @@ def _redis_url() -> str:
 
 
 REDIS_URL = _redis_url()
+# One queue per kind of work (shopapp.background.queue.Queues); "default" only drains jobs an
+# earlier release queued there.
 RQ_QUEUES = {
-    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
     "webhooks": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 120},
+    "sends": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 120},
+    "syncs": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 600},
+    "maintenance": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
+    "default": {"URL": REDIS_URL, "DEFAULT_TIMEOUT": 300},
 }
-# django-rq: enqueue after the surrounding transaction commits (DESIGN: enqueue on commit).
-RQ = {"COMMIT_MODE": "on_db_commit"}
+# The queues every worker takes, round robin (Procfile, `manage.py demo`).
+RQ_WORKER_QUEUES = ["webhooks", "sends", "syncs", "maintenance", "default"]
+RQ = {
+    # django-rq: enqueue after the surrounding transaction commits (DESIGN: enqueue on commit).
+    "COMMIT_MODE": "on_db_commit",
+    # No fork per job, round robin over the queues, watchdog and memory ceiling.
+    "WORKER_CLASS": "shopapp.background.worker.AppWorker",
+}
+# A worker past this resident size finishes its job and re-executes itself.
+WORKER_MAX_RSS_MB = int(os.environ.get("WORKER_MAX_RSS_MB", "400"))
+# A job still running this long after its own timeout re-executes its worker (a stuck job).
+WORKER_WATCHDOG_GRACE_S = float(os.environ.get("WORKER_WATCHDOG_GRACE_S", "30"))
 # How long a rendered tracking page stays in Redis (tracking.page_cache); 0 turns it off.
 TRACKING_PAGE_CACHE_SECONDS = int(os.environ.get("TRACKING_PAGE_CACHE_SECONDS", "600"))
 

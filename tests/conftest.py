@@ -55,10 +55,12 @@ def redis_conn():
 def rq_worker(redis_conn):
     """Run every queued job in this process, as a real RQ worker in burst mode would."""
     import django_rq
+    from django.conf import settings
     from rq import SimpleWorker
 
-    def run(queues: tuple[str, ...] = ("webhooks", "default")) -> None:
-        worker = SimpleWorker([django_rq.get_queue(name) for name in queues], connection=redis_conn)
+    def run(queues: tuple[str, ...] | None = None) -> None:
+        names = queues or tuple(settings.RQ_WORKER_QUEUES)
+        worker = SimpleWorker([django_rq.get_queue(name) for name in names], connection=redis_conn)
         worker.work(burst=True, with_scheduler=True)
 
     return run

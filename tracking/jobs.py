@@ -9,6 +9,7 @@ delays_detect_all_job → delays_detect_job(shop_id)               cron, every 1
 import logging
 
 from shopapp.admin_api.client import AdminApiUnauthorized
+from shopapp.background.queue import Queues
 from shopapp.background.services import task_defer
 from shopapp.models import Shop
 from tracking.models import Shipment
@@ -95,6 +96,8 @@ def _fan_out(job, *, key: str, needs_token: bool) -> int:
             kwargs={"shop_id": shop.pk},
             # One pending per shop: a round still waiting is not queued twice.
             key=f"{key}:{shop.pk}",
+            # A round that reads Shopify is a sync; one on local rows is housekeeping.
+            queue=Queues.SYNCS if needs_token else Queues.MAINTENANCE,
             timeout_s=SHOP_JOB_TIMEOUT_S,
             retry_intervals_s=SHOP_JOB_RETRY_INTERVALS_S,
         )

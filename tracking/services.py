@@ -27,6 +27,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from shopapp.background.queue import Queues
 from shopapp.background.services import task_defer
 from shopapp.models import Order, Shop
 from shopapp.orders.reconcile import legacy_id
@@ -74,6 +75,7 @@ def _enqueue_refresh_on_commit(shipment: Shipment) -> None:
         # One pending read per shipment: a burst of fulfillment webhooks (a seed, a carrier
         # catching up) does not pile up reads of the same fulfillment ahead of other work.
         key=f"tracking.refresh:{shipment.pk}",
+        queue=Queues.SYNCS,
         delay=timedelta(seconds=delay_s) if delay_s else None,
         timeout_s=REFRESH_JOB_TIMEOUT_S,
         retry_intervals_s=(30, 120, 600),

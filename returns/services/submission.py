@@ -46,6 +46,7 @@ from returns.policy import (
     return_policy_get,
 )
 from returns.services.common import CUSTOMER_NOTE_MAX, ReturnItemInput, ReturnRefused, Status, _step
+from shopapp.background.queue import Queues
 from shopapp.background.services import task_defer
 from shopapp.models import Order, OrderEvent, Shop
 
@@ -342,6 +343,7 @@ def _send_enqueue(request: ReturnRequest) -> None:
         shop=request.shop,
         kwargs={"request_id": request.pk},
         key=f"returns.send:{request.pk}",
+        queue=Queues.SYNCS,
         retry_intervals_s=SEND_RETRY_INTERVALS_S,
         on_give_up=return_request_send_gave_up,
     )

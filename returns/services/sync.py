@@ -38,6 +38,7 @@ from returns.services.requests import _line_gids_store, _lines_signature, _reque
 from shopapp.admin_api.client import (
     admin_client_for_shop,
 )
+from shopapp.background.queue import Queues
 from shopapp.background.services import task_defer
 from shopapp.models import LineItem, Order, OrderEvent, Shop
 
@@ -518,6 +519,7 @@ def _refresh_enqueue(request_id: int) -> None:
         kwargs={"request_id": request_id},
         # One pending read per return, however many webhooks left doubt.
         key=f"returns.refresh:{request_id}",
+        queue=Queues.SYNCS,
     )
 
 

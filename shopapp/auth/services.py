@@ -33,6 +33,7 @@ from shopapp.auth.tokens import (
     shop_refresh_token_read,
     shop_tokens_assign,
 )
+from shopapp.background.queue import Queues
 from shopapp.background.services import task_defer
 from shopapp.models import Shop, WebhookEvent
 from shopapp.subscribers import SHOP_INSTALLED, ShopInstalled, subscribers_notify
@@ -161,6 +162,7 @@ def shop_after_install(*, shop: Shop) -> None:
         shop=shop,
         kwargs={"shop_id": shop.pk},
         key=f"shop.details_sync:{shop.pk}",
+        queue=Queues.SYNCS,
         retry_intervals_s=(10, 60, 300),
     )
     task_defer(
@@ -168,6 +170,7 @@ def shop_after_install(*, shop: Shop) -> None:
         shop=shop,
         kwargs={"shop_id": shop.pk},
         key=f"orders.reconcile:{shop.pk}",
+        queue=Queues.SYNCS,
         timeout_s=600,
         retry_intervals_s=(30, 120, 300),
     )

@@ -23,6 +23,27 @@ from rq.queue import Queue
 
 logger = logging.getLogger(__name__)
 
+
+class Queues:
+    """The RQ queues, one per kind of work, so that a flood of one kind cannot hold the others
+    (workers take them round robin: shopapp.background.worker)."""
+
+    # Processing of stored webhook deliveries, and the pump that hands them out.
+    WEBHOOKS = "webhooks"
+    # Notification sends (one job per message).
+    SENDS = "sends"
+    # Reads from and writes to Shopify's Admin API: reconciliation, refreshes, return sends.
+    SYNCS = "syncs"
+    # The periodic rounds (sweeps, due-message dispatch, fan-outs) and local housekeeping.
+    MAINTENANCE = "maintenance"
+    # Nothing is enqueued here any more: workers still drain jobs an earlier release queued.
+    LEGACY = "default"
+
+    KINDS = (WEBHOOKS, SENDS, SYNCS, MAINTENANCE)
+    # What every worker listens to, in its starting order.
+    WORKER = (*KINDS, LEGACY)
+
+
 # An unreachable Redis must not hold a webhook request or a shopper's page near Shopify's 5 s
 # limit: connect and read timeouts in seconds, for every hand-over.
 REDIS_CONNECT_TIMEOUT_S = 1.0
@@ -38,8 +59,9 @@ class JobSpec:
     """One RQ job to start: the function, its arguments and how RQ should treat it."""
 
     func: Callable[..., Any]
+    # One of Queues.KINDS: which kind of work this is.
+    queue: str
     args: tuple[Any, ...] = ()
-    queue: str = "default"
     timeout_s: int = 300
     # RQ retries after these many seconds each; empty: no retry.
     retry_intervals_s: tuple[int, ...] = ()
@@ -86,6 +108,10 @@ def rq_enqueue(specs: Sequence[JobSpec]) -> bool:
         return True
     by_queue: dict[str, list[JobSpec]] = {}
     for spec in specs:
+        if spec.queue not in Queues.WORKER:
+            # A programming error, not an outage: raised, never logged away. (The legacy
+            # queue is accepted for task rows an earlier release stored with it.)
+            raise ValueError(f"unknown queue {spec.queue!r}: one of {Queues.KINDS}")
         by_queue.setdefault(spec.queue, []).append(spec)
     try:
         for name, group in by_queue.items():

@@ -31,7 +31,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from shopapp.background.queue import JobSpec, rq_enqueue
+from shopapp.background.queue import JobSpec, Queues, rq_enqueue
 from shopapp.models import Shop, Task
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def task_defer(
     shop: Shop | None,
     kwargs: dict[str, Any] | None = None,
     key: str | None = None,
-    queue: str = "default",
+    queue: str,
     delay: timedelta | None = None,
     timeout_s: int = DEFAULT_TIMEOUT_S,
     retry_intervals_s: Iterable[int] = DEFAULT_RETRY_INTERVALS_S,
@@ -71,7 +71,11 @@ def task_defer(
 
     The row commits with the caller's work or not at all. With ``key``, a pending task of the
     same key is returned instead of a second one. ``kwargs`` must be JSON (ids, not rows).
+    ``queue`` is the kind of work (``Queues.KINDS``): Shopify calls go to ``Queues.SYNCS``,
+    local rounds to ``Queues.MAINTENANCE``.
     """
+    if queue not in Queues.KINDS:
+        raise ValueError(f"unknown queue {queue!r}: one of {Queues.KINDS}")
     now = timezone.now()
     task = Task(
         shop=shop,

@@ -7,6 +7,7 @@
 import logging
 
 from shopapp.admin_api.client import AdminApiUnauthorized
+from shopapp.background.queue import Queues
 from shopapp.background.services import task_defer
 from shopapp.models import Shop
 from shopapp.orders.reconcile import orders_reconcile
@@ -53,6 +54,7 @@ def orders_reconcile_all_job() -> int:
             shop=shop,
             kwargs={"shop_id": shop.pk},
             key=f"orders.reconcile:{shop.pk}",
+            queue=Queues.SYNCS,
             timeout_s=RECONCILE_JOB_TIMEOUT_SECONDS,
             retry_intervals_s=RECONCILE_RETRY_INTERVALS_S,
         )

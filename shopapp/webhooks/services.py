@@ -36,7 +36,7 @@ from django.db import DatabaseError, DataError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from shopapp.background.queue import JobSpec, queue_get, rq_enqueue
+from shopapp.background.queue import JobSpec, Queues, queue_get, rq_enqueue
 from shopapp.models import Shop, WebhookEvent
 
 logger = logging.getLogger(__name__)
@@ -246,7 +246,7 @@ def _spec(event_id: int) -> JobSpec:
     return JobSpec(
         func=webhook_event_process_job,
         args=(event_id,),
-        queue="webhooks",
+        queue=Queues.WEBHOOKS,
         timeout_s=PROCESS_JOB_TIMEOUT_S,
         retry_intervals_s=tuple(RETRY_INTERVALS_S),
         on_failure=webhook_event_process_failed,
@@ -268,7 +268,7 @@ def webhook_pump_arm() -> None:
     if started - _pump_flag_seen_at < PUMP_ARM_MEMO_S:
         return
     try:
-        connection = queue_get("webhooks").connection
+        connection = queue_get(Queues.WEBHOOKS).connection
         armed = connection.set(PUMP_FLAG, "1", nx=True, ex=PUMP_FLAG_TTL_S)
         if armed and not rq_enqueue([_pump_spec()]):
             connection.delete(PUMP_FLAG)
@@ -287,7 +287,7 @@ def webhook_pump_arm_forget() -> None:
 def _pump_spec() -> JobSpec:
     from shopapp.webhooks.jobs import webhook_events_pump_job
 
-    return JobSpec(func=webhook_events_pump_job, queue="webhooks", timeout_s=120)
+    return JobSpec(func=webhook_events_pump_job, queue=Queues.WEBHOOKS, timeout_s=120)
 
 
 def webhook_events_pump(*, batch: int = PUMP_BATCH_SIZE, most: int = PUMP_MAX_PER_RUN) -> int:
@@ -300,7 +300,7 @@ def webhook_events_pump(*, batch: int = PUMP_BATCH_SIZE, most: int = PUMP_MAX_PE
     webhook_pump_arm) are in by then. Returns how many it handed over.
     """
     with contextlib.suppress(redis.RedisError, OSError):
-        queue_get("webhooks").connection.delete(PUMP_FLAG)
+        queue_get(Queues.WEBHOOKS).connection.delete(PUMP_FLAG)
     tail_at = time.monotonic() + PUMP_TAIL_S
     total, state = _drain(batch=batch, most=most)
     if state == "drained":

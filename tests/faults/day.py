@@ -20,7 +20,7 @@ from rq import Queue
 
 from tests.faults.stack import HTTP_TIMEOUT_S, Stack, busy_workers, wait_for
 
-QUEUES = ("webhooks", "default")
+QUEUES = ("webhooks", "sends", "syncs", "maintenance", "default")
 CARRIER = "UPS"
 
 

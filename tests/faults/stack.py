@@ -3,7 +3,7 @@ kill, stop or restart:
 
     devshop ── signed webhooks (retried as Shopify does) ──▶ gunicorn (2 workers) ──▶ PostgreSQL
        ▲                                                        │ pump flag / jobs    (own cluster)
-       └──── Admin GraphQL, OAuth ◀── RQ workers (forking, as the Procfile) ◀── Redis (own server)
+       └──── Admin GraphQL, OAuth ◀── RQ workers (the Procfile's) ◀── Redis (own server)
                                           │
                                           ▼
                                   SMTP server (aiosmtpd, in this process)
@@ -22,6 +22,7 @@ import email.policy
 import glob
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -43,6 +44,16 @@ from tests.conftest import REPO, Devshop, free_port, need, start_devshop
 API_KEY = "faults-api-key"
 API_SECRET = "faults-api-secret"  # noqa: S105 - a test app's secret
 HTTP_TIMEOUT_S = 15
+
+
+def procfile_worker_argv() -> list[str]:
+    """The Procfile's ``worker`` command, run with this interpreter."""
+    line = next(
+        line for line in (REPO / "Procfile").read_text().splitlines() if line.startswith("worker:")
+    )
+    argv = shlex.split(line.split(":", 1)[1])
+    assert argv[:2] == ["python", "manage.py"], argv
+    return [sys.executable, str(REPO / "manage.py"), *argv[2:]]
 
 
 def wait_for(predicate, *, timeout: float, what: str, every: float = 0.1) -> Any:
@@ -393,10 +404,10 @@ class Stack:
             return False
 
     def worker_start(self) -> subprocess.Popen:
-        """One RQ worker as the Procfile runs it: forking, with the scheduler."""
+        """One RQ worker as the Procfile runs it: every queue, no fork per job (the jobs run in
+        the worker's own process: shopapp.background.worker), with the scheduler."""
         worker = self._spawn(
-            [sys.executable, str(REPO / "manage.py"), "rqworker", "webhooks", "default"]
-            + ["--with-scheduler"],
+            procfile_worker_argv(),
             f"worker-{len(self.workers)}.log",
         )
         self.workers.append(worker)
@@ -406,8 +417,8 @@ class Stack:
         return [w for w in self.workers if w.poll() is None]
 
     def worker_kill(self, worker: subprocess.Popen) -> None:
-        """SIGKILL the worker and the job's process it forked (RQ puts that "work horse" in a
-        process group of its own): no handler runs, nothing is cleaned up."""
+        """SIGKILL the worker and anything it started (its scheduler process): no handler
+        runs, nothing is cleaned up."""
         for pid in [*_descendants(worker.pid), worker.pid]:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

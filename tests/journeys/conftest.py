@@ -48,7 +48,7 @@ from tests.notifications.engine_support import (  # noqa: F401 - fixtures
 # The app and the devshop share 127.0.0.1 (the devshop's OAuth redirects there).
 os.environ.setdefault("DJANGO_LIVE_TEST_SERVER_ADDRESS", "127.0.0.1")
 
-QUEUES = ("webhooks", "default")
+QUEUES = tuple(settings.RQ_WORKER_QUEUES)
 # The admin's `host` parameter: base64 of admin.shopify.com/store/<shop>.
 ADMIN_HOST = "YWRtaW4uc2hvcGlmeS5jb20vc3RvcmUvam91cm5leQ"
 HIDDEN = re.compile(r'<input type="hidden" name="([a-z_]+)" value="([^"]*)">')

@@ -13,6 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 from django.utils import timezone
 
+from notifications.channels import smtp_connection_drop
 from notifications.models import MessageTemplate, NotificationSettings, Sequence, SequenceStep
 from notifications.news import Item, ShipmentNews, ShipmentStage
 from shopapp.auth.tokens import token_encrypt
@@ -40,6 +41,13 @@ class SmtpSink:
     on_data: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     port: int = 0
+    greetings: int = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):  # noqa: N802
+        # One greeting per SMTP connection opened.
+        self.greetings += 1
+        session.host_name = hostname
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802
         if self.rcpt_answers:
@@ -79,6 +87,8 @@ def smtp_sink(settings):
     settings.APP_URL = "https://app.postpurchase.example"
     yield sink
     controller.stop()
+    # The worker's kept connection was to this server: a later test's must not find it.
+    smtp_connection_drop()
 
 
 @pytest.fixture
@@ -200,7 +210,7 @@ def dispatch_and_work(rq_worker, capture) -> int:
 
     with capture(execute=True):
         count = messages_dispatch_due()
-    rq_worker(("default",))
+    rq_worker()
     return count
 
 

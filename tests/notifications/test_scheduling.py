@@ -193,10 +193,10 @@ def test_dispatch_job_runs_from_the_queue(smtp_sink, rq_worker, django_capture_o
         shop=shop, order=make_order(shop), trigger="shipped", news=parcel(1, "shipped")
     )
     # when: the cron's job itself goes through Redis and a worker
-    django_rq.get_queue("default", commit_mode="auto").enqueue(messages_dispatch_due_job)
+    django_rq.get_queue("maintenance", commit_mode="auto").enqueue(messages_dispatch_due_job)
     with django_capture_on_commit_callbacks(execute=True):
-        rq_worker(("default",))
-    rq_worker(("default",))
+        rq_worker()
+    rq_worker()
     # then
     assert len(smtp_sink.messages) == 1
     assert Message.objects.get().status == Message.Status.SENT
@@ -219,7 +219,7 @@ def test_cron_registers_the_dispatcher_every_minute(monkeypatch):
     func, options = registered["messages_dispatch_due"]
     assert func is messages_dispatch_due_job
     assert options["cron"] == "* * * * *"
-    assert options["queue_name"] == "default"
+    assert options["queue_name"] == "maintenance"
 
 
 def test_redis_flushed_between_dispatch_and_send_loses_nothing(
@@ -235,7 +235,7 @@ def test_redis_flushed_between_dispatch_and_send_loses_nothing(
         assert messages_dispatch_due() == 1
     # when: Redis loses everything
     redis_conn.flushdb()
-    rq_worker(("default",))
+    rq_worker()
     # then: nothing was sent and the row still holds the schedule
     assert smtp_sink.messages == []
     message = Message.objects.get()

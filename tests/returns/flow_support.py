@@ -116,7 +116,7 @@ def store_with_delivered_order(devshop, capture: CaptureServer, rq_worker, **ord
     )
     for fulfillment in devshop.client.order_fulfil(domain, order_id):
         devshop.client.fulfillment_advance(domain, fulfillment["id"], "DELIVERED")
-    queue = django_rq.get_queue("default")
+    queue = django_rq.get_queue("syncs")
     queue.enqueue(orders_reconcile_job, shop.pk)
     rq_worker()
     queue.enqueue(shipments_reconcile_job, shop.pk)

@@ -87,7 +87,7 @@ def store(devshop_server, django_db_setup, django_db_blocker):
         store.mirror()
         with store.pointed():
             submitted = request_defective(store.shop(), store.order(order_id))
-            worker = SimpleWorker([django_rq.get_queue("default")], connection=connection)
+            worker = SimpleWorker([django_rq.get_queue("syncs")], connection=connection)
             worker.work(burst=True)
         store.requested_id = submitted.pk
     yield store

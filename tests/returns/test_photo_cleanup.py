@@ -59,7 +59,7 @@ def run_cron_job(redis_conn, rq_worker):
     scheduler.load_config_from_file("shopapp.cron")
     [cron_job] = [j for j in scheduler.get_jobs() if j.name == "returns_photo_stash_expire"]
     job = cron_job.enqueue(redis_conn)
-    rq_worker(("default",))
+    rq_worker()
     job.refresh()
     assert job.is_finished, job.latest_result()
     return job.return_value()
@@ -86,7 +86,7 @@ def test_cron_registers_the_cleanup_hourly_on_the_default_queue(redis_conn):
     jobs = {job.name: job for job in scheduler.get_jobs()}
     cleanup = jobs["returns_photo_stash_expire"]
     assert cleanup.func_name == "returns.jobs.photo_stash_expire_job"
-    assert cleanup.queue_name == "default"
+    assert cleanup.queue_name == "maintenance"
     assert cleanup.cron == "23 * * * *"
 
 
@@ -212,4 +212,4 @@ def test_running_twice_is_harmless(client, devshop, shop, photo_policy, redis_co
     # then the second run finds nothing more to do, fails nothing and keeps the fresh photo
     assert (first, second) == (2, 0)
     assert pending_files(shop) == fresh
-    assert FailedJobRegistry(queue=Queue("default", connection=redis_conn)).count == 0
+    assert FailedJobRegistry(queue=Queue("maintenance", connection=redis_conn)).count == 0

@@ -54,6 +54,8 @@ def test_procfile_runs_web_worker_cron_and_release():
     assert "migrate" in processes["release"]
     assert "gunicorn" in processes["web"]
     assert "rqworker" in processes["worker"]
+    # Every queue by kind is taken by the worker (shopapp.background.queue.Queues).
+    assert processes["worker"].split()[3:-1] == settings.RQ_WORKER_QUEUES
     assert "--with-scheduler" in processes["worker"]
     assert "rqcron shopapp.cron" in processes["cron"]
 

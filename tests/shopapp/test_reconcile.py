@@ -331,8 +331,8 @@ def test_cron_job_reconciles_each_active_shop_through_redis(devshop, rq_worker):
     Shop.objects.filter(pk=waiting.pk).update(needs_reauth=True)
 
     # when cron's job runs on a real worker
-    django_rq.get_queue("default").enqueue(orders_reconcile_all_job)
-    rq_worker(("default",))
+    django_rq.get_queue("maintenance").enqueue(orders_reconcile_all_job)
+    rq_worker()
 
     # then the active shop's orders are mirrored and the waiting shop is left alone
     assert sorted(Order.objects.filter(shop=shop).values_list("shopify_id", flat=True)) == sorted(

@@ -315,7 +315,7 @@ def test_redis_down_at_intake_then_the_sweep_gets_the_event_processed(client, rq
     WebhookEvent.objects.filter(pk=event.pk).update(
         received_at=timezone.now() - timedelta(minutes=1)
     )
-    django_rq.get_queue("webhooks").enqueue(webhook_event_sweep_job)
+    django_rq.get_queue("maintenance").enqueue(webhook_event_sweep_job)
     rq_worker()
 
     # then the event is processed and the order mirrored
@@ -332,7 +332,7 @@ def test_cron_module_registers_the_sweep_every_minute():
 
     jobs = {job.func_name: job for job in scheduler.get_jobs()}
     sweep = jobs["shopapp.webhooks.jobs.webhook_event_sweep_job"]
-    assert sweep.queue_name == "webhooks"
+    assert sweep.queue_name == "maintenance"
     assert sweep.cron == "* * * * *"
 
 

@@ -244,7 +244,7 @@ def test_cron_job_detects_each_active_shop_through_redis(
     # when cron's fan-out runs (its enqueues wait for the commit) and a real worker drains
     with django_capture_on_commit_callbacks(execute=True):
         assert delays_detect_all_job() == 1
-    rq_worker(("default",))
+    rq_worker()
 
     assert list(Delay.objects.values_list("shop_id", "kind")) == [(shop.pk, "no_movement")]
     assert Shipment.objects.filter(shop=inactive).get().delays.count() == 0

@@ -131,8 +131,8 @@ def test_refresh_job_runs_through_redis(devshop, triggers, rq_worker):
     shipment = Shipment.objects.get(shop=shop)
     devshop.client.fulfillment_event(shop.myshopify_domain, int(made["id"]), "DELIVERED")
 
-    django_rq.get_queue("default").enqueue(shipment_refresh_job, shipment.pk)
-    rq_worker(("default",))
+    django_rq.get_queue("syncs").enqueue(shipment_refresh_job, shipment.pk)
+    rq_worker()
 
     shipment.refresh_from_db()
     assert shipment.stage == Stage.DELIVERED
@@ -170,5 +170,5 @@ def test_a_burst_of_fulfillment_updates_schedules_one_refresh_per_shipment(
     # (the promise) and one job in RQ's scheduler (the hand-over)
     tasks = Task.objects.filter(key=f"tracking.refresh:{shipment.pk}")
     assert [(t.status, t.kwargs) for t in tasks] == [("pending", {"shipment_id": shipment.pk})]
-    registry = ScheduledJobRegistry(queue=django_rq.get_queue("default"))
+    registry = ScheduledJobRegistry(queue=django_rq.get_queue("syncs"))
     assert len(registry.get_job_ids()) == 1

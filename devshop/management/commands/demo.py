@@ -108,10 +108,12 @@ class Command(BaseCommand):
                     "/dev/null",
                 ],
             )
-            # Two workers, as a small deployment would run: the seed's burst of webhooks is
-            # drained in parallel and due messages do not wait behind it for long.
-            start("worker", [*manage, "rqworker", "webhooks", "default", "--with-scheduler"])
-            start("worker-2", [*manage, "rqworker", "webhooks", "default"])
+            # Two workers as the Procfile runs them (every queue, round robin, no fork per
+            # job), as a small deployment would: the seed's burst of webhooks is drained in
+            # parallel and due messages are taken between its jobs, not after it.
+            queues = list(settings.RQ_WORKER_QUEUES)
+            start("worker", [*manage, "rqworker", *queues, "--with-scheduler"])
+            start("worker-2", [*manage, "rqworker", *queues])
             start("cron", [*manage, "rqcron", "shopapp.cron"])
 
             self._wait_for(f"{devshop_url}/_devshop/knobs", "devshop")
