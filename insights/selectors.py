@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Max
+from django.db.models import F, Max
 
 from insights.models import ShopDay
 from insights.services import ORDER_STAGES
@@ -415,12 +415,12 @@ def shipments_needing_attention(*, shop: Shop) -> dict[str, Any]:
     delays = (
         Delay.objects.filter(shop=shop, resolved_at__isnull=True)
         .select_related("order", "shipment")
-        .order_by("-detected_at", "-id")
+        .order_by("-detected_at")
     )
     problems = (
         Shipment.objects.filter(shop=shop, stage=Stage.PROBLEM)
         .select_related("order")
-        .order_by("-updated_at", "-id")
+        .order_by(F("last_event_at").desc(nulls_last=True))
     )
     return {
         "delays": list(delays[:ATTENTION_ROWS]),

@@ -69,6 +69,15 @@ class Shipment(models.Model):
             models.Index(fields=["shop", "stage"]),
             models.Index(fields=["order"]),
             models.Index(fields=["shop", "refreshed_at"]),
+            # The admin's home lists a shop's parcels in trouble, latest news first: a shop
+            # with a million orders has tens of thousands, which a sort would read every time.
+            # Partial, so only those parcels' scans maintain it.
+            models.Index(
+                "shop",
+                models.F("last_event_at").desc(nulls_last=True),
+                condition=models.Q(stage="problem"),
+                name="shipment_problem_latest",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -149,7 +158,15 @@ class Delay(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["shop", "dedupe_key"], name="delay_unique_per_shop")
         ]
-        indexes = [models.Index(fields=["shop", "resolved_at"])]
+        indexes = [
+            models.Index(fields=["shop", "resolved_at"]),
+            # Open delays newest first (the admin's home), without sorting all of them.
+            models.Index(
+                fields=["shop", "-detected_at"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="delay_open_latest",
+            ),
+        ]
 
 
 class TrackingSettings(models.Model):
