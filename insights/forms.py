@@ -50,7 +50,8 @@ class PeriodForm(forms.Form):
 
 def period_from_query(query, *, today: date) -> tuple[PeriodForm, date, date]:
     """The form bound to the query, and the days it names (the default on bad input)."""
-    form = PeriodForm(query if ("period" in query or "start" in query) else None, today=today)
+    bound = "period" in query or "start" in query
+    form = PeriodForm(query if bound else None, today=today, initial={"period": DEFAULT_PRESET})
     if form.is_bound and form.is_valid():
         return form, form.cleaned_data["first"], form.cleaned_data["last"]
     days = PRESETS[DEFAULT_PRESET][1]

@@ -7,6 +7,7 @@ insights_rollup_first_defer(shop)   the home page of a shop without a rollup yet
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from shopapp.background.services import task_defer
 from shopapp.models import Shop
@@ -18,16 +19,33 @@ ROLLUP_TIMEOUT_S = 1800
 ROLLUP_RETRY_INTERVALS_S = (60, 300)
 # The frequent round: today and yesterday (yesterday's evening in the shop's zone).
 RECENT_DAYS = 2
+# After a shop's first count, the window is counted again this much later.
+FIRST_RECOUNT_AFTER = timedelta(minutes=5)
 
 
 def insights_rollup_job(shop_id: int, days: int = RECENT_DAYS) -> int:
-    from insights.services import shop_days_refresh
+    from insights.models import ShopDay
+    from insights.services import ROLLUP_WINDOW_DAYS, shop_days_refresh
 
     shop = Shop.objects.filter(pk=shop_id, is_active=True).first()
     if shop is None:
         logger.info("insights.rollup.skipped", extra={"shop_id": shop_id})
         return 0
-    return shop_days_refresh(shop=shop, days=days)
+    is_first = not ShopDay.objects.filter(shop=shop).exists()
+    written = shop_days_refresh(shop=shop, days=days)
+    if is_first:
+        # A shop's mirror keeps filling for minutes after install (the first reconciliation,
+        # a burst of webhooks): its history is counted once more, soon, not at the next hour.
+        task_defer(
+            insights_rollup_job,
+            shop=shop,
+            kwargs={"shop_id": shop.pk, "days": ROLLUP_WINDOW_DAYS},
+            key=f"insights.rollup:{ROLLUP_WINDOW_DAYS}:{shop.pk}",
+            delay=FIRST_RECOUNT_AFTER,
+            timeout_s=ROLLUP_TIMEOUT_S,
+            retry_intervals_s=ROLLUP_RETRY_INTERVALS_S,
+        )
+    return written
 
 
 def insights_rollup_all_job(days: int = RECENT_DAYS) -> int:

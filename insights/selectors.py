@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from django.db.models import F, Max
+from django.db.models import Max
 
 from insights.models import ShopDay
 from insights.services import ORDER_STAGES
@@ -70,6 +70,11 @@ class Table:
     series_columns: list[int] = field(default_factory=list)
     # The drawn chart (SVG), set by the view.
     chart: Any = None
+
+    @property
+    def label_columns(self) -> int:
+        """How many leading columns name a row (the rest are figures)."""
+        return self.series_columns[0] if self.series_columns else 1
 
     @property
     def page_rows(self) -> list[list[Any]]:
@@ -420,7 +425,7 @@ def shipments_needing_attention(*, shop: Shop) -> dict[str, Any]:
     problems = (
         Shipment.objects.filter(shop=shop, stage=Stage.PROBLEM)
         .select_related("order")
-        .order_by(F("last_event_at").desc(nulls_last=True))
+        .order_by("-last_event_at")
     )
     return {
         "delays": list(delays[:ATTENTION_ROWS]),

@@ -71,10 +71,10 @@ class Shipment(models.Model):
             models.Index(fields=["shop", "refreshed_at"]),
             # The admin's home lists a shop's parcels in trouble, latest news first: a shop
             # with a million orders has tens of thousands, which a sort would read every time.
-            # Partial, so only those parcels' scans maintain it.
+            # Partial, so only those parcels' scans maintain it. (Plain DESC: SQLite, the
+            # local default, has no NULLS LAST in an index.)
             models.Index(
-                "shop",
-                models.F("last_event_at").desc(nulls_last=True),
+                fields=["shop", "-last_event_at"],
                 condition=models.Q(stage="problem"),
                 name="shipment_problem_latest",
             ),

@@ -14,6 +14,7 @@ from html import unescape
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.utils import timezone
 
 from insights.charts import bar_chart_svg
 from insights.forms import PRESETS, period_from_query
@@ -253,6 +254,10 @@ def march(store, rq_worker, client, django_capture_on_commit_callbacks):
     shop, rows = store
     _rollup_by_job(rq_worker, django_capture_on_commit_callbacks)
     assert Task.objects.filter(status=Task.Status.DONE).count() == 2
+    # each shop's first count asks for a second one a few minutes later (the mirror fills on)
+    recount = Task.objects.get(shop=shop, status=Task.Status.PENDING)
+    assert recount.kwargs == {"shop_id": shop.pk, "days": 60}
+    assert recount.run_after > timezone.now()
     return shop, rows, client
 
 
@@ -400,6 +405,9 @@ def test_a_bad_period_says_so_and_shows_the_default(march):
     response = get_page(client, shop, "/app/", period="custom", start="nonsense", end="")
     assert 'data-banner="period-error"' in response.content.decode()
     assert get_page(client, shop, "/app/insights/nothing.csv").status_code == 404
+    # with no period asked for, the form shows the default it counted
+    html = get_page(client, shop, "/app/").content.decode()
+    assert '<option value="30d" selected>' in html
 
 
 def test_presets_count_whole_days_in_the_shops_zone():
