@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export LOCAL_DEV ?= 1
 
-.PHONY: setup demo test lint format bench bench-scale bench-tracking bench-returns bench-notifications bench-load bench-all clean
+.PHONY: setup demo test lint format bench bench-scale bench-insights bench-tracking bench-returns bench-notifications bench-load bench-all clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench: setup
 # DATABASE_URL=postgres://postgres@127.0.0.1:5432/wta make bench-scale [BENCH_ARGS="--orders 100000"]
 bench-scale: setup
 	$(BIN)/python bench/scale.py $(BENCH_ARGS)
+
+# The admin's home for a shop with 1M orders (builds/reuses the skewed scale dataset):
+# DATABASE_URL=postgres://postgres@127.0.0.1:5432/wta make bench-insights
+bench-insights: setup
+	$(BIN)/python bench/insights.py $(BENCH_ARGS)
 
 # Need PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test make bench-tracking
 bench-tracking: setup

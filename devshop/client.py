@@ -192,9 +192,13 @@ class DevshopClient:
             f"/_devshop/shops/{myshopify_domain}/returns/{return_id}/{action}", fields
         )
 
-    def simulate_tick(self, myshopify_domain: str) -> dict[str, Any]:
-        """One step of the store's background life (the demo calls this every few seconds)."""
-        return self._post(f"/_devshop/shops/{myshopify_domain}/simulate/tick")
+    def simulate_tick(
+        self, myshopify_domain: str, pace: str | dict[str, float] | None = None
+    ) -> dict[str, Any]:
+        """One step of the store's background life (the demo calls this every few seconds
+        with ``pace="demo"``: parcels move at a pace a person can follow)."""
+        body = {} if pace is None else {"pace": pace}
+        return self._post(f"/_devshop/shops/{myshopify_domain}/simulate/tick", body)
 
     def simulate_seed(self, myshopify_domain: str, orders: int = 36) -> dict[str, list[int]]:
         """Orders in every state; returns order ids by state."""

@@ -219,12 +219,26 @@ def return_action(request: HttpRequest, shop: str, return_id: int, action: str) 
 @csrf_exempt
 @require_http_methods(["POST"])
 def simulate_tick(request: HttpRequest, shop: str) -> JsonResponse:
-    from devshop.simulation import dev_simulate_tick
+    from devshop.simulation import DEMO_PACE, FAST_PACE, Pace, dev_simulate_tick
 
     found = DevShop.objects.filter(myshopify_domain=shop).first()
     if found is None:
         return _error("no such shop", 404)
-    return JsonResponse(dev_simulate_tick(shop=found))
+    # {"pace": "demo"} or {"pace": {"scan_chance": …, "min_scan_gap_seconds": …,
+    # "hold_seconds": …}}; nothing: every parcel may move every tick.
+    try:
+        wanted = _body(request).get("pace")
+        if wanted is None:
+            pace = FAST_PACE
+        elif wanted == "demo":
+            pace = DEMO_PACE
+        elif isinstance(wanted, dict):
+            pace = Pace(**{k: float(v) for k, v in wanted.items()})
+        else:
+            raise ValueError('pace is "demo" or an object of Pace fields')
+    except (TypeError, ValueError) as exc:
+        return _error(str(exc))
+    return JsonResponse(dev_simulate_tick(shop=found, pace=pace))
 
 
 @csrf_exempt

@@ -7,6 +7,7 @@ go to the maintenance queue: a flood of webhooks or sends never holds a sweep ba
 
 from rq import cron
 
+from insights.jobs import insights_rollup_all_job, insights_rollup_window_job
 from notifications.jobs import messages_dispatch_due_job
 from returns.jobs import photo_stash_expire_job
 from shopapp.background.jobs import tasks_sweep_job
@@ -83,4 +84,22 @@ cron.register(
     cron="23 * * * *",
     job_timeout=300,
     name="returns_photo_stash_expire",
+)
+
+# The insights rollup (insights.services): today and yesterday every 10 minutes, so the home
+# page is at most that far behind; the last two months hourly, for the figures that move after
+# their day (an order's stage, its page views, a later purchase). Off the busy minutes.
+cron.register(
+    insights_rollup_all_job,
+    queue_name="default",
+    cron="7-59/10 * * * *",
+    job_timeout=60,
+    name="insights_rollup_recent",
+)
+cron.register(
+    insights_rollup_window_job,
+    queue_name="default",
+    cron="41 * * * *",
+    job_timeout=60,
+    name="insights_rollup_window",
 )

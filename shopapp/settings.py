@@ -133,6 +133,7 @@ INSTALLED_APPS = [
     "tracking",
     "returns",
     "notifications",
+    "insights",
 ]
 # The development store ships in the repo for tests and the demo; it is never enabled in
 # production (it would let anyone mint tokens for its fake shops).

@@ -53,11 +53,15 @@ from devshop.simulation.fulfilments import (  # noqa: F401
 )
 from devshop.simulation.life import (  # noqa: F401
     BUYER_SHIPS_BACK_CHANCE,
+    DEMO_PACE,
+    FAST_PACE,
+    HOLD_STATUSES,
     MERCHANT_RETURN_CHANCE,
     MERCHANT_RETURN_REASONS,
     MERCHANT_RETURNS_MAX,
     SEED_COUNTRIES,
     SEED_STATES,
+    Pace,
     _merchant_return_create,
     _return_ship_back,
     _return_step,

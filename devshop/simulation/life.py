@@ -4,10 +4,13 @@ in every state.
 
 import logging
 import random
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.db.models import Max, Q
+from django.utils import timezone
 
 from devshop.models import (
     DevFulfillment,
@@ -57,7 +60,36 @@ MERCHANT_RETURN_REASONS = [
 BUYER_SHIPS_BACK_CHANCE = 0.3
 
 
-def dev_simulate_tick(*, shop: DevShop) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Pace:
+    """How fast parcels move, in wall-clock time (what a person watching sees).
+
+    ``scan_chance``: a moving parcel's chance of a scan per tick. ``min_scan_gap_seconds``: a
+    parcel scanned this recently waits. ``hold_seconds``: a parcel the carrier reported
+    delayed, or that missed its delivery or waits at a pickup point, stays so this long, so
+    the app's Delays view and the shopper's page show it while someone looks."""
+
+    scan_chance: float = 0.5
+    min_scan_gap_seconds: float = 0
+    hold_seconds: float = 0
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.scan_chance <= 1:
+            raise ValueError("scan_chance is a probability: 0 ≤ scan_chance ≤ 1")
+        if self.min_scan_gap_seconds < 0 or self.hold_seconds < 0:
+            raise ValueError("min_scan_gap_seconds and hold_seconds cannot be negative")
+
+
+# The tests' and scripts' pace: every tick may move every parcel.
+FAST_PACE = Pace()
+# The demo's (a tick every 5 s): a parcel moves about once a minute at most, and a delay or a
+# missed delivery stays on screen for ten minutes before the parcel moves on.
+DEMO_PACE = Pace(scan_chance=0.3, min_scan_gap_seconds=60, hold_seconds=600)
+# Statuses a parcel stays in for ``Pace.hold_seconds`` (FAILURE is terminal: it stays).
+HOLD_STATUSES = ["delayed", "attempted_delivery", "ready_for_pickup"]
+
+
+def dev_simulate_tick(*, shop: DevShop, pace: Pace = FAST_PACE) -> dict[str, Any]:
     """One step of the store's background life: sometimes a new order, some unfulfilled
     orders shipped, one scan for each moving shipment (some wait), and returns.
 
@@ -89,8 +121,19 @@ def dev_simulate_tick(*, shop: DevShop) -> dict[str, Any]:
     moving = DevFulfillment.objects.filter(
         order__shop=shop, status__in=ACTIVE_FULFILLMENT_STATUSES
     ).exclude(shipment_status__in=["delivered", "failure"])
+    if pace.min_scan_gap_seconds or pace.hold_seconds:
+        # Wall-clock time of each parcel's last scan (the event row's creation, not the
+        # simulated clock's happened_at): held parcels leave the batch to the others.
+        now = timezone.now()
+        moving = moving.annotate(last_scan_at=Max("events__created_at")).exclude(
+            Q(last_scan_at__gt=now - timedelta(seconds=pace.min_scan_gap_seconds))
+            | Q(
+                shipment_status__in=HOLD_STATUSES,
+                last_scan_at__gt=now - timedelta(seconds=pace.hold_seconds),
+            )
+        )
     for fulfillment in moving.select_related("order")[:50]:
-        if random.random() < 0.5:
+        if random.random() < pace.scan_chance:
             event = dev_fulfillment_step(fulfillment=fulfillment)
             if event is not None:
                 summary["scans"].append(

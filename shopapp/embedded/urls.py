@@ -1,5 +1,6 @@
 from django.urls import include, path
 
+from insights import views as insights_views
 from shopapp.branding import views as branding_views
 from shopapp.embedded import views
 from tracking import admin_views as tracking_admin
@@ -7,9 +8,10 @@ from tracking import admin_views as tracking_admin
 app_name = "embedded"
 
 urlpatterns = [
-    # The admin opens the app at /app/: render the orders list there rather than redirect, so
+    # The admin opens the app at /app/: render the insights there rather than redirect, so
     # the first paint costs one round trip (Built for Shopify measures the app's LCP).
-    path("", tracking_admin.order_list, name="home"),
+    path("", insights_views.home, name="home"),
+    path("insights/", include("insights.urls")),
     path("orders", tracking_admin.order_list, name="order_list"),
     path("orders/delayed", tracking_admin.delay_list, name="delay_list"),
     path("orders/<int:order_id>", tracking_admin.order_detail, name="order_detail"),

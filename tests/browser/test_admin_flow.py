@@ -37,6 +37,8 @@ def test_managed_install_then_search_an_order_and_read_its_timeline(
     # when the merchant opens the app, its first load installs it by token exchange.
     page.get_by_role("link", name="Install and open").click()
     app = page.frame_locator("#app-frame")
+    expect(app.get_by_role("heading", name="Insights", level=1)).to_be_visible()
+    app.locator("nav.tabs").get_by_role("link", name="Orders").click()
     expect(app.get_by_role("heading", name="Orders", level=1)).to_be_visible()
     expect(app.get_by_text("No orders yet.")).to_be_visible()
     shop = Shop.objects.get(myshopify_domain=domain)
@@ -87,7 +89,7 @@ def test_the_frame_gives_the_app_a_fresh_token_on_request_and_after_the_old_one_
     page.clock.install()
     page.goto(f"{devshop.base_url}/store/{domain}/admin/apps/app")
     app = page.frame_locator("#app-frame")
-    expect(app.get_by_role("heading", name="Orders", level=1)).to_be_visible()
+    expect(app.get_by_role("heading", name="Insights", level=1)).to_be_visible()
     frame = page.frame(name="app-iframe")
     first_token = _id_token_of(frame)
 
@@ -122,6 +124,6 @@ def test_the_frame_gives_the_app_a_fresh_token_on_request_and_after_the_old_one_
     expect(page.locator("#frame-notice")).to_have_text(
         "Session token expired: the app was reloaded with a fresh one."
     )
-    expect(app.get_by_role("heading", name="Orders", level=1)).to_be_visible()
+    expect(app.get_by_role("heading", name="Insights", level=1)).to_be_visible()
     assert _id_token_of(frame) not in {first_token, second_token}
     assert frame.url.startswith(f"{browser_app.app_url}/app/?")

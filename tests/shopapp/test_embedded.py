@@ -79,11 +79,11 @@ def shop_b() -> Shop:
     return make_shop("bravo.myshopify.com")
 
 
-def test_home_renders_the_orders_list_server_side(client, shop_a):
+def test_orders_list_renders_server_side(client, shop_a):
     # given
     make_order(shop_a, 1001)
     # when
-    response = get_page(client, shop_a, "/app/")
+    response = get_page(client, shop_a, "/app/orders")
     # then: the content is in the HTML itself, nothing waits on App Bridge to show it
     assert response.status_code == 200
     html = response.content.decode()

@@ -5,10 +5,17 @@
                     │                     seeds orders, keeps simulating, sends webhooks
                     └─ mailcatcher (SMTP :1025) ── every email the app sends, in .run/mail/
 
+At start it prints the URLs to open and an order to try them with: its number and email, its
+signed tracking link and the returns portal, made by the app itself (``manage.py
+tracking_sample``: the devshop never imports the app). The store then moves at the demo's pace
+(``devshop.simulation.DEMO_PACE``): parcels scan about once a minute, and a delay or a missed
+delivery stays for ten minutes, so the app's Delays view has something to show.
+
 Ctrl-C stops every process it started.
 """
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
@@ -25,6 +32,8 @@ from django.core.management.base import BaseCommand, CommandError
 from devshop.client import DevshopClient
 
 HTTP_TIMEOUT_SECONDS = 10
+# The seed's webhooks reach the app's order mirror within seconds; a slow machine gets longer.
+SAMPLE_WAIT_SECONDS = 90
 
 
 class Command(BaseCommand):
@@ -123,7 +132,8 @@ class Command(BaseCommand):
             devshop.shop_create(shop, name="Demo Shop")
             self._install(app_url, shop)
             self._seed(devshop, shop, orders)
-            self._print_urls(app_url, devshop_url, shop)
+            sample = self._sample(manage, env, shop)
+            self._print_urls(app_url, devshop_url, shop, sample)
             if no_wait:
                 return
             self.stdout.write("Running. Ctrl-C stops everything.")
@@ -164,28 +174,56 @@ class Command(BaseCommand):
             devshop.orders_create(shop, count=count)
         self.stdout.write(f"seeded {count} orders on {shop}")
 
+    def _sample(self, manage: list[str], env: dict[str, str], shop: str) -> dict[str, str] | None:
+        """An order to try, with its links, from the app (its settings, its signing key)."""
+        result = subprocess.run(
+            [*manage, "tracking_sample", "--shop", shop, "--wait", str(SAMPLE_WAIT_SECONDS)],
+            env=env,
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=SAMPLE_WAIT_SECONDS + 60,
+            check=False,
+        )
+        if result.returncode != 0:
+            self.stderr.write(f"no sample order to print: {result.stderr.strip()}")
+            return None
+        return json.loads(result.stdout.strip().splitlines()[-1])
+
     def _simulate_tick(self, devshop: DevshopClient, shop: str) -> None:
         tick = getattr(devshop, "simulate_tick", None)
         if tick is not None:
             try:
-                tick(shop)
+                tick(shop, pace="demo")
             except requests.RequestException as exc:
                 self.stderr.write(f"simulation tick failed: {exc}")
 
-    def _print_urls(self, app_url: str, devshop_url: str, shop: str) -> None:
+    def _print_urls(
+        self, app_url: str, devshop_url: str, shop: str, sample: dict[str, str] | None
+    ) -> None:
         store = f"{devshop_url}/store/{shop}"
         subpath = settings.SHOPIFY_APP_PROXY_SUBPATH
-        self.stdout.write(
-            "\n".join(
-                [
-                    "",
-                    "The demo is up:",
-                    f"  admin (app embedded in the store's admin)  {store}/admin/apps/app",
-                    f"  storefront tracking page                    {store}/apps/{subpath}/track",
-                    f"  storefront returns portal                   {store}/apps/{subpath}/returns",
-                    f"  app health                                  {app_url}/healthz",
-                    f"  emails sent to shoppers                     {settings.RUN_DIR}/mail/",
-                    "",
-                ]
-            )
-        )
+        self.stdout.write(demo_banner(store, subpath, app_url, sample))
+
+
+def demo_banner(store: str, subpath: str, app_url: str, sample: dict[str, str] | None) -> str:
+    """What the demo prints once it is up: where to look, and an order to try."""
+    lines = [
+        "",
+        "The demo is up:",
+        f"  admin (app embedded in the store's admin)  {store}/admin/apps/app",
+        f"  storefront tracking page                    {store}/apps/{subpath}/track",
+        f"  storefront returns portal                   {store}/apps/{subpath}/returns",
+        f"  app health                                  {app_url}/healthz",
+        f"  emails sent to shoppers                     {settings.RUN_DIR}/mail/",
+        "",
+    ]
+    if sample:
+        lines += [
+            "Try it as a shopper:",
+            f"  order {sample['order']}, email {sample['email']}",
+            f"  its tracking page (signed link, as in the emails)  {sample['tracking_url']}",
+            f"  the returns portal (type the order and email)      {sample['portal_url']}",
+            "",
+        ]
+    return "\n".join(lines)
