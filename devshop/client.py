@@ -38,6 +38,10 @@ class DevshopClient:
     def shop_get(self, myshopify_domain: str) -> dict[str, Any]:
         return self._get(f"/_devshop/shops/{myshopify_domain}")
 
+    def admin_api_requests(self, myshopify_domain: str) -> int:
+        """Admin API requests the store has answered so far (any outcome)."""
+        return int(self.shop_get(myshopify_domain)["admin_api_requests"])
+
     def session_token(self, myshopify_domain: str, **fields: Any) -> str:
         return self._post(f"/_devshop/shops/{myshopify_domain}/session-token", fields)["id_token"]
 
