@@ -203,12 +203,14 @@ class ReturnBlocklistEntry(models.Model):
 
 
 class ProductInfo(models.Model):
-    """A product's tags and type, read through GraphQL when eligibility needs them.
+    """A product's tags, type and variants, read through GraphQL when the portal needs them.
 
-    The order mirror does not carry them (REST line items have no tags). Kept in the database,
-    not a process cache, so web and worker processes share one copy; rows older than
-    ``returns.eligibility.PRODUCT_INFO_TTL`` are read again, which bounds how long a product
-    newly tagged "final sale" can still be returned.
+    The order mirror does not carry them (REST line items have no tags), and the app
+    subscribes to no products/* topic. Kept in the database, not a process cache, so web and
+    worker processes share one copy. Page views take rows up to
+    ``returns.eligibility.PRODUCT_FACTS_PAGE_TTL`` old; the submission reads tags and type again
+    once older than ``PRODUCT_INFO_TTL``, which bounds how long a product newly tagged "final
+    sale" can still be returned.
     """
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
@@ -216,6 +218,11 @@ class ProductInfo(models.Model):
     tags = models.JSONField(default=list, blank=True)
     product_type = models.CharField(max_length=255, blank=True)
     fetched_at = models.DateTimeField()
+    # The product's variants as [[variant id, title, available for sale]], for the portal's
+    # exchange choices; read with the tags (``variants_fetched_at``), never by the submit
+    # check's tags-only read, which leaves them as they were.
+    variants = models.JSONField(default=list, blank=True)
+    variants_fetched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
