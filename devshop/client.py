@@ -168,6 +168,13 @@ class DevshopClient:
         path = f"/_devshop/shops/{myshopify_domain}/orders/{order_id}/cancel"
         return self._post(path, {"reason": reason})
 
+    def order_refund(
+        self, myshopify_domain: str, order_id: int, line_items: list[dict[str, int]]
+    ) -> dict[str, Any]:
+        """Refund units without a return ([{"id": line item id, "quantity": n}])."""
+        path = f"/_devshop/shops/{myshopify_domain}/orders/{order_id}/refund"
+        return self._post(path, {"line_items": line_items})
+
     def fulfillment_event(
         self, myshopify_domain: str, fulfillment_id: int, status: str, **place: Any
     ) -> dict[str, Any]:

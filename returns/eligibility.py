@@ -443,6 +443,19 @@ def _fulfillments_fetch_claim(shop: Shop, order: Order) -> bool:
         return True
 
 
+def order_product_facts_refresh(*, shop: Shop, order: Order) -> int:
+    """Store the facts of the order's products that are missing or older than
+    PRODUCT_FACTS_PAGE_TTL (a new order's background read). Returns how many products the
+    order names."""
+    product_ids = set(
+        LineItem.objects.filter(shop=shop, order=order, product_id__isnull=False).values_list(
+            "product_id", flat=True
+        )
+    )
+    _product_facts(shop=shop, product_ids={pid for pid in product_ids if pid}, now=timezone.now())
+    return len(product_ids)
+
+
 def _product_facts(*, shop: Shop, product_ids: set[int], now: datetime) -> dict[int, ProductInfo]:
     """The products' stored facts, those missing or older than PRODUCT_FACTS_PAGE_TTL read
     from Shopify first (one query per 15 products) and stored; a product Shopify no longer
