@@ -131,10 +131,16 @@ def return_label(request: ProxyRequest, token: str) -> HttpResponseBase:
     rr = ReturnRequest.objects.filter(shop=shop, pk=return_id).first() if return_id else None
     if rr is None or not rr.label_file or rr.status != ReturnRequest.Status.OPEN:
         return HttpResponse(status=404, content_type="text/plain; charset=utf-8")
+    handle = default_storage.open(rr.label_file.name, "rb")
+    # Named and typed by its bytes (the merchant may attach a PDF, PNG or JPEG): a PNG sent as
+    # .pdf would not open on the shopper's phone.
+    ext, content_type = portal.label_file_type(handle.read(16))
+    handle.seek(0)
     response = FileResponse(
-        default_storage.open(rr.label_file.name, "rb"),
+        handle,
         as_attachment=True,
-        filename=f"return-label-{rr.pk}.pdf",
+        filename=f"return-label-{rr.pk}.{ext}",
+        content_type=content_type,
     )
     response["Cache-Control"] = "private, no-store"
     return response
