@@ -91,6 +91,7 @@ class ReasonCode:
     EXCLUDED_TYPE = "excluded_product_type"
     DISCOUNTED = "discounted"
     WINDOW_ENDED = "window_ended"
+    NOT_DELIVERED = "not_delivered"
     OPEN_REQUEST = "open_request"
     ALREADY_RETURNED = "already_returned"
 
@@ -209,6 +210,21 @@ def _window_ends(
     # the order, the earliest the parcel can have left.
     start = order.processed_at or order.shopify_created_at
     return start + allowance + window if start else None
+
+
+def _on_its_way(
+    *, order: Order, line_item: LineItem, dates: LineItemShipping, policy, now: datetime
+) -> bool:
+    """Shipped, not delivered, and still within the transit allowance: the window counts from
+    delivery, so the return starts then. No delivery scan past the allowance (a carrier that
+    never reports one): taken as delivered, as Shopify's self-serve returns do."""
+    if line_item.shopify_id in dates.delivered:
+        return False
+    shipped_at = dates.shipped.get(line_item.shopify_id) or order.processed_at
+    shipped_at = shipped_at or order.shopify_created_at
+    if shipped_at is None:
+        return False
+    return now < shipped_at + timedelta(days=policy.transit_allowance_days)
 
 
 def _date_text(shop: Shop, moment: datetime) -> str:
@@ -362,6 +378,11 @@ def _rules(
             code, text = ReasonCode.NOT_FULFILLED, _("Not shipped yet")
         elif quantity <= 0:
             code, text = ReasonCode.ALREADY_RETURNED, _("Already returned")
+        elif not policy.allows_return_before_delivery and _on_its_way(
+            order=order, line_item=li, dates=dates, policy=policy, now=now
+        ):
+            code = ReasonCode.NOT_DELIVERED
+            text = _("On its way: it can be returned once it's delivered")
         elif ends is not None and now > ends:
             code = ReasonCode.WINDOW_ENDED
             text = _("The return window ended on %(date)s") % {"date": _date_text(shop, ends)}

@@ -21,6 +21,14 @@ class ReturnPolicy(models.Model):
     # Counted from delivery; without a delivery event, from fulfillment plus the allowance.
     window_days = models.PositiveIntegerField(default=30)
     transit_allowance_days = models.PositiveIntegerField(default=7)
+    # Off (the default): an item on its way cannot be returned until it is delivered, or,
+    # without a delivery scan, until the transit allowance since shipping has passed
+    # (Shopify's own self-serve rule). On: as soon as it has shipped.
+    allows_return_before_delivery = models.BooleanField(
+        "Returns before delivery",
+        default=False,
+        help_text="Let shoppers start a return while the parcel is still on its way.",
+    )
     # Comma-separated, case-insensitive.
     excluded_product_tags = models.TextField(blank=True, default="final-sale")
     excluded_product_types = models.TextField(blank=True)

@@ -18,7 +18,7 @@ from html import unescape
 import pytest
 from django.utils import timezone
 
-from returns.models import ProductInfo, ReturnRequest
+from returns.models import ProductInfo, ReturnPolicy, ReturnRequest
 from returns.portal_page import item_title
 from shopapp.admin_api.client import AdminApiClient
 from shopapp.auth.tokens import shop_tokens_assign
@@ -161,18 +161,21 @@ def test_a_fulfillment_webhook_changes_what_the_portal_offers_at_once(
     deliver(store, client, rq_worker, expect={"orders/create"})
     order = Order.objects.get(shop=store.shop, shopify_id=order_id)
     first, second = lines(order)
-    devshop.client.order_fulfil(
-        store.shop.myshopify_domain, order_id, line_items=[{"id": first.shopify_id, "quantity": 1}]
+    domain = store.shop.myshopify_domain
+    (parcel,) = devshop.client.order_fulfil(
+        domain, order_id, line_items=[{"id": first.shopify_id, "quantity": 1}]
     )
+    devshop.client.fulfillment_advance(domain, parcel["id"], "DELIVERED")
     deliver(store, client, rq_worker, expect={"fulfillments/create"})
     before = lookup(client, store.shop, order)
     assert (offered(body(before), first), offered(body(before), second)) == (1, 0)
     assert "Not shipped yet" in body(before)
 
-    # when the rest ships (fulfillments/create, orders/updated)
-    devshop.client.order_fulfil(
-        store.shop.myshopify_domain, order_id, line_items=[{"id": second.shopify_id, "quantity": 1}]
+    # when the rest ships and arrives (fulfillments/create, fulfillments/update)
+    (parcel,) = devshop.client.order_fulfil(
+        domain, order_id, line_items=[{"id": second.shopify_id, "quantity": 1}]
     )
+    devshop.client.fulfillment_advance(domain, parcel["id"], "DELIVERED")
     deliver(store, client, rq_worker, expect={"fulfillments/create"})
     calls = shop_calls(store)
     after = lookup(client, store.shop, order)
@@ -346,3 +349,56 @@ def test_a_submission_shopify_disagrees_with_tells_the_shopper_what_changed_and_
     assert offered(html, first) == 0
     assert not ReturnRequest.objects.filter(shop=shop).exists()
     assert len(devshop.client.order_state(shop.myshopify_domain, order.shopify_id)["returns"]) == 1
+
+
+def test_an_item_on_its_way_is_offered_once_delivered_unless_the_policy_says_otherwise(
+    client, devshop, capture, rq_worker
+):
+    # given an order shipped two days ago and still in transit
+    store = webhook_store(devshop, capture, client, rq_worker)
+    domain = store.shop.myshopify_domain
+    (order_id,) = devshop.client.orders_create(
+        domain, count=1, line_items=1, financial_status="PAID", customer_locale="en"
+    )
+    (parcel,) = devshop.client.order_fulfil(domain, order_id)
+    devshop.client.fulfillment_advance(domain, parcel["id"], "IN_TRANSIT")
+    deliver(store, client, rq_worker, expect={"orders/create", "fulfillments/create"})
+    order = Order.objects.get(shop=store.shop, shopify_id=order_id)
+    (line,) = lines(order)
+
+    # when the shopper looks it up: not yet, and told why
+    in_transit = body(lookup(client, store.shop, order))
+    assert offered(in_transit, line) == 0
+    assert "On its way: it can be returned once it&#x27;s delivered" in in_transit
+
+    # when the merchant lets shoppers return what is on its way: offered
+    ReturnPolicy.objects.filter(shop=store.shop).update(allows_return_before_delivery=True)
+    assert offered(body(lookup(client, store.shop, order)), line) == line.quantity
+    ReturnPolicy.objects.filter(shop=store.shop).update(allows_return_before_delivery=False)
+
+    # when the parcel is delivered (fulfillments/update): offered, the window from delivery
+    devshop.client.fulfillment_advance(domain, parcel["id"], "DELIVERED")
+    deliver(store, client, rq_worker, expect={"fulfillments/update"})
+    assert offered(body(lookup(client, store.shop, order)), line) == line.quantity
+
+
+def test_without_a_delivery_scan_the_item_is_offered_once_the_transit_allowance_passed(
+    client, devshop, capture, rq_worker
+):
+    # given an order shipped with a carrier that never scans, 8 days ago (allowance: 7 days)
+    store = webhook_store(devshop, capture, client, rq_worker)
+    domain = store.shop.myshopify_domain
+    (order_id,) = devshop.client.orders_create(
+        domain, count=1, line_items=1, financial_status="PAID", customer_locale="en"
+    )
+    devshop.client.order_fulfil(domain, order_id)
+    deliver(store, client, rq_worker, expect={"orders/create", "fulfillments/create"})
+    order = Order.objects.get(shop=store.shop, shopify_id=order_id)
+    (line,) = lines(order)
+    assert offered(body(lookup(client, store.shop, order)), line) == 0
+    Shipment.objects.filter(order=order).update(
+        shopify_created_at=timezone.now() - timedelta(days=8)
+    )
+
+    # when the shopper looks it up: offered (taken as delivered, as Shopify's self-serve does)
+    assert offered(body(lookup(client, store.shop, order)), line) == line.quantity
