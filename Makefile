@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export LOCAL_DEV ?= 1
 
-.PHONY: setup demo test lint format bench bench-tracking bench-returns bench-notifications bench-all clean
+.PHONY: setup demo test lint format bench bench-scale bench-tracking bench-returns bench-notifications bench-all clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -34,6 +34,11 @@ format: setup
 # Webhook intake vs a bare view (SQLite + embedded Redis unless DATABASE_URL / REDIS_URL).
 bench: setup
 	$(BIN)/python bench/webhooks.py
+
+# The scale dataset (1M orders, 10M events) in <database>_scale, built once and reused:
+# DATABASE_URL=postgres://postgres@127.0.0.1:5432/wta make bench-scale [BENCH_ARGS="--orders 100000"]
+bench-scale: setup
+	$(BIN)/python bench/scale.py $(BENCH_ARGS)
 
 # Need PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test make bench-tracking
 bench-tracking: setup

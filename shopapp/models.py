@@ -172,6 +172,11 @@ class Order(models.Model):
 
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # Bumped by PostgreSQL triggers on every change to the order, its line items, shipments
+    # (and their items and events) and delays, whoever writes them (bulk updates included):
+    # the storefront caches an order's rendered page under it (migrations
+    # shopapp 0007_order_version, tracking 0003_order_version_triggers). Never set it here.
+    version = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         constraints = [

@@ -38,6 +38,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from shopapp.http import ProxyRequest
 from shopapp.models import Shop
+from shopapp.rawsql import row_fetch_one
 
 logger = logging.getLogger(__name__)
 
@@ -151,7 +152,8 @@ def app_proxy_required(
             logger.warning("shopapp.proxy.rejected", extra={"reason": reason, "path": request.path})
             return _forbidden()
         domain = request.GET["shop"]
-        shop = Shop.objects.filter(myshopify_domain=domain, is_active=True).first()
+        # Plain SQL (shopapp.rawsql): every storefront request makes this lookup.
+        shop = row_fetch_one(Shop, "myshopify_domain = %s AND is_active", [domain])
         if shop is None:
             logger.warning(
                 "shopapp.proxy.rejected",

@@ -208,6 +208,8 @@ RQ_QUEUES = {
 }
 # django-rq: enqueue after the surrounding transaction commits (DESIGN: enqueue on commit).
 RQ = {"COMMIT_MODE": "on_db_commit"}
+# How long a rendered tracking page stays in Redis (tracking.page_cache); 0 turns it off.
+TRACKING_PAGE_CACHE_SECONDS = int(os.environ.get("TRACKING_PAGE_CACHE_SECONDS", "600"))
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},

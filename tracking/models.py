@@ -65,9 +65,10 @@ class Shipment(models.Model):
                 fields=["shop", "fulfillment_id"], name="shipment_unique_per_shop"
             )
         ]
+        # "By order" is the order FK's own index (a second one on the same column was paid for
+        # on every write and never chosen: tests/perf/test_indexes.py).
         indexes = [
             models.Index(fields=["shop", "stage"]),
-            models.Index(fields=["order"]),
             models.Index(fields=["shop", "refreshed_at"]),
         ]
 
@@ -79,7 +80,10 @@ class ShipmentLineItem(models.Model):
     """Which line items, and how many of each, travel in a shipment."""
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
-    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="line_items")
+    # No index of its own: the unique (shipment, line_item_shopify_id) serves "by shipment".
+    shipment = models.ForeignKey(
+        Shipment, on_delete=models.CASCADE, related_name="line_items", db_index=False
+    )
     line_item_shopify_id = models.BigIntegerField()
     quantity = models.PositiveIntegerField(default=0)
 
@@ -95,7 +99,11 @@ class TrackingEvent(models.Model):
     """One Shopify fulfillment event (a carrier scan or a merchant update)."""
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
-    shipment = models.ForeignKey(Shipment, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: (shipment, -happened_at) below serves "by shipment" too, and each
+    # index is written for every one of the ~10M events a big install base holds.
+    shipment = models.ForeignKey(
+        Shipment, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     shopify_id = models.BigIntegerField()
     status = models.CharField(max_length=64)
     stage = models.CharField(max_length=32, choices=Stage.choices, blank=True)

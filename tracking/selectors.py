@@ -11,9 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from shopapp.models import Order, Shop
+from shopapp.rawsql import row_fetch_one
 from shopapp.storefront.lookup import storefront_orders
 from tracking.branding import Branding, tracking_branding
 from tracking.forms import normalise_tracking_number
@@ -31,28 +32,46 @@ def _visible_events() -> QuerySet[TrackingEvent]:
     return TrackingEvent.objects.filter(deleted_at__isnull=True).order_by("-happened_at", "-id")
 
 
+def order_page_head(*, shop: Shop, order_id: int) -> Order | None:
+    """The order row alone (one query, plain SQL: shopapp.rawsql): its ``version`` names the
+    cached page, so a page served from the cache reads nothing more. The filters are
+    ``storefront_orders``': this shop's, not deleted, not redacted."""
+    return row_fetch_one(
+        Order,
+        "id = %s AND shop_id = %s AND deleted_at IS NULL AND redacted_at IS NULL",
+        [order_id, shop.pk],
+    )
+
+
+def order_page_load(*, shop: Shop, order: Order) -> Order:
+    """Fetch what ``order``'s tracking page shows: its line items, its shipments with their
+    line items and visible events, its open delays. Five queries whatever the order holds."""
+    prefetch_related_objects(
+        [order],
+        "line_items",
+        Prefetch(
+            "shipments",
+            queryset=Shipment.objects.filter(shop=shop)
+            .order_by("shopify_created_at", "id")
+            .prefetch_related(
+                Prefetch("line_items", queryset=ShipmentLineItem.objects.filter(shop=shop)),
+                Prefetch("events", queryset=_visible_events().filter(shop=shop)),
+            ),
+        ),
+        Prefetch(
+            "delays",
+            queryset=Delay.objects.filter(shop=shop, resolved_at__isnull=True).order_by(
+                "detected_at", "id"
+            ),
+        ),
+    )
+    return order
+
+
 def order_for_page(*, shop: Shop, order_id: int) -> Order | None:
     """The order with everything its tracking page shows, in a constant number of queries."""
-    return (
-        storefront_orders(shop)
-        .filter(pk=order_id)
-        .prefetch_related(
-            "line_items",
-            Prefetch(
-                "shipments",
-                queryset=Shipment.objects.filter(shop=shop)
-                .order_by("shopify_created_at", "id")
-                .prefetch_related("line_items", Prefetch("events", queryset=_visible_events())),
-            ),
-            Prefetch(
-                "delays",
-                queryset=Delay.objects.filter(shop=shop, resolved_at__isnull=True).order_by(
-                    "detected_at", "id"
-                ),
-            ),
-        )
-        .first()
-    )
+    order = order_page_head(shop=shop, order_id=order_id)
+    return order_page_load(shop=shop, order=order) if order is not None else None
 
 
 def customer_order_list(*, shop: Shop, customer_id: int) -> list[Order]:
@@ -97,8 +116,11 @@ def shipment_by_tracking_number(*, shop: Shop, tracking_number: str) -> Shipment
 
 def tracking_settings_for_shop(*, shop: Shop) -> TrackingSettings:
     """The shop's page settings, or the defaults (unsaved) when the merchant never set any."""
-    found = TrackingSettings.objects.filter(shop=shop).first()
-    return found if found is not None else TrackingSettings(shop=shop)
+    found = row_fetch_one(TrackingSettings, "shop_id = %s", [shop.pk])
+    if found is None:
+        return TrackingSettings(shop=shop)
+    found.shop = shop  # the caller's instance: no second query for it
+    return found
 
 
 def storefront_branding(*, shop: Shop) -> Branding:

@@ -32,7 +32,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.http import HttpResponse
 from django.template.loader import render_to_string
@@ -64,6 +64,12 @@ from tracking import selectors
 from tracking.branding import safe_url, tracking_branding
 from tracking.forms import OrderLookupForm, TrackingNumberForm
 from tracking.models import Delay, Shipment, Stage, TrackingPageView
+from tracking.page_cache import (
+    order_page_key,
+    page_cache_enabled,
+    page_cache_get,
+    page_cache_set,
+)
 from tracking.stages import (
     STAGE_LABELS,
     STAGE_PROGRESS,
@@ -148,7 +154,7 @@ def track_link(request: ProxyRequest, token: str) -> HttpResponse:
     shop: Shop = request.shop
     page = _Page(request, proxy_base="../")
     order_id = order_id_from_link_token(token, shop=shop)
-    order = selectors.order_for_page(shop=shop, order_id=order_id) if order_id else None
+    order = selectors.order_page_head(shop=shop, order_id=order_id) if order_id else None
     if order is None:
         # Tampered, expired, another shop's, deleted: one page, one status, nothing named.
         return page.render("link_invalid", {}, status=404)
@@ -178,7 +184,7 @@ def _lookup_by_order(request: ProxyRequest, page: _Page) -> HttpResponse:
     if not limited.allowed:
         return page.rate_limited(limited.retry_after)
     found = storefront_order_lookup(shop=shop, number=number, proof=proof)
-    order = selectors.order_for_page(shop=shop, order_id=found.pk) if found else None
+    order = selectors.order_page_head(shop=shop, order_id=found.pk) if found else None
     if order is None:
         logger.info("tracking.lookup.no_match", extra={"shop": shop.myshopify_domain})
         # The same page, byte for byte but the form token, whether the number or the contact
@@ -343,50 +349,72 @@ class _Page:
     # -- answers ------------------------------------------------------------------------------
 
     def render_order(self, order: Order) -> HttpResponse:
+        """The order's page: from the cache when this version of it was rendered before
+        (tracking.page_cache), else loaded (a fixed set of queries), rendered and cached."""
         _page_view_record(shop=self.shop, order_id=order.pk)
-        with translation.override(self.language(order)):
-            line_items = list(order.line_items.all())
-            items_by_id = {line.shopify_id: line for line in line_items}
-            delays_by_shipment: dict[int | None, list[Delay]] = defaultdict(list)
-            for delay in order.delays.all():
-                delays_by_shipment[delay.shipment_id].append(delay)
-            shipments = [
-                self.shipment_view(
-                    shipment,
-                    index=i,
-                    items_by_id=items_by_id,
-                    delays=delays_by_shipment.get(shipment.pk, []),
-                )
-                for i, shipment in enumerate(order.shipments.all(), start=1)
-            ]
-            # Split shipments: say so when some of the order has not left yet.
-            shipped: dict[int, int] = defaultdict(int)
-            for shipment in order.shipments.all():
-                for row in shipment.line_items.all():
-                    shipped[row.line_item_shopify_id] += row.quantity
-            has_unshipped = any(
-                line.requires_shipping and shipped[line.shopify_id] < line.quantity
-                for line in line_items
+        language = self.language(order)
+        key = None
+        if page_cache_enabled():
+            key = order_page_key(
+                shop=self.shop,
+                order=order,
+                tracking_settings=self.settings,
+                language=language,
+                explicit_locale=self.explicit_locale,
+                proxy_base=self.proxy_base,
             )
-            order_notice: str | Promise = ""
-            if delays_by_shipment.get(None):
-                order_notice = _("Your order is taking longer than expected to ship. We're on it.")
-            context = {
-                "order": {
-                    "name": order.name,
-                    "created_at": order.shopify_created_at or order.created_at,
-                    "is_cancelled": order.cancelled_at is not None,
-                    "items": [
-                        {"title": _item_title(line), "quantity": line.quantity}
-                        for line in line_items
-                    ],
-                },
-                "shipments": shipments,
-                "has_unshipped": bool(shipments) and has_unshipped,
-                "order_notice": order_notice,
-                "return_url": self._return_url(order, shipments),
-            }
-            return self._respond("order", context, status=200)
+            cached = page_cache_get(key)
+            if cached is not None:
+                return self._response(cached, language=language, status=200)
+        selectors.order_page_load(shop=self.shop, order=order)
+        with translation.override(language):
+            content = self._content("order", self._order_context(order))
+        if key is not None:
+            page_cache_set(key, content)
+        return self._response(content, language=language, status=200)
+
+    def _order_context(self, order: Order) -> dict[str, Any]:
+        line_items = list(order.line_items.all())
+        items_by_id = {line.shopify_id: line for line in line_items}
+        delays_by_shipment: dict[int | None, list[Delay]] = defaultdict(list)
+        for delay in order.delays.all():
+            delays_by_shipment[delay.shipment_id].append(delay)
+        shipments = [
+            self.shipment_view(
+                shipment,
+                index=i,
+                items_by_id=items_by_id,
+                delays=delays_by_shipment.get(shipment.pk, []),
+            )
+            for i, shipment in enumerate(order.shipments.all(), start=1)
+        ]
+        # Split shipments: say so when some of the order has not left yet.
+        shipped: dict[int, int] = defaultdict(int)
+        for shipment in order.shipments.all():
+            for row in shipment.line_items.all():
+                shipped[row.line_item_shopify_id] += row.quantity
+        has_unshipped = any(
+            line.requires_shipping and shipped[line.shopify_id] < line.quantity
+            for line in line_items
+        )
+        order_notice: str | Promise = ""
+        if delays_by_shipment.get(None):
+            order_notice = _("Your order is taking longer than expected to ship. We're on it.")
+        context = {
+            "order": {
+                "name": order.name,
+                "created_at": order.shopify_created_at or order.created_at,
+                "is_cancelled": order.cancelled_at is not None,
+                "items": [
+                    {"title": _item_title(line), "quantity": line.quantity} for line in line_items
+                ],
+            },
+            "shipments": shipments,
+            "has_unshipped": bool(shipments) and has_unshipped,
+            "order_notice": order_notice,
+            "return_url": self._return_url(order, shipments),
+        }
+        return context
 
     def render(self, view: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
         with translation.override(self.language()):
@@ -416,6 +444,20 @@ class _Page:
         return f"{self.proxy_base}returns?{urlencode(query)}"
 
     def _respond(self, view: str, context: dict[str, Any], *, status: int) -> HttpResponse:
+        return self._response(
+            self._content(view, context), language=translation.get_language(), status=status
+        )
+
+    def _response(self, content: str, *, language: str, status: int) -> HttpResponse:
+        return storefront_response(
+            content,
+            is_standalone=self.branding.is_standalone_page,
+            language=language,
+            status=status,
+        )
+
+    def _content(self, view: str, context: dict[str, Any]) -> str:
+        """The page's body (Liquid-safe), or the whole document for a standalone page."""
         language = translation.get_language()
         action = f"{self.proxy_base}track" + self._locale_query()
         full_context = {
@@ -447,12 +489,7 @@ class _Page:
         else:
             # Inside the theme, which has its own <main>: our root is a region, not a page.
             content = f"<style>{css}</style>\n{safe_body}"
-        return storefront_response(
-            content,
-            is_standalone=self.branding.is_standalone_page,
-            language=language,
-            status=status,
-        )
+        return content
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,9 +500,25 @@ def _page_view_record(*, shop: Shop, order_id: int) -> None:
     """Count one view of an order's tracking page: one UPDATE ... SET views = views + 1,
     the row created on the first view (the merchant's "where is my order" signal)."""
     now = timezone.now()
-    counted = TrackingPageView.objects.filter(shop=shop, order_id=order_id).update(
-        views=F("views") + 1, last_viewed_at=now
+    # On every page view, so plain SQL (no queryset to compile) and, on PostgreSQL, an
+    # asynchronous commit: the page does not wait for the WAL to reach the disk, and a crash
+    # may lose the last fraction of a second of view counts (the webhook intake's and every
+    # other commit stay synchronous). Both statements go as one simple query, which
+    # PostgreSQL runs as one implicit transaction: SET LOCAL holds for the UPDATE alone.
+    update = (
+        "UPDATE tracking_trackingpageview SET views = views + 1, last_viewed_at = %s "
+        "WHERE shop_id = %s AND order_id = %s"
     )
+    asynchronous = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        if asynchronous:
+            cursor.execute(
+                f"SET LOCAL synchronous_commit TO OFF; {update}", [now, shop.pk, order_id]
+            )
+            cursor.nextset()
+        else:
+            cursor.execute(update, [now, shop.pk, order_id])
+        counted = cursor.rowcount
     if counted:
         return
     try:
