@@ -38,6 +38,10 @@ class DevshopClient:
     def shop_get(self, myshopify_domain: str) -> dict[str, Any]:
         return self._get(f"/_devshop/shops/{myshopify_domain}")
 
+    def admin_api_requests(self, myshopify_domain: str) -> int:
+        """Admin API requests the store has answered so far (any outcome)."""
+        return int(self.shop_get(myshopify_domain)["admin_api_requests"])
+
     def session_token(self, myshopify_domain: str, **fields: Any) -> str:
         return self._post(f"/_devshop/shops/{myshopify_domain}/session-token", fields)["id_token"]
 
@@ -163,6 +167,13 @@ class DevshopClient:
     ) -> dict[str, Any]:
         path = f"/_devshop/shops/{myshopify_domain}/orders/{order_id}/cancel"
         return self._post(path, {"reason": reason})
+
+    def order_refund(
+        self, myshopify_domain: str, order_id: int, line_items: list[dict[str, int]]
+    ) -> dict[str, Any]:
+        """Refund units without a return ([{"id": line item id, "quantity": n}])."""
+        path = f"/_devshop/shops/{myshopify_domain}/orders/{order_id}/refund"
+        return self._post(path, {"line_items": line_items})
 
     def fulfillment_event(
         self, myshopify_domain: str, fulfillment_id: int, status: str, **place: Any

@@ -37,6 +37,7 @@ def shop_as_dict(shop: DevShop) -> dict[str, Any]:
         "plan": shop.plan,
         "app_installed": shop.app_installed,
         "granted_scopes": shop.granted_scopes,
+        "admin_api_requests": shop.admin_api_requests,
     }
 
 

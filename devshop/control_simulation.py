@@ -118,6 +118,44 @@ def order_cancel(request: HttpRequest, shop: str, order_id: int) -> JsonResponse
 
 @csrf_exempt
 @require_http_methods(["POST"])
+def order_refund(request: HttpRequest, shop: str, order_id: int) -> JsonResponse:
+    """A refund the merchant makes in their admin without a return: {"line_items": [{"id":
+    line item id, "quantity": n}]} takes n units off each line (currentQuantity), and the
+    order's orders/updated goes out, as Shopify sends it after a refund."""
+    from django.db import transaction
+
+    from devshop.orders import dev_order_touch, dev_order_webhooks_emit
+    from devshop.simulation import order_state
+
+    order = _order(shop, order_id)
+    if order is None:
+        return _error("no such order", 404)
+    wanted = _body(request).get("line_items")
+    if not isinstance(wanted, list) or not wanted:
+        return _error('give "line_items": [{"id", "quantity"}]')
+    with transaction.atomic():
+        lines = {line.shopify_id: line for line in order.line_items.select_for_update()}
+        taken: dict[int, int] = {}
+        for item in wanted:
+            line = lines.get(item.get("id")) if isinstance(item, dict) else None
+            quantity = item.get("quantity") if isinstance(item, dict) else None
+            if line is None or not isinstance(quantity, int) or quantity <= 0:
+                return _error("each line item needs a known id and a quantity above 0")
+            taken[line.shopify_id] = taken.get(line.shopify_id, 0) + quantity
+            if taken[line.shopify_id] > line.current_quantity:
+                return _error(f"line item {line.shopify_id} has {line.current_quantity} left")
+        # Checked whole before anything changes: a refused refund changes nothing.
+        for shopify_id, quantity in taken.items():
+            lines[shopify_id].current_quantity -= quantity
+            lines[shopify_id].save(update_fields=["current_quantity"])
+        dev_order_touch(order)
+        order.save(update_fields=["updated_at"])
+        dev_order_webhooks_emit(order=order, topics=["orders/updated"])
+    return JsonResponse(order_state(order))
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
 def fulfillment_events(request: HttpRequest, shop: str, fulfillment_id: int) -> JsonResponse:
     from devshop.simulation import (
         SimulationError,

@@ -23,6 +23,7 @@ urlpatterns = [
     path("shops/<str:shop>/orders/<int:order_id>/fulfil", control_simulation.order_fulfil),
     path("shops/<str:shop>/orders/<int:order_id>/state", control_simulation.order_state_view),
     path("shops/<str:shop>/orders/<int:order_id>/cancel", control_simulation.order_cancel),
+    path("shops/<str:shop>/orders/<int:order_id>/refund", control_simulation.order_refund),
     path(
         "shops/<str:shop>/fulfillments/<int:fulfillment_id>/events",
         control_simulation.fulfillment_events,

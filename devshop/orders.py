@@ -230,7 +230,10 @@ def _line_items_create(
     if wanted_type:
         variants = [v for v in variants if v.product.product_type == wanted_type] or variants
     for variant in random.sample(variants, k=min(item_count, len(variants))):
-        quantity = random.choices([1, 2, 3], [7, 2, 1])[0]
+        # "line_item_quantity": every line of that many units (tests that count units).
+        quantity = int(
+            overrides.get("line_item_quantity") or random.choices([1, 2, 3], [7, 2, 1])[0]
+        )
         discount = (
             _money(variant.price * quantity * Decimal("0.1")) if random.random() < 0.15 else 0
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from shopapp.background.queue import Queues
 from shopapp.background.services import task_defer
 from shopapp.models import Shop
 
@@ -44,6 +45,7 @@ def insights_rollup_job(shop_id: int, days: int = RECENT_DAYS) -> int:
             delay=FIRST_RECOUNT_AFTER,
             timeout_s=ROLLUP_TIMEOUT_S,
             retry_intervals_s=ROLLUP_RETRY_INTERVALS_S,
+            queue=Queues.MAINTENANCE,
         )
     return written
 
@@ -59,6 +61,7 @@ def insights_rollup_all_job(days: int = RECENT_DAYS) -> int:
             key=f"insights.rollup:{days}:{shop.pk}",
             timeout_s=ROLLUP_TIMEOUT_S,
             retry_intervals_s=ROLLUP_RETRY_INTERVALS_S,
+            queue=Queues.MAINTENANCE,
         )
         count += 1
     logger.info("insights.rollup.enqueued", extra={"shops": count, "days": days})
@@ -80,5 +83,6 @@ def insights_rollup_first_defer(*, shop: Shop) -> bool:
         key=f"insights.rollup:{RECENT_DAYS}:{shop.pk}",
         timeout_s=ROLLUP_TIMEOUT_S,
         retry_intervals_s=ROLLUP_RETRY_INTERVALS_S,
+        queue=Queues.MAINTENANCE,
     )
     return True

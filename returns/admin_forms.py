@@ -149,6 +149,7 @@ class PolicyForm(forms.ModelForm):
         fields = [
             "window_days",
             "transit_allowance_days",
+            "allows_return_before_delivery",
             "excluded_product_tags",
             "excluded_product_types",
             "exclude_discounted_items",

@@ -1,25 +1,45 @@
 """What a shopper may return from an order, item by item, and what they would get back.
 
-    order_eligibility(shop, order)
+Two readings, one set of rules:
+
+    order_eligibility_local(shop, order)   every portal page view: no Admin API call in the
+      ├─ units shipped: the order's live shipments (fulfillments/create|update webhooks)
+      ├─ units held: every local return not declined or canceled (the portal's own and those
+      │     made in Shopify's admin, from returns/* webhooks), less what a refund already took
+      │     off the line (orders/updated: current_quantity)
+      ├─ product tags, type and variants: ProductInfo, read from Shopify once per product and
+      │     reused for PRODUCT_FACTS_PAGE_TTL
+      └─ fallback: an order Shopify calls fulfilled with no shipment here (older than the
+            install, a webhook still on its way) has its fulfillments read once through
+            tracking.refresh and stored; from then on it is local like the rest
+
+    order_eligibility(shop, order)         the submission: Shopify decides
       ├─ Shopify: returnableFulfillments(orderId:)  what is still returnable after earlier
       │     returns (shopify.dev "Build a return management workflow"), with the fulfillment
       │     line item ids a returnRequest needs; plus product tags/type (ProductInfo cache)
-      ├─ local: requests stored but not yet accepted by Shopify hold their units too, so the
-      │     same items cannot be requested twice while a request is open
-      └─ policy: final-sale tags, product types, discounted items, the window counted from
+      └─ local: requests stored but not yet accepted by Shopify hold their units too, so the
+            same items cannot be requested twice while a request is open
+
+    both ─ policy: final-sale tags, product types, discounted items, the window counted from
             delivery (Shipment.delivered_at) or fulfillment + transit allowance (Shopify's own
             self-serve rule, help.shopify.com "Return rules")
 
-Shopify errors (unreachable, throttled) propagate: the caller says "try again", it never guesses.
+Where the two disagree (a webhook not delivered yet), the submission's reading wins and the
+portal tells the shopper what changed. Shopify errors (unreachable, throttled) propagate: the
+caller says "try again", it never guesses.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
+from functools import lru_cache
 
+import redis
+from django.conf import settings
 from django.db.models import Sum
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
@@ -30,12 +50,25 @@ from returns.policy import percent, policy_list, return_policy_get
 from shopapp.admin_api.client import admin_client_for_shop
 from shopapp.auth.selectors import shop_zone
 from shopapp.models import LineItem, Order, Shop
+from tracking.refresh import order_shipments_refresh
 from tracking.selectors import LineItemShipping, line_item_shipping, line_items_shipped
+
+logger = logging.getLogger(__name__)
 
 # Product tags and types change rarely and are not pushed to the app (no products/* topic):
 # a quarter of an hour bounds how long a newly "final sale" product can still be returned,
 # while the several portal pages of one shopper's visit cost one product read.
 PRODUCT_INFO_TTL = timedelta(minutes=15)
+# Page views take product facts (tags, type, variants) this old: the submission reads tags and
+# type again when older than PRODUCT_INFO_TTL and the exchange variant's stock afresh, so a
+# page may show what a product was a few hours ago but never accepts a return on it.
+PRODUCT_FACTS_PAGE_TTL = timedelta(hours=6)
+# An order's fulfillments read through the fallback are not read again for this long, even
+# when Shopify's answer still leaves a line without a shipment (beyond the query's first page).
+FULFILLMENTS_FETCH_INTERVAL_SECONDS = 60 * 60
+REDIS_TIMEOUT_SECONDS = 0.25
+# Fulfillment statuses on order lines (REST ``fulfillment_status``) that say units left.
+_SHIPPED_LINE_STATUSES = frozenset({"fulfilled", "partial"})
 CENT = Decimal("0.01")
 
 # Statuses in which a local request still holds its units.
@@ -44,6 +77,9 @@ OPEN_STATUSES = (
     ReturnRequest.Status.REQUESTED,
     ReturnRequest.Status.OPEN,
 )
+# Statuses whose units went back to the shopper's hands (returnDeclineRequest, returnCancel):
+# every other status, including ones Shopify adds later, keeps its units out of reach.
+RELEASED_STATUSES = (ReturnRequest.Status.DECLINED, ReturnRequest.Status.CANCELED)
 
 
 class ReasonCode:
@@ -55,6 +91,7 @@ class ReasonCode:
     EXCLUDED_TYPE = "excluded_product_type"
     DISCOUNTED = "discounted"
     WINDOW_ENDED = "window_ended"
+    NOT_DELIVERED = "not_delivered"
     OPEN_REQUEST = "open_request"
     ALREADY_RETURNED = "already_returned"
 
@@ -72,6 +109,9 @@ class ItemEligibility:
     fulfillment_lines: list[tuple[str, int]] = field(default_factory=list)
     # The last day of the window (None when unknown, e.g. not shipped).
     window_ends_at: datetime | None = None
+    # The product's variants [(id, title, available for sale)] as stored (local reading);
+    # None when this reading did not look (Shopify's).
+    product_variants: list[tuple[int, str, bool]] | None = None
 
 
 @dataclass(frozen=True)
@@ -172,6 +212,21 @@ def _window_ends(
     return start + allowance + window if start else None
 
 
+def _on_its_way(
+    *, order: Order, line_item: LineItem, dates: LineItemShipping, policy, now: datetime
+) -> bool:
+    """Shipped, not delivered, and still within the transit allowance: the window counts from
+    delivery, so the return starts then. No delivery scan past the allowance (a carrier that
+    never reports one): taken as delivered, as Shopify's self-serve returns do."""
+    if line_item.shopify_id in dates.delivered:
+        return False
+    shipped_at = dates.shipped.get(line_item.shopify_id) or order.processed_at
+    shipped_at = shipped_at or order.shopify_created_at
+    if shipped_at is None:
+        return False
+    return now < shipped_at + timedelta(days=policy.transit_allowance_days)
+
+
 def _date_text(shop: Shop, moment: datetime) -> str:
     return dateformat.format(timezone.localtime(moment, shop_zone(shop)), "j F Y")
 
@@ -180,11 +235,11 @@ def order_eligibility(
     *, shop: Shop, order: Order, now: datetime | None = None
 ) -> list[ItemEligibility]:
     """One ItemEligibility per line item of ``order`` (gift cards and removed lines included,
-    with their reason), in the order's line order."""
+    with their reason), in the order's line order, as Shopify's returnableFulfillments has it
+    now: the submission's reading (one or more Admin API calls)."""
     if order.shop_id != shop.pk:
         raise ValueError("order does not belong to shop")
     now = now or timezone.now()
-    policy = return_policy_get(shop=shop)
     line_items = list(LineItem.objects.filter(shop=shop, order=order).order_by("id"))
     product_ids = {li.product_id for li in line_items if li.product_id}
     products, cached = _product_info(shop=shop, product_ids=product_ids, now=now)
@@ -199,18 +254,108 @@ def order_eligibility(
         products.update(_product_info_store(shop=shop, products=fetched["products"], now=now))
     returnable = fetched["returnable"]
     pending = _pending_quantities(shop=shop, order=order)
-    open_items = _open_line_item_ids(shop=shop, order=order)
-    excluded_tags = set(policy_list(policy.excluded_product_tags))
-    excluded_types = set(policy_list(policy.excluded_product_types))
-    dates = line_item_shipping(shop=shop, order=order)
     # Read once, for every line, when a line first has nothing returnable.
     went_back: set[int] | None = None
-
-    results = []
+    units: dict[int, _Units] = {}
     for li in line_items:
         lines = returnable.get(li.shopify_id, [])
         shopify_quantity = sum(q for _gid, q in lines)
         quantity = max(0, shopify_quantity - pending.get(li.pk, 0))
+        returned = True
+        if quantity <= 0 and shopify_quantity <= 0:
+            if went_back is None:
+                went_back = _returned_line_item_ids(shop=shop, line_items=line_items)
+            returned = li.pk in went_back
+        units[li.pk] = _Units(quantity=quantity, lines=list(lines), has_gone_back=returned)
+    return _rules(
+        shop=shop,
+        order=order,
+        line_items=line_items,
+        units=units,
+        products=products,
+        open_items=_open_line_item_ids(shop=shop, order=order),
+        dates=line_item_shipping(shop=shop, order=order),
+        now=now,
+    )
+
+
+def order_eligibility_local(
+    *, shop: Shop, order: Order, now: datetime | None = None
+) -> list[ItemEligibility]:
+    """The same items, reasons and quantities as ``order_eligibility``, read from what the
+    webhooks stored: no Admin API call once the order's shipments and products are known
+    (the module's docstring). ``fulfillment_lines`` are empty: only the submission, which
+    reads Shopify, needs their ids."""
+    if order.shop_id != shop.pk:
+        raise ValueError("order does not belong to shop")
+    now = now or timezone.now()
+    line_items = list(LineItem.objects.filter(shop=shop, order=order).order_by("id"))
+    product_ids = {li.product_id for li in line_items if li.product_id}
+    products = _product_facts(shop=shop, product_ids=product_ids, now=now)
+    dates = line_item_shipping(shop=shop, order=order)
+    if _fulfillments_missing(order, line_items, dates) and _fulfillments_fetch_claim(shop, order):
+        # Shopify says units left that no shipment here carries: read the order's
+        # fulfillments once and store them (tracking's own refresh), then read them here.
+        logger.info(
+            "returns.eligibility.fulfillments_fetched",
+            extra={"shop": shop.myshopify_domain, "order_id": order.pk},
+        )
+        order_shipments_refresh(shop=shop, order=order)
+        dates = line_item_shipping(shop=shop, order=order)
+    held, open_items = _held_units(shop=shop, order=order)
+    units: dict[int, _Units] = {}
+    for li in line_items:
+        shipped = dates.quantities.get(li.shopify_id, 0)
+        in_returns, processed = held.get(li.pk, (0, 0))
+        # Two bounds, both true: units shipped less those in returns; and units still on the
+        # line (a refund takes them off: current_quantity) less those in returns that no
+        # refund took off yet. A refund before shipping lowers the second only, a refund of a
+        # returned unit lowers neither twice.
+        quantity = max(0, min(shipped - in_returns, li.current_quantity - (in_returns - processed)))
+        returned = shipped > 0 or in_returns > 0 or li.current_quantity < li.quantity
+        units[li.pk] = _Units(quantity=quantity, lines=[], has_gone_back=returned)
+    return _rules(
+        shop=shop,
+        order=order,
+        line_items=line_items,
+        units=units,
+        products=products,
+        open_items=open_items,
+        dates=dates,
+        now=now,
+        with_variants=True,
+    )
+
+
+@dataclass(frozen=True)
+class _Units:
+    # Units the shopper may return now.
+    quantity: int
+    # Shopify's fulfillment lines holding them: [(gid, units)] (Shopify's reading only).
+    lines: list[tuple[str, int]]
+    # When none: whether units went back already (returned, refunded) rather than never left.
+    has_gone_back: bool
+
+
+def _rules(
+    *,
+    shop: Shop,
+    order: Order,
+    line_items: list[LineItem],
+    units: dict[int, _Units],
+    products: dict[int, ProductInfo],
+    open_items: set[int],
+    dates: LineItemShipping,
+    now: datetime,
+    with_variants: bool = False,
+) -> list[ItemEligibility]:
+    policy = return_policy_get(shop=shop)
+    excluded_tags = set(policy_list(policy.excluded_product_tags))
+    excluded_types = set(policy_list(policy.excluded_product_types))
+    results = []
+    for li in line_items:
+        unit = units[li.pk]
+        quantity = unit.quantity
         info = products.get(li.product_id) if li.product_id else None
         tags = {t.strip().lower() for t in info.tags} if info else set()
         product_type = (info.product_type if info else "").strip().lower()
@@ -229,20 +374,23 @@ def order_eligibility(
             code, text = ReasonCode.DISCOUNTED, _("Discounted items can't be returned")
         elif quantity <= 0 and li.pk in open_items:
             code, text = ReasonCode.OPEN_REQUEST, _("A return for this item is already open")
-        elif quantity <= 0 and shopify_quantity <= 0:
-            if went_back is None:
-                went_back = _returned_line_item_ids(shop=shop, line_items=line_items)
-            if li.pk in went_back:
-                code, text = ReasonCode.ALREADY_RETURNED, _("Already returned")
-            else:
-                code, text = ReasonCode.NOT_FULFILLED, _("Not shipped yet")
+        elif quantity <= 0 and not unit.has_gone_back:
+            code, text = ReasonCode.NOT_FULFILLED, _("Not shipped yet")
         elif quantity <= 0:
             code, text = ReasonCode.ALREADY_RETURNED, _("Already returned")
+        elif not policy.allows_return_before_delivery and _on_its_way(
+            order=order, line_item=li, dates=dates, policy=policy, now=now
+        ):
+            code = ReasonCode.NOT_DELIVERED
+            text = _("On its way: it can be returned once it's delivered")
         elif ends is not None and now > ends:
             code = ReasonCode.WINDOW_ENDED
             text = _("The return window ended on %(date)s") % {"date": _date_text(shop, ends)}
 
         is_eligible = code == ReasonCode.ELIGIBLE
+        variants = None
+        if with_variants:
+            variants = [(int(v[0]), str(v[1]), bool(v[2])) for v in info.variants] if info else []
         results.append(
             ItemEligibility(
                 line_item=li,
@@ -250,12 +398,127 @@ def order_eligibility(
                 is_eligible=is_eligible,
                 reason_code=code,
                 reason_text=text,
-                fulfillment_line_item_gid=lines[0][0] if lines else "",
-                fulfillment_lines=list(lines),
+                fulfillment_line_item_gid=unit.lines[0][0] if unit.lines else "",
+                fulfillment_lines=list(unit.lines),
                 window_ends_at=ends,
+                product_variants=variants,
             )
         )
     return results
+
+
+def _held_units(*, shop: Shop, order: Order) -> tuple[dict[int, tuple[int, int]], set[int]]:
+    """({line item pk: (units in returns, of which refunded by returnProcess)}, lines in an
+    open request), from every local return of the order that still holds its units: the
+    portal's own (a request Shopify refused holds nothing) and those made in Shopify's admin.
+    One query."""
+    rows = (
+        ReturnLineItem.objects.filter(shop=shop, return_request__order=order)
+        .exclude(return_request__status__in=RELEASED_STATUSES)
+        .exclude(return_request__sync_state=ReturnRequest.SyncState.FAILED)
+        .values_list("line_item_id", "quantity", "processed_quantity", "return_request__status")
+    )
+    held: dict[int, tuple[int, int]] = {}
+    open_items: set[int] = set()
+    for line_item_id, quantity, processed, status in rows:
+        units, refunded = held.get(line_item_id, (0, 0))
+        held[line_item_id] = (units + quantity, refunded + min(processed, quantity))
+        if status in OPEN_STATUSES:
+            open_items.add(line_item_id)
+    return held, open_items
+
+
+def _fulfillments_missing(
+    order: Order, line_items: list[LineItem], dates: LineItemShipping
+) -> bool:
+    """A line Shopify calls (partially) fulfilled that no live shipment here carries."""
+    if order.cancelled_at:
+        return False
+    return any(
+        (li.fulfillment_status or "").lower() in _SHIPPED_LINE_STATUSES
+        and not dates.quantities.get(li.shopify_id)
+        for li in line_items
+    )
+
+
+@lru_cache(maxsize=4)
+def _redis(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+    )
+
+
+def _fulfillments_fetch_claim(shop: Shop, order: Order) -> bool:
+    """True when this view may read the order's fulfillments from Shopify: not read in the
+    last FULFILLMENTS_FETCH_INTERVAL_SECONDS (shared by every web process through Redis).
+    Redis down: granted; one read too many costs less than a wrong answer."""
+    key = f"returns:fulfillments-fetched:{shop.pk}:{order.pk}"
+    try:
+        conn = _redis(settings.REDIS_URL)
+        return bool(conn.set(key, "1", ex=FULFILLMENTS_FETCH_INTERVAL_SECONDS, nx=True))
+    except redis.RedisError as exc:
+        logger.warning(
+            "returns.eligibility.fetch_claim_unavailable",
+            extra={"shop": shop.myshopify_domain, "error": type(exc).__name__},
+        )
+        return True
+
+
+def order_product_facts_refresh(*, shop: Shop, order: Order) -> int:
+    """Store the facts of the order's products that are missing or older than
+    PRODUCT_FACTS_PAGE_TTL (a new order's background read). Returns how many products the
+    order names."""
+    product_ids = set(
+        LineItem.objects.filter(shop=shop, order=order, product_id__isnull=False).values_list(
+            "product_id", flat=True
+        )
+    )
+    _product_facts(shop=shop, product_ids={pid for pid in product_ids if pid}, now=timezone.now())
+    return len(product_ids)
+
+
+def _product_facts(*, shop: Shop, product_ids: set[int], now: datetime) -> dict[int, ProductInfo]:
+    """The products' stored facts, those missing or older than PRODUCT_FACTS_PAGE_TTL read
+    from Shopify first (one query per 15 products) and stored; a product Shopify no longer
+    has is stored without tags or variants, so it is not asked for again on every view."""
+    if not product_ids:
+        return {}
+    stored = {
+        info.product_id: info
+        for info in ProductInfo.objects.filter(shop=shop, product_id__in=product_ids)
+    }
+    oldest = now - PRODUCT_FACTS_PAGE_TTL
+    due = sorted(
+        pid
+        for pid in product_ids
+        if (read_at := stored[pid].variants_fetched_at if pid in stored else None) is None
+        or read_at < oldest
+    )
+    if not due:
+        return stored
+    fetched = shopify.product_facts_fetch(admin_client_for_shop(shop), product_ids=due)
+    rows = []
+    for pid in due:
+        tags, product_type, variants = fetched.get(pid, ([], "", []))
+        rows.append(
+            ProductInfo(
+                shop=shop,
+                product_id=pid,
+                tags=tags,
+                product_type=product_type[:255],
+                fetched_at=now,
+                variants=[list(v) for v in variants],
+                variants_fetched_at=now,
+            )
+        )
+    ProductInfo.objects.bulk_create(
+        rows,
+        update_conflicts=True,
+        unique_fields=["shop", "product_id"],
+        update_fields=["tags", "product_type", "fetched_at", "variants", "variants_fetched_at"],
+    )
+    stored.update({row.product_id: row for row in rows})
+    return stored
 
 
 def _returned_line_item_ids(*, shop: Shop, line_items: list[LineItem]) -> set[int]:

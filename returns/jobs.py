@@ -9,6 +9,10 @@ read (``return_request_send_gave_up``).
 ``return_refresh_job`` reads a return from Shopify and adopts it when webhooks leave doubt
 or name what the app cannot place (returns.services.return_refresh).
 
+``product_facts_refresh_job`` reads the facts of a new order's products (tags, type,
+variants) that the app does not hold fresh, so the portal's pages find them stored
+(returns.subscribers, returns.eligibility.order_product_facts_refresh).
+
 ``photo_stash_expire_job`` runs hourly from cron (shopapp.cron): photos stashed by portals
 the shopper left before submitting are deleted once older than RETURNS_PHOTO_STASH_TTL_HOURS.
 """
@@ -19,7 +23,9 @@ from datetime import timedelta
 from django.conf import settings
 
 from returns import portal, services
+from returns.eligibility import order_product_facts_refresh
 from returns.models import ReturnRequest
+from shopapp.models import Order
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +46,13 @@ def return_request_send_job(request_id: int) -> str | None:
 def return_refresh_job(request_id: int) -> str | None:
     request = services.return_refresh(request_id=request_id)
     return request.status if request is not None else None
+
+
+def product_facts_refresh_job(order_id: int) -> int:
+    order = Order.objects.select_related("shop").filter(pk=order_id).first()
+    if order is None or not order.shop.is_active:
+        return 0
+    return order_product_facts_refresh(shop=order.shop, order=order)
 
 
 def return_request_send_gave_up(request_id: int) -> None:

@@ -22,6 +22,14 @@ class ReturnPolicy(models.Model):
     # Counted from delivery; without a delivery event, from fulfillment plus the allowance.
     window_days = models.PositiveIntegerField(default=30)
     transit_allowance_days = models.PositiveIntegerField(default=7)
+    # Off (the default): an item on its way cannot be returned until it is delivered, or,
+    # without a delivery scan, until the transit allowance since shipping has passed
+    # (Shopify's own self-serve rule). On: as soon as it has shipped.
+    allows_return_before_delivery = models.BooleanField(
+        "Returns before delivery",
+        default=False,
+        help_text="Let shoppers start a return while the parcel is still on its way.",
+    )
     # Comma-separated, case-insensitive.
     excluded_product_tags = models.TextField(blank=True, default="final-sale")
     excluded_product_types = models.TextField(blank=True)
@@ -208,12 +216,14 @@ class ReturnBlocklistEntry(models.Model):
 
 
 class ProductInfo(models.Model):
-    """A product's tags and type, read through GraphQL when eligibility needs them.
+    """A product's tags, type and variants, read through GraphQL when the portal needs them.
 
-    The order mirror does not carry them (REST line items have no tags). Kept in the database,
-    not a process cache, so web and worker processes share one copy; rows older than
-    ``returns.eligibility.PRODUCT_INFO_TTL`` are read again, which bounds how long a product
-    newly tagged "final sale" can still be returned.
+    The order mirror does not carry them (REST line items have no tags), and the app
+    subscribes to no products/* topic. Kept in the database, not a process cache, so web and
+    worker processes share one copy. Page views take rows up to
+    ``returns.eligibility.PRODUCT_FACTS_PAGE_TTL`` old; the submission reads tags and type again
+    once older than ``PRODUCT_INFO_TTL``, which bounds how long a product newly tagged "final
+    sale" can still be returned.
     """
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
@@ -221,6 +231,11 @@ class ProductInfo(models.Model):
     tags = models.JSONField(default=list, blank=True)
     product_type = models.CharField(max_length=255, blank=True)
     fetched_at = models.DateTimeField()
+    # The product's variants as [[variant id, title, available for sale]], for the portal's
+    # exchange choices; read with the tags (``variants_fetched_at``), never by the submit
+    # check's tags-only read, which leaves them as they were.
+    variants = models.JSONField(default=list, blank=True)
+    variants_fetched_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [

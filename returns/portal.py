@@ -521,6 +521,29 @@ def items_rate_limit_hit(*, shop_id: int, client_ip: str) -> ratelimit.RateLimit
 
 
 # ---------------------------------------------------------------------------------------------
+# Return labels
+
+# What a label may be (returns.admin_forms.label_clean keeps PDFs and re-encoded images), told
+# by its first bytes: (signature at offset 0, extension, content type).
+_LABEL_SIGNATURES = (
+    (b"%PDF-", "pdf", "application/pdf"),
+    (b"\x89PNG\r\n\x1a\n", "png", "image/png"),
+    (b"\xff\xd8\xff", "jpg", "image/jpeg"),
+)
+
+
+def label_file_type(head: bytes) -> tuple[str, str]:
+    """(extension, content type) of a label from its first bytes; WebP (RIFF….WEBP) too.
+    Anything else is sent as bytes to save, never as a type it is not."""
+    for signature, ext, content_type in _LABEL_SIGNATURES:
+        if head.startswith(signature):
+            return ext, content_type
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp", "image/webp"
+    return "bin", "application/octet-stream"
+
+
+# ---------------------------------------------------------------------------------------------
 # Reads the portal needs
 
 

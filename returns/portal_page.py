@@ -18,6 +18,7 @@ from returns import portal, selectors
 from returns.eligibility import (
     ItemEligibility,
     order_eligibility,
+    order_eligibility_local,
     return_estimate,
 )
 from returns.models import Resolution, ReturnRequest
@@ -68,8 +69,16 @@ class PortalPage:
         return {"locale": code} if code else {}
 
     def eligibility(self, order: Order) -> list[ItemEligibility] | None:
+        """What the pages offer, from local state (no Admin API call in the common case)."""
+        return self._eligibility(order_eligibility_local, order)
+
+    def verified_eligibility(self, order: Order) -> list[ItemEligibility] | None:
+        """What Shopify says is returnable now (returnableFulfillments): the submission's."""
+        return self._eligibility(order_eligibility, order)
+
+    def _eligibility(self, reading: Any, order: Order) -> list[ItemEligibility] | None:
         try:
-            return order_eligibility(shop=self.shop, order=order)
+            return reading(shop=self.shop, order=order)
         except AdminApiError as exc:
             # Shopify unreachable or throttled: say "try again", never guess what is returnable.
             logger.warning(
@@ -81,11 +90,18 @@ class PortalPage:
     def exchange_variants(
         self, eligibility: list[ItemEligibility], policy: Any
     ) -> dict[int, list[tuple[int, str]]] | None:
-        """The exchange choices of the eligible items, in one Admin API read per page; {} when
-        the policy offers no exchange; None when Shopify cannot be read."""
+        """The exchange choices of the eligible items: from the variants the local reading
+        carries (no query), else one Admin API read per 15 products; {} when the policy offers
+        no exchange; None when Shopify cannot be read."""
         if Resolution.EXCHANGE not in policy_resolutions(policy):
             return {}
-        line_items = [e.line_item for e in eligibility if e.is_eligible and e.returnable_quantity]
+        eligible = [e for e in eligibility if e.is_eligible and e.returnable_quantity]
+        if all(e.product_variants is not None for e in eligible):
+            return {
+                e.line_item.pk: selectors.exchange_choices(e.line_item, e.product_variants or [])
+                for e in eligible
+            }
+        line_items = [e.line_item for e in eligible]
         try:
             return selectors.exchange_variants_for_line_items(shop=self.shop, line_items=line_items)
         except AdminApiError as exc:
@@ -190,7 +206,7 @@ class PortalPage:
             "order": _order_context(order),
             "items": [
                 {
-                    "title": _item_title(by_id[item.line_item_id]),
+                    "title": item_title(by_id[item.line_item_id]),
                     "quantity": item.quantity,
                     "reason": portal.reason_label(item.reason),
                     "note": item.note,
@@ -219,7 +235,7 @@ class PortalPage:
                 "status_view": return_status_view(rr),
                 "items": [
                     {
-                        "title": _item_title(line.line_item),
+                        "title": item_title(line.line_item),
                         "quantity": line.quantity,
                         "reason": portal.reason_label(line.reason),
                     }
@@ -301,7 +317,7 @@ def _item_row(
         variant = str(earlier.exchange_variant_id or "") if earlier else ""
     return {
         "id": key,
-        "title": _item_title(li),
+        "title": item_title(li),
         "ordered": li.quantity,
         "eligible": e.is_eligible and e.returnable_quantity > 0,
         "reason_text": e.reason_text,
@@ -324,7 +340,7 @@ def _order_context(order: Order) -> dict[str, Any]:
     return {"name": order.name, "created_at": order.shopify_created_at or order.created_at}
 
 
-def _item_title(line: Any) -> str:
+def item_title(line: Any) -> str:
     if line.variant_title and line.variant_title != "Default Title":
         return f"{line.title} – {line.variant_title}"
     return line.title

@@ -153,14 +153,18 @@ def exchange_variants_for_line_items(
         if product_ids
         else {}
     )
-    return {
-        li.pk: [
-            (variant_id, title)
-            for variant_id, title, available in variants.get(li.product_id or 0, [])
-            if available and variant_id != li.variant_id
-        ]
-        for li in line_items
-    }
+    return {li.pk: exchange_choices(li, variants.get(li.product_id or 0, [])) for li in line_items}
+
+
+def exchange_choices(
+    line_item: LineItem, variants: list[tuple[int, str, bool]]
+) -> list[tuple[int, str]]:
+    """[(variant id, title)]: the product's other variants available for sale."""
+    return [
+        (variant_id, title)
+        for variant_id, title, available in variants
+        if available and variant_id != line_item.variant_id
+    ]
 
 
 @dataclass(frozen=True)

@@ -127,10 +127,14 @@ query ReturnEligibility(
 """
 
 
-# Exchange choices: the variants of the products behind the items a shopper may return, one
-# aliased ``product(id:)`` per product. Each costs 1 + 2 + 50 × 1 = 53 points, so 15 products
-# (795) stay under Shopify's 1,000-point single query limit; more products take more queries.
-PRODUCT_VARIANTS_FIELDS = "id variants(first: 50) { nodes { id title availableForSale } }"
+# What the portal knows of the products behind an order's items: tags and type (the policy's
+# final-sale and excluded-type rules) and variants (exchange choices), one aliased
+# ``product(id:)`` per product. Each costs 1 + 2 + 50 × 1 = 53 points (tags and productType
+# are scalars), so 15 products (795) stay under Shopify's 1,000-point single query limit;
+# more products take more queries.
+PRODUCT_VARIANTS_FIELDS = (
+    "id tags productType variants(first: 50) { nodes { id title availableForSale } }"
+)
 PRODUCTS_PER_VARIANTS_QUERY = 15
 
 
@@ -370,12 +374,13 @@ def _returnable_lines_read(
         )
 
 
-def product_variants_fetch(
+def product_facts_fetch(
     client: AdminApiClient, *, product_ids: list[int]
-) -> dict[int, list[tuple[int, str, bool]]]:
-    """{product id: [(variant id, title, availableForSale)]} in Shopify's order; a product
-    Shopify no longer has is left out. One query per PRODUCTS_PER_VARIANTS_QUERY products."""
-    found: dict[int, list[tuple[int, str, bool]]] = {}
+) -> dict[int, tuple[list[str], str, list[tuple[int, str, bool]]]]:
+    """{product id: (tags, product type, [(variant id, title, availableForSale)])}, variants in
+    Shopify's order; a product Shopify no longer has is left out. One query per
+    PRODUCTS_PER_VARIANTS_QUERY products."""
+    found: dict[int, tuple[list[str], str, list[tuple[int, str, bool]]]] = {}
     ids = sorted(set(product_ids))
     for start in range(0, len(ids), PRODUCTS_PER_VARIANTS_QUERY):
         chunk = ids[start : start + PRODUCTS_PER_VARIANTS_QUERY]
@@ -396,8 +401,25 @@ def product_variants_fetch(
                             bool(node.get("availableForSale")),
                         )
                     )
-            found[product_id] = variants
+            found[product_id] = (
+                [str(t) for t in product.get("tags") or []],
+                str(product.get("productType") or ""),
+                variants,
+            )
     return found
+
+
+def product_variants_fetch(
+    client: AdminApiClient, *, product_ids: list[int]
+) -> dict[int, list[tuple[int, str, bool]]]:
+    """{product id: [(variant id, title, availableForSale)]} in Shopify's order; a product
+    Shopify no longer has is left out."""
+    return {
+        product_id: variants
+        for product_id, (_tags, _type, variants) in product_facts_fetch(
+            client, product_ids=product_ids
+        ).items()
+    }
 
 
 def exchange_unit_prices(client: AdminApiClient, *, return_gid: str) -> dict[str, Decimal]:

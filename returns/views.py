@@ -33,13 +33,13 @@ from django.utils import translation
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from returns import portal
+from returns import portal, selectors
 from returns.eligibility import (
     ItemEligibility,
     ReasonCode,
 )
 from returns.forms import ItemChoice, ReturnLookupForm, items_form_clean
-from returns.models import ReturnRequest
+from returns.models import Resolution, ReturnRequest
 from returns.policy import (
     policy_reasons,
     policy_resolutions,
@@ -50,6 +50,7 @@ from returns.policy import (
 from returns.portal_page import (
     PortalPage,
     expired_message,
+    item_title,
     not_found_message,
     photo_budget_message,
     unavailable_message,
@@ -130,10 +131,16 @@ def return_label(request: ProxyRequest, token: str) -> HttpResponseBase:
     rr = ReturnRequest.objects.filter(shop=shop, pk=return_id).first() if return_id else None
     if rr is None or not rr.label_file or rr.status != ReturnRequest.Status.OPEN:
         return HttpResponse(status=404, content_type="text/plain; charset=utf-8")
+    handle = default_storage.open(rr.label_file.name, "rb")
+    # Named and typed by its bytes (the merchant may attach a PDF, PNG or JPEG): a PNG sent as
+    # .pdf would not open on the shopper's phone.
+    ext, content_type = portal.label_file_type(handle.read(16))
+    handle.seek(0)
     response = FileResponse(
-        default_storage.open(rr.label_file.name, "rb"),
+        handle,
         as_attachment=True,
-        filename=f"return-label-{rr.pk}.pdf",
+        filename=f"return-label-{rr.pk}.{ext}",
+        content_type=content_type,
     )
     response["Cache-Control"] = "private, no-store"
     return response
@@ -304,11 +311,11 @@ def _submit(
             order=order,
         )
     with translation.override(page.language(order)):
-        refusal = _submit_refusal(page, state, order)
-        if refusal is not None:
+        checked = _submit_check(page, state, order)
+        if isinstance(checked, HttpResponse):
             portal.submission_release(shop_id=shop.pk, nonce=state.nonce)
-            return refusal
-        created = _request_submit(page, state, order)
+            return checked
+        created = _request_submit(page, state, order, checked)
         if isinstance(created, HttpResponse):
             portal.submission_release(shop_id=shop.pk, nonce=state.nonce)
             return created
@@ -323,12 +330,15 @@ def _submit(
     )
 
 
-def _submit_refusal(
+def _submit_check(
     page: PortalPage, state: portal.PortalState, order: Order
-) -> HttpResponse | None:
-    """Everything checked at the items step, checked again: the state may be an hour old."""
+) -> list[ItemEligibility] | HttpResponse:
+    """Everything the pages offered, checked again against Shopify itself (the pages read the
+    app's own copy, which a webhook still on its way can leave behind, and the state may be
+    an hour old): Shopify's eligibility for the submission, or the answer that refuses it,
+    saying what changed. Nothing is stored before this passes."""
     shop = page.shop
-    eligibility = page.eligibility(order)
+    eligibility = page.verified_eligibility(order)
     if eligibility is None:
         return page.unavailable(order)
     by_id = {e.line_item.pk: e for e in eligibility}
@@ -346,32 +356,93 @@ def _submit_refusal(
             status=409,
             order=order,
         )
+    changes = _changes(state, by_id)
+    if not changes and state.resolution == Resolution.EXCHANGE:
+        sold_out = _exchange_changes(page, state, by_id)
+        if sold_out is None:
+            return page.unavailable(order)
+        changes = sold_out
     stale = (
-        not state.items
+        bool(changes)
+        or not state.items
         or state.resolution not in policy_resolutions(policy)
         or any(
-            item.line_item_id not in by_id
-            or not by_id[item.line_item_id].is_eligible
-            or item.quantity > by_id[item.line_item_id].returnable_quantity
-            or item.reason not in policy_reasons(policy)
+            item.reason not in policy_reasons(policy)
             or not all(portal.photo_is_stashed_for(ref, shop=shop) for ref in item.photos)
             for item in state.items
         )
     )
     if stale:
-        logger.info("returns.portal.submit_stale", extra={"shop": shop.myshopify_domain})
+        logger.info(
+            "returns.portal.submit_stale",
+            extra={"shop": shop.myshopify_domain, "order_id": order.pk, "changes": len(changes)},
+        )
+        notice = _("Something changed since you chose your items.")
+        if changes:
+            notice = " ".join([notice, *changes])
         return page.render_items(
             order,
             portal.PortalState.start(shop=shop, order=order, customer_id=state.customer_id),
-            notice=_("Something changed since you chose your items. Please choose them again."),
+            notice=" ".join([notice, _("Please choose them again.")]),
             eligibility=eligibility,
             status=409,
         )
-    return None
+    return eligibility
+
+
+def _changes(state: portal.PortalState, by_id: dict[int, ItemEligibility]) -> list[str]:
+    """What Shopify says now of the items chosen, in the shopper's words: one sentence per
+    item that can no longer be returned as chosen."""
+    changes = []
+    for item in state.items:
+        elig = by_id.get(item.line_item_id)
+        if elig is None:
+            changes.append(_("An item you chose is no longer part of the order."))
+            continue
+        title = item_title(elig.line_item)
+        if not elig.is_eligible:
+            changes.append(_("%(item)s: %(reason)s.") % {"item": title, "reason": elig.reason_text})
+        elif item.quantity > elig.returnable_quantity:
+            changes.append(
+                _("%(item)s: only %(count)d can be returned now.")
+                % {"item": title, "count": elig.returnable_quantity}
+            )
+    return changes
+
+
+def _exchange_changes(
+    page: PortalPage, state: portal.PortalState, by_id: dict[int, ItemEligibility]
+) -> list[str] | None:
+    """The variants asked for in exchange that Shopify no longer sells (the pages offered
+    them from a stored copy); None when Shopify cannot be read."""
+    line_items = [by_id[item.line_item_id].line_item for item in state.items]
+    try:
+        choices = selectors.exchange_variants_for_line_items(shop=page.shop, line_items=line_items)
+    except AdminApiError as exc:
+        logger.warning(
+            "returns.portal.variants_unavailable",
+            extra={"shop": page.shop.myshopify_domain, "error": type(exc).__name__},
+        )
+        return None
+    changes = []
+    for item in state.items:
+        offered = {variant_id for variant_id, _title in choices.get(item.line_item_id, [])}
+        if item.exchange_variant_id and item.exchange_variant_id not in offered:
+            changes.append(
+                _("%(item)s: %(variant)s is no longer available.")
+                % {
+                    "item": item_title(by_id[item.line_item_id].line_item),
+                    "variant": item.exchange_variant_title or item.exchange_variant_id,
+                }
+            )
+    return changes
 
 
 def _request_submit(
-    page: PortalPage, state: portal.PortalState, order: Order
+    page: PortalPage,
+    state: portal.PortalState,
+    order: Order,
+    eligibility: list[ItemEligibility],
 ) -> ReturnRequest | HttpResponse:
     items = [
         ReturnItemInput(
@@ -404,6 +475,7 @@ def _request_submit(
             customer_email=order.email,
             customer_id=customer_id,
             photos=photos,
+            eligibility=eligibility,
         )
     except ReturnRefused as exc:
         # The service's own refusal (blocklist, an item just requested in another tab): its

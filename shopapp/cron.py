@@ -91,14 +91,14 @@ cron.register(
 # their day (an order's stage, its page views, a later purchase). Off the busy minutes.
 cron.register(
     insights_rollup_all_job,
-    queue_name="default",
+    queue_name=Queues.MAINTENANCE,
     cron="7-59/10 * * * *",
     job_timeout=60,
     name="insights_rollup_recent",
 )
 cron.register(
     insights_rollup_window_job,
-    queue_name="default",
+    queue_name=Queues.MAINTENANCE,
     cron="41 * * * *",
     job_timeout=60,
     name="insights_rollup_window",

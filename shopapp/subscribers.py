@@ -6,7 +6,8 @@ these tables: each subscriber is called with one frozen fact, in table order, in
 caller's transaction (an exception rolls the platform's change back with it, so the webhook
 is retried whole). No Django signals: the calls are explicit and listed here.
 
-    order_upsert ───────────── ORDER_CHANGED ─────▶ notifications (cancellation)
+    order_upsert ───────────── ORDER_CHANGED ─────▶ notifications (cancellation), returns
+                                                      (a new order's product facts)
     shop_after_install ─────── SHOP_INSTALLED ────▶ notifications (default sequences)
     shop_uninstall ─────────── SHOP_UNINSTALLED ──▶ notifications (stop what is scheduled)
     customer_redact ────────── CUSTOMER_REDACTED ─▶ tracking, returns, notifications
@@ -30,7 +31,10 @@ from django.utils.module_loading import import_string
 from shopapp.models import Order, Shop
 from shopapp.privacy.scrub import Needles
 
-ORDER_CHANGED: tuple[str, ...] = ("notifications.subscribers.order_changed",)
+ORDER_CHANGED: tuple[str, ...] = (
+    "notifications.subscribers.order_changed",
+    "returns.subscribers.order_changed",
+)
 SHOP_INSTALLED: tuple[str, ...] = ("notifications.subscribers.shop_installed",)
 SHOP_UNINSTALLED: tuple[str, ...] = ("notifications.subscribers.shop_uninstalled",)
 CUSTOMER_REDACTED: tuple[str, ...] = (

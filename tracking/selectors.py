@@ -8,7 +8,7 @@ delays. ``bench/tracking.py`` and the tests count them.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
@@ -20,6 +20,7 @@ from shopapp.storefront.lookup import storefront_orders
 from tracking.branding import Branding, tracking_branding
 from tracking.forms import normalise_tracking_number
 from tracking.models import Delay, Shipment, ShipmentLineItem, TrackingEvent, TrackingSettings
+from tracking.stages import FULFILLMENT_FAILED_STATUSES
 
 # A logged-in customer's list: the orders a shopper could still be waiting for.
 CUSTOMER_RECENT_ORDERS = 10
@@ -131,25 +132,36 @@ def storefront_branding(*, shop: Shop) -> Branding:
 @dataclass(frozen=True)
 class LineItemShipping:
     """Per line item (Shopify id): the latest delivery and fulfillment dates among the order's
-    shipments carrying it. One query for all lines, so a page's query count does not grow with
-    the order's size."""
+    shipments carrying it, and the units its live shipments carry (cancelled, failed or
+    errored fulfillments left out: Shopify's returnable units count only live ones). One
+    query for all lines, so a page's query count does not grow with the order's size."""
 
     delivered: dict[int, datetime]
     shipped: dict[int, datetime]
+    quantities: dict[int, int] = field(default_factory=dict)
 
 
 def line_item_shipping(*, shop: Shop, order: Order) -> LineItemShipping:
     rows = ShipmentLineItem.objects.filter(
         shop=shop, shipment__shop=shop, shipment__order=order
-    ).values_list("line_item_shopify_id", "shipment__delivered_at", "shipment__shopify_created_at")
+    ).values_list(
+        "line_item_shopify_id",
+        "quantity",
+        "shipment__status",
+        "shipment__delivered_at",
+        "shipment__shopify_created_at",
+    )
     delivered: dict[int, datetime] = {}
     shipped: dict[int, datetime] = {}
-    for line_id, delivered_at, created_at in rows:
+    quantities: dict[int, int] = {}
+    for line_id, quantity, status, delivered_at, created_at in rows:
+        if (status or "").strip().lower() not in FULFILLMENT_FAILED_STATUSES:
+            quantities[line_id] = quantities.get(line_id, 0) + quantity
         if delivered_at and (line_id not in delivered or delivered_at > delivered[line_id]):
             delivered[line_id] = delivered_at
         if created_at and (line_id not in shipped or created_at > shipped[line_id]):
             shipped[line_id] = created_at
-    return LineItemShipping(delivered=delivered, shipped=shipped)
+    return LineItemShipping(delivered=delivered, shipped=shipped, quantities=quantities)
 
 
 def line_items_shipped(*, shop: Shop, line_item_ids: list[int]) -> set[int]:

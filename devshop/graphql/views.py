@@ -9,6 +9,7 @@ import logging
 import re
 from typing import Any
 
+from django.db.models import F
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from graphql import (
@@ -127,6 +128,8 @@ def graphql_endpoint(request: HttpRequest, shop: str, version: str) -> JsonRespo
     found = DevShop.objects.filter(myshopify_domain=shop).first()
     if found is None or not VERSION.match(version):
         return JsonResponse({"errors": "Not Found"}, status=404)
+    # Every request for a store counts, whatever it is answered: one UPDATE, race-free.
+    DevShop.objects.filter(pk=found.pk).update(admin_api_requests=F("admin_api_requests") + 1)
     if request.method != "POST":
         return JsonResponse({"errors": "Method Not Allowed"}, status=405)
     forced = _forced_failure()

@@ -21,6 +21,9 @@ class DevShop(models.Model):
     app_installed = models.BooleanField(default=False)
     granted_scopes = models.TextField(blank=True)
     installed_at = models.DateTimeField(null=True, blank=True)
+    # Admin API requests this store answered (any outcome): tests and benchmarks read it to
+    # show that a page view called Shopify, or did not.
+    admin_api_requests = models.PositiveBigIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -67,7 +67,7 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     ),
     "returns.ReturnPhoto": ("content_type",),
     # The catalogue's facts.
-    "returns.ProductInfo": ("tags", "product_type"),
+    "returns.ProductInfo": ("tags", "product_type", "variants"),
 }
 
 

@@ -156,12 +156,15 @@ def return_request_submit(
     customer_id: int | None,
     photos: Mapping[int, Sequence[UploadedFile]] | None = None,
     now: datetime | None = None,
+    eligibility: list[ItemEligibility] | None = None,
 ) -> ReturnRequest:
     """Store a shopper's return request at once (SUBMITTED, sync pending) and send it to
     Shopify from a job after commit. ``items``: (line_item_id = LineItem.pk, quantity, reason,
     note, exchange_variant_id); ``photos``: {LineItem.pk: [files]} (type and size checked by
     the portal). Raises ReturnRefused with a shopper-readable message; nothing is stored then.
-    Calls Shopify (returnableFulfillments) before storing: AdminApiError propagates."""
+    Calls Shopify (returnableFulfillments) before storing, unless the caller passes what
+    ``order_eligibility`` (Shopify's reading, never the local one) just returned as
+    ``eligibility``: AdminApiError propagates."""
     photos = photos or {}
     normalized = _normalize_items(items)
     email = _submitter_check(
@@ -170,12 +173,16 @@ def return_request_submit(
     policy = return_policy_get(shop=shop)
     if resolution not in policy_resolutions(policy):
         raise ReturnRefused(_("Choose how you would like to be paid back."), code="resolution")
-    results = order_eligibility(shop=shop, order=order, now=now)
-    eligibility = {e.line_item.pk: e for e in results}
+    results = (
+        eligibility
+        if eligibility is not None
+        else order_eligibility(shop=shop, order=order, now=now)
+    )
+    by_line = {e.line_item.pk: e for e in results}
     _validate_items(
         policy=policy,
         items=normalized,
-        eligibility=eligibility,
+        eligibility=by_line,
         resolution=resolution,
         photos=photos,
     )
@@ -190,7 +197,7 @@ def return_request_submit(
         # One submission per order at a time: the second waits here, then sees the first's
         # units as held and is refused ("already open").
         Order.objects.select_for_update().filter(pk=order.pk).first()
-        _none_held(shop=shop, order=order, items=normalized, eligibility=eligibility)
+        _none_held(shop=shop, order=order, items=normalized, eligibility=by_line)
         request = ReturnRequest.objects.create(
             shop=shop,
             order=order,
@@ -206,7 +213,7 @@ def return_request_submit(
             _lines_create(
                 request=request,
                 item=item,
-                elig=eligibility[item.line_item_id],
+                elig=by_line[item.line_item_id],
                 files=photos.get(item.line_item_id) or [],
             )
         _step(request=request, step="submitted", source=OrderEvent.Source.SHOPPER)

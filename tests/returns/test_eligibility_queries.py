@@ -13,8 +13,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from returns import shopify
-from returns.eligibility import ReasonCode, order_eligibility
-from returns.models import ProductInfo
+from returns.eligibility import ReasonCode, order_eligibility, order_eligibility_local
+from returns.models import ProductInfo, ReturnPolicy
 from shopapp.admin_api.client import AdminApiClient
 from shopapp.auth.services import shop_access_token_get
 from shopapp.models import LineItem
@@ -92,6 +92,41 @@ def test_an_unshipped_order_costs_the_same_queries_for_one_line_as_for_many(stor
     assert len(few) == len(many), "\n".join(many)
 
 
+def local_queries(store, order_id: int):
+    """(SQL statements run, results) for one local reading of the order, as a portal page
+    makes it once the order's products are stored (the first reading stores them)."""
+    shop, order = store.shop(), store.order(order_id)
+    order_eligibility_local(shop=shop, order=order)
+    with CaptureQueriesContext(connection) as captured:
+        results = order_eligibility_local(shop=shop, order=order)
+    return [q["sql"] for q in captured.captured_queries], results
+
+
+@pytest.mark.parametrize(
+    ("one", "many", "code"),
+    [
+        ("one", "many", ReasonCode.ELIGIBLE),
+        ("one_unshipped", "many_unshipped", ReasonCode.NOT_FULFILLED),
+    ],
+    ids=["delivered", "unshipped"],
+)
+def test_the_local_reading_costs_the_same_few_queries_for_one_line_as_for_many(
+    store, one, many, code
+):
+    # when the portal's pages read an order of 1 line and one of MANY from local state
+    few, few_results = local_queries(store, getattr(store, one))
+    lots, many_results = local_queries(store, getattr(store, many))
+
+    # then every line is judged as Shopify would, for the same handful of queries (line
+    # items, policy, products, shipments, returns): none per line, none to Shopify
+    assert len(few_results) == 1
+    assert len(many_results) == MANY
+    for result in few_results + many_results:
+        assert result.reason_code in (code, ReasonCode.FINAL_SALE)
+    assert len(few) == len(lots), "\n".join(lots)
+    assert len(lots) <= 6, "\n".join(lots)
+
+
 class CostRecorder(AdminApiClient):
     """The app's client, noting what Shopify (the devshop) said each call cost."""
 
@@ -110,6 +145,11 @@ def test_every_parcel_of_an_order_shipped_in_more_than_a_page_is_returnable(stor
     assert len(store.parcel_ids) == MANY
     shop, order = store.shop(), store.order(store.parcels)
     ProductInfo.objects.filter(shop=shop).delete()
+    # The app mirrors an order's first parcels only (tracking.refresh): the deliveries of the
+    # rest are not known here, and this is about Shopify's pages, not about the window.
+    ReturnPolicy.objects.update_or_create(
+        shop=shop, defaults={"allows_return_before_delivery": True}
+    )
 
     # when eligibility reads it
     results = order_eligibility(shop=shop, order=order)

@@ -468,6 +468,7 @@ def test_every_ineligible_item_shows_its_reason(client, devshop, shop):
             tags=["final-sale"] if line == final_sale else ["new"],
             product_type="Apparel",
             fetched_at=now,
+            variants_fetched_at=now,
         )
     LineItem.objects.filter(pk=gift_card.pk).update(is_gift_card=True)
     LineItem.objects.filter(pk=discounted.pk).update(total_discount=Decimal("1.00"))

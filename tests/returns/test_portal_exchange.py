@@ -187,8 +187,11 @@ def test_exchange_from_the_portal_reaches_shopify_as_return_create_with_that_var
     )
 
 
-def test_unreachable_shopify_on_the_items_page_says_try_again(client, devshop, shop):
-    # given an apparel order, and Shopify failing the variants read after eligibility
+def test_the_items_page_reads_no_shopify_so_an_outage_after_the_lookup_changes_nothing(
+    client, devshop, shop
+):
+    # given an apparel order looked up (its products' facts and variants stored), and Shopify
+    # failing every call from then on
     order = delivered_order(devshop, shop, line_items=1, line_item_product_type="Apparel")
     state = state_of(lookup(client, shop, order))
     (line,) = lines(order)
@@ -197,7 +200,23 @@ def test_unreachable_shopify_on_the_items_page_says_try_again(client, devshop, s
     # when the items are posted
     response = choose(client, shop, state, {line: (1, "SIZE_TOO_SMALL")}, resolution="refund")
 
-    # then the shopper is asked to try again, nothing stored
+    # then the review comes from local state, and no Admin API call was spent
+    remaining = devshop.client.knobs_get()["admin_api_fail_next"]["count"]
+    devshop.client.admin_api_fail_next(0)
+    assert response.status_code == 200
+    assert 'data-view="review"' in body(response)
+    assert remaining == 10
+
+
+def test_unreachable_shopify_at_the_first_look_at_a_product_says_try_again(client, devshop, shop):
+    # given an order whose products the app has never read, and Shopify failing
+    order = delivered_order(devshop, shop, line_items=1, line_item_product_type="Apparel")
+    devshop.client.admin_api_fail_next(10, status=503)
+
+    # when the shopper looks the order up
+    response = lookup(client, shop, order)
+
+    # then they are asked to try again, nothing stored
     devshop.client.admin_api_fail_next(0)
     assert response.status_code == 503
     assert not ReturnRequest.objects.filter(shop=shop).exists()

@@ -17,7 +17,7 @@ from django.utils import timezone
 from notifications.defaults import notification_defaults_install
 from notifications.models import Message
 from returns import services
-from returns.models import Resolution, ReturnRequest
+from returns.models import Resolution, ReturnPolicy, ReturnRequest
 from returns.portal import return_id_from_status_token
 from shopapp.models import OrderEvent, WebhookEvent
 from shopapp.webhooks.handlers import TOPIC_HANDLERS
@@ -51,6 +51,8 @@ TRACKING_NUMBER = "1Z999AA10123456784"
 def store(devshop_server, capture, django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         store = DevshopStore.open(devshop_server, capture=capture, topics=SUBSCRIBED, copies=2)
+        # Shipped, not delivered: the shop lets its shoppers return what is on its way.
+        ReturnPolicy.objects.create(shop_id=store.shop_id, allows_return_before_delivery=True)
         store.pool_fill(POOL_SIZE, to=None)
         store.mirror()
     yield store
