@@ -29,8 +29,9 @@ smtp_sink = engine_support.smtp_sink
 pytestmark = pytest.mark.django_db
 
 # Claim (select with step, order, shop and settings; update), the parcels' facts, suppression,
-# line items, the template, the handover mark with the snapshot, the outcome, its timeline row.
-QUERIES_PER_SEND = 9
+# line items, the template, the shop's branding, the handover mark with the snapshot, the
+# outcome, its timeline row.
+QUERIES_PER_SEND = 10
 
 
 def _due_messages(shop, count: int, first_number: int = 2000) -> list[int]:
