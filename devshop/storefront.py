@@ -7,7 +7,10 @@
 The proxy follows shopify.dev "App proxies": same method, body and child path; the original
 query plus ``shop``, ``logged_in_customer_id``, ``path_prefix``, ``timestamp`` and ``signature``;
 ``X-Forwarded-For`` and ``X-Forwarded-Host`` added; ``Cookie`` stripped from the request and
-``Set-Cookie`` (with Shopify's list of disallowed headers) from the response; 30x followed;
+``Set-Cookie`` (with Shopify's list of disallowed headers) from the response; a 30x answer
+handed to the browser with its ``Location`` as the app wrote it (a relative one resolves
+against the storefront URL, as on Shopify, where an app's redirect to its own host sends the
+shopper there: github.com/gnikyt/laravel-shopify issue 656);
 ``Content-Type: application/liquid`` rendered in the theme layout unless ``{% layout none %}``.
 """
 
@@ -36,7 +39,6 @@ logger = logging.getLogger(__name__)
 # storefront thread forever.
 PROXY_CONNECT_TIMEOUT_SECONDS = 2.0
 PROXY_READ_TIMEOUT_SECONDS = 10.0
-PROXY_MAX_REDIRECTS = 5
 # Parameters Shopify adds: a shopper cannot choose them (inferred: Shopify signs its own values,
 # so any copy in the shopper's URL is replaced, not passed along).
 PROXY_PARAMS = ("shop", "logged_in_customer_id", "path_prefix", "timestamp", "signature")
@@ -279,11 +281,9 @@ def _forwarded_request_headers(request: HttpRequest, shop: DevShop) -> dict[str,
 
 
 def _no_cookie_session() -> requests.Session:
-    """A session that never keeps a cookie, even across the redirects it follows: the app's
-    Set-Cookie must not come back to it as a Cookie on the next hop."""
+    """A session that never keeps a cookie: the app's Set-Cookie must never come back to it."""
     http = requests.Session()
     http.cookies.set_policy(DefaultCookiePolicy(allowed_domains=[]))
-    http.max_redirects = PROXY_MAX_REDIRECTS
     return http
 
 
@@ -332,7 +332,8 @@ def app_proxy(request: HttpRequest, shop: str, subpath: str = "") -> HttpRespons
                 data=request.body or None,
                 headers=_forwarded_request_headers(request, found),
                 timeout=(PROXY_CONNECT_TIMEOUT_SECONDS, PROXY_READ_TIMEOUT_SECONDS),
-                allow_redirects=True,
+                # The browser follows a redirect (a Post/Redirect/Get lands on its own URL).
+                allow_redirects=False,
             )
     except requests.RequestException as exc:
         logger.warning(

@@ -3,7 +3,15 @@
     shopper ─ https://<shop>/apps/<subpath>/track[/<token>] ─▶ Shopify ─ signed ─▶ /proxy/track…
       GET  /proxy/track           lookup forms; a logged-in customer's recent orders
       POST /proxy/track           order number + email/phone, or a tracking number alone
-      GET  /proxy/track/<token>   the order's page from an email link
+                                  found: 303 → GET track/<token> (Post/Redirect/Get)
+                                  not found: the form again, with what was typed and an error
+      GET  /proxy/track/<token>   the order's page from a lookup, an email link, a bookmark
+
+A found lookup answers with a redirect to the order's signed link (the one emails carry), so
+the page a shopper sees has a URL of its own: bookmarkable, shareable, and a reload is a GET
+that spends no lookup budget. The Location is relative (``track/<token>``): Shopify's proxy
+hands 30x answers to the browser, which resolves it against the storefront URL it shows
+(…/apps/<subpath>/track), so it works whatever prefix and subpath the merchant chose.
 
 Every view: ``app_proxy_required`` (signature, fresh timestamp, installed shop → else 403),
 parse, verify (form token, rate limit), one selector, render.
@@ -34,7 +42,7 @@ from urllib.parse import urlencode
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
-from django.http import HttpResponse
+from django.http import HttpResponse, HttpResponseRedirect
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.functional import Promise
@@ -82,6 +90,9 @@ from tracking.stages import (
 
 logger = logging.getLogger(__name__)
 
+# What a shopper typed, echoed into the form after an error: the fields' own bounds (with room
+# for spaces), never more.
+MAX_TYPED_LENGTH = 254
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 
 
@@ -165,13 +176,18 @@ def track_link(request: ProxyRequest, token: str) -> HttpResponse:
 def _lookup_by_order(request: ProxyRequest, page: _Page) -> HttpResponse:
     shop: Shop = request.shop
     form = OrderLookupForm(request.POST)
+    # What the shopper typed comes back in the form on every error (bounded, and escaped
+    # like any text): retyping an email on a phone because of one wrong digit is the
+    # frustration the page is meant to spare.
+    typed = {
+        "order_value": request.POST.get("order", "")[:MAX_TYPED_LENGTH],
+        "contact_value": request.POST.get("contact", "")[:MAX_TYPED_LENGTH],
+    }
     if not form_token_valid(request.POST.get("form_token", ""), shop=shop):
         logger.info("tracking.lookup.form_token_invalid", extra={"shop": shop.myshopify_domain})
-        return page.render("lookup", {"error": _form_expired_message(), "order_value": ""})
+        return page.render("lookup", {"error": _form_expired_message(), **typed})
     if not form.is_valid():
-        return page.render(
-            "lookup", {"order_form": form, "order_value": request.POST.get("order", "")}
-        )
+        return page.render("lookup", {"order_form": form, **typed})
     number = form.cleaned_data["order"]
     # The same key for every spelling of the number, and for the returns portal: one guessed
     # number costs the same wherever and however it is typed.
@@ -188,13 +204,13 @@ def _lookup_by_order(request: ProxyRequest, page: _Page) -> HttpResponse:
     order = selectors.order_page_head(shop=shop, order_id=found.pk) if found else None
     if order is None:
         logger.info("tracking.lookup.no_match", extra={"shop": shop.myshopify_domain})
-        # The same page, byte for byte but the form token, whether the number or the contact
-        # was wrong: nothing typed is echoed back, so nothing tells the two apart.
-        return page.render("lookup", {"error": _no_match_message()})
+        # The same page whether the number or the contact was wrong (only what the shopper
+        # typed differs, which they know already): nothing tells the two apart.
+        return page.render("lookup", {"error": _no_match_message(), "no_match": True, **typed})
     logger.info(
         "tracking.lookup.found", extra={"shop": shop.myshopify_domain, "order_id": order.pk}
     )
-    return page.render_order(order)
+    return page.redirect(f"track/{tracking_link_token(order)}")
 
 
 def _lookup_by_tracking_number(request: ProxyRequest, page: _Page) -> HttpResponse:
@@ -421,6 +437,13 @@ class _Page:
     def render(self, view: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
         with translation.override(self.language()):
             return self._respond(view, context, status=status)
+
+    def redirect(self, location: str) -> HttpResponse:
+        """303 See Other to a page under the proxy, relative to the lookup's URL (…/track),
+        keeping an explicit language choice."""
+        response = HttpResponseRedirect(location + self._locale_query(), status=303)
+        response["Cache-Control"] = "private, no-store"
+        return response
 
     def rate_limited(self, retry_after: int) -> HttpResponse:
         minutes = max(1, (retry_after + 59) // 60)

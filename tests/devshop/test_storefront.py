@@ -210,18 +210,28 @@ def test_other_content_types_pass_through_unchanged(store, capture, shop, shoppe
     assert response.content == b'{"error":"nope"}'
 
 
-def test_a_redirect_from_the_app_is_followed(store, capture, shop, shopper):
-    # given an app that redirects (Shopify's proxy follows 30x)
+def test_a_redirect_from_the_app_goes_to_the_browser(store, capture, shop, shopper):
+    # given an app that answers a POST with a relative 303 (Post/Redirect/Get)
     capture.replies = [
-        Reply(status=302, headers={"Location": f"{capture.url}/proxy/track?step=2"}, body=b""),
+        Reply(status=303, headers={"Location": "track/abc?locale=fr"}, body=b""),
         Reply(status=200, headers={"Content-Type": "text/plain"}, body=b"arrived"),
     ]
 
-    response = shopper.get(proxy_url(store, shop, "track"), timeout=TIMEOUT)
+    # when the shopper's browser posts through the storefront
+    response = shopper.post(proxy_url(store, shop, "track"), data={"a": "1"}, timeout=TIMEOUT)
 
+    # then the browser gets the redirect, resolves it against the storefront URL and GETs it
+    # through the proxy again (signed afresh)
     assert response.status_code == 200
     assert response.content == b"arrived"
-    assert [r.path for r in capture.received()] == ["/proxy/track", "/proxy/track"]
+    assert response.history[0].status_code == 303
+    assert response.history[0].headers["Location"] == "track/abc?locale=fr"
+    assert response.url.startswith(proxy_url(store, shop, "track/abc"))
+    first, second = capture.received()
+    assert (first.method, first.path) == ("POST", "/proxy/track")
+    assert (second.method, second.path) == ("GET", "/proxy/track/abc")
+    assert app_proxy_signature_valid(second.query_pairs, secret=settings.SHOPIFY_API_SECRET)
+    assert dict(second.query_pairs)["locale"] == "fr"
 
 
 def test_logged_in_customer_id_is_passed_and_the_login_cookie_is_not(store, capture, shop, shopper):

@@ -9,7 +9,7 @@ Shared factories live here (make_shop, make_order, …) and are imported by the 
 import re
 import time
 from datetime import UTC, datetime, timedelta
-from urllib.parse import unquote, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 import pytest
 from django.conf import settings
@@ -153,6 +153,16 @@ def proxy_post(client, shop: Shop, data: dict, path: str = "", ip: str = "203.0.
     )
 
 
+def follow(client, shop: Shop, response, **kwargs):
+    """The GET a browser makes after a lookup's 303: its Location resolved against the
+    lookup's URL (…/track), through the proxy again (signed afresh)."""
+    assert response.status_code == 303, response.status_code
+    path, _, query = response["Location"].partition("?")
+    assert path.startswith("track/"), path
+    extra = parse_qsl(query) + list(kwargs.pop("extra", ()))
+    return proxy_get(client, shop, path[len("track") :], extra=extra, **kwargs)
+
+
 def body(response) -> str:
     """The page's markup, without its inline stylesheet (class names appear in both)."""
     html = response.content.decode()
@@ -287,9 +297,14 @@ def test_lookup_finds_the_order_by_number_and_email_or_phone(client, typed_order
     order = _order_with_shipment(shop)
 
     # when the shopper types its number and contact in any usual spelling
-    response = proxy_post(client, shop, {"order": typed_order, "contact": typed_contact})
+    posted = proxy_post(client, shop, {"order": typed_order, "contact": typed_contact})
 
-    # then the order's page is shown
+    # then the answer sends the browser to the order's signed link, which shows its page
+    assert posted.status_code == 303
+    assert posted["Location"] == "track/" + tracking_link_token(order)
+    assert posted["Cache-Control"] == "private, no-store"
+    assert posted.content == b""
+    response = follow(client, shop, posted)
     assert response.status_code == 200
     html = body(response)
     assert 'data-view="order"' in html
@@ -304,28 +319,100 @@ def test_lookup_accepts_a_custom_order_name(client):
 
     response = proxy_post(client, shop, {"order": "eu-1002-b", "contact": "ada@example.com"})
 
-    assert "Order EU-1002-B" in body(response)
+    assert "Order EU-1002-B" in body(follow(client, shop, response))
 
 
-def test_wrong_number_and_wrong_email_give_the_same_answer(client):
-    # given an order #1001 of ada@example.com
+def test_wrong_number_and_wrong_email_give_the_same_answer_keeping_what_was_typed(client):
+    # given an order #1501 of ada@example.com
     shop = make_shop()
     _order_with_shipment(shop, 1501)
 
     # when one attempt has the wrong number, one the wrong email, one the wrong phone
-    wrong_number = proxy_post(client, shop, {"order": "1502", "contact": "ada@example.com"})
-    wrong_email = proxy_post(client, shop, {"order": "1501", "contact": "eve@example.com"})
-    wrong_phone = proxy_post(client, shop, {"order": "1501", "contact": "+33 6 99 99 99 99"})
+    tries = [
+        {"order": "1502", "contact": "ada@example.com"},
+        {"order": "1501", "contact": "eve@example.com"},
+        {"order": "#1501", "contact": "+33 6 99 99 99 99"},
+    ]
+    answers = [proxy_post(client, shop, typed) for typed in tries]
 
-    # then all three answers are byte-identical but for the fresh form token
-    bodies = {FORM_TOKEN_RE.sub("", body(r)) for r in (wrong_number, wrong_email, wrong_phone)}
-    assert len(bodies) == 1
-    assert {r.status_code for r in (wrong_number, wrong_email, wrong_phone)} == {200}
-    [html] = bodies
-    assert "We couldn&#x27;t find an order with these details" in html
-    # and nothing typed or stored comes back
-    for secret in ("1501", "1502", "ada@", "eve@", "Trail shoe", "Arrived at hub", "Ada"):
+    # then each is the form again, with a clear error and what the shopper typed, both fields
+    # marked; apart from the typed values the answers are byte-identical (nothing tells a
+    # wrong number from a wrong contact)
+    stripped = set()
+    for typed, response in zip(tries, answers, strict=True):
+        assert response.status_code == 200
+        html = body(response)
+        assert 'data-view="lookup"' in html
+        assert "We couldn&#x27;t find an order with these details" in html
+        order_input = re.search(r'<input[^>]*name="order"[^>]*>', html).group(0)
+        assert f'value="{typed["order"]}"' in order_input
+        assert f'value="{typed["contact"]}"' in html
+        assert html.count('aria-invalid="true"') == 2
+        assert html.count('aria-describedby="pp-lookup-error"') == 1  # the contact field
+        assert "pp-order-hint pp-lookup-error" in html
+        stripped.add(
+            FORM_TOKEN_RE.sub("", html)
+            .replace(f'value="{typed["order"]}"', "")
+            .replace(f'value="{typed["contact"]}"', "")
+        )
+    assert len(stripped) == 1
+    # and nothing stored about the order comes back
+    [html] = stripped
+    for secret in ("Trail shoe", "Arrived at hub", "Ada", "ada@", "UPS"):
         assert secret not in html
+    assert not TrackingPageView.objects.exists()
+
+
+def test_the_found_page_is_a_link_whose_reloads_spend_no_lookup_budget(client, settings):
+    # given a shop allowing 2 lookups per order number, and an order
+    settings.TRACKING_LOOKUP_RATE_PER_ORDER = 2
+    shop = make_shop()
+    order = _order_with_shipment(shop, 1601)
+
+    # when the shopper looks it up once, then reloads (or bookmarks and reopens) the page
+    # ten times
+    found = proxy_post(client, shop, {"order": "1601", "contact": "ada@example.com"})
+    reloads = [follow(client, shop, found) for _ in range(10)]
+
+    # then every reload is the order's page, each counted as a view
+    assert {r.status_code for r in reloads} == {200}
+    assert all("Order #1601" in body(r) for r in reloads)
+    assert TrackingPageView.objects.get(order=order).views == 10
+    # and the lookup budget was spent once: one more lookup passes, the next is limited
+    again = proxy_post(client, shop, {"order": "1601", "contact": "ada@example.com"})
+    assert again.status_code == 303
+    limited = proxy_post(client, shop, {"order": "1601", "contact": "ada@example.com"})
+    assert limited.status_code == 429
+
+
+def test_the_redirect_keeps_an_explicit_language(client):
+    shop = make_shop()
+    order = _order_with_shipment(shop, 1602)
+
+    posted = proxy_post(
+        client, shop, {"order": "1602", "contact": "ada@example.com"}, extra=[("locale", "de")]
+    )
+
+    assert posted["Location"] == f"track/{tracking_link_token(order)}?locale=de"
+    assert "Bestellung #1602" in body(follow(client, shop, posted))
+
+
+def test_field_errors_and_an_expired_form_keep_what_was_typed(client):
+    shop = make_shop()
+
+    invalid = proxy_post(client, shop, {"order": "1001", "contact": "12"})
+    expired = proxy_post(
+        client, shop, {"order": "#1001", "contact": "ada@example.com", "form_token": "old"}
+    )
+
+    html = body(invalid)
+    assert 'value="1001"' in html
+    assert 'value="12"' in html
+    assert "Enter the email address or phone number used for the order." in html
+    html = body(expired)
+    assert "This form has expired" in html
+    assert 'value="#1001"' in html
+    assert 'value="ada@example.com"' in html
 
 
 def test_an_order_without_email_or_phone_never_matches_an_empty_contact(client):
