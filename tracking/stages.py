@@ -60,6 +60,37 @@ STAGE_LABELS: dict[Stage, str | Promise] = {
     Stage.PROBLEM: _("Problem with delivery"),
 }
 
+# What one carrier event says, in the shopper's language, by Shopify's event status (finer
+# than the stage: "label printed" and "picked up" are both "shipped"). Keys are normalised
+# (lower_snake). An open set: a status not listed reads ``EVENT_STATUS_UNKNOWN_LABEL``, which
+# claims nothing the carrier did not say.
+EVENT_STATUS_LABELS: dict[str, str | Promise] = {
+    "confirmed": _("Order confirmed by the carrier"),
+    "label_printed": _("Shipping label created"),
+    "label_purchased": _("Shipping label created"),
+    "carrier_picked_up": _("Picked up by the carrier"),
+    "in_transit": _("In transit"),
+    "out_for_delivery": _("Out for delivery"),
+    "attempted_delivery": _("Delivery attempted"),
+    "ready_for_pickup": _("Ready for pickup"),
+    "ready_for_recipient_pickup": _("Ready for pickup"),
+    "picked_up": _("Picked up by you"),
+    "delivered": _("Delivered"),
+    "delayed": _("Delayed"),
+    "failure": _("Delivery problem"),
+    "not_delivered": _("Not delivered"),
+    "buyer_action_required": _("Action needed from you"),
+    "returning_to_sender": _("Returning to the sender"),
+    "label_voided": _("Shipping label cancelled"),
+}
+EVENT_STATUS_UNKNOWN_LABEL: str | Promise = _("Tracking update")
+
+
+def event_status_label(status: str | None) -> str | Promise:
+    """The translatable wording of a fulfillment event's status; a neutral one when unknown."""
+    return EVENT_STATUS_LABELS.get(_normalise(status), EVENT_STATUS_UNKNOWN_LABEL)
+
+
 # Every spelling we know, lower-cased. REST shipment_status [1], GraphQL FulfillmentEventStatus
 # [2], the Customer API's unstable additions [3] and FulfillmentDisplayStatus [4].
 # [1] https://shopify.dev/docs/api/admin-rest/latest/resources/fulfillment

@@ -38,7 +38,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
@@ -55,6 +55,7 @@ from shopapp.http import ProxyRequest
 from shopapp.models import Order, Shop
 from shopapp.proxy import app_proxy_required
 from shopapp.storefront import (
+    STOREFRONT_LANGUAGES,
     liquid_safe,
     storefront_client_ip,
     storefront_language,
@@ -83,12 +84,16 @@ from tracking.stages import (
     STAGE_LABELS,
     STAGE_PROGRESS,
     UNKNOWN_STATUS_STAGE,
-    stage_for_status,
+    event_status_label,
     stage_is_branch,
     stage_position,
 )
 
 logger = logging.getLogger(__name__)
+
+# The language switch names each language in itself (a shopper who cannot read the page's
+# language must still find their own).
+LANGUAGE_NAMES = {"en": "English", "es": "Español", "fr": "Français", "de": "Deutsch"}
 
 # What a shopper typed, echoed into the form after an error: the fields' own bounds (with room
 # for spaces), never more.
@@ -109,10 +114,26 @@ class Step:
 @dataclass
 class EventRow:
     happened_at: datetime
-    label: str
+    # Shopify's event status in the shopper's language (tracking.stages.event_status_label).
+    label: str | Promise
+    # The carrier's own words, as they came (often English); empty when they only repeat the
+    # status.
     message: str
     place: str
     is_stale: bool
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """When a shipment should arrive, and how we know. Today: Shopify's own estimate
+    (``Shipment.estimated_delivery_at``, from the carrier). A predicted estimate (from the
+    shop's delivered history) comes in through ``_shipment_estimate`` with ``basis`` saying
+    how it was made ("based on 240 deliveries to Ontario by Canada Post"); the templates
+    show ``basis`` under the date whenever it is set."""
+
+    date: datetime
+    basis: str | Promise = ""
+    is_predicted: bool = False
 
 
 @dataclass
@@ -131,8 +152,9 @@ class ShipmentView:
     steps: list[Step]
     carrier: str
     links: list[TrackingLink]
-    estimated_delivery_at: datetime | None
+    estimate: Estimate | None
     delivered_at: datetime | None
+    is_delivered: bool
     events: list[EventRow]
     items: list[dict[str, Any]] = field(default_factory=list)
     delay_notices: list[str | Promise] = field(default_factory=list)
@@ -326,16 +348,21 @@ class _Page:
             TrackingLink(number=n, url=safe_url(urls[i]) if i < len(urls) else "")
             for i, n in enumerate(numbers)
         ]
-        events = [
-            EventRow(
-                happened_at=event.happened_at,
-                label=_stage_label(event.stage or stage_for_status(event.status)),
-                message=event.message,
-                place=_place(event) if with_places else "",
-                is_stale=event.is_stale,
+        events = []
+        for event in shipment.events.all():
+            label = event_status_label(event.status)
+            message = (event.message or "").strip()
+            if message.casefold() in {str(label).casefold(), event.status.casefold()}:
+                message = ""
+            events.append(
+                EventRow(
+                    happened_at=event.happened_at,
+                    label=label,
+                    message=message,
+                    place=_place(event) if with_places else "",
+                    is_stale=event.is_stale,
+                )
             )
-            for event in shipment.events.all()
-        ]
         items = []
         for row in shipment.line_items.all() if items_by_id else []:
             line = items_by_id.get(row.line_item_shopify_id)
@@ -356,8 +383,9 @@ class _Page:
             steps=steps,
             carrier=shipment.tracking_company,
             links=links,
-            estimated_delivery_at=shipment.estimated_delivery_at,
+            estimate=_shipment_estimate(shipment),
             delivered_at=shipment.delivered_at if shipment.stage == Stage.DELIVERED else None,
+            is_delivered=shipment.stage == Stage.DELIVERED,
             events=events,
             items=items,
             delay_notices=list(dict.fromkeys(notices)),
@@ -406,15 +434,19 @@ class _Page:
             )
             for i, shipment in enumerate(order.shipments.all(), start=1)
         ]
-        # Split shipments: say so when some of the order has not left yet.
+        # Each item is listed once: under the shipment carrying it, or (what has not left
+        # yet) under "not shipped yet" with the units still to come.
         shipped: dict[int, int] = defaultdict(int)
         for shipment in order.shipments.all():
             for row in shipment.line_items.all():
                 shipped[row.line_item_shopify_id] += row.quantity
-        has_unshipped = any(
-            line.requires_shipping and shipped[line.shopify_id] < line.quantity
+        unshipped_items = [
+            {"title": _item_title(line), "quantity": line.quantity - shipped[line.shopify_id]}
             for line in line_items
-        )
+            if line.requires_shipping and shipped[line.shopify_id] < line.quantity
+        ]
+        has_unshipped = bool(unshipped_items)
+        all_items = [{"title": _item_title(line), "quantity": line.quantity} for line in line_items]
         order_notice: str | Promise = ""
         if delays_by_shipment.get(None):
             order_notice = _("Your order is taking longer than expected to ship. We're on it.")
@@ -423,16 +455,33 @@ class _Page:
                 "name": order.name,
                 "created_at": order.shopify_created_at or order.created_at,
                 "is_cancelled": order.cancelled_at is not None,
-                "items": [
-                    {"title": _item_title(line), "quantity": line.quantity} for line in line_items
-                ],
             },
+            "headline": _headline(
+                shipments, has_unshipped=has_unshipped, is_cancelled=order.cancelled_at is not None
+            ),
             "shipments": shipments,
             "has_unshipped": bool(shipments) and has_unshipped,
+            # Before anything ships, every item is "in your order"; after, only the rest.
+            "unshipped_items": unshipped_items if shipments else [],
+            "order_items": [] if shipments else all_items,
+            "contact": self._contact(order),
             "order_notice": order_notice,
             "return_url": self._return_url(order, shipments),
         }
         return context
+
+    def _contact(self, order: Order) -> dict[str, str]:
+        """The shop's support contact (shopapp.branding), the email prefilled with the order."""
+        email, phone = self.branding.support_email, self.branding.support_phone
+        if not (email or phone):
+            return {}
+        subject = str(_("Question about order %(name)s") % {"name": order.name})
+        return {
+            "email": email,
+            "mailto": f"mailto:{email}?subject={quote(subject)}" if email else "",
+            "phone": phone,
+            "tel": "tel:" + re.sub(r"[^0-9+]", "", phone) if phone else "",
+        }
 
     def render(self, view: str, context: dict[str, Any], *, status: int = 200) -> HttpResponse:
         with translation.override(self.language()):
@@ -493,11 +542,23 @@ class _Page:
             "form_action": action,
             "form_token": form_token(self.shop),
             "lookup_url": action,
+            # Same page, another language: a query alone keeps the path (…/track or
+            # …/track/<token>), and the choice then rides on every link of the page.
+            "languages": [
+                {
+                    "code": code,
+                    "name": LANGUAGE_NAMES[code],
+                    "url": "?" + urlencode({"locale": code}),
+                    "is_current": code == language,
+                }
+                for code in STOREFRONT_LANGUAGES
+            ],
             **context,
         }
         with timezone.override(self.zone):
             body = render_to_string("tracking/page.html", full_context)
             css = render_to_string("tracking/page.css", {"branding": self.branding})
+            script = render_to_string("tracking/page.js")
         # Blank lines from template tags are bytes through the proxy for nothing.
         safe_body = liquid_safe(_BLANK_LINES.sub("\n", body))
         if self.branding.is_standalone_page:
@@ -509,11 +570,12 @@ class _Page:
                     "title": _page_title(view, full_context),
                     "css": mark_safe(css),  # noqa: S308 - our static CSS, colour validated
                     "body": mark_safe(safe_body),  # noqa: S308 - rendered with autoescape above
+                    "script": mark_safe(script),  # noqa: S308 - our static script
                 },
             )
         else:
             # Inside the theme, which has its own <main>: our root is a region, not a page.
-            content = f"<style>{css}</style>\n{safe_body}"
+            content = f"<style>{css}</style>\n{safe_body}\n<script>{script}</script>"
         return content
 
 
@@ -559,6 +621,39 @@ def _page_view_record(*, shop: Shop, order_id: int) -> None:
         TrackingPageView.objects.filter(shop=shop, order_id=order_id).update(
             views=F("views") + 1, last_viewed_at=now
         )
+
+
+def _shipment_estimate(shipment: Shipment) -> Estimate | None:
+    """The one place a shipment's estimate is chosen. Shopify's (the carrier's) when it gives
+    one; a predicted estimate from the shop's history, with its basis text, goes here when
+    Shopify gives none."""
+    if shipment.estimated_delivery_at is not None:
+        return Estimate(date=shipment.estimated_delivery_at)
+    return None
+
+
+def _headline(
+    shipments: list[ShipmentView], *, has_unshipped: bool, is_cancelled: bool
+) -> dict[str, Any]:
+    """The order's headline: when it all arrived, or when it should, else where it stands.
+
+    "Delivered" only when every shipment is and nothing is left to ship. An estimate only when
+    every shipment still on its way has one (the latest is when the order is complete);
+    otherwise the least advanced shipment's stage, and no date is promised."""
+    if is_cancelled or not shipments:
+        return {}
+    moving = [s for s in shipments if not s.is_delivered]
+    if not moving and not has_unshipped:
+        dates = [s.delivered_at for s in shipments if s.delivered_at]
+        return {"kind": "delivered", "date": max(dates) if dates else None}
+    estimates = [s.estimate for s in moving if s.estimate is not None]
+    if moving and len(estimates) == len(moving):
+        latest = max(estimates, key=lambda e: e.date)
+        return {"kind": "estimate", "estimate": latest}
+    if not moving:
+        return {"kind": "partial"}
+    behind = min(moving, key=lambda s: s.position)
+    return {"kind": "stage", "label": behind.stage_label}
 
 
 def _stage_label(stage: str) -> Any:

@@ -252,3 +252,131 @@ def test_axe_core_is_pinned():
     lock = (REPO / "scripts" / "axe" / "package-lock.json").read_text()
     assert '"node_modules/axe-core"' in lock
     assert Path(REPO / "scripts" / "axe" / "package.json").read_text().count('"axe-core": "4.') == 1
+
+
+def _lookup_budget_spent(settings) -> int:
+    """The sum of every lookup rate-limit counter in Redis: what lookups have cost so far."""
+    import redis
+
+    connection = redis.Redis.from_url(settings.REDIS_URL)
+    return sum(int(connection.get(key) or 0) for key in connection.scan_iter("tracking:rl:*"))
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_a_found_order_is_a_page_to_bookmark_copy_from_and_read_in_another_language(
+    store, browser, settings, viewport
+):
+    from shopapp.branding.services import BrandingChange, branding_save
+    from shopapp.storefront.links import order_id_from_link_token
+
+    devshop, shop = store
+    order = a_shipped_order(shop)
+    branding_save(
+        shop=shop,
+        change=BrandingChange(
+            accent_color="#1f5f8b",
+            text_color="#1c1c1c",
+            background_color="#ffffff",
+            font="system",
+            support_email="care@maple.example",
+            support_phone="+33 4 72 00 00 00",
+        ),
+    )
+    phone = viewport == "phone"
+    context = browser.new_context(
+        viewport=PHONE if phone else {"width": 1280, "height": 860},
+        is_mobile=phone,
+        has_touch=phone,
+    )
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    context.route(OFF_MACHINE, lambda route: route.abort())
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    try:
+        # Given a shopper who mistypes their email,
+        page.goto(track_url(devshop, shop))
+        page.get_by_label("Order number").fill("#1001")
+        page.get_by_label("Email or phone number").fill("ada@exmaple.com")
+        page.get_by_role("button", name="Track order").click()
+
+        # the form comes back with a clear error and what they typed,
+        expect(page.get_by_role("alert")).to_contain_text("We couldn't find an order")
+        expect(page.get_by_label("Order number")).to_have_value("#1001")
+        expect(page.get_by_label("Email or phone number")).to_have_value("ada@exmaple.com")
+        expect(page.get_by_label("Email or phone number")).to_have_attribute("aria-invalid", "true")
+
+        # and once corrected, the order opens on a URL of its own: the signed link.
+        page.get_by_label("Email or phone number").fill("ada@example.com")
+        page.get_by_label("Email or phone number").press("Enter")
+        expect(page.get_by_role("heading", name="Order #1001", level=1)).to_be_visible()
+        token = page.url.split("/track/", 1)[1].split("?")[0]
+        assert order_id_from_link_token(token, shop=shop) == order.pk
+
+        # Reloading it (or opening the bookmark) spends nothing of the lookup budget.
+        spent = _lookup_budget_spent(settings)
+        for _ in range(3):
+            page.reload()
+            expect(page.get_by_role("heading", name="Order #1001", level=1)).to_be_visible()
+        assert _lookup_budget_spent(settings) == spent
+
+        # The estimate is the headline; each item is listed once, under its parcel.
+        expect(page.locator(".pp-headline")).to_have_text(
+            "Estimated delivery Saturday, March 7, 2026"
+        )
+        expect(page.get_by_text("Merino socks")).to_have_count(1)
+        expect(page.get_by_text("Trail running shoe – EU 42")).to_have_count(1)
+        moving = page.locator("section.pp-shipment").nth(1)
+        expect(moving.get_by_text("Trail running shoe – EU 42")).to_be_visible()
+
+        # The tracking number copies with one tap, and the carrier's page is one link away.
+        number = moving.locator(".pp-tracking-number").first.inner_text()
+        copy = moving.get_by_role("button", name=f"Copy tracking number {number}")
+        copy.click()
+        # (its name changes as it says "Copied": found again by its target)
+        expect(moving.locator(".pp-copy").first).to_contain_text("Copied")
+        assert page.evaluate("navigator.clipboard.readText()") == number
+        expect(page.locator("#pp-copy-status")).to_have_text(f"Tracking number {number} copied")
+        expect(moving.get_by_role("link", name="Track on UPS's website")).to_have_attribute(
+            "href", f"https://www.ups.com/track?tracknum={number}"
+        )
+        # The shop's support is a tap away, the order named in the email.
+        expect(page.get_by_role("link", name="Email us at care@maple.example")).to_have_attribute(
+            "href", "mailto:care@maple.example?subject=Question%20about%20order%20%231001"
+        )
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"tracking-result-{viewport}.png"), full_page=True)
+        assert _axe_violations(page) + _axe_violations(page, ".pp-track") == []
+
+        # The language switch keeps the page: the same order, in Spanish, carrier events
+        # translated from Shopify's status with the carrier's own words kept.
+        page.get_by_role("navigation", name="Language").get_by_role("link", name="Español").click()
+        expect(page.get_by_role("heading", name="Pedido #1001", level=1)).to_be_visible()
+        assert page.url.split("/track/", 1)[1].startswith(token + "?locale=es")
+        events = moving.locator("ol.pp-timeline > li")
+        expect(events.first.locator(".pp-timeline__label")).to_have_text("En reparto")
+        expect(events.first.locator(".pp-timeline__message")).to_have_text("Out with the courier")
+        expect(events.first.locator(".pp-timeline__source")).to_have_text("UPS indica:")
+        expect(page.locator(".pp-headline")).to_contain_text("Entrega estimada")
+        page.screenshot(path=str(ARTIFACTS / f"tracking-result-es-{viewport}.png"), full_page=True)
+        assert _axe_violations(page, ".pp-track") == []
+        if phone:
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    finally:
+        context.close()
+
+
+def test_without_javascript_the_tracking_number_is_plain_selectable_text(store, browser):
+    devshop, shop = store
+    order = a_shipped_order(shop)
+    context = browser.new_context(java_script_enabled=False)
+    context.route(OFF_MACHINE, lambda route: route.abort())
+    page = context.new_page()
+    try:
+        page.goto(track_url(devshop, shop, "track/" + tracking_link_token(order)))
+
+        numbers = page.locator(".pp-tracking-number")
+        expect(numbers.first).to_be_visible()
+        expect(page.locator(".pp-copy").first).to_be_hidden()
+        assert numbers.first.evaluate("n => getComputedStyle(n).userSelect") in {"all", "auto"}
+    finally:
+        context.close()

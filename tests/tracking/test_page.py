@@ -13,6 +13,7 @@ from urllib.parse import parse_qsl, unquote, urlencode
 
 import pytest
 from django.conf import settings
+from django.template.loader import render_to_string
 from django.utils import timezone
 
 from shopapp.models import LineItem, Order, Shop
@@ -720,8 +721,14 @@ def test_split_shipments_each_get_their_progress_items_and_carrier(client):
     assert "Estimated delivery" in sections[1]
     assert "March 10, 2026" in sections[1]
     assert first.tracking_urls[0] in sections[0]
-    # a number without a carrier URL is shown, not linked
-    assert '<span class="pp-tracking-number">JD014600006281230704</span>' in sections[1]
+    # a number without a carrier URL is shown as text with its copy button, not linked
+    assert re.search(
+        r'<span class="pp-tracking-number" id="pp-tn-2-1">JD014600006281230704</span>\s*'
+        r'<button class="pp-copy" type="button" hidden data-copy-target="pp-tn-2-1"',
+        sections[1],
+    )
+    assert "pp-tracking-link" not in sections[1]
+    assert "Track on UPS's website" in sections[0]
     assert "DHL Express" in sections[1]
     assert second.pk
     # and the unshipped tent is announced
@@ -930,7 +937,8 @@ def test_unsafe_logo_and_carrier_urls_are_dropped(client):
 
     assert "javascript:" not in html
     assert "pp-track__logo" not in html
-    assert '<span class="pp-tracking-number">1ZBAD0000001</span>' in html
+    assert '<span class="pp-tracking-number" id="pp-tn-1-1">1ZBAD0000001</span>' in html
+    assert "pp-tracking-link" not in html
 
 
 def test_a_standalone_page_is_a_whole_html_document(client):
@@ -970,6 +978,8 @@ def _assert_no_liquid(html: str) -> None:
     assert "{{" not in html
     assert "{%" not in html
     css, _, rest = html.partition("</style>")
+    rest, _, script = rest.rpartition("<script>")
+    assert script == render_to_string("tracking/page.js") + "</script>"
     assert "{" not in rest
     assert "}" not in rest
 
@@ -1121,7 +1131,7 @@ def test_the_page_speaks_the_shoppers_language(client, how, language, expected):
     html = body(response)
     for text in expected:
         assert text in html
-    assert f'lang="{language}"' in html
+    assert f'<section class="pp-track" lang="{language}"' in html
     assert response["Content-Language"] == language
 
 
@@ -1182,3 +1192,291 @@ def test_the_order_page_runs_a_constant_number_of_queries(
         response = proxy_get(client, shop, path)
     assert response.status_code == 200
     assert body(response).count("pp-timeline__event") >= 2 * events
+
+
+# ---------------------------------------------------------------------------------------------
+# The headline, items once each, copy and carrier link, contact, language switch
+
+
+def _headline(html: str) -> str:
+    found = re.search(r'<p class="pp-headline[^"]*">(.*?)</p>', html, re.S)
+    return re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", found.group(1))).strip() if found else ""
+
+
+def test_the_estimate_is_the_headline_while_the_order_travels(client):
+    # given one parcel on its way with Shopify's estimate (noon UTC is 1 pm in Paris)
+    shop = make_shop()
+    order = make_order(shop, 7001)
+    make_shipment(order, estimated_delivery_at=datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
+
+    html = _link_page(client, order)
+
+    assert _headline(html) == "Estimated delivery Tuesday, March 10, 2026"
+    assert '<time class="pp-estimate" datetime="2026-03-10">' in html
+    # the headline comes first, right under the title
+    assert html.index("pp-headline") < html.index("Placed on") < html.index("pp-shipment")
+
+
+def test_the_latest_estimate_is_the_headline_of_a_split_order(client):
+    shop = make_shop()
+    order = make_order(shop, 7002)
+    make_shipment(order, estimated_delivery_at=datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
+    make_shipment(order, estimated_delivery_at=datetime(2026, 3, 12, 12, 0, tzinfo=UTC))
+    make_shipment(order, stage=Stage.DELIVERED, delivered_at=datetime(2026, 3, 8, tzinfo=UTC))
+
+    assert _headline(_link_page(client, order)) == "Estimated delivery Thursday, March 12, 2026"
+
+
+def test_no_date_is_promised_when_a_parcel_on_its_way_has_no_estimate(client):
+    shop = make_shop()
+    order = make_order(shop, 7003)
+    make_shipment(order, estimated_delivery_at=datetime(2026, 3, 10, 12, 0, tzinfo=UTC))
+    make_shipment(order, stage=Stage.SHIPPED)
+
+    html = _link_page(client, order)
+
+    assert _headline(html) == "Shipped"
+    assert "March 10, 2026" in html  # still under its own shipment
+
+
+def test_a_delivered_order_says_when(client):
+    shop = make_shop()
+    order = make_order(shop, 7004)
+    make_shipment(order, stage=Stage.DELIVERED, delivered_at=datetime(2026, 3, 5, 9, tzinfo=UTC))
+    make_shipment(order, stage=Stage.DELIVERED, delivered_at=datetime(2026, 3, 6, 9, tzinfo=UTC))
+
+    html = _link_page(client, order, extra=[("locale", "fr")])
+
+    assert _headline(html) == "Livré le vendredi, 6 mars 2026"
+
+
+def test_a_delivered_parcel_with_items_still_to_ship_is_partly_delivered(client):
+    shop = make_shop()
+    order = make_order(shop, 7005)
+    shoe = make_line_item(order, "Trail shoe")
+    make_line_item(order, "Tent")
+    make_shipment(order, stage=Stage.DELIVERED, items=[(shoe, 1)])
+
+    html = _link_page(client, order)
+
+    assert _headline(html) == "Partly delivered: more items are on their way"
+
+
+def test_each_item_is_listed_once_under_its_shipment_or_as_not_shipped_yet(client):
+    # given 3 socks, 2 sent in one parcel and 1 in another, shoes sent, a tent not sent yet
+    shop = make_shop()
+    order = make_order(shop, 7006)
+    socks = make_line_item(order, "Wool socks", 3)
+    shoes = make_line_item(order, "Trail shoe", 1)
+    make_line_item(order, "Tent", 2)
+    make_shipment(order, items=[(socks, 2), (shoes, 1)])
+    make_shipment(order, items=[(socks, 1)])
+
+    html = _link_page(client, order)
+
+    sections = re.split(r'<section class="pp-(?:shipment|items)"', html)[1:]
+    assert [s.count("Wool socks") for s in sections] == [1, 1, 0]
+    assert html.count("Trail shoe") == 1
+    assert html.count("Tent") == 1
+    assert "Not shipped yet" in sections[2]
+    assert "Quantity: 2" in sections[2]
+    assert "Items in your order" not in html
+
+
+def test_before_anything_ships_the_items_are_listed_once(client):
+    shop = make_shop()
+    order = make_order(shop, 7007)
+    make_line_item(order, "Tent", 2)
+
+    html = _link_page(client, order)
+
+    assert html.count("Tent") == 1
+    assert "Items in your order" in html
+    assert _headline(html) == ""
+
+
+def test_the_carriers_link_and_a_copy_button_go_with_each_number(client):
+    shop = make_shop()
+    order = make_order(shop, 7008)
+    make_shipment(
+        order,
+        tracking_company="Canada Post",
+        tracking_numbers=["7023 4567 8901", "7023 4567 8902"],
+        tracking_urls=["https://www.canadapost-postescanada.ca/track?pin=702345678901"],
+    )
+
+    html = _link_page(client, order)
+
+    numbers = re.findall(r'<span class="pp-tracking-number" id="([^"]+)">([^<]+)</span>', html)
+    assert numbers == [("pp-tn-1-1", "7023 4567 8901"), ("pp-tn-1-2", "7023 4567 8902")]
+    # a copy button per number, hidden until the script finds a clipboard
+    assert html.count('<button class="pp-copy" type="button" hidden') == 2
+    assert 'data-copy-target="pp-tn-1-2"' in html
+    links = re.findall(r'<a class="pp-tracking-link" href="([^"]+)"[^>]*>([^<]+)</a>', html)
+    assert links == [
+        (
+            "https://www.canadapost-postescanada.ca/track?pin=702345678901",
+            "Track on Canada Post's website",
+        )
+    ]
+    assert 'id="pp-copy-status" role="status"' in html
+
+
+def test_the_shops_support_contact_is_offered_with_the_order_named(client):
+    from shopapp.branding.services import BrandingChange, branding_save
+
+    shop = make_shop()
+    branding_save(
+        shop=shop,
+        change=BrandingChange(
+            accent_color="#1f5130",
+            text_color="#111111",
+            background_color="#ffffff",
+            font="georgia",
+            support_email="help@outdoor.example",
+            support_phone="+33 4 72 00 00 00",
+        ),
+    )
+    order = make_order(shop, 7009)
+
+    html = _link_page(client, order, extra=[("locale", "es")])
+
+    assert (
+        'href="mailto:help@outdoor.example?subject=Pregunta%20sobre%20el%20pedido%20%237009"'
+        in html
+    )
+    assert 'href="tel:+33472000000"' in html
+    assert "¿Necesitas ayuda con este pedido?" in html
+
+
+def test_no_contact_section_without_a_support_contact(client):
+    order = make_order(make_shop(), 7010)
+
+    assert "pp-help" not in _link_page(client, order)
+
+
+def test_the_language_switch_offers_the_four_languages_and_keeps_the_page(client):
+    shop = make_shop()
+    order = _order_with_shipment(shop, 7011)
+    token = tracking_link_token(order)
+
+    html = _link_page(client, order)
+
+    links = re.findall(
+        r'<a class="pp-languages__link" href="([^"]+)" hreflang="(\w+)" lang="\w+"'
+        r'( aria-current="true")?>([^<]+)</a>',
+        html,
+    )
+    assert links == [
+        ("?locale=en", "en", ' aria-current="true"', "English"),
+        ("?locale=es", "es", "", "Español"),
+        ("?locale=fr", "fr", "", "Français"),
+        ("?locale=de", "de", "", "Deutsch"),
+    ]
+    # following one: the same order's page (a query alone keeps the path), in that language,
+    # whose own links keep the choice
+    german = body(proxy_get(client, shop, "/" + token, extra=[("locale", "de")]))
+    assert "Bestellung #7011" in german
+    assert 'href="?locale=de" hreflang="de" lang="de" aria-current="true"' in german
+    assert 'href="../track?locale=de"' in german
+
+
+def test_the_lookup_page_has_the_language_switch_too(client):
+    html = body(proxy_get(client, make_shop(), extra=[("locale", "fr")]))
+
+    assert 'href="?locale=fr" hreflang="fr" lang="fr" aria-current="true">Français</a>' in html
+    assert "Suivre votre commande" in html
+
+
+# ---------------------------------------------------------------------------------------------
+# Carrier events in the shopper's language, with the carrier's own words
+
+
+@pytest.mark.parametrize(
+    ("language", "label_printed", "picked_up", "unknown", "says"),
+    [
+        (
+            "en",
+            "Shipping label created",
+            "Picked up by the carrier",
+            "Tracking update",
+            "UPS says:",
+        ),
+        (
+            "es",
+            "Etiqueta de envío creada",
+            "Recogido por el transportista",
+            "Actualización de seguimiento",
+            "UPS indica:",
+        ),
+        (
+            "fr",
+            "Étiquette d'expédition créée",
+            "Pris en charge par le transporteur",
+            "Mise à jour du suivi",
+            "UPS indique :",
+        ),
+        (
+            "de",
+            "Versandetikett erstellt",
+            "Vom Versanddienstleister abgeholt",
+            "Sendungsupdate",
+            "UPS meldet:",
+        ),
+    ],
+)
+def test_events_read_in_the_shoppers_language_with_the_carriers_words_kept(
+    client, language, label_printed, picked_up, unknown, says
+):
+    # given three events: two known statuses and one Shopify may add tomorrow
+    shop = make_shop()
+    order = make_order(shop, 7100, locale=language)
+    shipment = make_shipment(order)
+    base = datetime(2026, 3, 3, 8, 0, tzinfo=UTC)
+    make_event(shipment, "label_printed", message="Shipment information sent", happened_at=base)
+    make_event(
+        shipment,
+        "CARRIER_PICKED_UP",
+        message="Picked up at Lyon depot",
+        happened_at=base + timedelta(hours=5),
+    )
+    make_event(
+        shipment,
+        "customs_cleared_somewhere",
+        message="Cleared customs",
+        happened_at=base + timedelta(hours=9),
+    )
+    # and one whose carrier words only repeat the status
+    make_event(shipment, "delivered", message="Delivered", happened_at=base + timedelta(days=1))
+
+    html = _link_page(client, order).replace("&#x27;", "'")
+
+    labels = re.findall(r'class="pp-timeline__label">([^<]+)<', html)
+    delivered = {"en": "Delivered", "es": "Entregado", "fr": "Livré", "de": "Zugestellt"}
+    assert labels == [delivered[language], unknown, picked_up, label_printed]
+    # the carrier's own words stay, as they came, marked as the carrier's
+    messages = re.findall(r'class="pp-timeline__message">([^<]+)<', html)
+    assert messages == ["Cleared customs", "Picked up at Lyon depot", "Shipment information sent"]
+    assert html.count(f'<span class="pp-timeline__source">{says}</span>') == 3
+
+
+def test_an_estimate_with_a_basis_shows_how_it_was_made():
+    from django.template.loader import render_to_string as render
+
+    from tracking.views import Estimate
+
+    html = render(
+        "tracking/_estimate.html",
+        {
+            "estimate": Estimate(
+                date=datetime(2026, 3, 10, 12, tzinfo=UTC),
+                basis="based on 240 deliveries to Ontario by Canada Post",
+                is_predicted=True,
+            )
+        },
+    )
+
+    assert (
+        '<span class="pp-estimate__basis">based on 240 deliveries to Ontario by Canada Post</span>'
+        in html
+    )

@@ -284,8 +284,8 @@ def test_the_language_asked_for_is_part_of_the_key(client):
     french = body(
         proxy_get(client, order.shop, "/" + tracking_link_token(order), extra=[("locale", "fr")])
     )
-    assert 'lang="en"' in english
-    assert 'lang="fr"' in french
+    assert '<section class="pp-track" lang="en"' in english
+    assert '<section class="pp-track" lang="fr"' in french
 
 
 def test_redis_down_renders_the_page(client, settings):
