@@ -115,6 +115,21 @@ def shipment_by_tracking_number(*, shop: Shop, tracking_number: str) -> Shipment
     return None
 
 
+def shipment_for_parcel_page(*, shop: Shop, shipment_id: int) -> Shipment | None:
+    """One of the shop's shipments (of an order neither deleted nor redacted) with its visible
+    events: the parcel page behind a signed parcel link."""
+    return (
+        Shipment.objects.filter(
+            shop=shop,
+            pk=shipment_id,
+            order__deleted_at__isnull=True,
+            order__redacted_at__isnull=True,
+        )
+        .prefetch_related(Prefetch("events", queryset=_visible_events().filter(shop=shop)))
+        .first()
+    )
+
+
 def tracking_settings_for_shop(*, shop: Shop) -> TrackingSettings:
     """The shop's page settings, or the defaults (unsaved) when the merchant never set any."""
     found = row_fetch_one(TrackingSettings, "shop_id = %s", [shop.pk])

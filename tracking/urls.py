@@ -13,4 +13,6 @@ urlpatterns = [
     path("track", views.track, name="track"),
     # A signed token is base64url and ':' (django.core.signing): one path segment.
     path("track/<str:token>", views.track_link, name="track_link"),
+    # A parcel found by its tracking number alone (its progress, nothing of the order).
+    path("track/parcel/<str:token>", views.track_parcel, name="track_parcel"),
 ]

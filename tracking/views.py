@@ -6,6 +6,7 @@
                                   found: 303 → GET track/<token> (Post/Redirect/Get)
                                   not found: the form again, with what was typed and an error
       GET  /proxy/track/<token>   the order's page from a lookup, an email link, a bookmark
+      GET  /proxy/track/parcel/<token>  a parcel found by its tracking number alone
 
 A found lookup answers with a redirect to the order's signed link (the one emails carry), so
 the page a shopper sees has a URL of its own: bookmarkable, shareable, and a reload is a GET
@@ -40,6 +41,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from django.conf import settings
+from django.core import signing
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.http import HttpResponse, HttpResponseRedirect
@@ -63,6 +66,7 @@ from shopapp.storefront import (
     supported_language,
 )
 from shopapp.storefront.links import (
+    DEFAULT_LINK_MAX_AGE_DAYS,
     form_token,
     form_token_valid,
     order_id_from_link_token,
@@ -90,6 +94,10 @@ from tracking.stages import (
 )
 
 logger = logging.getLogger(__name__)
+
+# A parcel link (tracking number lookups): its own salt, so an order link never opens as a
+# parcel nor the other way round; as long-lived as an order's link.
+PARCEL_SALT = "tracking.parcel.v1"
 
 # The language switch names each language in itself (a shopper who cannot read the page's
 # language must still find their own).
@@ -195,6 +203,51 @@ def track_link(request: ProxyRequest, token: str) -> HttpResponse:
     return page.render_order(order)
 
 
+@app_proxy_required
+@require_GET
+def track_parcel(request: ProxyRequest, token: str) -> HttpResponse:
+    """A parcel's progress from the link a tracking-number lookup redirected to."""
+    shop: Shop = request.shop
+    page = _Page(request, proxy_base="../../")
+    shipment_id = _shipment_id_from_parcel_token(token, shop=shop)
+    shipment = (
+        selectors.shipment_for_parcel_page(shop=shop, shipment_id=shipment_id)
+        if shipment_id
+        else None
+    )
+    if shipment is None:
+        return page.render("link_invalid", {}, status=404)
+    _page_view_record(shop=shop, order_id=shipment.order_id)
+    # Anyone holding a tracking number sees the parcel's progress, as on the carrier's site,
+    # but nothing of the order: no name, items, address, email (AfterShip does the same "due
+    # to privacy considerations"). Scan places are left out too: the last one is the
+    # shopper's town.
+    view = page.shipment_view(shipment, index=1, items_by_id={}, delays=[], with_places=False)
+    return page.render("shipment", {"shipment": view})
+
+
+def parcel_link_token(shipment: Shipment) -> str:
+    return signing.dumps([shipment.shop_id, shipment.pk], salt=PARCEL_SALT, compress=False)
+
+
+def _shipment_id_from_parcel_token(token: str, *, shop: Shop) -> int | None:
+    days = int(getattr(settings, "TRACKING_LINK_MAX_AGE_DAYS", DEFAULT_LINK_MAX_AGE_DAYS))
+    try:
+        value = signing.loads(token, salt=PARCEL_SALT, max_age=days * 86400)
+    except signing.BadSignature:
+        logger.info("tracking.parcel_link.invalid", extra={"shop": shop.myshopify_domain})
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(part, int) for part in value)
+        or value[0] != shop.pk
+    ):
+        logger.warning("tracking.parcel_link.other", extra={"shop": shop.myshopify_domain})
+        return None
+    return int(value[1])
+
+
 def _lookup_by_order(request: ProxyRequest, page: _Page) -> HttpResponse:
     shop: Shop = request.shop
     form = OrderLookupForm(request.POST)
@@ -263,13 +316,8 @@ def _lookup_by_tracking_number(request: ProxyRequest, page: _Page) -> HttpRespon
                 "tracking_value": request.POST.get("tracking_number", ""),
             },
         )
-    _page_view_record(shop=shop, order_id=shipment.order_id)
-    # Anyone holding a tracking number sees the parcel's progress, as on the carrier's site,
-    # but nothing of the order: no name, items, address, email (AfterShip does the same "due
-    # to privacy considerations"). Scan places are left out too: the last one is the
-    # shopper's town.
-    view = page.shipment_view(shipment, index=1, items_by_id={}, delays=[], with_places=False)
-    return page.render("shipment", {"shipment": view})
+    # Found: the parcel's own page, on a link of its own (reloads spend nothing).
+    return page.redirect(f"track/parcel/{parcel_link_token(shipment)}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1055,11 +1055,16 @@ def test_a_tracking_number_alone_shows_the_parcels_progress_and_nothing_of_the_o
     )
 
     # when someone types the tracking number in their own spelling
-    response = proxy_post(
+    posted = proxy_post(
         client, shop, {"lookup": "tracking_number", "tracking_number": "1z 999 aa1-0123456784"}
     )
 
-    # then the progress, the carrier and the events show; no order detail does
+    # then they are sent to the parcel's own link, which shows the progress, the carrier
+    # and the events, and no order detail
+    assert posted.status_code == 303
+    assert posted["Location"].startswith("track/parcel/")
+    response = follow(client, shop, posted)
+    assert response.status_code == 200
     html = body(response)
     assert 'data-view="shipment"' in html
     assert 'aria-current="step"' in html
@@ -1079,6 +1084,39 @@ def test_a_tracking_number_alone_shows_the_parcels_progress_and_nothing_of_the_o
     ):
         assert private not in html
     assert TrackingPageView.objects.get(order=order).views == 1
+
+
+def test_a_parcel_link_reloads_for_free_and_a_bad_one_reveals_nothing(client, settings):
+    from tracking.views import parcel_link_token
+
+    settings.TRACKING_LOOKUP_RATE_PER_ORDER = 1
+    shop = make_shop()
+    order = make_order(shop, 5010)
+    shipment = make_shipment(order, tracking_numbers=["1Z999AA10123456700"])
+    other = make_shipment(make_order(make_shop(), 5011))
+
+    posted = proxy_post(
+        client, shop, {"lookup": "tracking_number", "tracking_number": "1Z999AA10123456700"}
+    )
+    reloads = [follow(client, shop, posted) for _ in range(3)]
+    assert {r.status_code for r in reloads} == {200}
+    assert TrackingPageView.objects.get(order=order).views == 3
+    # the lookup budget was spent once: the next lookup of that number is limited
+    again = proxy_post(
+        client, shop, {"lookup": "tracking_number", "tracking_number": "1Z999AA10123456700"}
+    )
+    assert again.status_code == 429
+
+    # an order link, another shop's parcel, and a forged token open nothing
+    for token in (
+        tracking_link_token(order),
+        parcel_link_token(other),
+        parcel_link_token(shipment)[:-2],
+    ):
+        response = proxy_get(client, shop, "/parcel/" + token)
+        assert response.status_code == 404
+        assert "This tracking link isn" in body(response)
+        assert "1Z999AA10123456700" not in body(response)
 
 
 def test_a_partial_or_other_shops_tracking_number_finds_nothing(client):
