@@ -359,6 +359,21 @@ def test_a_found_order_is_a_page_to_bookmark_copy_from_and_read_in_another_langu
         expect(page.locator(".pp-headline")).to_contain_text("Entrega estimada")
         page.screenshot(path=str(ARTIFACTS / f"tracking-result-es-{viewport}.png"), full_page=True)
         assert _axe_violations(page, ".pp-track") == []
+        # Every language loads fast and without layout shift (the copy buttons appear before
+        # the first paint), measured with the browser's Performance API.
+        from tests.browser.test_insights_page import VITALS
+
+        for language, title in (
+            ("en", "Order #1001"),
+            ("es", "Pedido #1001"),
+            ("fr", "Commande #1001"),
+            ("de", "Bestellung #1001"),
+        ):
+            page.goto(track_url(devshop, shop, f"track/{token}?locale={language}"))
+            expect(page.get_by_role("heading", name=title, level=1)).to_be_visible()
+            vitals = page.evaluate(VITALS)
+            assert 0 < vitals["lcp"] <= 1000, (language, vitals)
+            assert vitals["cls"] <= 0.05, (language, vitals)
         if phone:
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     finally:
