@@ -63,6 +63,12 @@ from shopapp.storefront.lookup import storefront_order_lookup
 from shopapp.storefront.ratelimit import lookup_rate_limit_hit
 from tracking import selectors
 from tracking.branding import safe_url, tracking_branding
+from tracking.estimates import (
+    DeliveryEstimate,
+    delivery_estimate_choose,
+    delivery_stats_for,
+    needs_prediction,
+)
 from tracking.forms import OrderLookupForm, TrackingNumberForm
 from tracking.models import Delay, Shipment, Stage, TrackingPageView
 from tracking.page_cache import (
@@ -125,6 +131,10 @@ class ShipmentView:
     events: list[EventRow]
     items: list[dict[str, Any]] = field(default_factory=list)
     delay_notices: list[str | Promise] = field(default_factory=list)
+    # Ours, from the shop's delivered history, when Shopify gives no estimate
+    # (tracking.estimates), and the sentence saying how it was made.
+    predicted_estimate: DeliveryEstimate | None = None
+    predicted_basis: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -229,7 +239,7 @@ def _lookup_by_tracking_number(request: ProxyRequest, page: _Page) -> HttpRespon
     # Anyone holding a tracking number sees the parcel's progress, as on the carrier's site,
     # but nothing of the order: no name, items, address, email (AfterShip does the same "due
     # to privacy considerations"). Scan places are left out too: the last one is the
-    # shopper's town.
+    # shopper's town. No predicted estimate either: its basis names the destination's region.
     view = page.shipment_view(shipment, index=1, items_by_id={}, delays=[], with_places=False)
     return page.render("shipment", {"shipment": view})
 
@@ -295,6 +305,7 @@ class _Page:
         items_by_id: dict[int, Any],
         delays: list[Delay],
         with_places: bool = True,
+        estimate: DeliveryEstimate | None = None,
     ) -> ShipmentView:
         position = stage_position(shipment.stage)
         steps = [
@@ -345,6 +356,8 @@ class _Page:
             events=events,
             items=items,
             delay_notices=list(dict.fromkeys(notices)),
+            predicted_estimate=estimate,
+            predicted_basis=estimate.basis() if estimate else "",
         )
 
     # -- answers ------------------------------------------------------------------------------
@@ -381,12 +394,17 @@ class _Page:
         delays_by_shipment: dict[int | None, list[Delay]] = defaultdict(list)
         for delay in order.delays.all():
             delays_by_shipment[delay.shipment_id].append(delay)
+        # One query for every parcel's candidate groups, and only when one needs a prediction.
+        stats = delivery_stats_for(
+            shop=self.shop, shipments=[s for s in order.shipments.all() if needs_prediction(s)]
+        )
         shipments = [
             self.shipment_view(
                 shipment,
                 index=i,
                 items_by_id=items_by_id,
                 delays=delays_by_shipment.get(shipment.pk, []),
+                estimate=delivery_estimate_choose(shop=self.shop, shipment=shipment, stats=stats),
             )
             for i, shipment in enumerate(order.shipments.all(), start=1)
         ]
