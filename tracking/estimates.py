@@ -4,8 +4,10 @@
                    └▶ delivery_stats_rebuild: the shop's deliveries of the last HISTORY_DAYS,
                       transit days (fulfillment created → delivered) per group, kept as
                       DeliveryStat rows only where a group has MIN_DELIVERIES
-    page view, facts ─▶ delivery_estimate_predict(shop, shipment): one indexed read of the
-                      shipment's candidate groups, the most specific one wins
+    page view ─▶ delivery_estimate_predict(shop, shipment): one indexed read of the
+                 shipment's candidate groups, the most specific one wins
+    notifications' facts (tracking.announce) ─▶ delivery_estimate_at: Shopify's estimate, else
+                 the last day of ours
 
 Groups, most specific first (FALLBACK): the carrier to the region, the carrier to the country,
 every carrier to the region, every carrier to the country. Never broader than the country: a
@@ -288,6 +290,18 @@ def delivery_estimate_predict(
         return None
     stats = delivery_stats_for(shop=shop, shipments=[shipment])
     return delivery_estimate_choose(shop=shop, shipment=shipment, stats=stats, today=today)
+
+
+def delivery_estimate_at(*, shop: Shop, shipment: Shipment) -> datetime | None:
+    """Shopify's estimate, else ours as one moment for the notifications' facts: the last day
+    of the range (emails show one date, and "by then" is the promise the history keeps 9 times
+    in 10), at noon in the shop's zone, so a recipient a few hours away reads the same day."""
+    if shipment.estimated_delivery_at is not None:
+        return shipment.estimated_delivery_at
+    estimate = delivery_estimate_predict(shop=shop, shipment=shipment)
+    if estimate is None:
+        return None
+    return datetime.combine(estimate.latest, datetime.min.time(), _shop_zone(shop)).replace(hour=12)
 
 
 def _shop_zone(shop: Shop) -> zoneinfo.ZoneInfo:

@@ -14,10 +14,11 @@ from tests.tracking.test_page import (
     make_shop,
     proxy_get,
 )
-from tests.tracking.tracking_support import fulfil, order_create
+from tests.tracking.tracking_support import fulfil, iso, order_create, parcel_facts
 from tracking.estimates import (
     HISTORY_DAYS,
     MIN_DELIVERIES,
+    delivery_estimate_at,
     delivery_estimate_predict,
     delivery_stats_rebuild,
 )
@@ -307,3 +308,46 @@ def test_estimate_dates_are_days_in_the_shops_timezone(db):
 
     assert estimate is not None
     assert estimate.earliest == TODAY + timedelta(days=3)
+
+
+# -- the notifications' facts ----------------------------------------------------------------
+
+
+def test_the_parcels_news_carries_the_last_day_of_the_predicted_range(shop):
+    # given 25 UPS deliveries to Kentucky, 2-6 days (the sample fulfillment goes there by UPS)
+    delivered(shop, SPREAD, carrier="UPS", country="US", region="KY", region_name="Kentucky")
+    delivery_stats_rebuild(shop=shop, now=NOW)
+    shipped = NOW - timedelta(hours=1)
+
+    # when the fulfillment webhook arrives
+    fulfil(shop, order_create(shop), fulfillment_id=91, created_at=iso(shipped))
+
+    # then what notifications knows says: by the 90th percentile's day, noon in the shop's zone
+    facts = parcel_facts(shop, 91)
+    assert facts is not None
+    expected = datetime.combine(
+        (shipped + timedelta(days=6)).date(), datetime.min.time(), UTC
+    ).replace(hour=12)
+    assert facts.snapshot["estimated_delivery_at"] == expected.isoformat()
+
+
+def test_shopifys_estimate_is_the_one_notifications_get(shop):
+    delivered(shop, SPREAD)
+    delivery_stats_rebuild(shop=shop, now=NOW)
+    shopify_says = datetime(2030, 1, 15, 18, 0, tzinfo=UTC)
+
+    with_shopify = parcel(shop, estimated_delivery_at=shopify_says)
+    without = parcel(shop, shopify_created_at=NOW - timedelta(hours=1))
+
+    assert delivery_estimate_at(shop=shop, shipment=with_shopify) == shopify_says
+    predicted = delivery_estimate_at(shop=shop, shipment=without)
+    assert predicted is not None
+    assert predicted.date() == (NOW - timedelta(hours=1) + timedelta(days=6)).date()
+
+
+def test_the_parcels_news_has_no_estimate_without_history(shop):
+    fulfil(shop, order_create(shop), fulfillment_id=92, created_at=iso(NOW))
+
+    facts = parcel_facts(shop, 92)
+    assert facts is not None
+    assert facts.snapshot["estimated_delivery_at"] is None
