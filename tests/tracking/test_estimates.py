@@ -201,6 +201,17 @@ def test_a_range_that_started_before_today_starts_today(shop):
     assert (estimate.earliest, estimate.latest) == (TODAY, TODAY + timedelta(days=2))
 
 
+def test_a_big_group_is_sampled_but_counted_in_full(shop, monkeypatch):
+    # given 250 deliveries, 2 to 6 days, and a sample of at most 40 per group
+    monkeypatch.setattr("tracking.estimates.MAX_SAMPLES_PER_GROUP", 40)
+    delivered(shop, SPREAD * 10)
+    delivery_stats_rebuild(shop=shop, now=NOW)
+
+    stat = DeliveryStat.objects.get(shop=shop, carrier="Canada Post", province_code="ON")
+    assert stat.deliveries == 250
+    assert 2.0 <= stat.days_p10 <= stat.days_p50 <= stat.days_p90 <= 6.0
+
+
 def test_deliveries_older_than_the_window_and_absurd_transits_are_left_out(shop):
     delivered(shop, SPREAD, ago=timedelta(days=HISTORY_DAYS + 1))
     delivered(shop, [90.0] * 25)  # "delivered" three months after shipping: a data error
