@@ -9,8 +9,9 @@
     notifications' facts (tracking.announce) ─▶ delivery_estimate_at: Shopify's estimate, else
                  the last day of ours
 
-Groups, most specific first (FALLBACK): the carrier to the region, the carrier to the country,
-every carrier to the region, every carrier to the country. Never broader than the country: a
+Groups, most specific first (FALLBACK): the carrier's service (the order's shipping rate,
+"Express") to the region, then to the country; the carrier to the region, to the country;
+every carrier to the region, to the country. Never broader than the country: a
 carrier's times to the whole world say nothing about one parcel. A group below MIN_DELIVERIES
 is never used, so with too little history there is no estimate rather than an invented one.
 
@@ -59,13 +60,31 @@ MAX_SAMPLES_PER_GROUP = 5000
 # Percentiles of transit days: the range shown, and the single most likely day.
 RANGE_LOW, MEDIAN, RANGE_HIGH = 10, 50, 90
 
-# (by carrier, by region): the fallback order, most specific first.
-FALLBACK: tuple[tuple[bool, bool], ...] = (
-    (True, True),
-    (True, False),
-    (False, True),
-    (False, False),
+# (by carrier, by service, by region): the fallback order, most specific first. A service is
+# a carrier's ("Express" by UPS is not "Express" by Canada Post).
+FALLBACK: tuple[tuple[bool, bool, bool], ...] = (
+    (True, True, True),
+    (True, True, False),
+    (True, False, True),
+    (True, False, False),
+    (False, False, True),
+    (False, False, False),
 )
+
+
+def _group_key(
+    by: tuple[bool, bool, bool], carrier: str, service: str, country: str, region: str
+) -> tuple[str, str, str, str] | None:
+    """The group a parcel falls in at one level, or None when it lacks what the level needs."""
+    by_carrier, by_service, by_region = by
+    if (by_carrier and not carrier) or (by_service and not service) or (by_region and not region):
+        return None
+    return (
+        carrier if by_carrier else "",
+        service if by_service else "",
+        country,
+        region if by_region else "",
+    )
 
 
 @dataclass(frozen=True)
@@ -78,6 +97,8 @@ class DeliveryEstimate:
     deliveries: int
     # "" when the group is every carrier together.
     carrier: str
+    # "" when the group is every service of the carrier.
+    service: str
     country_code: str
     # "" when the group is the whole country.
     province_code: str
@@ -86,6 +107,10 @@ class DeliveryEstimate:
     @property
     def is_single_day(self) -> bool:
         return self.earliest == self.latest
+
+    @property
+    def carrier_label(self) -> str:
+        return f"{self.carrier} ({self.service})" if self.service else self.carrier
 
     def place(self, language: str | None = None) -> str:
         """The group's place in the shopper's language: the region as Shopify names it, or
@@ -102,7 +127,7 @@ class DeliveryEstimate:
                 "Based on %(count)s delivery to %(place)s by %(carrier)s",
                 "Based on %(count)s deliveries to %(place)s by %(carrier)s",
                 self.deliveries,
-            ) % {**values, "carrier": self.carrier}
+            ) % {**values, "carrier": self.carrier_label}
         return (
             ngettext(
                 "Based on %(count)s delivery to %(place)s",
@@ -132,16 +157,26 @@ def _percentile_days(days: list[float]) -> tuple[float, float, float]:
 
 def delivery_history(
     *, shop: Shop, since: datetime, until: datetime | None = None
-) -> Iterable[tuple[str, str, str, str, float]]:
-    """(carrier, country, region code, region name, transit days) of the shop's parcels
+) -> Iterable[tuple[str, str, str, str, str, float]]:
+    """(carrier, service, country, region code, region name, transit days) of the shop's parcels
     delivered from ``since`` (to ``until``), read through the partial delivered index."""
     rows = Shipment.objects.filter(shop=shop, delivered_at__gte=since).exclude(
         destination_country_code=""
     )
     if until is not None:
         rows = rows.filter(delivered_at__lt=until)
-    for carrier, country, region, region_name, shipped, created, delivered in rows.values_list(
+    for (
+        carrier,
+        service,
+        country,
+        region,
+        region_name,
+        shipped,
+        created,
+        delivered,
+    ) in rows.values_list(
         "tracking_company",
+        "service",
         "destination_country_code",
         "destination_province_code",
         "destination_province",
@@ -153,25 +188,30 @@ def delivery_history(
             continue
         transit = (delivered - (shipped or created)).total_seconds() / 86400
         if 0 < transit <= MAX_TRANSIT_DAYS:
-            yield carrier.strip(), country.upper(), region.upper(), region_name, transit
+            yield (
+                carrier.strip(),
+                service.strip(),
+                country.upper(),
+                region.upper(),
+                region_name,
+                transit,
+            )
 
 
 def delivery_stats_compute(
-    history: Iterable[tuple[str, str, str, str, float]],
+    history: Iterable[tuple[str, str, str, str, str, float]],
 ) -> list[DeliveryStat]:
     """Unsaved DeliveryStat rows (without shop) for every group with MIN_DELIVERIES."""
-    groups: dict[tuple[str, str, str], list[float]] = defaultdict(list)
-    counts: dict[tuple[str, str, str], int] = defaultdict(int)
+    groups: dict[tuple[str, str, str, str], list[float]] = defaultdict(list)
+    counts: dict[tuple[str, str, str, str], int] = defaultdict(int)
     # Seeded: the same history gives the same figures on every rebuild.
     rng = random.Random(0)
     names: dict[tuple[str, str], str] = {}
-    for carrier, country, region, region_name, transit in history:
-        for by_carrier, by_region in FALLBACK:
-            if by_carrier and not carrier:
+    for carrier, service, country, region, region_name, transit in history:
+        for by in FALLBACK:
+            key = _group_key(by, carrier, service, country, region)
+            if key is None:
                 continue
-            if by_region and not region:
-                continue
-            key = (carrier if by_carrier else "", country, region if by_region else "")
             counts[key] += 1
             sample = groups[key]
             if len(sample) < MAX_SAMPLES_PER_GROUP:
@@ -185,17 +225,18 @@ def delivery_stats_compute(
             names[(country, region)] = region_name
     now = timezone.now()
     stats = []
-    for (carrier, country, region), days in groups.items():
-        if counts[(carrier, country, region)] < MIN_DELIVERIES:
+    for (carrier, service, country, region), days in groups.items():
+        if counts[(carrier, service, country, region)] < MIN_DELIVERIES:
             continue
         low, median, high = _percentile_days(days)
         stats.append(
             DeliveryStat(
                 carrier=carrier,
+                service=service,
                 country_code=country,
                 province_code=region,
                 province_name=names.get((country, region), "") if region else "",
-                deliveries=counts[(carrier, country, region)],
+                deliveries=counts[(carrier, service, country, region)],
                 days_p10=low,
                 days_p50=median,
                 days_p90=high,
@@ -263,15 +304,15 @@ def delivery_estimate_choose(
     """
     if not needs_prediction(shipment):
         return None
-    by_key = {(s.carrier, s.country_code, s.province_code): s for s in stats}
+    by_key = {(s.carrier, s.service, s.country_code, s.province_code): s for s in stats}
     carrier = shipment.tracking_company.strip()
+    service = shipment.service.strip()
     country = shipment.destination_country_code.upper()
     region = shipment.destination_province_code.upper()
     stat = None
-    for by_carrier, by_region in FALLBACK:
-        if (by_carrier and not carrier) or (by_region and not region):
-            continue
-        found = by_key.get((carrier if by_carrier else "", country, region if by_region else ""))
+    for by in FALLBACK:
+        key = _group_key(by, carrier, service, country, region)
+        found = by_key.get(key) if key is not None else None
         if found is not None and found.deliveries >= MIN_DELIVERIES:
             stat = found
             break
@@ -293,6 +334,7 @@ def delivery_estimate_choose(
         likely=max(day(stat.days_p50), today),
         deliveries=stat.deliveries,
         carrier=stat.carrier,
+        service=stat.service,
         country_code=stat.country_code,
         province_code=stat.province_code,
         province_name=stat.province_name,

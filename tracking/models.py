@@ -47,6 +47,9 @@ class Shipment(models.Model):
     # (tracking.estimates). Not the shopper's address: a region holds millions.
     destination_province_code = models.CharField(max_length=16, blank=True)
     destination_province = models.CharField(max_length=255, blank=True)
+    # The order's shipping rate when the parcel left ("Express"), "" when unknown: the
+    # estimates' service.
+    service = models.CharField(max_length=255, blank=True)
 
     estimated_delivery_at = models.DateTimeField(null=True, blank=True)
     in_transit_at = models.DateTimeField(null=True, blank=True)
@@ -281,6 +284,8 @@ class DeliveryStat(models.Model):
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
     # tracking_company as stored on the shipments; "" is every carrier together.
     carrier = models.CharField(max_length=255, blank=True)
+    # The shipping rate (Order.shipping_method); "" is every rate of the carrier together.
+    service = models.CharField(max_length=255, blank=True)
     country_code = models.CharField(max_length=8)
     # "" is the whole country.
     province_code = models.CharField(max_length=16, blank=True)
@@ -295,7 +300,7 @@ class DeliveryStat(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["shop", "country_code", "province_code", "carrier"],
+                fields=["shop", "country_code", "province_code", "carrier", "service"],
                 name="delivery_stat_unique_group",
             )
         ]

@@ -35,10 +35,17 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
         # A region (province, state) holds millions of people.
         "destination_province_code",
         "destination_province",
+        "service",
         "display_status",
     ),
     # Transit times of a shop's parcels per carrier and region: no parcel, no person.
-    "tracking.DeliveryStat": ("carrier", "country_code", "province_code", "province_name"),
+    "tracking.DeliveryStat": (
+        "carrier",
+        "service",
+        "country_code",
+        "province_code",
+        "province_name",
+    ),
     "tracking.TrackingEvent": ("status", "stage", "country"),
     "tracking.Delay": ("kind", "dedupe_key"),
     # What went wrong and who in the merchant's staff (Shopify user ids) handled it.

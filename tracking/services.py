@@ -154,8 +154,9 @@ def _line_items_sync(*, shop: Shop, shipment: Shipment, items: list[dict]) -> No
 
 
 def _destination_from_order(fields: dict[str, Any], order: Order) -> dict[str, Any]:
-    """A fulfillment read without its destination (GraphQL) takes the order's shipping
-    country and region, when they are the same country."""
+    """A new shipment's service is the order's shipping rate; one read without its destination
+    (GraphQL) takes the order's shipping country and region, when they are the same country."""
+    fields = {**fields, "service": order.shipping_method}
     country = fields["destination_country_code"] or order.shipping_country_code.upper()
     if not fields["destination_province_code"] and country == order.shipping_country_code.upper():
         fields = {**fields, "destination_province_code": order.shipping_province_code.upper()}

@@ -6,6 +6,8 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from django.utils import timezone
 
+from shopapp.models import OrderEvent
+from shopapp.orders.services import order_upsert
 from shopapp.storefront.links import tracking_link_token
 from tests.tracking.test_page import (
     body,
@@ -42,6 +44,7 @@ def delivered(
     region: str = "ON",
     region_name: str = "Ontario",
     ago: timedelta = timedelta(days=10),
+    service: str = "",
 ) -> None:
     """Parcels that took ``days`` each, delivered ``ago`` before now."""
     order = make_order(shop)
@@ -54,6 +57,7 @@ def delivered(
             destination_country_code=country,
             destination_province_code=region,
             destination_province=region_name,
+            service=service,
             shopify_created_at=arrived - timedelta(days=d),
             delivered_at=arrived,
         )
@@ -150,6 +154,44 @@ def test_the_region_group_wins_once_it_has_enough(shop):
     assert estimate is not None
     assert estimate.latest == SHIPPED.date() + timedelta(days=6)
     assert estimate.basis("en") == "Based on 25 deliveries to Ontario by Canada Post"
+
+
+def test_the_carriers_service_is_the_most_specific_group(shop):
+    # given Canada Post to Ontario: 25 Priority parcels in 1 day, 25 Regular in 2-6 days
+    delivered(shop, [1.0] * 25, service="Priority")
+    delivered(shop, SPREAD, service="Regular Parcel")
+    delivery_stats_rebuild(shop=shop, now=NOW)
+
+    priority = delivery_estimate_predict(
+        shop=shop, shipment=parcel(shop, service="Priority"), today=TODAY
+    )
+    unknown = delivery_estimate_predict(shop=shop, shipment=parcel(shop), today=TODAY)
+    # a service with no history of its own falls back to the carrier's every service
+    thin = delivery_estimate_predict(
+        shop=shop, shipment=parcel(shop, service="Xpresspost"), today=TODAY
+    )
+
+    assert priority is not None
+    assert unknown is not None
+    assert thin is not None
+    assert priority.latest == SHIPPED.date() + timedelta(days=1)
+    assert priority.basis("en") == "Based on 25 deliveries to Ontario by Canada Post (Priority)"
+    assert (unknown.service, unknown.deliveries) == ("", 50)
+    assert (thin.service, thin.deliveries) == ("", 50)
+
+
+def test_the_order_keeps_its_shipping_rate_and_a_new_parcel_takes_it(shop):
+    # the orders/create sample's shipping line is "Generic Shipping"
+    order = order_create(shop)
+    assert order.shipping_method == "Generic Shipping"
+    # reconciliation's read has no shipping lines: what the webhook said stays
+    payload = {"id": order.shopify_id, "updated_at": iso(NOW), "name": order.name}
+    order_upsert(shop=shop, payload=payload, source=OrderEvent.Source.RECONCILIATION)
+    order.refresh_from_db()
+    assert order.shipping_method == "Generic Shipping"
+
+    shipment = fulfil(shop, order, fulfillment_id=93)
+    assert shipment.service == "Generic Shipping"
 
 
 def test_another_shops_history_is_never_used(shop):
