@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 export LOCAL_DEV ?= 1
 
-.PHONY: setup demo test lint format bench bench-scale bench-insights bench-tracking bench-returns bench-notifications bench-load bench-all clean
+.PHONY: setup demo test lint format bench bench-scale bench-insights bench-tracking bench-estimates bench-returns bench-notifications bench-load bench-all clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -48,6 +48,11 @@ bench-insights: setup
 # Need PostgreSQL: DATABASE_URL=postgres://postgres@127.0.0.1:5432/test make bench-tracking
 bench-tracking: setup
 	$(BIN)/python bench/tracking.py
+
+# Delivery estimates' accuracy on a generated history (PostgreSQL; its own scratch database):
+# DATABASE_URL=postgres://postgres@127.0.0.1:5432/wta make bench-estimates
+bench-estimates: setup
+	$(BIN)/python bench/estimates.py $(BENCH_ARGS)
 
 # PostgreSQL too; starts its own devshop: DATABASE_URL=postgres://…/postgres make bench-returns
 bench-returns: setup

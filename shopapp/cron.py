@@ -14,7 +14,11 @@ from shopapp.background.jobs import tasks_sweep_job
 from shopapp.background.queue import Queues
 from shopapp.orders.jobs import orders_reconcile_all_job
 from shopapp.webhooks.jobs import webhook_event_sweep_job
-from tracking.jobs import delays_detect_all_job, shipments_reconcile_all_job
+from tracking.jobs import (
+    delays_detect_all_job,
+    delivery_stats_refresh_all_job,
+    shipments_reconcile_all_job,
+)
 
 # Webhook deliveries left pending (Redis was down at intake, a job was lost) are enqueued
 # within a minute or two: the database, not Redis, is the source of truth.
@@ -64,6 +68,17 @@ cron.register(
     cron="*/10 * * * *",
     job_timeout=60,
     name="tracking_shipments_reconcile_all",
+)
+
+# Delivery estimates (tracking.estimates): each shop's transit times by carrier and destination,
+# rebuilt daily from its last six months of deliveries. A day's new deliveries barely move
+# percentiles over thousands; at night UTC, off the hour.
+cron.register(
+    delivery_stats_refresh_all_job,
+    queue_name=Queues.MAINTENANCE,
+    cron="17 3 * * *",
+    job_timeout=60,
+    name="tracking_delivery_stats_refresh_all",
 )
 
 # Notification messages are rows with a due time: each minute the due ones (and any whose

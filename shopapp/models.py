@@ -154,6 +154,9 @@ class Order(models.Model):
     shipping_province_code = models.CharField(max_length=16, blank=True)
     shipping_city = models.CharField(max_length=255, blank=True)
     shipping_zip = models.CharField(max_length=32, blank=True)
+    # The shipping rate the shopper chose at checkout (the first shipping line's title:
+    # "Standard", "Express"): the delivery estimates' service (tracking.estimates).
+    shipping_method = models.CharField(max_length=255, blank=True)
 
     tags = models.TextField(blank=True)
     is_test = models.BooleanField(default=False)

@@ -3,7 +3,8 @@
     a new timeline line ─ may announce, not stale ─▶ notification_trigger(trigger, news)
                         └ otherwise ──────────────▶ notification_news_record(news)
     news = ShipmentNews built from the shipment as it now is: Shopify's fulfillment id, the
-           stage, carrier, tracking numbers and links, the estimate, and only the items that
+           stage, carrier, tracking numbers and links, the estimate (Shopify's, else the one
+           predicted from the shop's deliveries), and only the items that
            travel in this parcel (an exchange's replacement says what it replaces)
 
 Notifications keeps the facts either way, so a message due later checks the parcel's real
@@ -22,6 +23,7 @@ from shopapp.models import LineItem, Order, Shop
 from shopapp.orders.selectors import line_item_replacements
 from shopapp.orders.services import order_event_record
 from tracking.common import jsonable
+from tracking.estimates import delivery_estimate_at
 from tracking.models import Shipment, ShipmentLineItem
 from tracking.stages import FULFILLMENT_FAILED_STATUSES
 
@@ -101,7 +103,8 @@ def shipment_news(shipment: Shipment, *, happened_at: datetime, is_stale: bool) 
         carrier=shipment.tracking_company,
         tracking_numbers=tuple(str(n) for n in shipment.tracking_numbers or ()),
         tracking_urls=tuple(str(u) for u in shipment.tracking_urls or ()),
-        estimated_delivery_at=shipment.estimated_delivery_at,
+        # Shopify's, else the last day of ours from the shop's history (tracking.estimates).
+        estimated_delivery_at=delivery_estimate_at(shop=shipment.shop, shipment=shipment),
         delivered_at=shipment.delivered_at,
         items=_items(shipment, shipped),
         is_stale=is_stale,

@@ -4,6 +4,7 @@ shipment_refresh_job(shipment_id)      queued by the webhook services when a ful
                                        webhook lacks details (events, estimate)
 shipments_reconcile_all_job → shipments_reconcile_job(shop_id)   cron, every 10 min
 delays_detect_all_job → delays_detect_job(shop_id)               cron, every 15 min
+delivery_stats_refresh_all_job → delivery_stats_refresh_job(shop_id)   cron, daily
 """
 
 import logging
@@ -115,4 +116,21 @@ def delays_detect_all_job() -> int:
     # Detection reads only our own rows: no token needed, shops awaiting reauth included.
     count = _fan_out(delays_detect_job, key="tracking.delays", needs_token=False)
     logger.info("tracking.delays.enqueued", extra={"shops": count})
+    return count
+
+
+def delivery_stats_refresh_job(shop_id: int) -> int:
+    from tracking.estimates import delivery_stats_rebuild
+
+    shop = _active_shop(shop_id)
+    if shop is None:
+        logger.info("tracking.estimates.skipped", extra={"shop_id": shop_id})
+        return 0
+    return delivery_stats_rebuild(shop=shop)
+
+
+def delivery_stats_refresh_all_job() -> int:
+    # Our own rows only: no token needed.
+    count = _fan_out(delivery_stats_refresh_job, key="tracking.estimates", needs_token=False)
+    logger.info("tracking.estimates.enqueued", extra={"shops": count})
     return count

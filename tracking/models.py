@@ -42,6 +42,14 @@ class Shipment(models.Model):
     tracking_numbers = models.JSONField(default=list, blank=True)
     tracking_urls = models.JSONField(default=list, blank=True)
     destination_country_code = models.CharField(max_length=8, blank=True)
+    # The region (ISO 3166-2 subdivision: "ON", "KY") and its name as Shopify spells it: the
+    # delivery estimates group past deliveries by carrier, country and region
+    # (tracking.estimates). Not the shopper's address: a region holds millions.
+    destination_province_code = models.CharField(max_length=16, blank=True)
+    destination_province = models.CharField(max_length=255, blank=True)
+    # The order's shipping rate when the parcel left ("Express"), "" when unknown: the
+    # estimates' service.
+    service = models.CharField(max_length=255, blank=True)
 
     estimated_delivery_at = models.DateTimeField(null=True, blank=True)
     in_transit_at = models.DateTimeField(null=True, blank=True)
@@ -78,6 +86,13 @@ class Shipment(models.Model):
                 fields=["shop", "-last_event_at"],
                 condition=models.Q(stage="problem"),
                 name="shipment_problem_latest",
+            ),
+            # The delivery-estimate rollup reads a shop's recent deliveries only
+            # (tracking.estimates): partial, so parcels still moving never maintain it.
+            models.Index(
+                fields=["shop", "delivered_at"],
+                condition=models.Q(delivered_at__isnull=False),
+                name="shipment_delivered_history",
             ),
         ]
 
@@ -258,3 +273,38 @@ class ProblemCase(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} ({self.status})"
+
+
+class DeliveryStat(models.Model):
+    """How long a shop's parcels took to arrive, by carrier and destination: the basis of the
+    delivery estimates shown when Shopify gives none (tracking.estimates). Rebuilt from the
+    shop's recent deliveries by a daily job, so a page view reads one small indexed row set.
+    """
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    # tracking_company as stored on the shipments; "" is every carrier together.
+    carrier = models.CharField(max_length=255, blank=True)
+    # The shipping rate (Order.shipping_method); "" is every rate of the carrier together.
+    service = models.CharField(max_length=255, blank=True)
+    country_code = models.CharField(max_length=8)
+    # "" is the whole country.
+    province_code = models.CharField(max_length=16, blank=True)
+    province_name = models.CharField(max_length=255, blank=True)
+    deliveries = models.PositiveIntegerField()
+    # Days from the fulfillment's creation to delivery, at these percentiles of the group.
+    days_p10 = models.FloatField()
+    days_p50 = models.FloatField()
+    days_p90 = models.FloatField()
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["shop", "country_code", "province_code", "carrier", "service"],
+                name="delivery_stat_unique_group",
+            )
+        ]
+
+    def __str__(self) -> str:
+        place = "-".join(p for p in (self.country_code, self.province_code) if p)
+        return f"{self.carrier or 'all carriers'} to {place}: {self.deliveries}"

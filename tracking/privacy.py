@@ -32,7 +32,19 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
         "tracking_numbers",
         "tracking_urls",
         "destination_country_code",
+        # A region (province, state) holds millions of people.
+        "destination_province_code",
+        "destination_province",
+        "service",
         "display_status",
+    ),
+    # Transit times of a shop's parcels per carrier and region: no parcel, no person.
+    "tracking.DeliveryStat": (
+        "carrier",
+        "service",
+        "country_code",
+        "province_code",
+        "province_name",
     ),
     "tracking.TrackingEvent": ("status", "stage", "country"),
     "tracking.Delay": ("kind", "dedupe_key"),

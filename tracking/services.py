@@ -112,6 +112,13 @@ def _fulfillment_fields(payload: dict) -> dict[str, Any]:
         "destination_country_code": text(
             destination.get("country_code") if isinstance(destination, dict) else "", 8
         ).upper(),
+        # And its region, for the delivery estimates' grouping (tracking.estimates).
+        "destination_province_code": text(
+            destination.get("province_code") if isinstance(destination, dict) else "", 16
+        ).upper(),
+        "destination_province": text(
+            destination.get("province") if isinstance(destination, dict) else "", 255
+        ),
         "shopify_created_at": parse_shopify_datetime(payload.get("created_at")),
         "shopify_updated_at": parse_shopify_datetime(payload.get("updated_at")),
     }
@@ -146,6 +153,16 @@ def _line_items_sync(*, shop: Shop, shipment: Shipment, items: list[dict]) -> No
         ShipmentLineItem.objects.bulk_update(to_update, ["quantity"])
 
 
+def _destination_from_order(fields: dict[str, Any], order: Order) -> dict[str, Any]:
+    """A new shipment's service is the order's shipping rate; one read without its destination
+    (GraphQL) takes the order's shipping country and region, when they are the same country."""
+    fields = {**fields, "service": order.shipping_method}
+    country = fields["destination_country_code"] or order.shipping_country_code.upper()
+    if not fields["destination_province_code"] and country == order.shipping_country_code.upper():
+        fields = {**fields, "destination_province_code": order.shipping_province_code.upper()}
+    return {**fields, "destination_country_code": country}
+
+
 def order_locked(*, shop: Shop, order_shopify_id: int | None) -> Order:
     order = (
         Order.objects.select_for_update().filter(shop=shop, shopify_id=order_shopify_id).first()
@@ -175,7 +192,10 @@ def shipment_upsert(*, shop: Shop, order: Order, payload: dict) -> tuple[Shipmen
         try:
             with transaction.atomic():
                 shipment = Shipment.objects.create(
-                    shop=shop, order=order, fulfillment_id=fulfillment_id, **fields
+                    shop=shop,
+                    order=order,
+                    fulfillment_id=fulfillment_id,
+                    **_destination_from_order(fields, order),
                 )
         except IntegrityError:
             shipment = Shipment.objects.select_for_update().get(
@@ -192,8 +212,10 @@ def shipment_upsert(*, shop: Shop, order: Order, payload: dict) -> tuple[Shipmen
                 extra={"shop": shop.myshopify_domain, "fulfillment_id": fulfillment_id},
             )
         return shipment, False, False
-    if not fields["destination_country_code"]:
-        fields.pop("destination_country_code")
+    # GraphQL reads carry no destination: keep what the webhook said.
+    for name in ("destination_country_code", "destination_province_code", "destination_province"):
+        if not fields[name]:
+            fields.pop(name)
     for name, value in fields.items():
         setattr(shipment, name, value)
     shipment.save()

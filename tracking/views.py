@@ -37,6 +37,7 @@ import re
 import zoneinfo
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import date as calendar_day
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -76,6 +77,12 @@ from shopapp.storefront.lookup import storefront_order_lookup
 from shopapp.storefront.ratelimit import lookup_rate_limit_hit
 from tracking import selectors
 from tracking.branding import safe_url, tracking_branding
+from tracking.estimates import (
+    DeliveryEstimate,
+    delivery_estimate_choose,
+    delivery_stats_for,
+    needs_prediction,
+)
 from tracking.forms import OrderLookupForm, TrackingNumberForm
 from tracking.models import Delay, Shipment, Stage, TrackingPageView
 from tracking.page_cache import (
@@ -139,9 +146,15 @@ class Estimate:
     how it was made ("based on 240 deliveries to Ontario by Canada Post"); the templates
     show ``basis`` under the date whenever it is set."""
 
-    date: datetime
+    date: datetime | calendar_day
     basis: str | Promise = ""
     is_predicted: bool = False
+    # A predicted estimate is a range of days: its first day (``date`` is the last).
+    earliest: calendar_day | None = None
+
+    @property
+    def day(self) -> calendar_day:
+        return self.date.date() if isinstance(self.date, datetime) else self.date
 
 
 @dataclass
@@ -166,6 +179,10 @@ class ShipmentView:
     events: list[EventRow]
     items: list[dict[str, Any]] = field(default_factory=list)
     delay_notices: list[str | Promise] = field(default_factory=list)
+    # Ours, from the shop's delivered history, when Shopify gives no estimate
+    # (tracking.estimates), and the sentence saying how it was made.
+    predicted_estimate: DeliveryEstimate | None = None
+    predicted_basis: str = ""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -381,6 +398,7 @@ class _Page:
         items_by_id: dict[int, Any],
         delays: list[Delay],
         with_places: bool = True,
+        estimate: DeliveryEstimate | None = None,
     ) -> ShipmentView:
         position = stage_position(shipment.stage)
         steps = [
@@ -431,12 +449,14 @@ class _Page:
             steps=steps,
             carrier=shipment.tracking_company,
             links=links,
-            estimate=_shipment_estimate(shipment),
+            estimate=_shipment_estimate(shipment, predicted=estimate),
             delivered_at=shipment.delivered_at if shipment.stage == Stage.DELIVERED else None,
             is_delivered=shipment.stage == Stage.DELIVERED,
             events=events,
             items=items,
             delay_notices=list(dict.fromkeys(notices)),
+            predicted_estimate=estimate,
+            predicted_basis=estimate.basis() if estimate else "",
         )
 
     # -- answers ------------------------------------------------------------------------------
@@ -473,12 +493,17 @@ class _Page:
         delays_by_shipment: dict[int | None, list[Delay]] = defaultdict(list)
         for delay in order.delays.all():
             delays_by_shipment[delay.shipment_id].append(delay)
+        # One query for every parcel's candidate groups, and only when one needs a prediction.
+        stats = delivery_stats_for(
+            shop=self.shop, shipments=[s for s in order.shipments.all() if needs_prediction(s)]
+        )
         shipments = [
             self.shipment_view(
                 shipment,
                 index=i,
                 items_by_id=items_by_id,
                 delays=delays_by_shipment.get(shipment.pk, []),
+                estimate=delivery_estimate_choose(shop=self.shop, shipment=shipment, stats=stats),
             )
             for i, shipment in enumerate(order.shipments.all(), start=1)
         ]
@@ -671,12 +696,21 @@ def _page_view_record(*, shop: Shop, order_id: int) -> None:
         )
 
 
-def _shipment_estimate(shipment: Shipment) -> Estimate | None:
+def _shipment_estimate(
+    shipment: Shipment, *, predicted: DeliveryEstimate | None = None
+) -> Estimate | None:
     """The one place a shipment's estimate is chosen. Shopify's (the carrier's) when it gives
-    one; a predicted estimate from the shop's history, with its basis text, goes here when
-    Shopify gives none."""
+    one; else the one predicted from the shop's delivered history (tracking.estimates), a
+    range of days with the sentence saying how it was made."""
     if shipment.estimated_delivery_at is not None:
         return Estimate(date=shipment.estimated_delivery_at)
+    if predicted is not None:
+        return Estimate(
+            date=predicted.latest,
+            earliest=None if predicted.is_single_day else predicted.earliest,
+            basis=predicted.basis(),
+            is_predicted=True,
+        )
     return None
 
 
@@ -696,7 +730,7 @@ def _headline(
         return {"kind": "delivered", "date": max(dates) if dates else None}
     estimates = [s.estimate for s in moving if s.estimate is not None]
     if moving and len(estimates) == len(moving):
-        latest = max(estimates, key=lambda e: e.date)
+        latest = max(estimates, key=lambda e: e.day)
         return {"kind": "estimate", "estimate": latest}
     if not moving:
         return {"kind": "partial"}

@@ -105,6 +105,14 @@ def _money_amount(money_set: Any) -> Any:
     return None
 
 
+def _shipping_method(payload: dict) -> str:
+    """The first shipping line still on the order (an edit can remove one: ``is_removed``)."""
+    for line in payload.get("shipping_lines") or []:
+        if isinstance(line, dict) and not line.get("is_removed"):
+            return _str(line.get("title") or line.get("code"), 255)
+    return ""
+
+
 def _order_fields(payload: dict) -> dict[str, Any]:
     """Map Shopify's REST order payload onto Order's columns."""
     customer = payload.get("customer") or {}
@@ -140,6 +148,7 @@ def _order_fields(payload: dict) -> dict[str, Any]:
         "shipping_province_code": _str(shipping.get("province_code"), 16),
         "shipping_city": _str(shipping.get("city"), 255),
         "shipping_zip": _str(shipping.get("zip"), 32),
+        "shipping_method": _shipping_method(payload),
         "tags": _str(payload.get("tags")),
         "is_test": bool(payload.get("test")),
         "order_status_url": _str(payload.get("order_status_url"), 1024),
@@ -395,6 +404,9 @@ def order_upsert(*, shop: Shop, payload: dict, source: str) -> Order | None:
             if incoming_updated_at == stored_updated_at:
                 return order
 
+        if "shipping_lines" not in payload:
+            # Reconciliation's GraphQL read does not ask for it: keep what a webhook said.
+            fields.pop("shipping_method", None)
         if order.redacted_at is not None:
             # customers/redact erased these; a later pull must not bring them back.
             for name in ORDER_PII_FIELDS:

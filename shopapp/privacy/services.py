@@ -109,6 +109,8 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
         "fulfillment_status",
         "shipping_country_code",
         "shipping_province_code",
+        # A shipping rate's name ("Express"): the shop's, not the shopper's.
+        "shipping_method",
         "tags",
         "cancel_reason",
     ),
