@@ -19,33 +19,42 @@ from django.utils.timezone import is_aware, make_aware
 M = TypeVar("M", bound=models.Model)
 
 
+def _fields(model: type[models.Model], deferred: tuple[str, ...]) -> list[Any]:
+    return [f for f in model._meta.concrete_fields if f.attname not in deferred]
+
+
 @cache
-def _select(model: type[models.Model], vendor: str) -> str:
+def _select(model: type[models.Model], vendor: str, deferred: tuple[str, ...] = ()) -> str:
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(f.column) for f in model._meta.concrete_fields)
+    columns = ", ".join(quote(f.column) for f in _fields(model, deferred))
     return f"SELECT {columns} FROM {quote(model._meta.db_table)} WHERE "  # noqa: S608
 
 
 @cache
-def _attnames(model: type[models.Model]) -> list[str]:
-    return [f.attname for f in model._meta.concrete_fields]
+def _attnames(model: type[models.Model], deferred: tuple[str, ...] = ()) -> list[str]:
+    return [f.attname for f in _fields(model, deferred)]
 
 
-def row_fetch_one(model: type[M], where: str, params: list[Any]) -> M | None:
-    """The first row of ``model`` matching ``where`` (plain SQL with %s placeholders)."""
-    found = rows_fetch(model, where + " LIMIT 1", params)
+def row_fetch_one(
+    model: type[M], where: str, params: list[Any], *, deferred: tuple[str, ...] = ()
+) -> M | None:
+    """The first row of ``model`` matching ``where`` (plain SQL with %s placeholders);
+    ``deferred`` fields are left unread, as ``QuerySet.defer`` leaves them."""
+    found = rows_fetch(model, where + " LIMIT 1", params, deferred=deferred)
     return found[0] if found else None
 
 
-def rows_fetch(model: type[M], where: str, params: list[Any]) -> list[M]:
+def rows_fetch(
+    model: type[M], where: str, params: list[Any], *, deferred: tuple[str, ...] = ()
+) -> list[M]:
     """Every row of ``model`` matching ``where`` (plain SQL with %s placeholders; it may end
     in ORDER BY), each value converted as the ORM converts it (the backend's converters, then
     the field's: SQLite's text timestamps, JSON), made into instances with ``from_db``."""
     with connection.cursor() as cursor:
-        cursor.execute(_select(model, connection.vendor) + where, params)
+        cursor.execute(_select(model, connection.vendor, deferred) + where, params)
         rows = cursor.fetchall()
-    converters = _converters(model, connection.vendor)
-    names = _attnames(model)
+    converters = _converters(model, connection.vendor, deferred)
+    names = _attnames(model, deferred)
     made = []
     for row in rows:
         values = list(row)
@@ -57,9 +66,11 @@ def rows_fetch(model: type[M], where: str, params: list[Any]) -> list[M]:
 
 
 @cache
-def _converters(model: type[models.Model], vendor: str) -> list[tuple[int, tuple[Any, list]]]:
+def _converters(
+    model: type[models.Model], vendor: str, deferred: tuple[str, ...]
+) -> list[tuple[int, tuple[Any, list]]]:
     out = []
-    for i, f in enumerate(model._meta.concrete_fields):
+    for i, f in enumerate(_fields(model, deferred)):
         col = f.get_col(model._meta.db_table)
         funcs = connection.ops.get_db_converters(col) + col.get_db_converters(connection)
         if funcs:
