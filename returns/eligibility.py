@@ -40,16 +40,24 @@ from functools import lru_cache
 
 import redis
 from django.conf import settings
+from django.db import connection
 from django.db.models import Sum
 from django.utils import dateformat, timezone
 from django.utils.translation import gettext as _
 
 from returns import shopify
-from returns.models import ProductInfo, Resolution, ReturnLineItem, ReturnRequest
+from returns.models import (
+    ProductInfo,
+    Resolution,
+    ReturnLineItem,
+    ReturnPolicy,
+    ReturnRequest,
+)
 from returns.policy import percent, policy_list, return_policy_get
 from shopapp.admin_api.client import admin_client_for_shop
 from shopapp.auth.selectors import shop_zone
 from shopapp.models import LineItem, Order, Shop
+from shopapp.rawsql import rows_fetch
 from tracking.refresh import order_shipments_refresh
 from tracking.selectors import LineItemShipping, line_item_shipping, line_items_shipped
 
@@ -280,16 +288,25 @@ def order_eligibility(
 
 
 def order_eligibility_local(
-    *, shop: Shop, order: Order, now: datetime | None = None
+    *,
+    shop: Shop,
+    order: Order,
+    now: datetime | None = None,
+    policy: ReturnPolicy | None = None,
 ) -> list[ItemEligibility]:
     """The same items, reasons and quantities as ``order_eligibility``, read from what the
     webhooks stored: no Admin API call once the order's shipments and products are known
     (the module's docstring). ``fulfillment_lines`` are empty: only the submission, which
-    reads Shopify, needs their ids."""
+    reads Shopify, needs their ids. ``policy``: the shop's, when the caller read it already.
+
+    Every page view runs it, so its statements are plain SQL (shopapp.rawsql: compiling a
+    queryset costs more CPU than PostgreSQL's work for these indexed reads)."""
     if order.shop_id != shop.pk:
         raise ValueError("order does not belong to shop")
     now = now or timezone.now()
-    line_items = list(LineItem.objects.filter(shop=shop, order=order).order_by("id"))
+    line_items = rows_fetch(
+        LineItem, '"shop_id" = %s AND "order_id" = %s ORDER BY "id"', [shop.pk, order.pk]
+    )
     product_ids = {li.product_id for li in line_items if li.product_id}
     products = _product_facts(shop=shop, product_ids=product_ids, now=now)
     dates = line_item_shipping(shop=shop, order=order)
@@ -324,6 +341,7 @@ def order_eligibility_local(
         dates=dates,
         now=now,
         with_variants=True,
+        policy=policy,
     )
 
 
@@ -348,8 +366,9 @@ def _rules(
     dates: LineItemShipping,
     now: datetime,
     with_variants: bool = False,
+    policy: ReturnPolicy | None = None,
 ) -> list[ItemEligibility]:
-    policy = return_policy_get(shop=shop)
+    policy = policy if policy is not None else return_policy_get(shop=shop)
     excluded_tags = set(policy_list(policy.excluded_product_tags))
     excluded_types = set(policy_list(policy.excluded_product_types))
     results = []
@@ -407,17 +426,32 @@ def _rules(
     return results
 
 
+_HELD_UNITS_SQL = f"""
+SELECT rli."line_item_id", rli."quantity", rli."processed_quantity", rr."status"
+FROM "returns_returnlineitem" rli
+INNER JOIN "returns_returnrequest" rr ON rr."id" = rli."return_request_id"
+WHERE rli."shop_id" = %s AND rr."order_id" = %s
+  AND rr."status" NOT IN ({", ".join(["%s"] * len(RELEASED_STATUSES))})
+  AND rr."sync_state" <> %s
+"""  # noqa: S608 - placeholders only
+
+
 def _held_units(*, shop: Shop, order: Order) -> tuple[dict[int, tuple[int, int]], set[int]]:
     """({line item pk: (units in returns, of which refunded by returnProcess)}, lines in an
     open request), from every local return of the order that still holds its units: the
     portal's own (a request Shopify refused holds nothing) and those made in Shopify's admin.
     One query."""
-    rows = (
-        ReturnLineItem.objects.filter(shop=shop, return_request__order=order)
-        .exclude(return_request__status__in=RELEASED_STATUSES)
-        .exclude(return_request__sync_state=ReturnRequest.SyncState.FAILED)
-        .values_list("line_item_id", "quantity", "processed_quantity", "return_request__status")
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _HELD_UNITS_SQL,
+            [
+                shop.pk,
+                order.pk,
+                *(status.value for status in RELEASED_STATUSES),
+                ReturnRequest.SyncState.FAILED.value,
+            ],
+        )
+        rows = cursor.fetchall()
     held: dict[int, tuple[int, int]] = {}
     open_items: set[int] = set()
     for line_item_id, quantity, processed, status in rows:
@@ -483,9 +517,14 @@ def _product_facts(*, shop: Shop, product_ids: set[int], now: datetime) -> dict[
     has is stored without tags or variants, so it is not asked for again on every view."""
     if not product_ids:
         return {}
+    ids = sorted(product_ids)
     stored = {
         info.product_id: info
-        for info in ProductInfo.objects.filter(shop=shop, product_id__in=product_ids)
+        for info in rows_fetch(
+            ProductInfo,
+            f'"shop_id" = %s AND "product_id" IN ({", ".join(["%s"] * len(ids))})',
+            [shop.pk, *ids],
+        )
     }
     oldest = now - PRODUCT_FACTS_PAGE_TTL
     due = sorted(

@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 
 from returns.models import Resolution, ReturnPolicy
 from shopapp.models import Shop
+from shopapp.rawsql import row_fetch_one
 
 # Shopify's ReturnReason enum, exactly (admin-graphql enums/ReturnReason).
 RETURN_REASONS = (
@@ -73,9 +74,11 @@ def reason_matches(reason: str, listed: list[str] | tuple[str, ...]) -> bool:
 
 
 def return_policy_get(*, shop: Shop) -> ReturnPolicy:
-    """The shop's policy, created with the defaults on first use."""
-    policy = ReturnPolicy.objects.filter(shop=shop).first()
+    """The shop's policy, created with the defaults on first use. Read by plain SQL (every
+    portal page reads it; shopapp.rawsql)."""
+    policy = row_fetch_one(ReturnPolicy, '"shop_id" = %s', [shop.pk])
     if policy is not None:
+        policy.shop = shop  # the caller's instance: no second query for it
         return policy
     try:
         with transaction.atomic():

@@ -42,6 +42,7 @@ from returns import images
 from returns.models import Resolution, ReturnPhoto, ReturnRequest
 from returns.policy import reason_enum
 from shopapp.models import Order, Shop
+from shopapp.rawsql import row_fetch_one
 from shopapp.storefront import ratelimit, storefront_proxy_url
 from shopapp.storefront.lookup import storefront_orders
 
@@ -548,7 +549,16 @@ def label_file_type(head: bytes) -> tuple[str, str]:
 
 
 def portal_order_get(*, shop: Shop, order_id: int) -> Order | None:
-    return storefront_orders(shop).filter(pk=order_id).first()
+    """The order a portal step names, if a storefront page may show it (as
+    ``storefront_orders``: not deleted, not redacted). Plain SQL: every step reads it."""
+    order = row_fetch_one(
+        Order,
+        '"shop_id" = %s AND "id" = %s AND "deleted_at" IS NULL AND "redacted_at" IS NULL',
+        [shop.pk, order_id],
+    )
+    if order is not None:
+        order.shop = shop  # the caller's instance: no second query for it
+    return order
 
 
 def customer_order_list(*, shop: Shop, customer_id: int, limit: int = 10) -> list[Order]:

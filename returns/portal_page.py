@@ -11,7 +11,8 @@ from urllib.parse import urlencode
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
-from django.utils.safestring import mark_safe
+from django.utils.html import escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from returns import portal, selectors
@@ -21,7 +22,7 @@ from returns.eligibility import (
     order_eligibility_local,
     return_estimate,
 )
-from returns.models import Resolution, ReturnRequest
+from returns.models import Resolution, ReturnPolicy, ReturnRequest
 from returns.policy import (
     policy_reasons,
     policy_resolutions,
@@ -60,6 +61,14 @@ class PortalPage:
         self.branding = tracking_selectors.storefront_branding(shop=self.shop)
         self.client_ip = storefront_client_ip(request)
         self.explicit_locale = request.GET.get("locale", "")
+        self._policy: ReturnPolicy | None = None
+
+    @property
+    def policy(self) -> ReturnPolicy:
+        """The shop's return policy, read once per request (the rules and the form both use it)."""
+        if self._policy is None:
+            self._policy = return_policy_get(shop=self.shop)
+        return self._policy
 
     def language(self, order: Order | None = None) -> str:
         return storefront_language(self.request, self.shop, order)
@@ -70,7 +79,9 @@ class PortalPage:
 
     def eligibility(self, order: Order) -> list[ItemEligibility] | None:
         """What the pages offer, from local state (no Admin API call in the common case)."""
-        return self._eligibility(order_eligibility_local, order)
+        return self._eligibility(
+            lambda **kwargs: order_eligibility_local(policy=self.policy, **kwargs), order
+        )
 
     def verified_eligibility(self, order: Order) -> list[ItemEligibility] | None:
         """What Shopify says is returnable now (returnableFulfillments): the submission's."""
@@ -146,12 +157,13 @@ class PortalPage:
                 eligibility = self.eligibility(order)
                 if eligibility is None:
                     return self.unavailable(order)
-            policy = return_policy_get(shop=self.shop)
+            policy = self.policy
             if variants is None:
                 variants = self.exchange_variants(eligibility, policy)
                 if variants is None:
                     return self.unavailable(order)
             reasons = policy_reasons(policy)
+            reason_choices = [(code, str(portal.reason_label(code))) for code in reasons]
             posted = self.request.POST if result is not None else None
             errors = result.errors if result is not None else {}
             chosen = {item.line_item_id: item for item in state.items}
@@ -162,24 +174,24 @@ class PortalPage:
                     posted=posted,
                     errors=errors,
                     variants=variants.get(e.line_item.pk, []),
+                    reasons=reason_choices,
                 )
                 for e in eligibility
             ]
+            resolutions = policy_resolutions(policy)
             resolution = posted.get("resolution", "") if posted is not None else state.resolution
             context = {
                 "order": _order_context(order),
                 "items": rows,
                 "has_eligible": any(row["eligible"] for row in rows),
-                "reasons": [(code, portal.reason_label(code)) for code in reasons],
                 "note_reasons": [
                     portal.reason_label(r) for r in reasons if reason_requires_note(policy, r)
                 ],
                 "photo_reasons": [
                     portal.reason_label(r) for r in reasons if reason_requires_photo(policy, r)
                 ],
-                "resolutions": [
-                    (code, portal.RESOLUTION_LABELS[code]) for code in policy_resolutions(policy)
-                ],
+                "resolutions": [(code, portal.RESOLUTION_LABELS[code]) for code in resolutions],
+                "offers_exchange": Resolution.EXCHANGE in resolutions,
                 "resolution": resolution,
                 "resolution_error": errors.get("resolution", ""),
                 "form_error": errors.get("__all__", ""),
@@ -300,9 +312,11 @@ def _item_row(
     posted: Any,
     errors: dict[str, Any],
     variants: list[tuple[int, str]],
+    reasons: list[tuple[str, str]],
 ) -> dict[str, Any]:
     """One line of the items form: what was posted (a correction), else what the state holds
-    (back from the review), else nothing chosen."""
+    (back from the review), else nothing chosen. Its <option> lists are built here, not by
+    template loops: they were most of the page's template time (bench/returns.py profile)."""
     li = e.line_item
     key = str(li.pk)
     if posted is not None:
@@ -321,12 +335,13 @@ def _item_row(
         "ordered": li.quantity,
         "eligible": e.is_eligible and e.returnable_quantity > 0,
         "reason_text": e.reason_text,
-        "quantities": list(range(0, e.returnable_quantity + 1)),
-        "quantity": quantity,
-        "reason": reason,
+        "quantity_options": _options(
+            [(str(n), str(n)) for n in range(0, e.returnable_quantity + 1)], quantity
+        ),
+        "reason_options": _options(reasons, reason),
         "note": note,
-        "variant": variant,
-        "variants": [(str(vid), title) for vid, title in variants],
+        "variants": bool(variants),
+        "variant_options": _options([(str(vid), title) for vid, title in variants], variant),
         "photos_kept": len(earlier.photos) if earlier else 0,
         "errors": {
             name: errors[f"{name}-{key}"]
@@ -334,6 +349,18 @@ def _item_row(
             if f"{name}-{key}" in errors
         },
     }
+
+
+def _options(choices: list[tuple[str, str]], selected: str) -> SafeString:
+    """<option>s for ``choices`` [(value, label)], ``selected`` marked; values and labels
+    escaped."""
+    return mark_safe(  # noqa: S308 - every value and label escaped here
+        "".join(
+            f'<option value="{escape(value)}"{" selected" if value == selected else ""}>'
+            f"{escape(label)}</option>"
+            for value, label in choices
+        )
+    )
 
 
 def _order_context(order: Order) -> dict[str, Any]:

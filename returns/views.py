@@ -45,7 +45,6 @@ from returns.policy import (
     policy_resolutions,
     reason_requires_note,
     reason_requires_photo,
-    return_policy_get,
 )
 from returns.portal_page import (
     PortalPage,
@@ -242,7 +241,7 @@ def _items_submitted(
         eligibility = page.eligibility(order)
         if eligibility is None:
             return page.unavailable(order)
-        policy = return_policy_get(shop=shop)
+        policy = page.policy
         variants = page.exchange_variants(eligibility, policy)
         if variants is None:
             return page.unavailable(order)
@@ -342,7 +341,7 @@ def _submit_check(
     if eligibility is None:
         return page.unavailable(order)
     by_id = {e.line_item.pk: e for e in eligibility}
-    policy = return_policy_get(shop=shop)
+    policy = page.policy
     if any(
         item.line_item_id in by_id
         and by_id[item.line_item_id].reason_code == ReasonCode.OPEN_REQUEST

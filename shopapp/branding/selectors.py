@@ -7,11 +7,16 @@ from django.urls import reverse
 
 from shopapp.branding.look import BrandLook, look_build
 from shopapp.models import Shop, ShopBranding
+from shopapp.rawsql import row_fetch_one
 
 
 def branding_get(*, shop: Shop) -> ShopBranding | None:
-    """The shop's row without the logo's bytes (pages only need its URL)."""
-    return ShopBranding.objects.filter(shop=shop).defer("logo").first()
+    """The shop's row without the logo's bytes (pages only need its URL). Plain SQL: every
+    storefront page reads it (shopapp.rawsql)."""
+    row = row_fetch_one(ShopBranding, '"shop_id" = %s', [shop.pk], deferred=("logo",))
+    if row is not None:
+        row.shop = shop  # the caller's instance: no second query for it
+    return row
 
 
 def logo_url(*, shop: Shop, digest: str) -> str:

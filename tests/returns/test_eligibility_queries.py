@@ -124,7 +124,7 @@ def test_the_local_reading_costs_the_same_few_queries_for_one_line_as_for_many(
     for result in few_results + many_results:
         assert result.reason_code in (code, ReasonCode.FINAL_SALE)
     assert len(few) == len(lots), "\n".join(lots)
-    assert len(lots) <= 6, "\n".join(lots)
+    assert len(lots) <= 5, "\n".join(lots)
 
 
 class CostRecorder(AdminApiClient):
