@@ -219,7 +219,9 @@ def test_the_storefront_pages_wear_the_brand(store, browser, tmp_path, viewport)
             logo = region.locator("img[src*='/brand/logo/']").first
             expect(logo).to_be_visible()
             assert logo.evaluate("img => img.naturalWidth") > 0
-            expect(region.get_by_role("link", name="care@maple.example")).to_be_visible()
+            expect(
+                region.get_by_role("link", name="care@maple.example", exact=True)
+            ).to_be_visible()
             ARTIFACTS.mkdir(exist_ok=True)
             page.screenshot(path=str(ARTIFACTS / f"branded-{name}-{viewport}.png"), full_page=True)
             violations = _axe_violations(page, ".pp-track, .pp-returns")
