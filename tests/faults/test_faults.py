@@ -190,10 +190,13 @@ def test_smtp_down_for_a_while_then_every_message_delivered_once(stack, orderly)
 
 
 def test_the_admin_api_throttling_hard_and_failing_changes_nothing(stack, orderly):
-    # given Shopify's Admin API answering 503 to the next calls and a nearly empty bucket
+    # given Shopify's Admin API answering 503 to the next calls and a bucket that refills at
+    # 5 points a second (Shopify's slowest plan restores 100). The bucket still holds one
+    # query at Shopify's single-query limit (1,000 points), as every real bucket does: the
+    # portal's product read (~53 points a product) can never fit a 60-point bucket at all.
     day = install(stack, "adminapi")
     client = stack.devshop.client
-    client.graphql_throttle_set(bucket_size=60, restore_rate=5)
+    client.graphql_throttle_set(bucket_size=1000, restore_rate=5)
     client.admin_api_fail_next(8, status=503)
     try:
         # when the day's shipments are read back through it (at 5 points a second the reads
