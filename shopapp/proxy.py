@@ -34,8 +34,10 @@ from typing import Concatenate, ParamSpec, cast
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, QueryDict
 from django.http.response import HttpResponseBase
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
+from shopapp.auth.services import ShopTokenUnavailable
 from shopapp.http import ProxyRequest
 from shopapp.models import Shop
 from shopapp.rawsql import row_fetch_one
@@ -131,6 +133,23 @@ def app_proxy_rejection(query: QueryDict, *, secret: str, now: float | None = No
     return ""
 
 
+# Seconds a shopper's browser is told to wait when the store cannot be read for now.
+TOKEN_UNAVAILABLE_RETRY_AFTER = 300
+
+
+def _unavailable() -> HttpResponse:
+    # The shop is known and the request is Shopify's, but the app holds no usable token (an
+    # uninstall not yet delivered, an expired refresh token): a page that needed the Admin API
+    # cannot be built until the merchant opens the app again. Nothing was stored.
+    response = HttpResponse(
+        _("This store's order pages are not available right now. Please try again later."),
+        status=503,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = str(TOKEN_UNAVAILABLE_RETRY_AFTER)
+    return response
+
+
 def _forbidden() -> HttpResponse:
     # Generic on purpose: which check failed is in the log, not in the answer.
     return HttpResponse("Forbidden", status=403, content_type="text/plain; charset=utf-8")
@@ -164,7 +183,14 @@ def app_proxy_required(
         proxy_request = cast(ProxyRequest, request)
         proxy_request.shop = shop
         proxy_request.logged_in_customer_id = int(raw_customer) if raw_customer else None
-        return view(proxy_request, *args, **kwargs)
+        try:
+            return view(proxy_request, *args, **kwargs)
+        except ShopTokenUnavailable as exc:
+            logger.warning(
+                "shopapp.proxy.token_unavailable",
+                extra={"shop": domain, "reason": exc.reason, "path": request.path},
+            )
+            return _unavailable()
 
     # Shopify strips cookies through the proxy, so Django's CSRF cookie never arrives; the
     # signature and timestamp stand in for it (see the module docstring for forms).

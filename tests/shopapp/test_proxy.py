@@ -4,13 +4,17 @@ computed here and Shopify's documented vectors (shopify.dev, app proxies; secret
 import hashlib
 import hmac
 import time
+from datetime import timedelta
 from urllib.parse import urlencode
 
 import pytest
 from django.http import JsonResponse, QueryDict
 from django.test import Client
 from django.urls import path
+from django.utils import timezone
 
+from shopapp.auth.services import shop_access_token_get
+from shopapp.auth.tokens import shop_tokens_assign
 from shopapp.models import Shop
 from shopapp.proxy import app_proxy_required, app_proxy_signature, app_proxy_signature_valid
 
@@ -32,7 +36,13 @@ def whoami(request):
     )
 
 
-urlpatterns = [path("proxy/whoami", whoami)]
+@app_proxy_required
+def needs_admin_api(request):
+    # What any page does when it must read Shopify: ask for the shop's token.
+    return JsonResponse({"token_length": len(shop_access_token_get(shop=request.shop))})
+
+
+urlpatterns = [path("proxy/whoami", whoami), path("proxy/needs-admin-api", needs_admin_api)]
 
 
 def signed(pairs: list[tuple[str, str]], secret: str = SECRET) -> str:
@@ -262,3 +272,35 @@ def test_the_tolerance_is_a_setting(shop, browser, settings):
 
 def test_the_guard_keeps_the_view_name():
     assert whoami.__name__ == "whoami"
+
+
+@pytestmark_urls
+@pytest.mark.parametrize("needs_reauth", [False, True], ids=["no-token", "needs-reauth"])
+def test_a_page_that_needs_shopify_without_a_usable_token_answers_503_not_500(
+    shop, browser, needs_reauth, caplog
+):
+    # Installed as far as the proxy can tell (an active Shop), but no token the app can use:
+    # an uninstall not delivered yet, or a refresh token Shopify refused.
+    if needs_reauth:
+        past = timezone.now() - timedelta(hours=1)
+        shop_tokens_assign(
+            shop=shop,
+            access_token="shpat_expired",
+            access_token_expires_at=past,
+            refresh_token="shprt_refused",
+            refresh_token_expires_at=past,
+        )
+        shop.needs_reauth = True
+        shop.save()
+
+    response = browser.get(
+        f"/proxy/needs-admin-api?{signed(shopify_params(shop.myshopify_domain))}"
+    )
+
+    assert response.status_code == 503
+    assert int(response["Retry-After"]) > 0
+    assert "not available right now" in response.content.decode()
+    reasons = [r.reason for r in caplog.records if r.msg == "shopapp.proxy.token_unavailable"]
+    assert reasons == (
+        ["waiting for the merchant to open the app"] if needs_reauth else ["not installed"]
+    )
