@@ -38,7 +38,7 @@ from django.utils import timezone
 from django.utils.translation import get_language, ngettext
 
 from shopapp.models import Shop
-from tracking.models import DeliveryStat, Shipment, Stage
+from tracking.models import DeliveryStat, Shipment, Stage, TrackingSettings
 
 logger = logging.getLogger(__name__)
 
@@ -255,10 +255,14 @@ def delivery_stats_rebuild(*, shop: Shop, now: datetime | None = None) -> int:
     )
     for stat in stats:
         stat.shop = shop
-    # One swap: a page view reads the old set or the new one, never half of each.
+    # One swap: a page view reads the old set or the new one, never half of each. The
+    # settings' stamp moves with it, and with it the cached pages' key (tracking.page_cache).
     with transaction.atomic():
         DeliveryStat.objects.filter(shop=shop).delete()
         DeliveryStat.objects.bulk_create(stats)
+        TrackingSettings.objects.update_or_create(
+            shop=shop, defaults={"delivery_stats_built_at": now}
+        )
     logger.info(
         "tracking.estimates.rebuilt", extra={"shop": shop.myshopify_domain, "groups": len(stats)}
     )
@@ -361,6 +365,11 @@ def delivery_estimate_at(*, shop: Shop, shipment: Shipment) -> datetime | None:
     if estimate is None:
         return None
     return datetime.combine(estimate.latest, datetime.min.time(), _shop_zone(shop)).replace(hour=12)
+
+
+def shop_today(shop: Shop) -> date:
+    """Today in the shop's timezone: the day a predicted range starts from at the earliest."""
+    return timezone.now().astimezone(_shop_zone(shop)).date()
 
 
 def _shop_zone(shop: Shop) -> zoneinfo.ZoneInfo:

@@ -215,6 +215,9 @@ class TrackingSettings(models.Model):
     stale_event_hours = models.PositiveIntegerField(default=48)
     # The country the shop ships from, for domestic vs international.
     origin_country_code = models.CharField(max_length=8, blank=True)
+    # When the shop's delivery statistics (predicted estimates) were last rebuilt: part of
+    # these settings' fingerprint, so a rebuild is a new key for every cached page.
+    delivery_stats_built_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     updated_at = models.DateTimeField(auto_now=True)
 

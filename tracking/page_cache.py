@@ -5,8 +5,10 @@
 
 The key holds every input of the page: the order and its ``version`` (PostgreSQL triggers bump
 it on any change to the order, its line items, shipments, their items and events, or its
-delays: shopapp migration 0007, tracking 0003), the shop's settings and name and timezone, the
-language, the explicit ``locale`` and the link base. A change to any of them is a new key, so
+delays: shopapp migration 0007, tracking 0003), the shop's settings (with the time its delivery
+statistics were rebuilt: predicted estimates) and name and timezone, today's date in the shop's
+timezone (a predicted range never starts before today), the language, the explicit ``locale``
+and the link base. A change to any of them is a new key, so
 a page is never served stale; old entries expire after ``TRACKING_PAGE_CACHE_SECONDS``
 (600; 0 turns the cache off).
 ``PAGE_FORMAT`` is bumped when the page's code or templates change in a way a deploy must not
@@ -30,6 +32,7 @@ from django.conf import settings
 from django.db import connection
 
 from shopapp.models import Order, Shop
+from tracking.estimates import shop_today
 from tracking.models import TrackingSettings
 
 logger = logging.getLogger(__name__)
@@ -98,7 +101,7 @@ def order_page_key(
         f"tracking:order:{PAGE_FORMAT}:{shop.pk}:{order.pk}:{order.created_at.timestamp()}:"
         f"{order.version}:{shop_part}:{_settings_fingerprint(tracking_settings)}:"
         f"{hashlib.sha256(repr(branding).encode()).hexdigest()[:16]}:"
-        f"{language}:{explicit_locale}:{proxy_base}"
+        f"{shop_today(shop).isoformat()}:{language}:{explicit_locale}:{proxy_base}"
     )
 
 

@@ -9,12 +9,13 @@ through bulk ``update()`` calls that no Python code sees, and read the page righ
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from shopapp.branding.services import BrandingChange, branding_save
-from shopapp.models import LineItem, Order
+from shopapp.models import LineItem, Order, Shop
 from shopapp.orders.services import order_upsert
 from shopapp.storefront.links import tracking_link_token
 from tests.tracking.test_page import (
@@ -33,14 +34,18 @@ from tests.tracking.tracking_support import (
     order_create,
     scan,
 )
+from tracking.estimates import MIN_DELIVERIES, delivery_stats_rebuild
 from tracking.models import (
     Delay,
     Shipment,
     ShipmentLineItem,
+    Stage,
     TrackingEvent,
     TrackingPageView,
     TrackingSettings,
 )
+from tracking.page_cache import order_page_key
+from tracking.selectors import storefront_branding, tracking_settings_for_shop
 from tracking.services import tracking_event_delete
 
 pytestmark = pytest.mark.django_db
@@ -298,3 +303,73 @@ def test_redis_down_renders_the_page(client, settings):
         response = _page(client, order)
         assert response.status_code == 200
         assert body(response).count("pp-timeline__event") == 2
+
+
+def test_a_rebuild_of_the_delivery_statistics_shows_the_predicted_range_at_once(client):
+    # given a cached page of a parcel on its way, with no history to predict from yet
+    shop = make_shop()
+    TrackingSettings.objects.create(shop=shop)
+    order = make_order(shop)
+    to_ontario = {
+        "tracking_company": "Canada Post",
+        "destination_country_code": "CA",
+        "destination_province_code": "ON",
+        "destination_province": "Ontario",
+    }
+    make_shipment(
+        order,
+        items=[(make_line_item(order, "Tent"), 1)],
+        shopify_created_at=timezone.now() - timedelta(hours=1),
+        **to_ontario,
+    )
+    assert "Based on" not in _cached_page(client, order)
+
+    # when the daily rebuild finds enough deliveries (nothing on this order moves)
+    for i in range(MIN_DELIVERIES):
+        shipped = timezone.now() - timedelta(days=10 + i % 5)
+        make_shipment(
+            make_order(shop),
+            stage=Stage.DELIVERED,
+            shipment_status="delivered",
+            shopify_created_at=shipped,
+            delivered_at=shipped + timedelta(days=3 + i % 3),
+            **to_ontario,
+        )
+    assert delivery_stats_rebuild(shop=shop) > 0
+
+    # then the next view shows the prediction, not the page cached before
+    assert f"Based on {MIN_DELIVERIES} deliveries to Ontario by Canada Post" in body(
+        _page(client, order)
+    )
+
+
+def _key(order: Order) -> str:
+    shop = order.shop
+    return order_page_key(
+        shop=shop,
+        order=order,
+        tracking_settings=tracking_settings_for_shop(shop=shop),
+        branding=storefront_branding(shop=shop),
+        language="en",
+        explicit_locale="",
+        proxy_base="/apps/postpurchase/",
+    )
+
+
+def test_a_new_day_in_the_shops_timezone_is_a_new_page():
+    # A predicted range never starts before today: a page rendered yesterday is not today's.
+    order = _order_with(1, 1)
+    Shop.objects.filter(pk=order.shop.pk).update(timezone="America/Toronto")
+    order.shop.refresh_from_db()
+
+    def key_at(moment: datetime) -> str:
+        with time_machine.travel(moment, tick=False):
+            return _key(order)
+
+    # 23:50 and 00:05 UTC are the same day in Toronto; 04:55 and 05:05 UTC are not.
+    assert key_at(datetime(2026, 3, 5, 23, 50, tzinfo=UTC)) == key_at(
+        datetime(2026, 3, 6, 0, 5, tzinfo=UTC)
+    )
+    assert key_at(datetime(2026, 3, 6, 4, 55, tzinfo=UTC)) != key_at(
+        datetime(2026, 3, 6, 5, 5, tzinfo=UTC)
+    )
