@@ -97,6 +97,15 @@ class DevshopClient:
         path = f"/_devshop/shops/{myshopify_domain}/products/{product_id}"
         return self._post(path, {k: v for k, v in fields.items() if v is not None})
 
+    def theme_publish(self, myshopify_domain: str, name: str, **colours: str) -> dict[str, Any]:
+        """Publish a new theme with these colours (background, text, button): themes/publish."""
+        path = f"/_devshop/shops/{myshopify_domain}/themes/publish"
+        return self._post(path, {"name": name, **colours})
+
+    def theme_colours_save(self, myshopify_domain: str, **colours: str) -> dict[str, Any]:
+        """Save colours in the published theme's editor: themes/update."""
+        return self._post(f"/_devshop/shops/{myshopify_domain}/themes/main/colours", colours)
+
     def admin_api_fail_next(
         self, count: int, *, status: int = 503, retry_after: float | None = None
     ) -> None:

@@ -268,6 +268,54 @@ def product_update(request: HttpRequest, shop: str, product_id: int) -> JsonResp
     )
 
 
+@csrf_exempt
+@require_http_methods(["POST"])
+def theme_publish(request: HttpRequest, shop: str) -> JsonResponse:
+    """Add a theme and publish it: {"name": "Sense", "background": "#FDFBF7", "text": "#242833",
+    "button": "#C7392F"} (colours default to Dawn's). Fires themes/publish."""
+    from devshop.themes import DAWN_COLOURS, colours_checked, dev_theme_publish, theme_as_rest
+
+    found = _shop_or_404(shop)
+    if found is None:
+        return JsonResponse({"error": "no such shop"}, status=404)
+    data = _json_body(request)
+    name = data.get("name") or "Dawn"
+    if not isinstance(name, str) or len(name) > 255:
+        return JsonResponse(
+            {"error": "name must be a string of at most 255 characters"}, status=400
+        )
+    try:
+        colours = colours_checked(data, base=DAWN_COLOURS)
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    theme = dev_theme_publish(shop=found, name=name, colours=colours)
+    return JsonResponse(theme_as_rest(theme), status=201)
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
+def theme_colours(request: HttpRequest, shop: str) -> JsonResponse:
+    """Save colours in the published theme's editor: {"button": "#0B5FFF"} (any of background,
+    text, button; the rest kept). Fires themes/update."""
+    from devshop.themes import (
+        colours_checked,
+        dev_theme_colours_save,
+        dev_theme_main,
+        theme_as_rest,
+        theme_colours,
+    )
+
+    found = _shop_or_404(shop)
+    if found is None:
+        return JsonResponse({"error": "no such shop"}, status=404)
+    try:
+        colours = colours_checked(_json_body(request), base=theme_colours(dev_theme_main(found)))
+    except ValueError as exc:
+        return JsonResponse({"error": str(exc)}, status=400)
+    theme = dev_theme_colours_save(shop=found, colours=colours)
+    return JsonResponse({**theme_as_rest(theme), "colours": colours})
+
+
 # Webhooks (devshop.webhooks) ----------------------------------------------------------------
 
 

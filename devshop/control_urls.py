@@ -19,6 +19,8 @@ urlpatterns = [
     path("shops/<str:shop>/orders/<int:order_id>", control.order_update),
     path("shops/<str:shop>/variants/<int:variant_id>", control.variant_update),
     path("shops/<str:shop>/products/<int:product_id>", control.product_update),
+    path("shops/<str:shop>/themes/publish", control.theme_publish),
+    path("shops/<str:shop>/themes/main/colours", control.theme_colours),
     # The store's life (devshop.simulation, devshop.returns).
     path("shops/<str:shop>/orders/<int:order_id>/fulfil", control_simulation.order_fulfil),
     path("shops/<str:shop>/orders/<int:order_id>/state", control_simulation.order_state_view),

@@ -26,7 +26,7 @@ DEVSHOP_APP_URL = os.environ.get("APP_URL", "http://127.0.0.1:8000").rstrip("/")
 DEVSHOP_APP_SCOPES = os.environ.get(
     "SHOPIFY_SCOPES",
     "read_orders,read_customers,read_fulfillments,write_fulfillments,"
-    "read_returns,write_returns,read_products,write_app_proxy",
+    "read_returns,write_returns,read_products,read_themes,write_app_proxy",
 )
 # Public base URL of this store, e.g. http://127.0.0.1:8001 (shops live under /store/<domain>/).
 DEVSHOP_URL = os.environ.get("DEVSHOP_URL", "http://127.0.0.1:8001").rstrip("/")

@@ -394,7 +394,26 @@ class ShopBranding(models.Model):
     support_email = models.EmailField(blank=True)
     support_phone = models.CharField(max_length=32, blank=True)
     footer_text = models.TextField(blank=True)
+    # The storefront theme's colours (shopapp.branding.theme), used instead of the three above
+    # while ``follows_theme``: a new shop's pages look like its store without a visit here.
+    follows_theme = models.BooleanField(default=True)
+    theme_accent_color = models.CharField(max_length=7, blank=True)
+    theme_text_color = models.CharField(max_length=7, blank=True)
+    theme_background_color = models.CharField(max_length=7, blank=True)
+    theme_name = models.CharField(max_length=255, blank=True)
+    theme_read_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
         return f"branding of shop {self.shop_id}"
+
+    def colours_in_use(self) -> tuple[str, str, str]:
+        """(accent, text, background): the theme's while following it and it gave an accent,
+        else the merchant's own."""
+        if self.follows_theme and self.theme_accent_color:
+            return (
+                self.theme_accent_color,
+                self.theme_text_color or self.text_color,
+                self.theme_background_color or self.background_color,
+            )
+        return self.accent_color, self.text_color, self.background_color

@@ -66,7 +66,7 @@ CSRF_TRUSTED_ORIGINS = [APP_URL]
 SHOPIFY_SCOPES = os.environ.get(
     "SHOPIFY_SCOPES",
     "read_orders,read_customers,read_fulfillments,write_fulfillments,"
-    "read_returns,write_returns,read_products,write_app_proxy",
+    "read_returns,write_returns,read_products,read_themes,write_app_proxy",
 )
 SHOPIFY_API_VERSION = os.environ.get("SHOPIFY_API_VERSION", "2026-10")
 # How the app reaches a shop's Admin API and OAuth endpoints. Shopify: https://{shop}.

@@ -389,6 +389,11 @@ def _merge_mutation_resolvers() -> None:
 
     for type_name, fields in MUTATION_RESOLVERS.items():
         RESOLVERS.setdefault(type_name, {}).update(fields)
+    # Online store themes (the storefront's colours) live in themes.py.
+    from devshop.graphql.themes import THEME_RESOLVERS
+
+    for type_name, fields in THEME_RESOLVERS.items():
+        RESOLVERS.setdefault(type_name, {}).update(fields)
 
 
 _merge_mutation_resolvers()

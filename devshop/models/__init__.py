@@ -22,6 +22,7 @@ from devshop.models.returns import (
     DevStagedUpload,
 )
 from devshop.models.shops import DevAccessToken, DevAuthorizationCode, DevSetting, DevShop
+from devshop.models.themes import DevTheme
 from devshop.models.webhooks import DevWebhookDelivery, DevWebhookSubscription
 
 __all__ = [
@@ -44,6 +45,7 @@ __all__ = [
     "DevReverseFulfillmentOrderLineItem",
     "DevSetting",
     "DevShop",
+    "DevTheme",
     "DevStagedUpload",
     "DevVariant",
     "DevWebhookDelivery",

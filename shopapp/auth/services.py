@@ -152,11 +152,14 @@ def shop_after_install(*, shop: Shop) -> None:
     waits on the Admin API; with Redis down the tasks' sweep hands them over later.
     """
     from shopapp.auth.jobs import shop_details_sync_job
+    from shopapp.branding.theme import branding_theme_read_defer
     from shopapp.orders.jobs import orders_reconcile_job
 
     # Local rows only, no Shopify call (e.g. the default notification sequences): done now so
     # the admin is never empty. Subscribers are idempotent across reinstalls.
     subscribers_notify(SHOP_INSTALLED, ShopInstalled(shop=shop))
+    # The storefront theme's colours, so the pages look like the store from the start.
+    branding_theme_read_defer(shop=shop)
     task_defer(
         shop_details_sync_job,
         shop=shop,
@@ -326,3 +329,8 @@ def shop_scopes_update(*, shop: Shop, event: WebhookEvent, payload: dict[str, An
         )
     logger.info("auth.scopes_update.applied", extra={"shop": locked.myshopify_domain})
     shop.refresh_from_db()
+    if not scopes_missing(required="read_themes", granted=shop.granted_scopes):
+        # Approved the scope the theme's colours need (or still holds it): read them again.
+        from shopapp.branding.theme import branding_theme_read_defer
+
+        branding_theme_read_defer(shop=shop)

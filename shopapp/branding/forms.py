@@ -27,6 +27,7 @@ class BrandingForm(forms.Form):
     )
     logo = forms.FileField(required=False)
     remove_logo = forms.BooleanField(required=False)
+    follows_theme = forms.BooleanField(required=False)
 
     def clean_logo(self) -> bytes | None:
         upload = self.cleaned_data.get("logo")

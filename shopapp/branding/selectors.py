@@ -33,10 +33,11 @@ def brand_look(*, shop: Shop, row: ShopBranding | None = None) -> BrandLook | No
     row = row if row is not None else branding_get(shop=shop)
     if row is None:
         return None
+    accent, text, background = row.colours_in_use()
     return look_build(
-        accent=row.accent_color,
-        text=row.text_color,
-        background=row.background_color,
+        accent=accent,
+        text=text,
+        background=background,
         font=row.font,
         logo_url=logo_url(shop=shop, digest=row.logo_digest),
         logo_width=row.logo_width,

@@ -40,6 +40,9 @@ class BrandingChange:
     # New logo bytes as uploaded (cleaned here), or None to keep the current one.
     logo: bytes | None = None
     remove_logo: bool = False
+    # Use the storefront theme's colours (shopapp.branding.theme) instead of the three above,
+    # which are kept for when the merchant stops following it.
+    follows_theme: bool = False
 
 
 def contrast_problem(text: str, background: str) -> str:
@@ -93,6 +96,7 @@ def branding_save(*, shop: Shop, change: BrandingChange) -> ShopBranding:
         "support_email": change.support_email.strip(),
         "support_phone": change.support_phone.strip(),
         "footer_text": change.footer_text.strip(),
+        "follows_theme": change.follows_theme,
     }
     if change.remove_logo:
         values.update(logo=b"", logo_content_type="", logo_digest="", logo_width=0, logo_height=0)

@@ -37,11 +37,15 @@ def _initial(request: ShopRequest) -> dict[str, object]:
             "background_color": default.background,
             "font": default.font,
             "support_email": request.shop.email or "",
+            "follows_theme": True,
         }
+    # While following the theme the fields show its colours (what the preview shows).
+    accent, text, background = row.colours_in_use()
     return {
-        "accent_color": row.accent_color,
-        "text_color": row.text_color,
-        "background_color": row.background_color,
+        "follows_theme": row.follows_theme,
+        "accent_color": accent,
+        "text_color": text,
+        "background_color": background,
         "font": row.font,
         "support_email": row.support_email,
         "support_phone": row.support_phone,
@@ -69,6 +73,9 @@ def _page(
             "look": look or look_build(),
             "logo_url": look.logo_url if look else "",
             "is_saved": saved is not None,
+            "theme_name": saved.theme_name if saved else "",
+            "theme_read_at": saved.theme_read_at if saved else None,
+            "theme_has_colours": bool(saved and saved.theme_accent_color),
             "notice": "Branding saved." if request.GET.get("notice") == "saved" else "",
         },
         status=status,
@@ -97,6 +104,7 @@ def branding_edit(request: ShopRequest) -> HttpResponse:
                 footer_text=data["footer_text"],
                 logo=data["logo"],
                 remove_logo=data["remove_logo"],
+                follows_theme=data["follows_theme"],
             ),
         )
     except BrandingInvalid as exc:

@@ -85,6 +85,10 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
         "logo_digest",
         "support_email",
         "support_phone",
+        "theme_accent_color",
+        "theme_text_color",
+        "theme_background_color",
+        "theme_name",
         "footer_text",
     ),
     "shopapp.WebhookEvent": (

@@ -125,6 +125,16 @@ def handle_fulfillment_event_delete(*, shop: Shop, event: WebhookEvent, payload:
     )
 
 
+def handle_theme(*, shop: Shop, event: WebhookEvent, payload: dict[str, Any]) -> None:
+    """themes/publish, themes/update: the storefront's colours may have changed. Only the
+    published theme shows on the storefront (themes/update fires for any theme edited)."""
+    from shopapp.branding.theme import branding_theme_read_defer
+
+    if str(payload.get("role") or "").lower() != "main":
+        return
+    branding_theme_read_defer(shop=shop)
+
+
 TOPIC_HANDLERS: dict[str, Handler] = {
     "orders/create": handle_order,
     "orders/updated": handle_order,
@@ -140,6 +150,8 @@ TOPIC_HANDLERS: dict[str, Handler] = {
     "fulfillment_events/delete": handle_fulfillment_event_delete,
     "app/uninstalled": handle_app_uninstalled,
     "app/scopes_update": shop_scopes_update,
+    "themes/publish": handle_theme,
+    "themes/update": handle_theme,
     "customers/data_request": handle_customers_data_request,
     "customers/redact": handle_customers_redact,
     "shop/redact": handle_shop_redact,

@@ -324,7 +324,7 @@ def test_missing_scopes_are_detected_on_install(devshop, db):
     shop.refresh_from_db()
     assert shop.granted_scopes == "read_orders,write_returns"
     assert shop.missing_scopes == (
-        "read_customers,read_fulfillments,write_fulfillments,read_products,write_app_proxy"
+        "read_customers,read_fulfillments,write_fulfillments,read_products,read_themes,write_app_proxy"
     )
 
 

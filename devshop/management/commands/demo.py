@@ -130,6 +130,11 @@ class Command(BaseCommand):
 
             devshop = DevshopClient(devshop_url)
             devshop.shop_create(shop, name="Demo Shop")
+            # A storefront theme of its own: the app reads its colours at install, so the
+            # tracking page, portal and emails look like this store before any branding is set.
+            devshop.theme_publish(
+                shop, "Sense", background="#FDFBF7", text="#242833", button="#B5432B"
+            )
             self._install(app_url, shop)
             self._seed(devshop, shop, orders)
             sample = self._sample(manage, env, shop)
