@@ -191,5 +191,5 @@ def branding_theme_read_defer(*, shop: Shop) -> None:
         kwargs={"shop_id": shop.pk},
         key=f"branding.theme_read:{shop.pk}",
         queue=Queues.SYNCS,
-        retry_intervals_s=(30, 300, 1800),
+        retry_intervals_s=(10, 60, 300),
     )
