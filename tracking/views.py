@@ -431,7 +431,7 @@ class _Page:
                     is_stale=event.is_stale,
                 )
             )
-        items = []
+        items: list[dict[str, Any]] = []
         for row in shipment.line_items.all() if items_by_id else []:
             line = items_by_id.get(row.line_item_shopify_id)
             if line is not None:
