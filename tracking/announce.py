@@ -123,6 +123,9 @@ def shipment_news(shipment: Shipment, *, happened_at: datetime, is_stale: bool) 
     shipped = _shipped_quantities(shipment)
     # None when Shopify gave an estimate: the emails then show Shopify's one date.
     predicted = delivery_estimate_predict(shop=shipment.shop, shipment=shipment)
+    estimated = shipment.estimated_delivery_at
+    if estimated is None and predicted is not None:
+        estimated = delivery_estimate_at(shop=shipment.shop, shipment=shipment, predicted=predicted)
     return ShipmentNews(
         fulfillment_id=shipment.fulfillment_id,
         stage=ShipmentStage(shipment.stage),
@@ -131,9 +134,7 @@ def shipment_news(shipment: Shipment, *, happened_at: datetime, is_stale: bool) 
         tracking_numbers=tuple(str(n) for n in shipment.tracking_numbers or ()),
         tracking_urls=tuple(str(u) for u in shipment.tracking_urls or ()),
         # Shopify's, else the last day of ours from the shop's history (tracking.estimates).
-        estimated_delivery_at=delivery_estimate_at(
-            shop=shipment.shop, shipment=shipment, predicted=predicted
-        ),
+        estimated_delivery_at=estimated,
         predicted=_predicted(predicted),
         delivered_at=shipment.delivered_at,
         items=_items(shipment, shipped),
