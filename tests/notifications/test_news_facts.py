@@ -1,5 +1,6 @@
-"""A predicted estimate crossing the seam: tracking's range and basis as frozen facts, kept in
-the message's snapshot as JSON, and given to the templates in the recipient's language."""
+"""What crosses the seam for the emails' estimate and pictures: tracking's predicted range and
+basis as frozen facts, kept in the message's snapshot as JSON and given to the templates in the
+recipient's language; each item's picture in parcels, returns and the order's own lines."""
 
 import json
 from datetime import UTC, date, datetime
@@ -16,7 +17,7 @@ from notifications.news import (
     news_snapshot,
     shipment_from_snapshot,
 )
-from tests.tracking.test_page import make_order, make_shop
+from tests.tracking.test_page import make_line_item, make_order, make_shop
 
 pytestmark = pytest.mark.django_db
 
@@ -133,3 +134,49 @@ def test_a_snapshot_whose_estimate_cannot_be_read_shows_none(forged):
 def test_a_range_that_ends_before_it_starts_is_refused():
     with pytest.raises(ValueError, match="range of days"):
         PredictedEstimate(earliest=date(2026, 3, 6), latest=date(2026, 3, 4), deliveries=20)
+
+
+# -- product pictures in every list of items --------------------------------------------------
+
+
+def test_the_orders_own_lines_carry_their_pictures():
+    # (order confirmation and cancellation list the order's lines, not a parcel's)
+    shop = make_shop()
+    order = make_order(shop)
+    make_line_item(order, "Hoodie", image_url="https://cdn.shopify.com/s/files/1/h.png")
+    make_line_item(order, "Gift wrap")
+
+    context = message_context_build(
+        shop=shop,
+        order=order,
+        snapshot={},
+        channel="email",
+        recipient="ada@example.com",
+        zone=ZoneInfo("Europe/Paris"),
+    )
+
+    assert [(i["title"], i["image_url"]) for i in context["items"]] == [
+        ("Hoodie", "https://cdn.shopify.com/s/files/1/h.png"),
+        ("Gift wrap", ""),
+    ]
+
+
+def test_a_returns_items_carry_their_pictures():
+    from returns.models import ReturnLineItem, ReturnRequest
+    from returns.news import return_news
+
+    shop = make_shop()
+    order = make_order(shop)
+    line = make_line_item(order, "Hoodie", image_url="https://cdn.shopify.com/s/files/1/h.png")
+    request = ReturnRequest.objects.create(
+        shop=shop, order=order, resolution="refund", status="REQUESTED"
+    )
+    ReturnLineItem.objects.create(
+        shop=shop, return_request=request, line_item=line, quantity=1, reason="COLOR"
+    )
+
+    news = return_news(request, happened_at=datetime(2026, 3, 9, tzinfo=UTC))
+
+    assert [(i.title, i.image_url) for i in news.items] == [
+        ("Hoodie", "https://cdn.shopify.com/s/files/1/h.png")
+    ]
