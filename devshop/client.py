@@ -91,9 +91,17 @@ class DevshopClient:
         *,
         tags: str | None = None,
         product_type: str | None = None,
+        image_url: str | None = None,
+        has_image: bool | None = None,
     ) -> dict[str, Any]:
-        """Edit a product's tags ("a, b") and/or type, as a merchant would in their admin."""
-        fields = {"tags": tags, "product_type": product_type}
+        """Edit a product's tags ("a, b"), type and/or picture, as a merchant would in their
+        admin (``has_image=False`` removes it; ``image_url`` puts one hosted elsewhere)."""
+        fields = {
+            "tags": tags,
+            "product_type": product_type,
+            "image_url": image_url,
+            "has_image": has_image,
+        }
         path = f"/_devshop/shops/{myshopify_domain}/products/{product_id}"
         return self._post(path, {k: v for k, v in fields.items() if v is not None})
 

@@ -244,7 +244,10 @@ def product_update(request: HttpRequest, shop: str, product_id: int) -> JsonResp
     """Edit a product as a merchant would in their admin: {"tags": "Summer, Final-Sale",
     "product_type": "Underwear"} (either or both). Tags are comma-separated, as Shopify's
     product form takes them; ``updated_at`` moves. No products/update webhook: the app
-    subscribes to none and reads tags and type through the Admin API."""
+    subscribes to none and reads tags and type through the Admin API.
+
+    Its picture too: {"has_image": false} removes it, {"image_url": "https://…"} puts one
+    hosted elsewhere in place of the one the devshop draws ("" brings that one back)."""
     from devshop.models import DevProduct
     from devshop.orders import dev_now
 
@@ -252,11 +255,22 @@ def product_update(request: HttpRequest, shop: str, product_id: int) -> JsonResp
     if product is None:
         return JsonResponse({"error": "no such product"}, status=404)
     data = _json_body(request)
-    fields = {key: data[key] for key in ("tags", "product_type") if key in data}
-    if not fields or not all(isinstance(value, str) for value in fields.values()):
-        return JsonResponse({"error": "give tags and/or product_type, as strings"}, status=400)
+    fields = {key: data[key] for key in ("tags", "product_type", "image_url") if key in data}
+    if "has_image" in data:
+        if not isinstance(data["has_image"], bool):
+            return JsonResponse({"error": "has_image must be true or false"}, status=400)
+        fields["has_image"] = data["has_image"]
+    texts = [value for key, value in fields.items() if key != "has_image"]
+    if not fields or not all(isinstance(value, str) for value in texts):
+        return JsonResponse(
+            {"error": "give tags, product_type, image_url (strings) and/or has_image"},
+            status=400,
+        )
+    image_url = str(fields.get("image_url", "")).strip()
+    if image_url and not image_url.startswith(("https://", "http://")):
+        return JsonResponse({"error": "image_url must be an http(s) URL"}, status=400)
     for key, value in fields.items():
-        setattr(product, key, value.strip())
+        setattr(product, key, value.strip() if isinstance(value, str) else value)
     product.updated_at = dev_now()
     product.save(update_fields=[*fields, "updated_at"])
     return JsonResponse(
@@ -264,6 +278,8 @@ def product_update(request: HttpRequest, shop: str, product_id: int) -> JsonResp
             "id": product.shopify_id,
             "tags": [t.strip() for t in product.tags.split(",") if t.strip()],
             "product_type": product.product_type,
+            "has_image": product.has_image,
+            "image_url": product.image_url,
         }
     )
 

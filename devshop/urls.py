@@ -12,4 +12,6 @@ urlpatterns = [
     path("store/<str:shop>/", include("devshop.store_urls")),
     # Staged upload targets (stagedUploadsCreate), standing in for Shopify's storage bucket.
     path("", include("devshop.staged_uploads")),
+    # Product pictures, standing in for Shopify's CDN (LineItem.image).
+    path("", include("devshop.cdn")),
 ]

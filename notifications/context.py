@@ -13,7 +13,13 @@ Liquid). Exactly these keys, nothing else (no model objects: templates are sandb
     shipments       [parcel] every parcel of the message (split shipments share one message)
                     parcel = {carrier, tracking_number, tracking_url, tracking_numbers:
                               [{number, url}], stage, estimated_delivery_at, delivered_at,
-                              items: [item], is_replacement}
+                              estimate, items: [item], is_replacement}
+                    estimate = None when ``estimated_delivery_at`` is Shopify's (or there is
+                              none), else the one predicted from the shop's deliveries:
+                              {earliest, latest (dates), is_range, deliveries (≥ 20), carrier
+                              ("" for every carrier), place (the region, or the country in
+                              the recipient's language)}: "Based on {deliveries} deliveries to
+                              {place} by {carrier}"
     delay           {kind} or None
     return          {name, status, status_url, instructions, label_url, resolution
                      ("refund", "store_credit", "exchange", "mixed"), refund_amount,
@@ -31,11 +37,14 @@ Liquid). Exactly these keys, nothing else (no model objects: templates are sandb
                     parcel; ``is_issue`` when that parcel is delayed or has a problem
 
     item = {title, variant_title, quantity, image_url, replaces}
+                    image_url: Shopify's picture of the product (absolute http(s), 128 px), or ""
 
 Types: strings everywhere ("" when unknown), except ``order.number`` (int or None),
-``quantity`` (int), ``is_replacement`` (bool) and the datetimes (``order.created_at``,
-``estimated_delivery_at``, ``delivered_at``): timezone-aware ``datetime`` in the recipient's
-timezone, or None. Money is a string with two decimals ("49.90") plus a currency (ISO 4217).
+``quantity`` and ``deliveries`` (int), ``is_replacement`` and ``is_range`` (bool), the
+datetimes (``order.created_at``, ``estimated_delivery_at``, ``delivered_at``): timezone-aware
+``datetime`` in the recipient's timezone, or None; and ``estimate.earliest``/``latest``: calendar
+dates (the shop's days, as the tracking page shows them). Money is a string with two
+decimals ("49.90") plus a currency (ISO 4217).
 ``stage`` is a notifications.news.ShipmentStage value.
 """
 
@@ -44,7 +53,9 @@ from __future__ import annotations
 from datetime import datetime, tzinfo
 from typing import Any
 
-from notifications.news import MAIN_LINE_RANK, ShipmentStage
+from babel import Locale, UnknownLocaleError
+
+from notifications.news import MAIN_LINE_RANK, ShipmentStage, predicted_from_snapshot
 from notifications.unsubscribe import unsubscribe_url
 from shopapp.branding.look import BrandLook
 from shopapp.branding.selectors import brand_look_or_default
@@ -68,7 +79,30 @@ def _item(data: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _parcel(data: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
+def _country_name(code: str, language: str) -> str:
+    try:
+        locale = Locale.parse((language or "en").replace("-", "_"))
+    except (UnknownLocaleError, ValueError, TypeError):
+        locale = Locale("en")
+    return str(locale.territories.get(code.upper(), code.upper()))
+
+
+def _estimate(data: Any, language: str) -> dict[str, Any] | None:
+    """The parcel's predicted estimate for the templates, or None (Shopify's, or none)."""
+    predicted = predicted_from_snapshot(data)
+    if predicted is None:
+        return None
+    return {
+        "earliest": predicted.earliest,
+        "latest": predicted.latest,
+        "is_range": predicted.earliest != predicted.latest,
+        "deliveries": predicted.deliveries,
+        "carrier": predicted.carrier,
+        "place": predicted.region or _country_name(predicted.country_code, language),
+    }
+
+
+def _parcel(data: dict[str, Any], zone: tzinfo, language: str = "en") -> dict[str, Any]:
     numbers = [str(n) for n in data.get("tracking_numbers") or []]
     urls = [str(u) for u in data.get("tracking_urls") or []]
     items = [_item(i) for i in data.get("items") or []]
@@ -83,6 +117,7 @@ def _parcel(data: dict[str, Any], zone: tzinfo) -> dict[str, Any]:
         "stage": str(data.get("stage") or ""),
         "estimated_delivery_at": _local(data.get("estimated_delivery_at"), zone),
         "delivered_at": _local(data.get("delivered_at"), zone),
+        "estimate": _estimate(data.get("predicted"), language),
         "items": items,
         "is_replacement": bool(items) and all(i["replaces"] for i in items),
     }
@@ -112,7 +147,7 @@ def _order_lines(order: Order) -> list[dict[str, Any]]:
             "title": item.title or "",
             "variant_title": item.variant_title or "",
             "quantity": int(item.current_quantity or item.quantity or 0),
-            "image_url": "",
+            "image_url": item.image_url or "",
             "replaces": "",
         }
         for item in order.line_items.all().order_by("id")
@@ -170,10 +205,12 @@ def message_context_build(
     channel: str,
     recipient: str,
     zone: tzinfo,
+    language: str = "en",
 ) -> dict[str, Any]:
-    """The template context for one message; ``zone`` is the recipient's timezone."""
+    """The template context for one message; ``zone`` is the recipient's timezone,
+    ``language`` the message's (places are named in it)."""
     news = snapshot.get("news") or {}
-    shipments = [_parcel(s, zone) for s in snapshot.get("shipments") or []]
+    shipments = [_parcel(s, zone, language) for s in snapshot.get("shipments") or []]
     return_ = _return(news)
     line_items = _order_lines(order)
     if shipments:

@@ -70,6 +70,23 @@ _CELL = "border-bottom:1px solid {{ brand.line }};"
 _IMAGE_PX = 64
 
 
+def _range(estimate: str, date: str) -> str:
+    """A predicted estimate's days: "March 5 – March 8", or the one day."""
+    return (
+        f'{{% if {estimate}.is_range %}}{{{{ {estimate}.earliest | date: "{date}" }}}} – '
+        f'{{% endif %}}{{{{ {estimate}.latest | date: "{date}" }}}}'
+    )
+
+
+def _basis(estimate: str, strings: dict[str, str]) -> str:
+    """How a predicted estimate was made, in the message's language (the strings name the
+    estimate ``estimate``)."""
+    return (
+        f"{{% assign estimate = {estimate} %}}{{% if estimate.carrier %}}"
+        f"{strings['estimate_basis_carrier']}{{% else %}}{strings['estimate_basis']}{{% endif %}}"
+    )
+
+
 def _items_html(source: str, strings: dict[str, str]) -> str:
     return (
         '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
@@ -119,6 +136,11 @@ def _parcel_facts_html(strings: dict[str, str]) -> str:
         "{% else %}{{ number.number }}{% endif %}<br>{% endfor %}"
         "{% if parcel.delivered_at %}"
         f'{strings["delivered_on"]}: {{{{ parcel.delivered_at | date: "{date}" }}}}'
+        "{% elsif parcel.estimate %}"
+        f"{strings['estimated_delivery']}: "
+        '<strong class="em-text" style="color:{{ brand.text }};">'
+        f"{_range('parcel.estimate', date)}</strong><br>"
+        f'<span style="font-size:13px;">{_basis("parcel.estimate", strings)}</span>'
         "{% elsif parcel.estimated_delivery_at %}"
         f"{strings['estimated_delivery']}: "
         '<strong class="em-text" style="color:{{ brand.text }};">'
@@ -138,6 +160,9 @@ def _parcel_facts_text(strings: dict[str, str]) -> str:
         "{% if number.url %} ({{ number.url }}){% endif %}\n{% endfor %}"
         "{% if parcel.delivered_at %}"
         f'{strings["delivered_on"]}: {{{{ parcel.delivered_at | date: "{date}" }}}}\n'
+        "{% elsif parcel.estimate %}"
+        f"{strings['estimated_delivery']}: {_range('parcel.estimate', date)}\n"
+        f"({_basis('parcel.estimate', strings)})\n"
         "{% elsif parcel.estimated_delivery_at %}"
         f"{strings['estimated_delivery']}: "
         f'{{{{ parcel.estimated_delivery_at | date: "{date}" }}}}\n{{% endif %}}'
@@ -319,15 +344,27 @@ _ESTIMATE_END = "{% endunless %}{% endif %}"
 
 
 def _estimate_html(strings: dict[str, str]) -> str:
-    """The delivery estimate as the headline, the way shoppers look for it first."""
+    """The delivery estimate as the headline, the way shoppers look for it first: Shopify's
+    date, or the predicted range of days with the sentence saying how it was made (as the
+    tracking page shows it)."""
     date = strings["date_format"]
+    headline = (
+        '<p class="em-accent" style="margin:0 0 {margin};font-size:24px;line-height:1.25;'
+        'font-weight:700;color:{{{{ brand.accent_text }}}};">{value}</p>'
+    )
     return (
         f"{_ESTIMATE_SHOWN}"
         f'<p class="em-muted" style="margin:0;font-size:13px;letter-spacing:.04em;'
         f'text-transform:uppercase;{_MUTED}">{strings["estimated_delivery"]}</p>'
-        '<p class="em-accent" style="margin:0 0 20px;font-size:24px;line-height:1.25;'
-        'font-weight:700;color:{{ brand.accent_text }};">'
-        f'{{{{ shipment.estimated_delivery_at | date: "{date}" }}}}</p>{_ESTIMATE_END}'
+        "{% if shipment.estimate %}"
+        + headline.format(margin="4px", value=_range("shipment.estimate", date))
+        + f'<p class="em-muted" style="margin:0 0 20px;font-size:13px;{_MUTED}">'
+        f"{_basis('shipment.estimate', strings)}</p>"
+        "{% else %}"
+        + headline.format(
+            margin="20px", value=f'{{{{ shipment.estimated_delivery_at | date: "{date}" }}}}'
+        )
+        + f"{{% endif %}}{_ESTIMATE_END}"
     )
 
 
@@ -335,7 +372,10 @@ def _estimate_text(strings: dict[str, str]) -> str:
     date = strings["date_format"]
     return (
         f"{_ESTIMATE_SHOWN}{strings['estimated_delivery']}: "
-        f'{{{{ shipment.estimated_delivery_at | date: "{date}" }}}}\n{_ESTIMATE_END}'
+        "{% if shipment.estimate %}"
+        f"{_range('shipment.estimate', date)}\n{_basis('shipment.estimate', strings)}\n"
+        f'{{% else %}}{{{{ shipment.estimated_delivery_at | date: "{date}" }}}}\n{{% endif %}}'
+        f"{_ESTIMATE_END}"
     )
 
 
@@ -460,6 +500,15 @@ def sample_context(*, shop: Shop | None = None) -> dict[str, Any]:
             "stage": "in_transit",
             "estimated_delivery_at": created + timedelta(days=3),
             "delivered_at": None,
+            # Predicted from the shop's deliveries (Shopify gave none): a range and its basis.
+            "estimate": {
+                "earliest": (created + timedelta(days=1)).date(),
+                "latest": (created + timedelta(days=3)).date(),
+                "is_range": True,
+                "deliveries": 240,
+                "carrier": "DHL Express",
+                "place": "Ontario",
+            },
             "items": [shirt],
             "is_replacement": False,
         },
@@ -476,6 +525,7 @@ def sample_context(*, shop: Shop | None = None) -> dict[str, Any]:
             "stage": "in_transit",
             "estimated_delivery_at": created + timedelta(days=4),
             "delivered_at": None,
+            "estimate": None,
             "items": [tote],
             "is_replacement": False,
         },

@@ -18,7 +18,7 @@ own id (a request exists before Shopify has its return). Datetimes are timezone-
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -68,6 +68,27 @@ class Item:
 
 
 @dataclass(frozen=True)
+class PredictedEstimate:
+    """A delivery estimate predicted from the shop's own deliveries (Shopify gave none): a
+    range of days, and what it rests on ("Based on 240 deliveries to Ontario by Canada
+    Post"). Notifications says it in the recipient's language."""
+
+    earliest: date
+    latest: date
+    deliveries: int
+    # "Canada Post", or "Canada Post (Expedited)"; "" when the history is every carrier's.
+    carrier: str = ""
+    # ISO 3166 alpha-2: the group's country, named in the recipient's language.
+    country_code: str = ""
+    # The region's name as Shopify gives it ("Ontario"); "" when the group is the country.
+    region: str = ""
+
+    def __post_init__(self) -> None:
+        if self.earliest > self.latest or self.deliveries <= 0:
+            raise ValueError("PredictedEstimate: a range of days resting on deliveries")
+
+
+@dataclass(frozen=True)
 class ShipmentNews:
     fulfillment_id: int
     stage: ShipmentStage
@@ -76,6 +97,8 @@ class ShipmentNews:
     tracking_numbers: tuple[str, ...] = ()
     tracking_urls: tuple[str, ...] = ()
     estimated_delivery_at: datetime | None = None
+    # Set when ``estimated_delivery_at`` is not Shopify's but predicted (its last day).
+    predicted: PredictedEstimate | None = None
     delivered_at: datetime | None = None
     # Only what travels in this parcel.
     items: tuple[Item, ...] = ()
@@ -140,7 +163,8 @@ News = ShipmentNews | DelayNews | ReturnNews | OrderNews
 
 
 def _jsonable(value: Any) -> Any:
-    if isinstance(value, datetime):
+    if isinstance(value, date):
+        # datetime or date: both ISO 8601, read back by fromisoformat.
         return value.isoformat()
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
@@ -176,6 +200,23 @@ def item_from_snapshot(data: dict[str, Any]) -> Item:
     )
 
 
+def predicted_from_snapshot(data: Any) -> PredictedEstimate | None:
+    """The snapshot's predicted estimate, or None (none, or not one this code can read)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        return PredictedEstimate(
+            earliest=date.fromisoformat(str(data["earliest"])),
+            latest=date.fromisoformat(str(data["latest"])),
+            deliveries=int(data["deliveries"]),
+            carrier=str(data.get("carrier") or ""),
+            country_code=str(data.get("country_code") or ""),
+            region=str(data.get("region") or ""),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def shipment_from_snapshot(data: dict[str, Any]) -> ShipmentNews:
     return ShipmentNews(
         fulfillment_id=int(data["fulfillment_id"]),
@@ -185,6 +226,7 @@ def shipment_from_snapshot(data: dict[str, Any]) -> ShipmentNews:
         tracking_numbers=tuple(str(n) for n in data.get("tracking_numbers") or ()),
         tracking_urls=tuple(str(u) for u in data.get("tracking_urls") or ()),
         estimated_delivery_at=_dt(data.get("estimated_delivery_at")),
+        predicted=predicted_from_snapshot(data.get("predicted")),
         delivered_at=_dt(data.get("delivered_at")),
         items=tuple(item_from_snapshot(i) for i in data.get("items") or ()),
         is_stale=bool(data.get("is_stale")),

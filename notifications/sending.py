@@ -314,6 +314,7 @@ def message_send(*, message_id: int) -> str:
         channel=message.channel,
         recipient=message.recipient,
         zone=zone,
+        language=(message.locale or "en").split("-", 1)[0].lower(),
     )
     try:
         rendered = template_render(

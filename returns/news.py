@@ -38,6 +38,7 @@ def _items(request: ReturnRequest) -> tuple[Item, ...]:
             title=line.line_item.title,
             variant_title=line.line_item.variant_title,
             quantity=line.quantity,
+            image_url=line.line_item.image_url,
         )
         for line in request.line_items.select_related("line_item").order_by("id")
     )

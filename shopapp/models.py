@@ -220,6 +220,10 @@ class LineItem(models.Model):
     total_discount = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     requires_shipping = models.BooleanField(default=True)
     is_gift_card = models.BooleanField(default=False)
+    # Shopify's picture of the line's variant (LineItem.image, a small transform of it), read
+    # through the Admin API after the order arrives (shopapp.orders.images): the REST-shaped
+    # orders webhooks carry none, so they never write it. Empty: none known (yet).
+    image_url = models.URLField(max_length=2048, blank=True)
 
     class Meta:
         constraints = [

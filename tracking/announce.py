@@ -17,13 +17,22 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from notifications.news import DelayNews, Item, News, OrderNews, ShipmentNews, ShipmentStage
+from notifications.news import (
+    DelayNews,
+    Item,
+    News,
+    OrderNews,
+    PredictedEstimate,
+    ShipmentNews,
+    ShipmentStage,
+)
 from notifications.services import notification_news_record, notification_trigger
 from shopapp.models import LineItem, Order, Shop
 from shopapp.orders.selectors import line_item_replacements
 from shopapp.orders.services import order_event_record
+from tracking.branding import safe_url
 from tracking.common import jsonable
-from tracking.estimates import delivery_estimate_at
+from tracking.estimates import DeliveryEstimate, delivery_estimate_at, delivery_estimate_predict
 from tracking.models import Shipment, ShipmentLineItem
 from tracking.stages import FULFILLMENT_FAILED_STATUSES
 
@@ -67,6 +76,7 @@ def _items(shipment: Shipment, shipped: dict[int, int]) -> tuple[Item, ...]:
             title=lines[line_id].title,
             variant_title=lines[line_id].variant_title,
             quantity=quantity,
+            image_url=safe_url(lines[line_id].image_url),
             replaces=replaces.get(line_id, ""),
         )
         for line_id, quantity in sorted(shipped.items())
@@ -93,9 +103,29 @@ def _is_whole_order(shipment: Shipment, shipped: dict[int, int]) -> bool:
     return all(shipped.get(line_id, 0) >= quantity for line_id, quantity in to_ship)
 
 
+def _predicted(estimate: DeliveryEstimate | None) -> PredictedEstimate | None:
+    if estimate is None:
+        return None
+    return PredictedEstimate(
+        earliest=estimate.earliest,
+        latest=estimate.latest,
+        deliveries=estimate.deliveries,
+        carrier=estimate.carrier_label,
+        country_code=estimate.country_code,
+        # Named as the page names it (DeliveryEstimate.place); a country is named by the
+        # recipient's language in notifications.
+        region=estimate.place() if estimate.province_code else "",
+    )
+
+
 def shipment_news(shipment: Shipment, *, happened_at: datetime, is_stale: bool) -> ShipmentNews:
     """The parcel as it is now, for notifications."""
     shipped = _shipped_quantities(shipment)
+    # None when Shopify gave an estimate: the emails then show Shopify's one date.
+    predicted = delivery_estimate_predict(shop=shipment.shop, shipment=shipment)
+    estimated = shipment.estimated_delivery_at
+    if estimated is None and predicted is not None:
+        estimated = delivery_estimate_at(shop=shipment.shop, shipment=shipment, predicted=predicted)
     return ShipmentNews(
         fulfillment_id=shipment.fulfillment_id,
         stage=ShipmentStage(shipment.stage),
@@ -104,7 +134,8 @@ def shipment_news(shipment: Shipment, *, happened_at: datetime, is_stale: bool) 
         tracking_numbers=tuple(str(n) for n in shipment.tracking_numbers or ()),
         tracking_urls=tuple(str(u) for u in shipment.tracking_urls or ()),
         # Shopify's, else the last day of ours from the shop's history (tracking.estimates).
-        estimated_delivery_at=delivery_estimate_at(shop=shipment.shop, shipment=shipment),
+        estimated_delivery_at=estimated,
+        predicted=_predicted(predicted),
         delivered_at=shipment.delivered_at,
         items=_items(shipment, shipped),
         is_stale=is_stale,

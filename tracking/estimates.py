@@ -355,13 +355,16 @@ def delivery_estimate_predict(
     return delivery_estimate_choose(shop=shop, shipment=shipment, stats=stats, today=today)
 
 
-def delivery_estimate_at(*, shop: Shop, shipment: Shipment) -> datetime | None:
+def delivery_estimate_at(
+    *, shop: Shop, shipment: Shipment, predicted: DeliveryEstimate | None = None
+) -> datetime | None:
     """Shopify's estimate, else ours as one moment for the notifications' facts: the last day
-    of the range (emails show one date, and "by then" is the promise the history keeps 9 times
-    in 10), at noon in the shop's zone, so a recipient a few hours away reads the same day."""
+    of the range ("by then" is the promise the history keeps 9 times in 10; the emails show
+    the range and its basis from ``predicted`` beside it), at noon in the shop's zone, so a
+    recipient a few hours away reads the same day. ``predicted``: already read by the caller."""
     if shipment.estimated_delivery_at is not None:
         return shipment.estimated_delivery_at
-    estimate = delivery_estimate_predict(shop=shop, shipment=shipment)
+    estimate = predicted or delivery_estimate_predict(shop=shop, shipment=shipment)
     if estimate is None:
         return None
     return datetime.combine(estimate.latest, datetime.min.time(), _shop_zone(shop)).replace(hour=12)

@@ -37,7 +37,7 @@ from tracking.models import TrackingSettings
 
 logger = logging.getLogger(__name__)
 
-PAGE_FORMAT = 2
+PAGE_FORMAT = 3
 DEFAULT_SECONDS = 600
 # A cache that does not answer within this is skipped: rendering is the fallback.
 REDIS_TIMEOUT_S = 0.5

@@ -113,6 +113,8 @@ LANGUAGE_NAMES = {"en": "English", "es": "Español", "fr": "Français", "de": "D
 # What a shopper typed, echoed into the form after an error: the fields' own bounds (with room
 # for spaces), never more.
 MAX_TYPED_LENGTH = 254
+# Product pictures loaded at once (the first parcel's first lines); the rest load lazily.
+EAGER_IMAGES = 3
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 
 
@@ -429,11 +431,14 @@ class _Page:
                     is_stale=event.is_stale,
                 )
             )
-        items = []
+        items: list[dict[str, Any]] = []
         for row in shipment.line_items.all() if items_by_id else []:
             line = items_by_id.get(row.line_item_shopify_id)
             if line is not None:
-                items.append({"title": _item_title(line), "quantity": row.quantity})
+                # The first parcel's first pictures are in view on a desktop: loaded at once;
+                # the rest lazily (below the fold on a phone).
+                eager = index == 1 and len(items) < EAGER_IMAGES
+                items.append(_item(line, row.quantity, eager=eager))
         notices: list[str | Promise] = []
         for delay in delays:
             if delay.kind == Delay.Kind.PAST_ESTIMATE:
@@ -514,12 +519,14 @@ class _Page:
             for row in shipment.line_items.all():
                 shipped[row.line_item_shopify_id] += row.quantity
         unshipped_items = [
-            {"title": _item_title(line), "quantity": line.quantity - shipped[line.shopify_id]}
+            _item(line, line.quantity - shipped[line.shopify_id])
             for line in line_items
             if line.requires_shipping and shipped[line.shopify_id] < line.quantity
         ]
         has_unshipped = bool(unshipped_items)
-        all_items = [{"title": _item_title(line), "quantity": line.quantity} for line in line_items]
+        all_items = [
+            _item(line, line.quantity, eager=i < EAGER_IMAGES) for i, line in enumerate(line_items)
+        ]
         order_notice: str | Promise = ""
         if delays_by_shipment.get(None):
             order_notice = _("Your order is taking longer than expected to ship. We're on it.")
@@ -748,6 +755,17 @@ def _stage_label(stage: str) -> Any:
 
 def _place(event: Any) -> str:
     return ", ".join(part for part in (event.city, event.province, event.country) if part)
+
+
+def _item(line: Any, quantity: int, *, eager: bool = False) -> dict[str, Any]:
+    """One line as the page lists it: title, units, Shopify's picture (tracking/_item.html
+    shows a neutral box of the same size when there is none)."""
+    return {
+        "title": _item_title(line),
+        "quantity": quantity,
+        "image_url": safe_url(line.image_url),
+        "eager": eager,
+    }
 
 
 def _item_title(line: Any) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import Sum
 from graphql import GraphQLError, GraphQLResolveInfo, is_non_null_type
 
+from devshop.cdn import product_image, product_image_src
 from devshop.graphql.pagination import connection
 from devshop.graphql.search import orders_search_q
 from devshop.models import (
@@ -284,6 +285,20 @@ def _total_quantity(f: DevFulfillment, _: GraphQLResolveInfo) -> int:
     return int(f.fulfillment_line_items.aggregate(n=Sum("quantity"))["n"] or 0)
 
 
+def _line_item_image(item: DevLineItem, _: GraphQLResolveInfo) -> dict[str, Any] | None:
+    # Shopify: "the image associated to the line item's variant"; the devshop's variants have
+    # none of their own, so it is the product's featured image, as Shopify falls back to.
+    return product_image(item.product)
+
+
+def _image_url(image: dict[str, Any], _: GraphQLResolveInfo, transform: Any = None) -> str:
+    """Image.url(transform: {maxWidth, maxHeight, scale}): a square picture fitting the box."""
+    transform = transform or {}
+    bounds = [b for b in (transform.get("maxWidth"), transform.get("maxHeight")) if b]
+    size = min(bounds) * max(1, int(transform.get("scale") or 1)) if bounds else None
+    return product_image_src(image["_product"], size=size)
+
+
 def _legacy(obj: Any, _: GraphQLResolveInfo) -> str:
     return str(obj.shopify_id)
 
@@ -362,7 +377,9 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
             li.price - li.total_discount / max(1, li.quantity), li.order
         ),
         "totalDiscountSet": lambda li, _: money_bag(li.total_discount, li.order),
+        "image": _line_item_image,
     },
+    "Image": {"url": _image_url},
     "Fulfillment": {
         "id": _id("Fulfillment"),
         "legacyResourceId": _legacy,

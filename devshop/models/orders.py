@@ -58,6 +58,12 @@ class DevProduct(models.Model):
     product_type = models.CharField(max_length=255, blank=True)
     # Comma-separated, as Shopify's REST payloads spell tags.
     tags = models.TextField(blank=True)
+    # The product's featured image, which Shopify gives line items of its variants
+    # (LineItem.image). Empty: the picture the devshop draws for it (devshop.cdn), so the demo
+    # shows real images; set: that URL as given (a test's stand-in for Shopify's CDN).
+    image_url = models.CharField(max_length=1024, blank=True)
+    # False: the merchant uploaded no image (LineItem.image is null).
+    has_image = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

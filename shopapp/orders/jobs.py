@@ -2,6 +2,8 @@
 
 ``orders_reconcile_all_job`` runs from cron every 5 minutes (shopapp.cron) and fans out one
 ``orders_reconcile_job`` task per shop that can be called.
+
+``order_line_images_refresh_job`` reads a new order's line pictures (shopapp.orders.images).
 """
 
 import logging
@@ -9,7 +11,8 @@ import logging
 from shopapp.admin_api.client import AdminApiUnauthorized
 from shopapp.background.queue import Queues
 from shopapp.background.services import task_defer
-from shopapp.models import Shop
+from shopapp.models import Order, Shop
+from shopapp.orders.images import order_line_images_refresh
 from shopapp.orders.reconcile import orders_reconcile
 
 logger = logging.getLogger(__name__)
@@ -60,3 +63,25 @@ def orders_reconcile_all_job() -> int:
         )
     logger.info("orders.reconcile.enqueued", extra={"shops": len(shops)})
     return len(shops)
+
+
+def order_line_images_refresh_job(order_id: int) -> int:
+    """Store the order's line pictures; network/5xx/throttle errors propagate so RQ retries."""
+    from shopapp.auth.services import ShopTokenUnavailable
+
+    order = Order.objects.select_related("shop").filter(pk=order_id).first()
+    if order is None or not order.shop.is_active or order.shop.needs_reauth:
+        return 0
+    try:
+        return order_line_images_refresh(shop=order.shop, order=order)
+    except ShopTokenUnavailable as exc:
+        logger.warning(
+            "orders.line_images.no_token",
+            extra={"shop": order.shop.myshopify_domain, "reason": exc.reason},
+        )
+        return 0
+    except AdminApiUnauthorized:
+        logger.warning(
+            "orders.line_images.unauthorized", extra={"shop": order.shop.myshopify_domain}
+        )
+        return 0

@@ -20,6 +20,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from shopapp.models import LineItem, LineItemReplacement, Order, OrderEvent, Shop
+from shopapp.orders.images import order_line_images_defer
 from shopapp.payloads import payload_int as _int_or_none
 from shopapp.subscribers import ORDER_CHANGED, OrderChanged, subscribers_notify
 
@@ -186,11 +187,13 @@ def _line_item_fields(item: dict) -> dict[str, Any]:
 _LINE_ITEM_UPDATE_FIELDS = tuple(_line_item_fields({}).keys())
 
 
-def _line_items_sync(*, shop: Shop, order: Order, items: list[dict]) -> None:
+def _line_items_sync(*, shop: Shop, order: Order, items: list[dict]) -> int:
     """Upsert the payload's line items; ones gone from the payload are kept at zero quantity.
+    Returns how many lines are new.
 
     Kept rather than deleted: returns and shipments may point at a line item that an order
-    edit later removed, and the timeline should still name it.
+    edit later removed, and the timeline should still name it. ``image_url`` is not the
+    payload's (it has none): shopapp.orders.images reads it, and nothing here overwrites it.
     """
     existing = {li.shopify_id: li for li in LineItem.objects.filter(order=order)}
     seen: set[int] = set()
@@ -219,6 +222,7 @@ def _line_items_sync(*, shop: Shop, order: Order, items: list[dict]) -> None:
         LineItem.objects.bulk_create(to_create)
     if to_update:
         LineItem.objects.bulk_update(to_update, _LINE_ITEM_UPDATE_FIELDS)
+    return len(to_create)
 
 
 def order_event_record(
@@ -357,6 +361,13 @@ def _order_changed(
     )
 
 
+def _line_images_read_later(*, shop: Shop, order: Order, new_lines: int) -> None:
+    # The webhooks carry no pictures: lines the mirror has not seen before are read from the
+    # Admin API in the background (a cancelled order is shown to nobody new).
+    if new_lines and order.cancelled_at is None:
+        order_line_images_defer(shop=shop, order=order)
+
+
 def order_upsert(*, shop: Shop, payload: dict, source: str) -> Order | None:
     """Create or update the mirror of one order from Shopify's REST-shaped order payload.
 
@@ -382,7 +393,10 @@ def order_upsert(*, shop: Shop, payload: dict, source: str) -> Order | None:
                 # Another worker created it between our read and our insert: update it instead.
                 order = Order.objects.select_for_update().get(shop=shop, shopify_id=shopify_id)
             else:
-                _line_items_sync(shop=shop, order=order, items=payload.get("line_items") or [])
+                created = _line_items_sync(
+                    shop=shop, order=order, items=payload.get("line_items") or []
+                )
+                _line_images_read_later(shop=shop, order=order, new_lines=created)
                 recorded = _status_events(shop=shop, order=order, before=None, source=source)
                 _order_changed(
                     shop=shop, order=order, is_new=True, recorded=recorded, source=source
@@ -418,7 +432,8 @@ def order_upsert(*, shop: Shop, payload: dict, source: str) -> Order | None:
         for name, value in fields.items():
             setattr(order, name, value)
         order.save()
-        _line_items_sync(shop=shop, order=order, items=payload.get("line_items") or [])
+        created = _line_items_sync(shop=shop, order=order, items=payload.get("line_items") or [])
+        _line_images_read_later(shop=shop, order=order, new_lines=created)
         recorded = _status_events(shop=shop, order=order, before=before, source=source)
         changed = [name for name in _TRACKED_FIELDS if before[name] != getattr(order, name)]
         if changed and not recorded:

@@ -126,6 +126,8 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
         "sku",
         "vendor",
         "fulfillment_status",
+        # The product's picture on Shopify's CDN: the catalogue's, not the shopper's.
+        "image_url",
     ),
     "shopapp.OrderEvent": ("kind", "source", "dedupe_key"),
     "shopapp.OAuthState": ("state", "shop_domain"),

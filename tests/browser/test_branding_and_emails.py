@@ -176,6 +176,21 @@ def test_the_designed_email_holds_at_both_widths_in_light_and_dark(app, browser,
         card = page.locator(".em-card").first
         expected = "rgb(28, 28, 30)" if scheme == "dark" else "rgb(255, 255, 255)"
         expect(card).to_have_css("background-color", expected)
+        # each item's picture, loaded, in its 64 px box beside the title
+        images = page.locator('img[width="64"][height="64"]')
+        expect(images).to_have_count(2)
+        for i in range(2):
+            page.wait_for_function(
+                "(img) => img.complete && img.naturalWidth > 0", arg=images.nth(i).element_handle()
+            )
+            box = images.nth(i).bounding_box()
+            assert box is not None
+            assert (round(box["width"]), round(box["height"])) == (64, 64)
+        # the predicted estimate as the page shows it: the range of days and its basis
+        expect(page.get_by_text("March 3 – March 5").first).to_be_visible()
+        expect(
+            page.get_by_text("Based on 240 deliveries to Ontario by DHL Express").first
+        ).to_be_visible()
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(
             path=str(ARTIFACTS / f"email-shipped-{scheme}-{viewport}.png"), full_page=True

@@ -395,3 +395,88 @@ def test_without_javascript_the_tracking_number_is_plain_selectable_text(store, 
         assert numbers.first.evaluate("n => getComputedStyle(n).userSelect") in {"all", "auto"}
     finally:
         context.close()
+
+
+LINE_IMAGES = """
+query($id: ID!) { order(id: $id) { lineItems(first: 5) { nodes {
+  title image { url(transform: {maxWidth: 128, maxHeight: 128}) } } } } }"""
+
+
+@pytest.mark.parametrize("viewport", ["desktop", "phone"])
+def test_each_item_shows_its_picture_without_shifting_the_page(store, browser, viewport):
+    from shopapp.admin_api.client import AdminApiClient
+    from tests.browser.test_insights_page import VITALS
+
+    # given an order whose two products the store pictures (served by the devshop as Shopify's
+    # CDN serves them), and a third line without a picture
+    devshop, shop = store
+    grant = devshop.client.app_install_with_token(shop.myshopify_domain)
+    (store_order,) = devshop.client.orders_create(shop.myshopify_domain, count=1, line_items=2)
+    api = AdminApiClient(shop.myshopify_domain, grant["access_token"])
+    nodes = api.execute(LINE_IMAGES, {"id": f"gid://shopify/Order/{store_order}"})["order"][
+        "lineItems"
+    ]["nodes"]
+    assert all(n["image"]["url"].startswith(devshop.base_url) for n in nodes)
+    order = make_order(shop, 1002, fulfillment_status="partial")
+    lines = [make_line_item(order, n["title"], 1, image_url=n["image"]["url"]) for n in nodes] + [
+        make_line_item(order, "Gift wrap", 1)
+    ]
+    make_shipment(
+        order,
+        stage=Stage.IN_TRANSIT,
+        items=[(lines[0], 1), (lines[2], 1)],
+        estimated_delivery_at=datetime(2026, 3, 7, 12, 0, tzinfo=UTC),
+    )
+    phone = viewport == "phone"
+    context = browser.new_context(
+        viewport=PHONE if phone else {"width": 1280, "height": 860}, is_mobile=phone
+    )
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    context.route(OFF_MACHINE, lambda route: route.abort())
+    page = context.new_page()
+    try:
+        # when the shopper opens the order's page
+        page.goto(track_url(devshop, shop, f"track/{tracking_link_token(order)}"))
+        expect(page.get_by_role("heading", name="Order #1002", level=1)).to_be_visible()
+
+        # then each pictured item shows its picture, loaded, in a fixed 56 px box
+        images = page.locator("img.pp-items__image")
+        expect(images).to_have_count(2)
+        for i in range(2):
+            image = images.nth(i)
+            image.scroll_into_view_if_needed()
+            expect(image).to_have_attribute("width", "56")
+            page.wait_for_function(
+                "(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle()
+            )
+            assert image.evaluate("(img) => img.naturalWidth") == 128
+            box = image.bounding_box()
+            assert box is not None
+            assert (round(box["width"]), round(box["height"])) == (56, 56)
+        # the first parcel's picture loads at once, the one not shipped yet lazily
+        expect(page.locator("section.pp-shipment img.pp-items__image")).to_have_attribute(
+            "loading", "eager"
+        )
+        expect(page.locator("section.pp-items img.pp-items__image")).to_have_attribute(
+            "loading", "lazy"
+        )
+        # and the line without a picture a neutral box of the same size
+        none = page.locator(".pp-items__image--none")
+        expect(none).to_have_count(1)
+        box = none.bounding_box()
+        assert box is not None
+        assert (round(box["width"]), round(box["height"])) == (56, 56)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"tracking-images-{viewport}.png"), full_page=True)
+        assert _axe_violations(page) + _axe_violations(page, ".pp-track") == []
+
+        # and the page loads fast and without layout shift, pictures included
+        page.goto(track_url(devshop, shop, f"track/{tracking_link_token(order)}"))
+        expect(page.get_by_role("heading", name="Order #1002", level=1)).to_be_visible()
+        vitals = page.evaluate(VITALS)
+        assert 0 < vitals["lcp"] <= 1000, vitals
+        assert vitals["cls"] <= 0.05, vitals
+        if phone:
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    finally:
+        context.close()

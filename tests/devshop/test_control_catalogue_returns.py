@@ -1,12 +1,15 @@
-"""Control API: a product's tags and type edited as in the merchant's admin (read back through
-the Admin API), and a return's money as the merchant's admin shows it (what returnProcess
-refunded, issued as store credit), which the returns tests check instead of what was sent."""
+"""Control API: a product's tags, type and picture edited as in the merchant's admin (read back
+through the Admin API, the picture from the devshop's stand-in CDN), and a return's money as
+the merchant's admin shows it (what returnProcess refunded, issued as store credit), which the
+returns tests check instead of what was sent."""
 
+import io
 import uuid
 from decimal import Decimal
 
 import pytest
 import requests
+from PIL import Image
 
 from shopapp.admin_api.client import AdminApiClient
 
@@ -61,6 +64,8 @@ def test_product_tags_and_type_are_edited_as_the_admin_api_reads_them(devshop):
         "id": product_id,
         "tags": ["Summer", "Final-Sale"],
         "product_type": "Underwear",
+        "has_image": True,
+        "image_url": "",
     }
     assert (first["tags"], first["productType"]) == (["Summer", "Final-Sale"], "Underwear")
     assert (second["tags"], second["productType"]) == ([], "Underwear")
@@ -83,6 +88,77 @@ def test_product_edit_is_refused_for_another_shop_or_without_fields(devshop):
     assert theirs.status_code == 404
     assert (empty.status_code, not_text.status_code) == (400, 400)
     assert api.execute(PRODUCT, {"id": product_gid})["product"] == before
+
+
+IMAGE = """
+query($id: ID!) { order(id: $id) { lineItems(first: 5) { nodes {
+  product { id } image { altText width height url(transform: {maxWidth: 96, maxHeight: 128}) }
+} } } }"""
+
+
+def _line_image(api, order_id: int) -> dict:
+    node = api.execute(IMAGE, {"id": f"gid://shopify/Order/{order_id}"})["order"]["lineItems"][
+        "nodes"
+    ][0]
+    return node
+
+
+def test_a_line_items_picture_is_the_products_served_as_shopifys_cdn_serves_it(devshop):
+    # given an order's product
+    domain, api = installed(devshop)
+    (order_id,) = devshop.client.orders_create(domain, line_items=1)
+    node = _line_image(api, order_id)
+    product_id = int(node["product"]["id"].rsplit("/", 1)[-1])
+
+    # then its line item's image is the product's, transformed to fit the box asked for
+    image = node["image"]
+    assert (image["width"], image["height"]) == (800, 800)
+    assert image["altText"]
+    url = f"{devshop.base_url}/cdn/products/{product_id}.png?width=96&height=96"
+    assert image["url"] == url
+    picture = requests.get(url, timeout=10)
+    assert picture.status_code == 200
+    assert picture.headers["Content-Type"] == "image/png"
+    assert Image.open(io.BytesIO(picture.content)).size == (96, 96)
+
+    # when the merchant removes the picture, then points it at their own CDN
+    devshop.client.product_update(domain, product_id, has_image=False)
+    removed = _line_image(api, order_id)["image"]
+    gone = requests.get(url, timeout=10)
+    cdn = "https://cdn.shopify.example/s/files/1/jacket.png"
+    devshop.client.product_update(domain, product_id, has_image=True, image_url=cdn)
+    elsewhere = _line_image(api, order_id)["image"]
+
+    # then the Admin API has no image, then that one
+    assert removed is None
+    assert gone.status_code == 404
+    assert elsewhere["url"] == cdn
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"has_image": "no"},
+        {"image_url": "javascript:alert(1)"},
+        {"image_url": ["https://cdn.example/a.png"]},
+    ],
+)
+def test_a_picture_edit_that_is_not_one_is_refused(devshop, body):
+    domain, api = installed(devshop)
+    (order_id,) = devshop.client.orders_create(domain, line_items=1)
+    before = _line_image(api, order_id)
+    product_id = int(before["product"]["id"].rsplit("/", 1)[-1])
+
+    answer = control(devshop, f"shops/{domain}/products/{product_id}", json=body)
+
+    assert answer.status_code == 400
+    assert _line_image(api, order_id) == before
+
+
+def test_the_cdn_serves_no_picture_it_does_not_have(devshop):
+    assert requests.get(f"{devshop.base_url}/cdn/products/1.png", timeout=10).status_code == 404
+    not_an_id = requests.get(f"{devshop.base_url}/cdn/products/x.png", timeout=10)
+    assert not_an_id.status_code == 404
 
 
 @pytest.mark.parametrize("settle", ["refund", "store credit"])

@@ -7,12 +7,17 @@ by Shopify's fulfillment id: the wrong id across the tracking → notifications 
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from notifications.models import Message, Sequence
+from shopapp.orders.images import order_line_images_defer
 from tests.journeys.conftest import Journey, html_of, text_of
+from tracking.estimates import delivery_estimate_predict
+from tracking.models import DeliveryStat, Shipment
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.journey]
 
@@ -180,3 +185,65 @@ def test_a_cancelled_order_gets_the_cancellation_and_nothing_that_was_pending(jo
     kinds = [kind for kind, _ in journey.timeline(order)]
     assert "order.cancelled" in kinds
     assert "notification.cancelled" in kinds
+
+
+def test_the_email_shows_each_items_picture_and_a_predicted_estimate_with_its_basis(journey):
+    # given a shop whose 240 Royal Mail parcels to the UK took 1 to 3 days (Royal Mail gives
+    # Shopify no estimate, so the app predicts one from this history)
+    DeliveryStat.objects.create(
+        shop=journey.shop,
+        carrier="Royal Mail",
+        country_code="GB",
+        deliveries=240,
+        days_p10=1.0,
+        days_p50=2.0,
+        days_p90=3.0,
+        computed_at=timezone.now(),
+    )
+    # and an order to the UK whose product picture is on Shopify's CDN (https)
+    (order_id,) = journey.client.orders_create(
+        journey.domain,
+        count=1,
+        email=SHOPPER,
+        customer_locale="en",
+        country_code="GB",
+        financial_status="PAID",
+        line_items=1,
+    )
+    journey.pump()
+    order = journey.order(order_id)
+    (line,) = order.line_items.all()
+    cdn = "https://cdn.shopify.example/s/files/1/0001/products/hoodie.png?width=128&height=128"
+    journey.client.product_update(journey.domain, line.product_id, image_url=cdn)
+    order_line_images_defer(shop=journey.shop, order=order)
+    journey.work()
+    line.refresh_from_db()
+    assert line.image_url == cdn
+
+    # when it ships with Royal Mail
+    (parcel,) = journey.client.order_fulfil(journey.domain, order_id, carrier="Royal Mail")
+    journey.pump()
+    journey.send_due()
+
+    # then the email shows the item's picture, sized, inside the items table
+    (email,) = journey.emails_to(SHOPPER)
+    html, text = html_of(email), text_of(email).replace("\r\n", "\n")
+    (img,) = re.findall(r"<img src=\"https://cdn\.shopify\.example/[^>]*>", html)
+    assert img.startswith(
+        '<img src="https://cdn.shopify.example/s/files/1/0001/products/hoodie.png'
+        '?width=128&amp;height=128" width="64" height="64" alt=""'
+    )
+    # and the estimate as the page shows it: a range of days and how it was made
+    shipment = Shipment.objects.get(shop=journey.shop, fulfillment_id=int(parcel["id"]))
+    estimate = delivery_estimate_predict(shop=journey.shop, shipment=shipment)
+    assert estimate is not None
+    assert estimate.earliest < estimate.latest
+    first, last = estimate.earliest, estimate.latest
+    days = f"{first:%B} {first.day} – {last:%B} {last.day}"
+    basis = "Based on 240 deliveries to United Kingdom by Royal Mail"
+    assert days in html
+    assert basis in html
+    # and the plain-text part says the same, in order, without markup
+    assert f"Estimated delivery: {days}\n{basis}\n" in text
+    assert f"({basis})" in text
+    assert "<" not in text

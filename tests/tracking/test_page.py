@@ -1333,6 +1333,56 @@ def test_before_anything_ships_the_items_are_listed_once(client):
     assert _headline(html) == ""
 
 
+_IMG = re.compile(r"<img [^>]*>")
+
+
+def test_each_item_shows_its_picture_sized_and_a_box_when_it_has_none(client):
+    # given a parcel with a shoe (Shopify's picture) and socks (no picture), a tent not sent
+    shop = make_shop()
+    order = make_order(shop, 7010)
+    cdn = "https://cdn.shopify.com/s/files/1/0001/products/shoe.png?width=128&height=128"
+    shoe = make_line_item(order, "Trail shoe", image_url=cdn)
+    socks = make_line_item(order, "Wool socks")
+    make_line_item(order, "Tent", image_url="https://cdn.shopify.com/s/files/1/tent.png")
+    make_shipment(order, items=[(shoe, 1), (socks, 1)])
+
+    html = _link_page(client, order)
+
+    # then the shoe's picture is there with its box fixed (no layout shift) and loaded at once
+    # (the first parcel), the tent's lazily (below the fold on a phone)
+    images = _IMG.findall(html)
+    assert images == [
+        '<img class="pp-items__image" src="https://cdn.shopify.com/s/files/1/0001/products/'
+        'shoe.png?width=128&amp;height=128" width="56" height="56" alt="" loading="eager" '
+        'decoding="async">',
+        '<img class="pp-items__image" src="https://cdn.shopify.com/s/files/1/tent.png" '
+        'width="56" height="56" alt="" loading="lazy" decoding="async">',
+    ]
+    # the socks get a neutral box of the same size, hidden from screen readers
+    socks_row = re.search(r'<li class="pp-items__item">((?:(?!</li>).)*Wool socks)', html)
+    assert socks_row is not None
+    assert '<span class="pp-items__image pp-items__image--none" aria-hidden="true">' in (
+        socks_row.group(1)
+    )
+    # the picture is decorative (alt=""): the title beside it names the item
+    shoe_row = re.search(r'<li class="pp-items__item">((?:(?!</li>).)*)</li>', html)
+    assert shoe_row is not None
+    assert "Trail shoe" in shoe_row.group(1)
+
+
+def test_a_picture_url_that_is_not_http_is_never_rendered(client):
+    # given a line whose stored URL was forged (the model would refuse it on full_clean)
+    shop = make_shop()
+    order = make_order(shop, 7011)
+    make_line_item(order, "Tent", image_url="javascript:alert(1)")
+
+    html = _link_page(client, order)
+
+    assert "javascript:" not in html
+    assert _IMG.findall(html) == []
+    assert "pp-items__image--none" in html
+
+
 def test_the_carriers_link_and_a_copy_button_go_with_each_number(client):
     shop = make_shop()
     order = make_order(shop, 7008)

@@ -127,6 +127,22 @@ def test_a_new_scan_through_the_webhook_service_shows_at_once(client):
     assert "With the driver in Lyon" in body(_page(client, order))
 
 
+def test_a_picture_read_after_the_page_was_cached_shows_at_once(client):
+    # given a cached page whose item has no picture yet
+    shop = make_shop()
+    order = make_order(shop)
+    line = make_line_item(order, "Trail shoe")
+    make_shipment(order, items=[(line, 1)])
+    assert "<img " not in _cached_page(client, order)
+
+    # when the background read stores it (shopapp.orders.images writes with bulk_update)
+    line.image_url = "https://cdn.shopify.com/s/files/1/shoe.png"
+    LineItem.objects.bulk_update([line], ["image_url"])
+
+    # then the page shows it
+    assert 'src="https://cdn.shopify.com/s/files/1/shoe.png"' in body(_page(client, order))
+
+
 def test_a_scan_withdrawn_by_the_merchant_disappears_at_once(client):
     shop = make_shop()
     order = order_create(shop)
