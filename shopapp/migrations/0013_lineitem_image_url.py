@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('shopapp', '0011_order_shipping_method'),
+        ('shopapp', '0012_shopbranding_follows_theme'),
     ]
 
     operations = [

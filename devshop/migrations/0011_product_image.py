@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('devshop', '0009_devshop_admin_api_requests'),
+        ('devshop', '0010_devtheme'),
     ]
 
     operations = [
