@@ -25,6 +25,9 @@ from shopapp.storefront.lookup import (
 MAX_TRACKING_NUMBER_LENGTH = 40
 MAX_CONTACT_LENGTH = 254  # RFC 5321's longest forward path, more than any phone number
 
+# tracking.problems.DESCRIPTION_MAX_LENGTH (the service checks it again).
+PROBLEM_DESCRIPTION_MAX_LENGTH = 2000
+
 _TRACKING_NUMBER_RE = re.compile(r"^[A-Z0-9]{4,40}$")
 
 
@@ -76,3 +79,30 @@ class TrackingNumberForm(forms.Form):
         if not _TRACKING_NUMBER_RE.fullmatch(value):
             raise forms.ValidationError(_("Enter the tracking number as the carrier shows it."))
         return value
+
+
+class ProblemReportForm(forms.Form):
+    """A shopper's report about one parcel (tracking.problems.problem_report_from_shopper
+    decides whether the parcel allows the kind)."""
+
+    shipment = forms.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        error_messages={"required": _("Choose the shipment the problem is about.")},
+    )
+    kind = forms.ChoiceField(
+        choices=[("not_received", ""), ("damaged", ""), ("wrong_item", "")],
+        error_messages={
+            "required": _("Choose what went wrong."),
+            "invalid_choice": _("Choose what went wrong."),
+        },
+    )
+    description = forms.CharField(
+        required=False,
+        max_length=PROBLEM_DESCRIPTION_MAX_LENGTH,
+        strip=True,
+        error_messages={
+            "max_length": _("Please describe the problem in at most %(limit_value)d characters.")
+        },
+    )
+    form_token = forms.CharField(required=False, max_length=512)

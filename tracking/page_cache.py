@@ -4,11 +4,11 @@
                                                                  ─▶ miss: load, render, store
 
 The key holds every input of the page: the order and its ``version`` (PostgreSQL triggers bump
-it on any change to the order, its line items, shipments, their items and events, or its
-delays: shopapp migration 0007, tracking 0003), the shop's settings and name and timezone, the
-language, the explicit ``locale`` and the link base. A change to any of them is a new key, so
-a page is never served stale; old entries expire after ``TRACKING_PAGE_CACHE_SECONDS``
-(600; 0 turns the cache off).
+it on any change to the order, its line items, shipments, their items and events, its delays
+or its problem cases: shopapp migration 0007, tracking 0003 and 0009), the shop's settings
+and name and timezone, the language, the explicit ``locale`` and the link base. A change to
+any of them is a new key, so a page is never served stale; old entries expire after
+``TRACKING_PAGE_CACHE_SECONDS`` (600; 0 turns the cache off).
 ``PAGE_FORMAT`` is bumped when the page's code or templates change in a way a deploy must not
 mix with pages rendered before.
 
@@ -34,7 +34,7 @@ from tracking.models import TrackingSettings
 
 logger = logging.getLogger(__name__)
 
-PAGE_FORMAT = 2
+PAGE_FORMAT = 3
 DEFAULT_SECONDS = 600
 # A cache that does not answer within this is skipped: rendering is the fallback.
 REDIS_TIMEOUT_S = 0.5

@@ -395,3 +395,66 @@ def test_without_javascript_the_tracking_number_is_plain_selectable_text(store, 
         assert numbers.first.evaluate("n => getComputedStyle(n).userSelect") in {"all", "auto"}
     finally:
         context.close()
+
+
+PROBLEM_WORDS = {
+    "en": ("Report a problem with this shipment", "It arrived damaged", "Tell us more (optional)",
+           "Send report", "Problem reported: Arrived damaged"),
+    "es": ("Comunicar un problema con este envío", "Llegó dañado", "Cuéntanos más (opcional)",
+           "Enviar aviso", "Problema comunicado: Llegó dañado"),
+    "fr": ("Signaler un problème avec cet envoi", "Il est arrivé endommagé",
+           "Dites-nous en plus (facultatif)", "Envoyer le signalement",
+           "Problème signalé : Arrivé endommagé"),
+    "de": ("Ein Problem mit dieser Sendung melden", "Es ist beschädigt angekommen",
+           "Erzähl uns mehr (optional)", "Meldung senden",
+           "Problem gemeldet: Beschädigt angekommen"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("language", ["en", "es", "fr", "de"])
+def test_a_shopper_reports_a_damaged_parcel_on_a_phone(store, phone_page, language):
+    from tracking.models import ProblemCase
+
+    devshop, shop = store
+    order = a_shipped_order(shop)
+    offer, damaged, more, send, reported = PROBLEM_WORDS[language]
+    page = phone_page
+    url = track_url(devshop, shop, "track/" + tracking_link_token(order)) + f"?locale={language}"
+
+    # Given the order's page on a phone: the delivered parcel offers the report, folded away,
+    # and the one still out for delivery (on time) offers none,
+    page.goto(url)
+    shipments = page.locator("section.pp-shipment")
+    expect(shipments.nth(0).locator("summary", has_text=offer)).to_be_visible()
+    expect(shipments.nth(1).locator("summary")).to_have_count(0)
+
+    # when the shopper opens it, picks "arrived damaged" and writes a line, by touch,
+    shipments.nth(0).locator("summary", has_text=offer).tap()
+    page.get_by_label(damaged).check()
+    page.get_by_label(more).fill("The sole came off the left shoe.")
+    assert _axe_violations(page, ".pp-track") == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(
+        path=str(ARTIFACTS / f"tracking-problem-form-phone-{language}.png"), full_page=True
+    )
+    page.get_by_role("button", name=send).tap()
+
+    # then the same page (its own link, at the parcel) confirms it in their language,
+    expect(page.get_by_role("status").filter(has_text=reported)).to_be_visible()
+    assert "#pp-problem-" in page.url
+    assert tracking_link_token(order).split(":")[0] in page.url
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert _axe_violations(page) + _axe_violations(page, ".pp-track") == []
+    page.screenshot(
+        path=str(ARTIFACTS / f"tracking-problem-reported-phone-{language}.png"), full_page=True
+    )
+    # and one case is open for that parcel, in the shopper's words; a reload adds nothing
+    page.reload()
+    expect(page.get_by_role("status").filter(has_text=reported)).to_be_visible()
+    case = ProblemCase.objects.get(order=order)
+    assert (case.kind, case.reported_by, case.description) == (
+        "damaged",
+        "shopper",
+        "The sole came off the left shoe.",
+    )
