@@ -24,7 +24,13 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
 }
 NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "notifications.Sequence": ("key", "name", "trigger", "extra_triggers"),
-    "notifications.SequenceStep": ("delay_from", "channel", "template_key", "conditions"),
+    "notifications.SequenceStep": (
+        "delay_from",
+        "channel",
+        "template_key",
+        "conditions",
+        "audience",
+    ),
     # The merchant's own copy (Liquid); shopper data only reaches it when rendered.
     "notifications.MessageTemplate": (
         "key",
