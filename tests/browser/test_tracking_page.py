@@ -421,24 +421,27 @@ def test_a_shopper_reports_a_damaged_parcel_on_a_phone(store, phone_page, langua
     page = phone_page
     url = track_url(devshop, shop, "track/" + tracking_link_token(order)) + f"?locale={language}"
 
-    # Given the order's page on a phone: the delivered parcel offers the report, folded away,
-    # and the one still out for delivery (on time) offers none,
+    # Given the order's page on a phone: the delivered parcel offers the report, folded away;
+    # the one still out for delivery, days past its estimate, only "not received",
     page.goto(url)
     shipments = page.locator("section.pp-shipment")
     expect(shipments.nth(0).locator("summary", has_text=offer)).to_be_visible()
-    expect(shipments.nth(1).locator("summary")).to_have_count(0)
+    expect(shipments.nth(0).locator("input[name=kind]")).to_have_count(3)
+    expect(shipments.nth(1).locator("input[name=kind]")).to_have_count(1)
+    expect(shipments.nth(1).locator("input[name=kind]")).to_have_value("not_received")
 
     # when the shopper opens it, picks "arrived damaged" and writes a line, by touch,
-    shipments.nth(0).locator("summary", has_text=offer).tap()
-    page.get_by_label(damaged).check()
-    page.get_by_label(more).fill("The sole came off the left shoe.")
+    first = shipments.nth(0)
+    first.locator("summary", has_text=offer).tap()
+    first.get_by_label(damaged).check()
+    first.get_by_label(more).fill("The sole came off the left shoe.")
     assert _axe_violations(page, ".pp-track") == []
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(
         path=str(ARTIFACTS / f"tracking-problem-form-phone-{language}.png"), full_page=True
     )
-    page.get_by_role("button", name=send).tap()
+    first.get_by_role("button", name=send).tap()
 
     # then the same page (its own link, at the parcel) confirms it in their language,
     expect(page.get_by_role("status").filter(has_text=reported)).to_be_visible()
