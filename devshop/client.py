@@ -97,6 +97,10 @@ class DevshopClient:
         path = f"/_devshop/shops/{myshopify_domain}/products/{product_id}"
         return self._post(path, {k: v for k, v in fields.items() if v is not None})
 
+    def product_status_set(self, myshopify_domain: str, product_id: int, status: str) -> Any:
+        path = f"/_devshop/shops/{myshopify_domain}/products/{product_id}/status"
+        return self._post(path, {"status": status})
+
     def admin_api_fail_next(
         self, count: int, *, status: int = 503, retry_after: float | None = None
     ) -> None:

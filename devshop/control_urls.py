@@ -19,6 +19,7 @@ urlpatterns = [
     path("shops/<str:shop>/orders/<int:order_id>", control.order_update),
     path("shops/<str:shop>/variants/<int:variant_id>", control.variant_update),
     path("shops/<str:shop>/products/<int:product_id>", control.product_update),
+    path("shops/<str:shop>/products/<int:product_id>/status", control.product_status_set),
     # The store's life (devshop.simulation, devshop.returns).
     path("shops/<str:shop>/orders/<int:order_id>/fulfil", control_simulation.order_fulfil),
     path("shops/<str:shop>/orders/<int:order_id>/state", control_simulation.order_state_view),

@@ -14,7 +14,7 @@ from django.db.models import Sum
 from graphql import GraphQLError, GraphQLResolveInfo, is_non_null_type
 
 from devshop.graphql.pagination import connection
-from devshop.graphql.search import orders_search_q
+from devshop.graphql.search import orders_search_q, products_search_q
 from devshop.models import (
     DevCustomer,
     DevFulfillment,
@@ -132,6 +132,54 @@ def resolve_product(_: Any, info: GraphQLResolveInfo, id: str) -> DevProduct | N
     if numeric is None:
         return None
     return DevProduct.objects.filter(shop=_shop(info), shopify_id=numeric).first()
+
+
+PRODUCT_SORT_FIELDS = {
+    "CREATED_AT": "created_at",
+    "ID": "shopify_id",
+    "TITLE": "title",
+    "UPDATED_AT": "updated_at",
+}
+
+
+def resolve_products(
+    _: Any,
+    info: GraphQLResolveInfo,
+    sortKey: str = "ID",  # noqa: N803 - GraphQL argument names
+    query: str | None = None,
+    reverse: bool = False,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    **_ignored: Any,
+) -> dict[str, Any]:
+    qs = DevProduct.objects.filter(shop=_shop(info)).filter(products_search_q(query))
+    return connection(
+        qs,
+        sort_field=PRODUCT_SORT_FIELDS[sortKey],
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        reverse=reverse,
+    )
+
+
+def _online_store_url(product: DevProduct, info: GraphQLResolveInfo) -> str | None:
+    # Shopify: the product's page on the online store, null unless it is published there.
+    if product.status != "ACTIVE":
+        return None
+    return f"https://{_shop(info).myshopify_domain}/products/{product.handle}"
+
+
+def _price_range(product: DevProduct, info: GraphQLResolveInfo) -> dict[str, Any]:
+    prices = [v.price for v in DevVariant.objects.filter(product=product)] or [Decimal("0")]
+    currency = _shop(info).currency_code
+    return {
+        "minVariantPrice": _money(min(prices), currency),
+        "maxVariantPrice": _money(max(prices), currency),
+    }
 
 
 def resolve_product_variant(
@@ -298,6 +346,7 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "order": resolve_order,
         "orders": resolve_orders,
         "product": resolve_product,
+        "products": resolve_products,
         "productVariant": resolve_product_variant,
     },
     "Shop": {
@@ -344,6 +393,10 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "legacyResourceId": _legacy,
         "tags": lambda p, _: _tags(p.tags),
         "variants": _variants,
+        "onlineStoreUrl": _online_store_url,
+        "priceRangeV2": _price_range,
+        # The devshop keeps no media: null, as for a product without any.
+        "featuredMedia": lambda _p, _info: None,
     },
     "ProductVariant": {
         "id": _id("ProductVariant"),

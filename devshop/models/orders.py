@@ -58,6 +58,8 @@ class DevProduct(models.Model):
     product_type = models.CharField(max_length=255, blank=True)
     # Comma-separated, as Shopify's REST payloads spell tags.
     tags = models.TextField(blank=True)
+    # Product.status (ProductStatus): only ACTIVE products are on the online store.
+    status = models.CharField(max_length=16, default="ACTIVE")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
