@@ -65,6 +65,11 @@ def _prefix() -> str:
     return "storefront:" + hashlib.sha256(named.encode()).hexdigest()[:12] + ":"
 
 
+def cache_prefix() -> str:
+    """This database's prefix for storefront keys in Redis (tracking.suggestions too)."""
+    return _prefix()
+
+
 def page_cache_enabled() -> bool:
     return connection.vendor == "postgresql" and _seconds() > 0
 
@@ -86,9 +91,11 @@ def order_page_key(
     language: str,
     explicit_locale: str,
     proxy_base: str,
+    suggestions_digest: str = "",
 ) -> str:
     """``branding`` is the page's look as rendered (the tracking settings and the shop's
-    brand: colours, logo, contact, footer), a frozen dataclass whose repr holds every field."""
+    brand: colours, logo, contact, footer), a frozen dataclass whose repr holds every field.
+    ``suggestions_digest``: the "you may also like" list shown (tracking.suggestions)."""
     shop_part = hashlib.sha256(
         f"{shop.name}\x1f{shop.myshopify_domain}\x1f{shop.timezone}".encode()
     ).hexdigest()[:12]
@@ -98,7 +105,7 @@ def order_page_key(
         f"tracking:order:{PAGE_FORMAT}:{shop.pk}:{order.pk}:{order.created_at.timestamp()}:"
         f"{order.version}:{shop_part}:{_settings_fingerprint(tracking_settings)}:"
         f"{hashlib.sha256(repr(branding).encode()).hexdigest()[:16]}:"
-        f"{language}:{explicit_locale}:{proxy_base}"
+        f"{language}:{explicit_locale}:{proxy_base}:{suggestions_digest}"
     )
 
 

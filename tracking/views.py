@@ -45,6 +45,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from babel import UnknownLocaleError
+from babel.numbers import format_currency
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, connection, transaction
@@ -106,6 +108,11 @@ from tracking.stages import (
     event_status_label,
     stage_is_branch,
     stage_position,
+)
+from tracking.suggestions import (
+    Suggestion,
+    product_suggestions_cached,
+    product_suggestions_for_order,
 )
 
 logger = logging.getLogger(__name__)
@@ -473,6 +480,8 @@ class _Page:
         self.branding = tracking_branding(self.settings, brand_look(shop=self.shop))
         self.client_ip = storefront_client_ip(request)
         self.explicit_locale = supported_language(request.GET.get("locale", ""))
+        # "You may also like" as kept in Redis, read once per order page (render_order).
+        self.suggestion_rows: list[dict[str, Any]] = []
         try:
             self.zone = zoneinfo.ZoneInfo(self.shop.timezone or "UTC")
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -589,6 +598,12 @@ class _Page:
         if problem is None:
             _page_view_record(shop=self.shop, order_id=order.pk)
         language = self.language(order)
+        # "You may also like": the shop's kept list (one Redis GET, no Admin API call).
+        self.suggestion_rows, digest = (
+            product_suggestions_cached(shop=self.shop)
+            if self.settings.show_product_suggestions
+            else ([], "")
+        )
         key = None
         if page_cache_enabled() and problem is None:
             key = order_page_key(
@@ -599,6 +614,7 @@ class _Page:
                 language=language,
                 explicit_locale=self.explicit_locale,
                 proxy_base=self.proxy_base,
+                suggestions_digest=digest,
             )
             cached = page_cache_get(key)
             if cached is not None:
@@ -667,11 +683,21 @@ class _Page:
             "contact": self._contact(order),
             "order_notice": order_notice,
             "return_url": self._return_url(order, shipments),
+            "suggestions": self._suggestions(order, line_items),
             "problem_form_token": problem_form_token(order),
             "problem_action": self.order_link(order),
             "problem": {},
         }
         return context
+
+    def _suggestions(self, order: Order, line_items: list[Any]) -> list[dict[str, Any]]:
+        """Up to four of the shop's products the order does not hold, priced in the page's
+        language; none for a cancelled order."""
+        if order.cancelled_at is not None:
+            return []
+        held = {int(line.product_id) for line in line_items if line.product_id}
+        chosen = product_suggestions_for_order(self.suggestion_rows, held_product_ids=held)
+        return [_suggestion_card(s, translation.get_language()) for s in chosen]
 
     def _problems_attach(
         self,
@@ -861,6 +887,19 @@ def _page_view_record(*, shop: Shop, order_id: int) -> None:
         TrackingPageView.objects.filter(shop=shop, order_id=order_id).update(
             views=F("views") + 1, last_viewed_at=now
         )
+
+
+def _suggestion_card(suggestion: Suggestion, language: str) -> dict[str, Any]:
+    try:
+        price = format_currency(suggestion.price, suggestion.currency, locale=language)
+    except (ValueError, UnknownLocaleError):
+        price = f"{suggestion.price} {suggestion.currency}"
+    return {
+        "title": suggestion.title,
+        "url": suggestion.url,
+        "image_url": suggestion.image_url,
+        "price": price,
+    }
 
 
 def _shipment_estimate(
