@@ -721,6 +721,8 @@ class _Page:
                     "kind": case.kind,
                     "label": PROBLEM_REPORTED_LABELS.get(case.kind, case.kind),
                     "date": case.created_at,
+                    # Staff may open a case on the shopper's behalf: no confirmation went out.
+                    "by_shopper": case.reported_by == ProblemCase.Reporter.SHOPPER,
                 }
                 for case in cases.get(view.pk, [])
             ]

@@ -538,3 +538,31 @@ def test_a_refused_report_is_explained_in_the_shoppers_language(client):
     response = _report(client, shop, order, shipment.pk, "lost", extra=[("locale", "fr")])
     assert response.status_code == 400
     assert "Choisissez ce qui ne va pas." in unescape(body(response))
+
+
+def test_a_case_staff_opened_shows_without_promising_a_confirmation_email(client):
+    # given support opened a "not received" case on the shopper's behalf
+    from tracking.problems import problem_case_open
+
+    shop = _shop()
+    order, shipment = _delivered_order(shop)
+    problem_case_open(
+        shop=shop,
+        order=order,
+        kind="not_received",
+        reported_by="staff",
+        shipment_id=shipment.pk,
+        user_id="42",
+    )
+    # then the page shows the open case, promises no email it did not send, and does not
+    # offer the same report again; posting it anyway adds nothing
+    html = body(_page(client, shop, order))
+    assert "Problem reported: Not received" in html
+    assert "confirmation email" not in html
+    assert _choices(html, shipment.pk) == ["damaged", "wrong_item"]
+    assert _report(client, shop, order, shipment.pk, "not_received").status_code == 303
+    assert ProblemCase.objects.filter(order=order).count() == 1
+    assert not Message.objects.filter(order=order).exists()
+    # while the shopper's own report does say a confirmation went out
+    assert _report(client, shop, order, shipment.pk, "damaged").status_code == 303
+    assert "We've also sent you a confirmation email." in unescape(body(_page(client, shop, order)))
