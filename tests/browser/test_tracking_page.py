@@ -413,10 +413,17 @@ PROBLEM_WORDS = {
 
 @pytest.mark.parametrize("language", ["en", "es", "fr", "de"])
 def test_a_shopper_reports_a_damaged_parcel_on_a_phone(store, phone_page, language):
+    from tests.tracking.test_suggestions import ShopifyAnswer, _node
     from tracking.models import ProblemCase
+    from tracking.suggestions import product_suggestions_refresh
 
     devshop, shop = store
     order = a_shipped_order(shop)
+    # "You may also like" kept for the shop (one product without a picture), so the checks
+    # below cover that section too
+    product_suggestions_refresh(
+        shop=shop, client=ShopifyAnswer([_node(901), _node(902, featuredMedia=None)])
+    )
     offer, damaged, more, send, reported = PROBLEM_WORDS[language]
     page = phone_page
     url = track_url(devshop, shop, "track/" + tracking_link_token(order)) + f"?locale={language}"
@@ -424,6 +431,7 @@ def test_a_shopper_reports_a_damaged_parcel_on_a_phone(store, phone_page, langua
     # Given the order's page on a phone: the delivered parcel offers the report, folded away;
     # the one still out for delivery, days past its estimate, only "not received",
     page.goto(url)
+    expect(page.locator(".pp-suggestion")).to_have_count(2)
     shipments = page.locator("section.pp-shipment")
     expect(shipments.nth(0).locator("summary", has_text=offer)).to_be_visible()
     expect(shipments.nth(0).locator("input[name=kind]")).to_have_count(3)
