@@ -47,8 +47,10 @@ SUGGESTIONS_TTL_SECONDS = 3 * 3600
 REDIS_TIMEOUT_S = 0.5
 MAX_TITLE_LENGTH = 255
 
-# Requested cost (shopify.dev "GraphQL Admin API rate limits"): products 2 + 12 × (1 product
-# + featuredMedia 1 + preview 1 + image 1 + priceRangeV2 1 + 2 money + variants 2 + 10) ≈ 250.
+# Requested cost (shopify.dev "GraphQL Admin API rate limits": object 1, connection 2 +
+# first × item): products 2 + 12 × (product 1 + featuredMedia 1 + preview 1 + image 1 +
+# priceRangeV2 1 + minVariantPrice 1 + variants 2 + 10 × 1) = 218, well under the 1,000-point
+# single-query limit (a test measures it against the devshop).
 PRODUCT_SUGGESTIONS_QUERY = """
 query TrackingProductSuggestions($first: Int!, $variantsFirst: Int!, $query: String!) {
   products(first: $first, query: $query, sortKey: CREATED_AT, reverse: true) {
