@@ -566,3 +566,23 @@ def test_a_case_staff_opened_shows_without_promising_a_confirmation_email(client
     # while the shopper's own report does say a confirmation went out
     assert _report(client, shop, order, shipment.pk, "damaged").status_code == 303
     assert "We've also sent you a confirmation email." in unescape(body(_page(client, shop, order)))
+
+
+def test_a_customer_redaction_erases_the_shoppers_words_everywhere(client):
+    # given a report with free text that names a neighbour and an address
+    from shopapp.privacy.services import customer_redact
+
+    shop = _shop()
+    order, shipment = _delivered_order(shop)
+    words = "Left with my neighbour Bob Smith at 12 Rue Neuve"
+    assert _report(client, shop, order, shipment.pk, "not_received", words).status_code == 303
+    assert Message.objects.filter(order=order).count() == 2
+    # when Shopify asks to erase the customer
+    customer_redact(shop=shop, customer_id=None, email="ada@example.com")
+    # then the words are gone from the case, its timeline line and both messages
+    assert ProblemCase.objects.get(order=order).description == ""
+    for message in Message.objects.filter(order=order):
+        assert words not in str(message.snapshot)
+        assert message.snapshot["news"]["type"] == "problem"
+    for event in OrderEvent.objects.filter(order=order, kind="problem.reported"):
+        assert words not in str(event.detail)
