@@ -586,3 +586,30 @@ def test_a_customer_redaction_erases_the_shoppers_words_everywhere(client):
         assert message.snapshot["news"]["type"] == "problem"
     for event in OrderEvent.objects.filter(order=order, kind="problem.reported"):
         assert words not in str(event.detail)
+
+
+def test_shops_installed_before_get_the_problem_sequence_from_the_migration():
+    # given a shop whose default sequences were installed before "problem_reported" existed
+    import importlib
+
+    from django.apps import apps
+
+    from notifications.models import Sequence
+
+    migration = importlib.import_module(
+        "notifications.migrations.0005_problem_reported_and_step_audience"
+    )
+    shop = _shop()
+    Sequence.objects.filter(shop=shop, key="problem_reported").delete()
+    bare = make_shop()  # no default sequences at all: left alone
+    # when the migration's data step runs (twice: a re-run adds nothing)
+    migration.install_problem_sequence(apps, None)
+    migration.install_problem_sequence(apps, None)
+    # then the shop has it, with the shopper's and the merchant's steps
+    sequence = Sequence.objects.get(shop=shop, key="problem_reported")
+    assert sequence.trigger == "problem_reported"
+    assert [(s.template_key, s.audience) for s in sequence.steps.order_by("position")] == [
+        ("problem_reported", "customer"),
+        ("problem_reported_merchant", "merchant"),
+    ]
+    assert not Sequence.objects.filter(shop=bare).exists()
