@@ -114,6 +114,10 @@ class DevshopClient:
         """Save colours in the published theme's editor: themes/update."""
         return self._post(f"/_devshop/shops/{myshopify_domain}/themes/main/colours", colours)
 
+    def product_status_set(self, myshopify_domain: str, product_id: int, status: str) -> Any:
+        path = f"/_devshop/shops/{myshopify_domain}/products/{product_id}/status"
+        return self._post(path, {"status": status})
+
     def admin_api_fail_next(
         self, count: int, *, status: int = 503, retry_after: float | None = None
     ) -> None:

@@ -240,6 +240,26 @@ def variant_update(request: HttpRequest, shop: str, variant_id: int) -> JsonResp
 
 @csrf_exempt
 @require_http_methods(["POST"])
+def product_status_set(request: HttpRequest, shop: str, product_id: int) -> JsonResponse:
+    """Set a product's status as a merchant would ({"status": "DRAFT"}, one of Shopify's
+    ProductStatus values): a draft or archived product leaves the online store."""
+    from devshop.models import DevProduct
+    from devshop.orders import dev_now
+
+    product = DevProduct.objects.filter(shop__myshopify_domain=shop, shopify_id=product_id).first()
+    if product is None:
+        return JsonResponse({"error": "no such product"}, status=404)
+    status = _json_body(request).get("status")
+    if status not in {"ACTIVE", "ARCHIVED", "DRAFT", "UNLISTED"}:
+        return JsonResponse({"error": "status: ACTIVE, ARCHIVED, DRAFT or UNLISTED"}, status=400)
+    product.status = status
+    product.updated_at = dev_now()
+    product.save(update_fields=["status", "updated_at"])
+    return JsonResponse({"id": product.shopify_id, "status": product.status})
+
+
+@csrf_exempt
+@require_http_methods(["POST"])
 def product_update(request: HttpRequest, shop: str, product_id: int) -> JsonResponse:
     """Edit a product as a merchant would in their admin: {"tags": "Summer, Final-Sale",
     "product_type": "Underwear"} (either or both). Tags are comma-separated, as Shopify's

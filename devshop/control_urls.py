@@ -21,6 +21,7 @@ urlpatterns = [
     path("shops/<str:shop>/products/<int:product_id>", control.product_update),
     path("shops/<str:shop>/themes/publish", control.theme_publish),
     path("shops/<str:shop>/themes/main/colours", control.theme_colours),
+    path("shops/<str:shop>/products/<int:product_id>/status", control.product_status_set),
     # The store's life (devshop.simulation, devshop.returns).
     path("shops/<str:shop>/orders/<int:order_id>/fulfil", control_simulation.order_fulfil),
     path("shops/<str:shop>/orders/<int:order_id>/state", control_simulation.order_state_view),

@@ -32,6 +32,9 @@ Liquid). Exactly these keys, nothing else (no model objects: templates are sandb
                     accent_text, text, muted, background, soft, line, font, font_stack,
                     logo_url, logo_width, logo_height, logo_display_width, support_email,
                     support_phone, footer}; colours are validated #rrggbb
+    problem         {kind ("not_received", "damaged", "wrong_item"), description, carrier,
+                     tracking_numbers: [str]} when the message is about a problem the shopper
+                    reported, else None
     progress        {rank, stage, is_issue} for news about parcels, else None: ``rank`` is the
                     main line's step (0 ordered … 4 delivered) of the message's least advanced
                     parcel; ``is_issue`` when that parcel is delayed or has a problem
@@ -141,6 +144,17 @@ def _return(data: dict[str, Any]) -> dict[str, Any] | None:
     }
 
 
+def _problem(data: dict[str, Any]) -> dict[str, Any] | None:
+    if data.get("type") != "problem":
+        return None
+    return {
+        "kind": str(data.get("kind") or ""),
+        "description": str(data.get("description") or ""),
+        "carrier": str(data.get("carrier") or ""),
+        "tracking_numbers": [str(n) for n in data.get("tracking_numbers") or []],
+    }
+
+
 def _order_lines(order: Order) -> list[dict[str, Any]]:
     return [
         {
@@ -239,6 +253,7 @@ def message_context_build(
         "shipments": shipments,
         "delay": {"kind": str(news.get("kind") or "")} if news.get("type") == "delay" else None,
         "return": return_,
+        "problem": _problem(news),
         "tracking_url": order_page_url(shop=shop, order=order),
         "return_url": (return_ or {}).get("status_url") or storefront_proxy_url(shop, "returns"),
         "unsubscribe_url": unsubscribe_url(shop_id=shop.pk, channel=channel, address=recipient)

@@ -563,6 +563,12 @@ def sample_context(*, shop: Shop | None = None) -> dict[str, Any]:
             "decline_reason": "",
             "items": [shirt],
         },
+        "problem": {
+            "kind": "damaged",
+            "description": "The box was crushed and the shirt is torn at the collar.",
+            "carrier": "DHL Express",
+            "tracking_numbers": ["JD014600006543210987"],
+        },
         "tracking_url": f"{base}/track/SAMPLE-TOKEN",
         "return_url": f"{base}/returns/status/SAMPLE-TOKEN",
         "unsubscribe_url": f"https://{domain}/unsubscribe/SAMPLE",

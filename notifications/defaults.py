@@ -44,6 +44,8 @@ TEMPLATE_KEYS: tuple[str, ...] = (
     "return_declined",
     "return_processed",
     "return_closed",
+    "problem_reported",
+    "problem_reported_merchant",
 )
 ALL_TEMPLATE_KEYS: tuple[str, ...] = (*TEMPLATE_KEYS, DELIVERY_ISSUE_KEY)
 
@@ -64,6 +66,8 @@ TEMPLATE_LABELS: dict[str, str] = {
     "return_declined": "Return declined",
     "return_processed": "Return processed",
     "return_closed": "Return closed",
+    "problem_reported": "Problem reported (to the shopper)",
+    "problem_reported_merchant": "Problem reported (to your support inbox)",
     DELIVERY_ISSUE_KEY: "Delivery attempted or problem",
 }
 
@@ -109,6 +113,7 @@ class StepSpec:
     delay_from: str = SequenceStep.DelayFrom.TRIGGER
     conditions: tuple[str, ...] = ()
     is_enabled: bool = True
+    audience: str = SequenceStep.Audience.CUSTOMER
 
 
 @dataclass(frozen=True)
@@ -241,6 +246,18 @@ DEFAULT_SEQUENCES: tuple[SequenceSpec, ...] = (
         trigger=Trigger.ORDER_CANCELLED,
         steps=(StepSpec("order_cancelled"),),
     ),
+    # A problem reported on the tracking page: the shopper's confirmation (what happens next)
+    # and the alert to the shop's support inbox, both at once. Unsubscribes are respected for
+    # the shopper like every message; the alert goes to the merchant's own address.
+    SequenceSpec(
+        key="problem_reported",
+        name="Problem reported by the shopper",
+        trigger=Trigger.PROBLEM_REPORTED,
+        steps=(
+            StepSpec("problem_reported"),
+            StepSpec("problem_reported_merchant", audience=SequenceStep.Audience.MERCHANT),
+        ),
+    ),
 )
 
 
@@ -264,6 +281,7 @@ def _sequence_create(*, shop: Shop, spec: SequenceSpec) -> Sequence:
             template_key=step.template_key,
             conditions=[str(c) for c in step.conditions],
             is_enabled=step.is_enabled,
+            audience=str(step.audience),
         )
         for position, step in enumerate(spec.steps)
     )

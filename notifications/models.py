@@ -26,6 +26,8 @@ class Trigger(models.TextChoices):
     RETURN_DECLINED = "return_declined", "Return declined"
     RETURN_PROCESSED = "return_processed", "Return processed"
     RETURN_CLOSED = "return_closed", "Return closed"
+    # The shopper reported a problem on the tracking page (not received, damaged, wrong item).
+    PROBLEM_REPORTED = "problem_reported", "Problem reported by the shopper"
 
 
 class Channel(models.TextChoices):
@@ -91,6 +93,13 @@ class SequenceStep(models.Model):
         TRIGGER = "trigger", "After the trigger"
         PREVIOUS = "previous", "After the previous step"
 
+    class Audience(models.TextChoices):
+        # The order's customer (its email or phone), as every shopper-facing step.
+        CUSTOMER = "customer", "The customer"
+        # The shop's support inbox (notifications.recipients.merchant_recipient): alerts the
+        # merchant must act on, e.g. a problem a shopper reported.
+        MERCHANT = "merchant", "The shop's support address"
+
     class Condition(models.TextChoices):
         NOT_DELIVERED = "not_delivered", "Only if not yet delivered"
         ACCEPTS_MARKETING = "accepts_marketing", "Only if the customer accepts marketing"
@@ -109,6 +118,8 @@ class SequenceStep(models.Model):
     template_key = models.SlugField(max_length=64)
     conditions = models.JSONField(default=list, blank=True)
     is_enabled = models.BooleanField(default=True)
+    # Who the step's message goes to (email only for the merchant).
+    audience = models.CharField(max_length=16, choices=Audience.choices, default=Audience.CUSTOMER)
 
     class Meta:
         ordering = ["sequence", "position", "id"]

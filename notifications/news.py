@@ -7,6 +7,8 @@ trigger (``notification_trigger``); the message keeps the snapshot it was render
                tracking numbers and links, estimate, only that parcel's items)
              ─ DelayNews (a delay was found; the parcel's news when it is about one)
              ─ OrderNews (every parcel delivered)
+             ─ ProblemNews (the shopper reported a problem: the case, its kind, their words,
+               the parcel it is about)
     returns  ─ ReturnNews (a return moved: its signed status page, the merchant's instructions,
                the label, the resolution and the money)
     shopapp  ─ OrderNews (cancelled), through the ORDER_CHANGED subscriber table
@@ -159,7 +161,26 @@ class OrderNews:
     fulfillment_ids: tuple[int, ...] = field(default=())
 
 
-News = ShipmentNews | DelayNews | ReturnNews | OrderNews
+@dataclass(frozen=True)
+class ProblemNews:
+    """A problem the shopper reported (tracking's case): one message per case and step."""
+
+    problem_id: int
+    # tracking's kinds, an open set here: "not_received", "damaged", "wrong_item" today.
+    kind: str
+    happened_at: datetime
+    description: str = ""
+    # The parcel it is about (Shopify's fulfillment id, its carrier and numbers), if any.
+    fulfillment_id: int | None = None
+    carrier: str = ""
+    tracking_numbers: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.problem_id, int) or self.problem_id <= 0:
+            raise ValueError("ProblemNews.problem_id is tracking's case id")
+
+
+News = ShipmentNews | DelayNews | ReturnNews | OrderNews | ProblemNews
 
 
 def _jsonable(value: Any) -> Any:
@@ -182,6 +203,7 @@ def news_snapshot(news: News | None) -> dict[str, Any]:
         DelayNews: "delay",
         ReturnNews: "return",
         OrderNews: "order",
+        ProblemNews: "problem",
     }[type(news)]
     return {"type": kind, **_jsonable(asdict(news))}
 

@@ -6,6 +6,8 @@ something was sent, and the guard against sending it again), with no way to tell
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db.models import Q
 
 from notifications.models import Message, ReturnFacts, ShipmentFacts, Suppression
@@ -24,7 +26,13 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
 }
 NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "notifications.Sequence": ("key", "name", "trigger", "extra_triggers"),
-    "notifications.SequenceStep": ("delay_from", "channel", "template_key", "conditions"),
+    "notifications.SequenceStep": (
+        "delay_from",
+        "channel",
+        "template_key",
+        "conditions",
+        "audience",
+    ),
     # The merchant's own copy (Liquid); shopper data only reaches it when rendered.
     "notifications.MessageTemplate": (
         "key",
@@ -62,6 +70,15 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def _problem_words_blank(snapshot: Any) -> Any:
+    """A reported problem's description is the shopper's free text (it may name anyone or any
+    address): blanked whole, as tracking blanks the case's own copy."""
+    news = snapshot.get("news") if isinstance(snapshot, dict) else None
+    if isinstance(news, dict) and news.get("type") == "problem" and news.get("description"):
+        return {**snapshot, "news": {**news, "description": ""}}
+    return snapshot
+
+
 def customer_redact(fact: CustomerRedacted) -> int:
     """Erase the shopper from messages (recipient, snapshot, errors), from the facts about
     their orders, and from the suppression list. Returns how many messages were touched."""
@@ -74,7 +91,7 @@ def customer_redact(fact: CustomerRedacted) -> int:
     count = 0
     for message in messages:
         message.recipient = REDACTED if message.recipient else ""
-        message.snapshot = scrub_json(message.snapshot, needles)
+        message.snapshot = _problem_words_blank(scrub_json(message.snapshot, needles))
         message.reason = scrub_text(message.reason, needles)
         message.last_error = scrub_text(message.last_error, needles)
         message.save(update_fields=["recipient", "snapshot", "reason", "last_error"])

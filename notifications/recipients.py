@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 
 from notifications.models import Channel, NotificationSettings
+from shopapp.branding.selectors import brand_look
 from shopapp.models import Order, Shop
 
 
@@ -30,6 +31,7 @@ class SkipReason:
     STEP_DISABLED = "sequence or step disabled"
     SHOP_INACTIVE = "shop uninstalled the app"
     REDACTED = "customer data redacted"
+    NO_SHOP_EMAIL = "the shop has no support email address"
 
 
 # The recipient's time zone from the shipping address: one zone for most countries, by state
@@ -204,6 +206,25 @@ def recipient_for(channel: str, order: Order) -> tuple[str, str | None]:
         return (number, None) if number else ("", SkipReason.INVALID_PHONE)
     email = (order.email or "").strip().lower()
     return (email, None) if email else ("", SkipReason.NO_EMAIL)
+
+
+def merchant_recipient(*, shop: Shop, channel: str) -> tuple[str, str | None]:
+    """(recipient, skip reason) of a message for the merchant: the support email of the
+    shop's branding, else the notifications' reply-to, else the shop's own email. Email only
+    (the merchant's phone number is not known)."""
+    if channel != Channel.EMAIL:
+        return "", SkipReason.NO_SHOP_EMAIL
+    look = brand_look(shop=shop)
+    row = NotificationSettings.objects.filter(shop=shop).only("reply_to").first()
+    for candidate in (
+        look.support_email if look else "",
+        row.reply_to if row else "",
+        shop.email or "",
+    ):
+        email = (candidate or "").strip().lower()
+        if email:
+            return email, None
+    return "", SkipReason.NO_SHOP_EMAIL
 
 
 def address_normalise(channel: str, address: str) -> str:

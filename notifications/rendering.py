@@ -58,6 +58,7 @@ CONTEXT_VARIABLES: frozenset[str] = frozenset(
         "shipments",
         "delay",
         "return",
+        "problem",
         "tracking_url",
         "return_url",
         "unsubscribe_url",

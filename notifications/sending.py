@@ -301,9 +301,10 @@ def message_send(*, message_id: int) -> str:
         return _skip(message, reason)
 
     zone = recipient_timezone(shop=shop, order=order)
+    is_for_merchant = step.audience == SequenceStep.Audience.MERCHANT
     start, end = quiet_window(row, message.channel)
     quiet_end = quiet_hours_end(at=timezone.now(), zone=zone, start=start, end=end)
-    if quiet_end is not None:
+    if quiet_end is not None and not is_for_merchant:
         return _defer(message, quiet_end)
 
     snapshot = {**(message.snapshot or {}), "shipments": parcels}
@@ -365,7 +366,12 @@ def _provider_call(
             text=rendered.text,
             html=rendered.html,
             from_name=row.sender_name or shop.name or shop.myshopify_domain,
-            reply_to=row.reply_to or shop.email,
+            # The merchant answers the shopper by replying to an alert about their order.
+            reply_to=(
+                (message.order.email or "")
+                if message.step.audience == SequenceStep.Audience.MERCHANT
+                else row.reply_to or shop.email
+            ),
             message_id=email_message_id(message.pk),
             unsubscribe_url=context["unsubscribe_url"],
         ),

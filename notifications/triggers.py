@@ -37,12 +37,14 @@ from notifications.news import (
     DelayNews,
     News,
     OrderNews,
+    ProblemNews,
     ReturnNews,
     ShipmentNews,
     news_snapshot,
 )
 from notifications.recipients import (
     SkipReason,
+    merchant_recipient,
     notification_settings_for,
     outside_quiet_hours,
     recipient_for,
@@ -118,6 +120,8 @@ def _subject_key(news: News | None) -> str:
         return f"shipment:{parcels[0].fulfillment_id}"
     if isinstance(news, ReturnNews):
         return f"return:{news.return_id}"
+    if isinstance(news, ProblemNews):
+        return f"problem:{news.problem_id}"
     return "order"
 
 
@@ -251,9 +255,11 @@ def _sequence_schedule(
         due_at = base + timedelta(minutes=step.delay_minutes)
         if plan.combine_window is not None:
             due_at = max(due_at, plan.now + plan.combine_window)
-        due_at = outside_quiet_hours(
-            at=due_at, zone=plan.zone, row=plan.settings, channel=step.channel
-        )
+        if step.audience != SequenceStep.Audience.MERCHANT:
+            # The shop's own inbox has no quiet hours: a shopper is waiting for an answer.
+            due_at = outside_quiet_hours(
+                at=due_at, zone=plan.zone, row=plan.settings, channel=step.channel
+            )
         # "After the previous step" counts from when that step really goes out.
         previous_due = due_at
         message = _step_schedule(
@@ -286,7 +292,12 @@ def _step_schedule(
             now=plan.now,
         ):
             return None
-    recipient, skip = recipient_for(step.channel, order)
+    locale = plan.locale
+    if step.audience == SequenceStep.Audience.MERCHANT:
+        recipient, skip = merchant_recipient(shop=shop, channel=step.channel)
+        locale = (shop.primary_locale or "en")[:8]
+    else:
+        recipient, skip = recipient_for(step.channel, order)
     message = _message_create(
         shop=shop,
         order=order,
@@ -295,7 +306,7 @@ def _step_schedule(
         trigger=trigger,
         channel=step.channel,
         recipient=recipient,
-        locale=plan.locale,
+        locale=locale,
         snapshot=plan.snapshot,
         due_at=due_at,
         status=Message.Status.SKIPPED if skip else Message.Status.SCHEDULED,

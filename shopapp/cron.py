@@ -17,6 +17,7 @@ from shopapp.webhooks.jobs import webhook_event_sweep_job
 from tracking.jobs import (
     delays_detect_all_job,
     delivery_stats_refresh_all_job,
+    product_suggestions_refresh_all_job,
     shipments_reconcile_all_job,
 )
 
@@ -79,6 +80,17 @@ cron.register(
     cron="17 3 * * *",
     job_timeout=60,
     name="tracking_delivery_stats_refresh_all",
+)
+
+# "You may also like" on the tracking page (tracking.suggestions): each showing shop's newest
+# products read hourly on the syncs queue and kept in Redis for three hours, so a page view
+# makes no Admin API call.
+cron.register(
+    product_suggestions_refresh_all_job,
+    queue_name=Queues.MAINTENANCE,
+    cron="41 * * * *",
+    job_timeout=60,
+    name="tracking_product_suggestions_refresh_all",
 )
 
 # Notification messages are rows with a due time: each minute the due ones (and any whose

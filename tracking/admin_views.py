@@ -11,7 +11,7 @@ from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from notifications import selectors as notification_selectors
 from shopapp.auth.session import session_token_required
@@ -212,4 +212,45 @@ def problem_resolve(request: ShopRequest, order_id: int, case_id: int) -> HttpRe
         raise Http404("No such problem")
     return embedded_redirect(
         request, "embedded:order_detail", order.shopify_id, notice="problem_resolved"
+    )
+
+
+# -- the tracking page's settings ---------------------------------------------------------------
+
+PAGE_SETTINGS_NOTICES = {"saved": "Tracking page settings saved."}
+
+
+@session_token_required
+@require_http_methods(["GET", "POST"])
+def tracking_page_settings(request: ShopRequest) -> HttpResponse:
+    """GET the form; POST (Authorization: Bearer, sent by fetch as every admin form) saves it
+    and answers 303 back to it."""
+    from tracking.forms import TrackingPageSettingsForm
+    from tracking.selectors import tracking_settings_for_shop
+    from tracking.suggestions import PAGE_SETTINGS_FIELDS, tracking_page_settings_update
+
+    status = 200
+    if request.method == "POST":
+        form = TrackingPageSettingsForm(request.POST)
+        if form.is_valid():
+            tracking_page_settings_update(
+                shop=request.shop,
+                values={name: form.cleaned_data[name] for name in PAGE_SETTINGS_FIELDS},
+            )
+            return embedded_redirect(request, "embedded:tracking_page_settings", notice="saved")
+        status = 400
+    else:
+        row = tracking_settings_for_shop(shop=request.shop)
+        form = TrackingPageSettingsForm(
+            initial={name: getattr(row, name) for name in PAGE_SETTINGS_FIELDS}
+        )
+    return embedded_render(
+        request,
+        "tracking/admin/page_settings.html",
+        {
+            "nav": "settings",
+            "form": form,
+            "notice": PAGE_SETTINGS_NOTICES.get(request.GET.get("notice", ""), ""),
+        },
+        status=status,
     )

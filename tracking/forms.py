@@ -25,6 +25,9 @@ from shopapp.storefront.lookup import (
 MAX_TRACKING_NUMBER_LENGTH = 40
 MAX_CONTACT_LENGTH = 254  # RFC 5321's longest forward path, more than any phone number
 
+# tracking.problems.DESCRIPTION_MAX_LENGTH (the service checks it again).
+PROBLEM_DESCRIPTION_MAX_LENGTH = 2000
+
 _TRACKING_NUMBER_RE = re.compile(r"^[A-Z0-9]{4,40}$")
 
 
@@ -76,3 +79,49 @@ class TrackingNumberForm(forms.Form):
         if not _TRACKING_NUMBER_RE.fullmatch(value):
             raise forms.ValidationError(_("Enter the tracking number as the carrier shows it."))
         return value
+
+
+class ProblemReportForm(forms.Form):
+    """A shopper's report about one parcel (tracking.problems.problem_report_from_shopper
+    decides whether the parcel allows the kind)."""
+
+    shipment = forms.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        error_messages={"required": _("Choose the shipment the problem is about.")},
+    )
+    kind = forms.ChoiceField(
+        choices=[("not_received", ""), ("damaged", ""), ("wrong_item", "")],
+        error_messages={
+            "required": _("Choose what went wrong."),
+            "invalid_choice": _("Choose what went wrong."),
+        },
+    )
+    description = forms.CharField(
+        required=False,
+        max_length=PROBLEM_DESCRIPTION_MAX_LENGTH,
+        strip=True,
+        error_messages={
+            "max_length": _("Please describe the problem in at most %(limit_value)d characters.")
+        },
+    )
+    form_token = forms.CharField(required=False, max_length=512)
+
+
+class TrackingPageSettingsForm(forms.Form):
+    """The tracking page's display choices (tracking.suggestions.PAGE_SETTINGS_FIELDS)."""
+
+    show_line_items = forms.BooleanField(required=False, label="Show the items of each shipment")
+    show_event_timeline = forms.BooleanField(
+        required=False, label="Show the carrier's tracking history"
+    )
+    show_return_link = forms.BooleanField(
+        required=False, label="Offer a return once the order has arrived"
+    )
+    show_product_suggestions = forms.BooleanField(
+        required=False,
+        label='Show "You may also like": a few of your active products the order does not hold',
+    )
+    is_standalone_page = forms.BooleanField(
+        required=False, label="Show the page on its own instead of inside your theme"
+    )

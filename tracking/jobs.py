@@ -5,6 +5,7 @@ shipment_refresh_job(shipment_id)      queued by the webhook services when a ful
 shipments_reconcile_all_job → shipments_reconcile_job(shop_id)   cron, every 10 min
 delays_detect_all_job → delays_detect_job(shop_id)               cron, every 15 min
 delivery_stats_refresh_all_job → delivery_stats_refresh_job(shop_id)   cron, daily
+product_suggestions_refresh_all_job → product_suggestions_refresh_job(shop_id)   cron, hourly
 """
 
 import logging
@@ -133,4 +134,37 @@ def delivery_stats_refresh_all_job() -> int:
     # Our own rows only: no token needed.
     count = _fan_out(delivery_stats_refresh_job, key="tracking.estimates", needs_token=False)
     logger.info("tracking.estimates.enqueued", extra={"shops": count})
+    return count
+
+
+def product_suggestions_refresh_job(shop_id: int) -> int:
+    """Read one shop's "you may also like" products through the Admin API."""
+    from tracking.suggestions import product_suggestions_refresh
+
+    shop = _active_shop(shop_id)
+    if shop is None:
+        logger.info("tracking.suggestions.skipped", extra={"shop_id": shop_id})
+        return 0
+    return _call_shopify(product_suggestions_refresh, shop=shop, log_key="tracking.suggestions")
+
+
+def product_suggestions_refresh_all_job() -> int:
+    """Each shop that shows "you may also like" (the default) and has a working token: one
+    refresh task on the syncs queue (one pending per shop)."""
+    from tracking.models import TrackingSettings
+
+    hidden = TrackingSettings.objects.filter(show_product_suggestions=False).values("shop_id")
+    count = 0
+    for shop in Shop.objects.filter(is_active=True, needs_reauth=False).exclude(pk__in=hidden):
+        task_defer(
+            product_suggestions_refresh_job,
+            shop=shop,
+            kwargs={"shop_id": shop.pk},
+            key=f"tracking.suggestions:{shop.pk}",
+            queue=Queues.SYNCS,
+            timeout_s=SHOP_JOB_TIMEOUT_S,
+            retry_intervals_s=SHOP_JOB_RETRY_INTERVALS_S,
+        )
+        count += 1
+    logger.info("tracking.suggestions.enqueued", extra={"shops": count})
     return count

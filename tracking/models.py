@@ -205,6 +205,8 @@ class TrackingSettings(models.Model):
     show_return_link = models.BooleanField(default=True)
     # Answer with a full page instead of application/liquid inside the merchant's theme.
     is_standalone_page = models.BooleanField(default=False)
+    # "You may also like": a few of the shop's products under the order (tracking.suggestions).
+    show_product_suggestions = models.BooleanField(default=True)
 
     # Delay thresholds (business days for "unfulfilled", calendar days otherwise).
     unfulfilled_business_days = models.PositiveIntegerField(default=3)

@@ -4,13 +4,13 @@
                                                                  ─▶ miss: load, render, store
 
 The key holds every input of the page: the order and its ``version`` (PostgreSQL triggers bump
-it on any change to the order, its line items, shipments, their items and events, or its
-delays: shopapp migration 0007, tracking 0003), the shop's settings (with the time its delivery
-statistics were rebuilt: predicted estimates) and name and timezone, today's date in the shop's
-timezone (a predicted range never starts before today), the language, the explicit ``locale``
-and the link base. A change to any of them is a new key, so
-a page is never served stale; old entries expire after ``TRACKING_PAGE_CACHE_SECONDS``
-(600; 0 turns the cache off).
+it on any change to the order, its line items, shipments, their items and events, its delays
+or its problem cases: shopapp migration 0007, tracking 0003 and the problem cases' trigger),
+the shop's settings (with the time its delivery statistics were rebuilt: predicted estimates)
+and name and timezone, today's date in the shop's timezone (a predicted range never starts
+before today), the language, the explicit ``locale``, the link base and the suggested
+products shown. A change to any of them is a new key, so a page is never served stale; old
+entries expire after ``TRACKING_PAGE_CACHE_SECONDS`` (600; 0 turns the cache off).
 ``PAGE_FORMAT`` is bumped when the page's code or templates change in a way a deploy must not
 mix with pages rendered before.
 
@@ -68,6 +68,11 @@ def _prefix() -> str:
     return "storefront:" + hashlib.sha256(named.encode()).hexdigest()[:12] + ":"
 
 
+def cache_prefix() -> str:
+    """This database's prefix for storefront keys in Redis (tracking.suggestions too)."""
+    return _prefix()
+
+
 def page_cache_enabled() -> bool:
     return connection.vendor == "postgresql" and _seconds() > 0
 
@@ -89,9 +94,11 @@ def order_page_key(
     language: str,
     explicit_locale: str,
     proxy_base: str,
+    suggestions_digest: str = "",
 ) -> str:
     """``branding`` is the page's look as rendered (the tracking settings and the shop's
-    brand: colours, logo, contact, footer), a frozen dataclass whose repr holds every field."""
+    brand: colours, logo, contact, footer), a frozen dataclass whose repr holds every field.
+    ``suggestions_digest``: the "you may also like" list shown (tracking.suggestions)."""
     shop_part = hashlib.sha256(
         f"{shop.name}\x1f{shop.myshopify_domain}\x1f{shop.timezone}".encode()
     ).hexdigest()[:12]
@@ -101,7 +108,8 @@ def order_page_key(
         f"tracking:order:{PAGE_FORMAT}:{shop.pk}:{order.pk}:{order.created_at.timestamp()}:"
         f"{order.version}:{shop_part}:{_settings_fingerprint(tracking_settings)}:"
         f"{hashlib.sha256(repr(branding).encode()).hexdigest()[:16]}:"
-        f"{shop_today(shop).isoformat()}:{language}:{explicit_locale}:{proxy_base}"
+        f"{shop_today(shop).isoformat()}:{language}:{explicit_locale}:{proxy_base}:"
+        f"{suggestions_digest}"
     )
 
 

@@ -6,6 +6,7 @@ was sent), with the carrier's event texts and locations blanked.
 
 from __future__ import annotations
 
+from shopapp.models import OrderEvent
 from shopapp.privacy.scrub import scrub_json
 from shopapp.subscribers import CustomerRedacted
 from tracking.models import Delay, ProblemCase, TrackingEvent
@@ -68,7 +69,7 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
 
 def customer_redact(fact: CustomerRedacted) -> int:
     """Blank the scans' places and texts on the customer's orders, the problems they
-    described; scrub delay details."""
+    described (on the case and its timeline lines); scrub delay details."""
     count = TrackingEvent.objects.filter(
         shop=fact.shop, shipment__order_id__in=fact.order_ids
     ).update(city="", province="", zip="", message="")
@@ -83,4 +84,15 @@ def customer_redact(fact: CustomerRedacted) -> int:
             case.description = ""
             case.resolution_note = ""
             case.save(update_fields=["description", "resolution_note"])
+    # ... and their copies on the order's timeline (tracking.problems writes them there).
+    for line in OrderEvent.objects.filter(
+        shop=fact.shop,
+        order_id__in=fact.order_ids,
+        kind__in=("problem.reported", "problem.resolved"),
+    ):
+        detail = dict(line.detail or {})
+        if detail.get("description") or detail.get("note"):
+            detail.update({k: "" for k in ("description", "note") if k in detail})
+            line.detail = detail
+            line.save(update_fields=["detail"])
     return count

@@ -20,7 +20,14 @@ from shopapp.rawsql import db_datetime, row_fetch_one
 from shopapp.storefront.lookup import storefront_orders
 from tracking.branding import Branding, tracking_branding
 from tracking.forms import normalise_tracking_number
-from tracking.models import Delay, Shipment, ShipmentLineItem, TrackingEvent, TrackingSettings
+from tracking.models import (
+    Delay,
+    ProblemCase,
+    Shipment,
+    ShipmentLineItem,
+    TrackingEvent,
+    TrackingSettings,
+)
 from tracking.stages import FULFILLMENT_FAILED_STATUSES
 
 # A logged-in customer's list: the orders a shopper could still be waiting for.
@@ -47,7 +54,8 @@ def order_page_head(*, shop: Shop, order_id: int) -> Order | None:
 
 def order_page_load(*, shop: Shop, order: Order) -> Order:
     """Fetch what ``order``'s tracking page shows: its line items, its shipments with their
-    line items and visible events, its open delays. Five queries whatever the order holds."""
+    line items and visible events, its open delays and open problem cases. Six queries whatever
+    the order holds."""
     prefetch_related_objects(
         [order],
         "line_items",
@@ -64,6 +72,12 @@ def order_page_load(*, shop: Shop, order: Order) -> Order:
             "delays",
             queryset=Delay.objects.filter(shop=shop, resolved_at__isnull=True).order_by(
                 "detected_at", "id"
+            ),
+        ),
+        Prefetch(
+            "problem_cases",
+            queryset=ProblemCase.objects.filter(shop=shop, status=ProblemCase.Status.OPEN).order_by(
+                "created_at", "id"
             ),
         ),
     )

@@ -6,6 +6,9 @@
                                   found: 303 → GET track/<token> (Post/Redirect/Get)
                                   not found: the form again, with what was typed and an error
       GET  /proxy/track/<token>   the order's page from a lookup, an email link, a bookmark
+      POST /proxy/track/<token>   "report a problem" about one of its parcels (a form on the
+                                  page, with a token bound to the order): 303 → the same
+                                  page, which shows the open case and what happens next
       GET  /proxy/track/parcel/<token>  a parcel found by its tracking number alone
 
 A found lookup answers with a redirect to the order's signed link (the one emails carry), so
@@ -42,6 +45,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from babel import UnknownLocaleError
+from babel.numbers import format_currency
 from django.conf import settings
 from django.core import signing
 from django.db import IntegrityError, connection, transaction
@@ -83,13 +88,18 @@ from tracking.estimates import (
     delivery_stats_for,
     needs_prediction,
 )
-from tracking.forms import OrderLookupForm, TrackingNumberForm
-from tracking.models import Delay, Shipment, Stage, TrackingPageView
+from tracking.forms import OrderLookupForm, ProblemReportForm, TrackingNumberForm
+from tracking.models import Delay, ProblemCase, Shipment, Stage, TrackingPageView
 from tracking.page_cache import (
     order_page_key,
     page_cache_enabled,
     page_cache_get,
     page_cache_set,
+)
+from tracking.problems import (
+    ProblemRefused,
+    problem_kinds_for,
+    problem_report_from_shopper,
 )
 from tracking.stages import (
     STAGE_LABELS,
@@ -98,6 +108,11 @@ from tracking.stages import (
     event_status_label,
     stage_is_branch,
     stage_position,
+)
+from tracking.suggestions import (
+    Suggestion,
+    product_suggestions_cached,
+    product_suggestions_for_order,
 )
 
 logger = logging.getLogger(__name__)
@@ -115,6 +130,25 @@ LANGUAGE_NAMES = {"en": "English", "es": "Español", "fr": "Français", "de": "D
 MAX_TYPED_LENGTH = 254
 # Product pictures loaded at once (the first parcel's first lines); the rest load lazily.
 EAGER_IMAGES = 3
+
+# The "report a problem" form's token: the shop and the order, signed and dated, so only a
+# page of this order (someone holding its link) can post a report, and a page left open
+# for days asks to reload rather than posting with a token harvested long ago.
+PROBLEM_FORM_SALT = "tracking.problem-form.v1"
+PROBLEM_FORM_MAX_AGE_SECONDS = 24 * 3600
+
+# What a shopper may report, in their words (the choices of the form) and, once reported, how
+# the page names the open case.
+PROBLEM_CHOICES: dict[str, Promise] = {
+    ProblemCase.Kind.NOT_RECEIVED: _("I haven't received it"),
+    ProblemCase.Kind.DAMAGED: _("It arrived damaged"),
+    ProblemCase.Kind.WRONG_ITEM: _("I received the wrong item"),
+}
+PROBLEM_REPORTED_LABELS: dict[str, Promise] = {
+    ProblemCase.Kind.NOT_RECEIVED: _("Not received"),
+    ProblemCase.Kind.DAMAGED: _("Arrived damaged"),
+    ProblemCase.Kind.WRONG_ITEM: _("Wrong item received"),
+}
 _BLANK_LINES = re.compile(r"\n[ \t]*(?:\n[ \t]*)+")
 
 
@@ -185,6 +219,11 @@ class ShipmentView:
     # (tracking.estimates), and the sentence saying how it was made.
     predicted_estimate: DeliveryEstimate | None = None
     predicted_basis: str = ""
+    # "Report a problem": the shipment's own id (the form names it), what may be reported
+    # now ({value, label}), and the open cases the shopper reported ({kind, label, date}).
+    pk: int = 0
+    problem_choices: list[dict[str, Any]] = field(default_factory=list)
+    open_problems: list[dict[str, Any]] = field(default_factory=list)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,9 +248,10 @@ def track(request: ProxyRequest) -> HttpResponse:
 
 
 @app_proxy_required
-@require_GET
+@require_http_methods(["GET", "POST"])
 def track_link(request: ProxyRequest, token: str) -> HttpResponse:
-    """An order's page from its signed link (emails, SMS, the customer's order list)."""
+    """An order's page from its signed link (emails, SMS, the customer's order list); a POST
+    is a problem reported from that page."""
     shop: Shop = request.shop
     page = _Page(request, proxy_base="../")
     order_id = order_id_from_link_token(token, shop=shop)
@@ -219,7 +259,92 @@ def track_link(request: ProxyRequest, token: str) -> HttpResponse:
     if order is None:
         # Tampered, expired, another shop's, deleted: one page, one status, nothing named.
         return page.render("link_invalid", {}, status=404)
+    if request.method == "POST":
+        return _report_problem(request, page, order=order, token=token)
     return page.render_order(order)
+
+
+def problem_form_token(order: Order) -> str:
+    return signing.dumps([order.shop_id, order.pk], salt=PROBLEM_FORM_SALT, compress=False)
+
+
+def _problem_form_token_valid(token: str, *, order: Order) -> bool:
+    if not token or len(token) > 512:
+        return False
+    try:
+        value = signing.loads(
+            token,
+            salt=PROBLEM_FORM_SALT,
+            max_age=int(
+                getattr(
+                    settings, "TRACKING_PROBLEM_FORM_MAX_AGE_SECONDS", PROBLEM_FORM_MAX_AGE_SECONDS
+                )
+            ),
+        )
+    except signing.BadSignature:
+        return False
+    return value == [order.shop_id, order.pk]
+
+
+def _report_problem(
+    request: ProxyRequest, page: _Page, *, order: Order, token: str
+) -> HttpResponse:
+    """A shopper's report: form token, rate limit, the service, then 303 to the page, which
+    shows the open case. Bad input: the page again with the error and what was typed, and
+    nothing stored."""
+    shop: Shop = request.shop
+    form = ProblemReportForm(request.POST)
+    typed = {
+        "shipment": request.POST.get("shipment", "")[:32],
+        "kind": request.POST.get("kind", "")[:32],
+        "description": request.POST.get("description", "")[:4000],
+    }
+    if not _problem_form_token_valid(request.POST.get("form_token", ""), order=order):
+        logger.info("tracking.problem.form_token_invalid", extra={"shop": shop.myshopify_domain})
+        return page.render_order(
+            order, problem={"error": _form_expired_message(), **typed}, status=400
+        )
+    # Field errors are worded when the form is validated: in the page's language.
+    with translation.override(page.language(order)):
+        is_valid = form.is_valid()
+        error = "" if is_valid else str(next(iter(form.errors.values()))[0])
+    if not is_valid:
+        return page.render_order(order, problem={"error": error, **typed}, status=400)
+    limited = lookup_rate_limit_hit(
+        shop_id=shop.pk, client_ip=page.client_ip, order_key=f"problem:{order.pk}"
+    )
+    if not limited.allowed:
+        return page.rate_limited(limited.retry_after)
+    try:
+        reported = problem_report_from_shopper(
+            shop=shop,
+            order=order,
+            shipment_id=form.cleaned_data["shipment"],
+            kind=form.cleaned_data["kind"],
+            description=form.cleaned_data["description"],
+        )
+    except ProblemRefused:
+        logger.info("tracking.problem.refused", extra={"shop": shop.myshopify_domain})
+        return page.render_order(
+            order,
+            problem={
+                "error": _("This problem can't be reported for this shipment."),
+                **typed,
+            },
+            status=400,
+        )
+    logger.info(
+        "tracking.problem.reported",
+        extra={
+            "shop": shop.myshopify_domain,
+            "order_id": order.pk,
+            "case_id": reported.case.pk,
+            "is_new": reported.is_new,
+        },
+    )
+    # The page itself (relative to …/track/<token>; "./" so the token's "…:" never reads as a
+    # URL scheme), at the shipment's case.
+    return page.redirect(f"./{token}", fragment=f"pp-problem-{reported.case.shipment_id}")
 
 
 @app_proxy_required
@@ -357,6 +482,8 @@ class _Page:
         self.branding = tracking_branding(self.settings, brand_look(shop=self.shop))
         self.client_ip = storefront_client_ip(request)
         self.explicit_locale = supported_language(request.GET.get("locale", ""))
+        # "You may also like" as kept in Redis, read once per order page (render_order).
+        self.suggestion_rows: list[dict[str, Any]] = []
         try:
             self.zone = zoneinfo.ZoneInfo(self.shop.timezone or "UTC")
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
@@ -462,17 +589,28 @@ class _Page:
             delay_notices=list(dict.fromkeys(notices)),
             predicted_estimate=estimate,
             predicted_basis=estimate.basis() if estimate else "",
+            pk=shipment.pk,
         )
 
     # -- answers ------------------------------------------------------------------------------
 
-    def render_order(self, order: Order) -> HttpResponse:
+    def render_order(
+        self, order: Order, *, problem: dict[str, Any] | None = None, status: int = 200
+    ) -> HttpResponse:
         """The order's page: from the cache when this version of it was rendered before
-        (tracking.page_cache), else loaded (a fixed set of queries), rendered and cached."""
-        _page_view_record(shop=self.shop, order_id=order.pk)
+        (tracking.page_cache), else loaded (a fixed set of queries), rendered and cached.
+        ``problem``: a refused report's error and what was typed (never cached)."""
+        if problem is None:
+            _page_view_record(shop=self.shop, order_id=order.pk)
         language = self.language(order)
+        # "You may also like": the shop's kept list (one Redis GET, no Admin API call).
+        self.suggestion_rows, digest = (
+            product_suggestions_cached(shop=self.shop)
+            if self.settings.show_product_suggestions
+            else ([], "")
+        )
         key = None
-        if page_cache_enabled():
+        if page_cache_enabled() and problem is None:
             key = order_page_key(
                 shop=self.shop,
                 order=order,
@@ -481,16 +619,20 @@ class _Page:
                 language=language,
                 explicit_locale=self.explicit_locale,
                 proxy_base=self.proxy_base,
+                suggestions_digest=digest,
             )
             cached = page_cache_get(key)
             if cached is not None:
                 return self._response(cached, language=language, status=200)
         selectors.order_page_load(shop=self.shop, order=order)
         with translation.override(language):
-            content = self._content("order", self._order_context(order))
+            context = self._order_context(order)
+            if problem is not None:
+                context["problem"] = problem
+            content = self._content("order", context)
         if key is not None:
             page_cache_set(key, content)
-        return self._response(content, language=language, status=200)
+        return self._response(content, language=language, status=status)
 
     def _order_context(self, order: Order) -> dict[str, Any]:
         line_items = list(order.line_items.all())
@@ -512,6 +654,7 @@ class _Page:
             )
             for i, shipment in enumerate(order.shipments.all(), start=1)
         ]
+        self._problems_attach(order, shipments, delays_by_shipment)
         # Each item is listed once: under the shipment carrying it, or (what has not left
         # yet) under "not shipped yet" with the units still to come.
         shipped: dict[int, int] = defaultdict(int)
@@ -547,8 +690,59 @@ class _Page:
             "contact": self._contact(order),
             "order_notice": order_notice,
             "return_url": self._return_url(order, shipments),
+            "suggestions": self._suggestions(order, line_items),
+            "problem_form_token": problem_form_token(order),
+            "problem_action": self.order_link(order),
+            "problem": {},
         }
         return context
+
+    def _suggestions(self, order: Order, line_items: list[Any]) -> list[dict[str, Any]]:
+        """Up to four of the shop's products the order does not hold, priced in the page's
+        language; none for a cancelled order."""
+        if order.cancelled_at is not None:
+            return []
+        held = {int(line.product_id) for line in line_items if line.product_id}
+        chosen = product_suggestions_for_order(self.suggestion_rows, held_product_ids=held)
+        return [_suggestion_card(s, translation.get_language()) for s in chosen]
+
+    def _problems_attach(
+        self,
+        order: Order,
+        shipments: list[ShipmentView],
+        delays_by_shipment: dict[int | None, list[Delay]],
+    ) -> None:
+        """Each parcel's "report a problem" choices and its open cases (tracking.problems)."""
+        if order.cancelled_at is not None:
+            return
+        cases: dict[int | None, list[ProblemCase]] = defaultdict(list)
+        for case in order.problem_cases.all():
+            cases[case.shipment_id].append(case)
+        today = timezone.localdate()
+        by_pk = {s.pk: s for s in order.shipments.all()}
+        for view in shipments:
+            shipment = by_pk[view.pk]
+            open_kinds = {case.kind for case in cases.get(view.pk, [])}
+            view.open_problems = [
+                {
+                    "kind": case.kind,
+                    "label": PROBLEM_REPORTED_LABELS.get(case.kind, case.kind),
+                    "date": case.created_at,
+                    # Staff may open a case on the shopper's behalf: no confirmation went out.
+                    "by_shopper": case.reported_by == ProblemCase.Reporter.SHOPPER,
+                }
+                for case in cases.get(view.pk, [])
+            ]
+            allowed = problem_kinds_for(
+                shipment,
+                has_open_delay=bool(delays_by_shipment.get(view.pk)),
+                today=today,
+            )
+            view.problem_choices = [
+                {"value": kind, "label": PROBLEM_CHOICES[kind]}
+                for kind in allowed
+                if kind not in open_kinds
+            ]
 
     def _contact(self, order: Order) -> dict[str, str]:
         """The shop's support contact (shopapp.branding), the email prefilled with the order."""
@@ -567,10 +761,11 @@ class _Page:
         with translation.override(self.language()):
             return self._respond(view, context, status=status)
 
-    def redirect(self, location: str) -> HttpResponse:
+    def redirect(self, location: str, *, fragment: str = "") -> HttpResponse:
         """303 See Other to a page under the proxy, relative to the lookup's URL (…/track),
         keeping an explicit language choice."""
-        response = HttpResponseRedirect(location + self._locale_query(), status=303)
+        target = location + self._locale_query() + (f"#{fragment}" if fragment else "")
+        response = HttpResponseRedirect(target, status=303)
         response["Cache-Control"] = "private, no-store"
         return response
 
@@ -701,6 +896,19 @@ def _page_view_record(*, shop: Shop, order_id: int) -> None:
         TrackingPageView.objects.filter(shop=shop, order_id=order_id).update(
             views=F("views") + 1, last_viewed_at=now
         )
+
+
+def _suggestion_card(suggestion: Suggestion, language: str) -> dict[str, Any]:
+    try:
+        price = format_currency(suggestion.price, suggestion.currency, locale=language)
+    except (ValueError, UnknownLocaleError):
+        price = f"{suggestion.price} {suggestion.currency}"
+    return {
+        "title": suggestion.title,
+        "url": suggestion.url,
+        "image_url": suggestion.image_url,
+        "price": price,
+    }
 
 
 def _shipment_estimate(

@@ -15,7 +15,7 @@ from graphql import GraphQLError, GraphQLResolveInfo, is_non_null_type
 
 from devshop.cdn import product_image, product_image_src
 from devshop.graphql.pagination import connection
-from devshop.graphql.search import orders_search_q
+from devshop.graphql.search import orders_search_q, products_search_q
 from devshop.models import (
     DevCustomer,
     DevFulfillment,
@@ -133,6 +133,54 @@ def resolve_product(_: Any, info: GraphQLResolveInfo, id: str) -> DevProduct | N
     if numeric is None:
         return None
     return DevProduct.objects.filter(shop=_shop(info), shopify_id=numeric).first()
+
+
+PRODUCT_SORT_FIELDS = {
+    "CREATED_AT": "created_at",
+    "ID": "shopify_id",
+    "TITLE": "title",
+    "UPDATED_AT": "updated_at",
+}
+
+
+def resolve_products(
+    _: Any,
+    info: GraphQLResolveInfo,
+    sortKey: str = "ID",  # noqa: N803 - GraphQL argument names
+    query: str | None = None,
+    reverse: bool = False,
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    **_ignored: Any,
+) -> dict[str, Any]:
+    qs = DevProduct.objects.filter(shop=_shop(info)).filter(products_search_q(query))
+    return connection(
+        qs,
+        sort_field=PRODUCT_SORT_FIELDS[sortKey],
+        first=first,
+        after=after,
+        last=last,
+        before=before,
+        reverse=reverse,
+    )
+
+
+def _online_store_url(product: DevProduct, info: GraphQLResolveInfo) -> str | None:
+    # Shopify: the product's page on the online store, null unless it is published there.
+    if product.status != "ACTIVE":
+        return None
+    return f"https://{_shop(info).myshopify_domain}/products/{product.handle}"
+
+
+def _price_range(product: DevProduct, info: GraphQLResolveInfo) -> dict[str, Any]:
+    prices = [v.price for v in DevVariant.objects.filter(product=product)] or [Decimal("0")]
+    currency = _shop(info).currency_code
+    return {
+        "minVariantPrice": _money(min(prices), currency),
+        "maxVariantPrice": _money(max(prices), currency),
+    }
 
 
 def resolve_product_variant(
@@ -291,6 +339,20 @@ def _line_item_image(item: DevLineItem, _: GraphQLResolveInfo) -> dict[str, Any]
     return product_image(item.product)
 
 
+def _featured_media(product: DevProduct, _: GraphQLResolveInfo) -> dict[str, Any] | None:
+    # The product's one picture as a ready MediaImage (null for a product without one).
+    image = product_image(product)
+    if image is None:
+        return None
+    return {
+        "__typename": "MediaImage",
+        "id": gid("MediaImage", product.shopify_id),
+        "alt": product.title,
+        "image": image,
+        "preview": {"image": image, "status": "READY"},
+    }
+
+
 def _image_url(image: dict[str, Any], _: GraphQLResolveInfo, transform: Any = None) -> str:
     """Image.url(transform: {maxWidth, maxHeight, scale}): a square picture fitting the box."""
     transform = transform or {}
@@ -313,6 +375,7 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "order": resolve_order,
         "orders": resolve_orders,
         "product": resolve_product,
+        "products": resolve_products,
         "productVariant": resolve_product_variant,
     },
     "Shop": {
@@ -359,6 +422,9 @@ RESOLVERS: dict[str, dict[str, Resolver]] = {
         "legacyResourceId": _legacy,
         "tags": lambda p, _: _tags(p.tags),
         "variants": _variants,
+        "onlineStoreUrl": _online_store_url,
+        "priceRangeV2": _price_range,
+        "featuredMedia": _featured_media,
     },
     "ProductVariant": {
         "id": _id("ProductVariant"),

@@ -138,3 +138,37 @@ def orders_search_q(query: str | None) -> Q:
         negate_next = False
         result &= term
     return result
+
+
+# The ``products(query:)`` filters the devshop knows (shopify.dev, "products" query: status,
+# product_type, vendor, title); others are ignored, as Shopify ignores unknown ones.
+_PRODUCT_FIELDS = {"product_type": "product_type", "vendor": "vendor", "title": "title"}
+
+
+def products_search_q(query: str | None) -> Q:
+    result = Q()
+    if not query:
+        return result
+    negate_next = False
+    for match in TERM.finditer(query.strip()):
+        raw, field = match.group("value"), match.group("field")
+        if field is None and raw in {"AND", "NOT"}:
+            negate_next = raw == "NOT"
+            continue
+        value = _unquote(raw)
+        term: Q | None = None
+        if field == "status":
+            statuses = [v.strip().upper() for v in value.split(",") if v.strip()]
+            term = Q(status__in=statuses)
+        elif field in _PRODUCT_FIELDS:
+            term = Q(**{f"{_PRODUCT_FIELDS[field]}__iexact": value})
+        elif field is None:
+            term = Q(title__icontains=value)
+        if term is None:
+            negate_next = False
+            continue
+        if match.group("neg") or negate_next:
+            term = ~term
+        negate_next = False
+        result &= term
+    return result

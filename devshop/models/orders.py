@@ -64,6 +64,8 @@ class DevProduct(models.Model):
     image_url = models.CharField(max_length=1024, blank=True)
     # False: the merchant uploaded no image (LineItem.image is null).
     has_image = models.BooleanField(default=True)
+    # Product.status (ProductStatus): only ACTIVE products are on the online store.
+    status = models.CharField(max_length=16, default="ACTIVE")
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 

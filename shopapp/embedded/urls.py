@@ -30,6 +30,7 @@ urlpatterns = [
     ),
     path("settings", views.settings_page, name="settings"),
     path("branding", branding_views.branding_edit, name="branding"),
+    path("tracking-page", tracking_admin.tracking_page_settings, name="tracking_page_settings"),
     path("notifications/", include("notifications.admin_urls")),
     path("returns/", include("returns.admin_urls")),
 ]

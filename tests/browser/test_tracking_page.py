@@ -480,3 +480,77 @@ def test_each_item_shows_its_picture_without_shifting_the_page(store, browser, v
             assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     finally:
         context.close()
+
+
+PROBLEM_WORDS = {
+    "en": ("Report a problem with this shipment", "It arrived damaged", "Tell us more (optional)",
+           "Send report", "Problem reported: Arrived damaged"),
+    "es": ("Comunicar un problema con este envío", "Llegó dañado", "Cuéntanos más (opcional)",
+           "Enviar aviso", "Problema comunicado: Llegó dañado"),
+    "fr": ("Signaler un problème avec cet envoi", "Il est arrivé endommagé",
+           "Dites-nous en plus (facultatif)", "Envoyer le signalement",
+           "Problème signalé : Arrivé endommagé"),
+    "de": ("Ein Problem mit dieser Sendung melden", "Es ist beschädigt angekommen",
+           "Erzähl uns mehr (optional)", "Meldung senden",
+           "Problem gemeldet: Beschädigt angekommen"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("language", ["en", "es", "fr", "de"])
+def test_a_shopper_reports_a_damaged_parcel_on_a_phone(store, phone_page, language):
+    from tests.tracking.test_suggestions import ShopifyAnswer, _node
+    from tracking.models import ProblemCase
+    from tracking.suggestions import product_suggestions_refresh
+
+    devshop, shop = store
+    order = a_shipped_order(shop)
+    # "You may also like" kept for the shop (one product without a picture), so the checks
+    # below cover that section too
+    product_suggestions_refresh(
+        shop=shop, client=ShopifyAnswer([_node(901), _node(902, featuredMedia=None)])
+    )
+    offer, damaged, more, send, reported = PROBLEM_WORDS[language]
+    page = phone_page
+    url = track_url(devshop, shop, "track/" + tracking_link_token(order)) + f"?locale={language}"
+
+    # Given the order's page on a phone: the delivered parcel offers the report, folded away;
+    # the one still out for delivery, days past its estimate, only "not received",
+    page.goto(url)
+    expect(page.locator(".pp-suggestion")).to_have_count(2)
+    shipments = page.locator("section.pp-shipment")
+    expect(shipments.nth(0).locator("summary", has_text=offer)).to_be_visible()
+    expect(shipments.nth(0).locator("input[name=kind]")).to_have_count(3)
+    expect(shipments.nth(1).locator("input[name=kind]")).to_have_count(1)
+    expect(shipments.nth(1).locator("input[name=kind]")).to_have_value("not_received")
+
+    # when the shopper opens it, picks "arrived damaged" and writes a line, by touch,
+    first = shipments.nth(0)
+    first.locator("summary", has_text=offer).tap()
+    first.get_by_label(damaged).check()
+    first.get_by_label(more).fill("The sole came off the left shoe.")
+    assert _axe_violations(page, ".pp-track") == []
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(
+        path=str(ARTIFACTS / f"tracking-problem-form-phone-{language}.png"), full_page=True
+    )
+    first.get_by_role("button", name=send).tap()
+
+    # then the same page (its own link, at the parcel) confirms it in their language,
+    expect(page.get_by_role("status").filter(has_text=reported)).to_be_visible()
+    assert "#pp-problem-" in page.url
+    assert tracking_link_token(order).split(":")[0] in page.url
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    assert _axe_violations(page) + _axe_violations(page, ".pp-track") == []
+    page.screenshot(
+        path=str(ARTIFACTS / f"tracking-problem-reported-phone-{language}.png"), full_page=True
+    )
+    # and one case is open for that parcel, in the shopper's words; a reload adds nothing
+    page.reload()
+    expect(page.get_by_role("status").filter(has_text=reported)).to_be_visible()
+    case = ProblemCase.objects.get(order=order)
+    assert (case.kind, case.reported_by, case.description) == (
+        "damaged",
+        "shopper",
+        "The sole came off the left shoe.",
+    )
