@@ -1,0 +1,91 @@
+"""The embedded admin speaks the staff member's admin language: Shopify adds ``locale`` to the
+app's URL ("fr", "pt-BR"); the app's pages follow it in English, Spanish, French and German,
+every in-app link and filter form passes it on, and anything else reads in English."""
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from tests.shopapp.test_embedded import HOST, token_for
+from tests.shopapp.test_polaris_look import admin_pages_store
+
+pytestmark = pytest.mark.django_db
+
+
+def page(client, shop, path: str, locale: str | None):
+    query = {"shop": shop.myshopify_domain, "host": HOST, "id_token": token_for(shop)}
+    if locale is not None:
+        query["locale"] = locale
+    response = client.get(path, query)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("locale", "lang", "words"),
+    [
+        ("fr", "fr", ["Commandes", "Historique", "Commande passée", "Copier le lien de suivi"]),
+        ("es-ES", "es", ["Pedidos", "Cronología", "Pedido realizado", "Añadir nota"]),
+        ("de", "de", ["Bestellungen", "Verlauf", "Bestellung aufgegeben", "Gemeldete Probleme"]),
+        ("en", "en", ["Orders", "Timeline", "Order placed", "Copy tracking link"]),
+    ],
+)
+def test_the_order_page_reads_in_the_admins_language(client, locale, lang, words):
+    # given
+    shop, pages = admin_pages_store()
+    # when
+    html = page(client, shop, pages["order"], locale)
+    # then
+    assert f'<html lang="{lang}">' in html
+    for word in words:
+        assert word in html, word
+    # and the sidebar, tabs and every in-app link keep the language for the next page
+    links = re.findall(r'href="(/app/[^"]*)"', html)
+    assert links
+    expected = f"locale={lang}" if lang != "en" or locale == "en" else ""
+    assert all(expected in link for link in links), links
+
+
+def test_a_language_the_app_does_not_speak_reads_in_english_and_is_not_passed_on(client):
+    shop, pages = admin_pages_store()
+    for locale in ("pt-BR", "zh-CN", "", 'fr"><script>alert(1)</script>', "x" * 5000):
+        html = page(client, shop, pages["order"], locale)
+        assert '<html lang="en">' in html
+        assert "Timeline" in html
+        assert "locale=" not in html
+        assert "<script>alert" not in html
+
+
+def test_every_admin_page_renders_in_every_language(client):
+    shop, pages = admin_pages_store()
+    for locale in ("en", "es", "fr", "de"):
+        for name, path in pages.items():
+            html = page(client, shop, path, locale)
+            assert f'<html lang="{locale}">' in html, (locale, name)
+
+
+def test_the_filter_forms_keep_the_language(client):
+    shop, pages = admin_pages_store()
+    for name in ("orders", "returns", "insights", "messages"):
+        html = page(client, shop, pages[name], "de")
+        assert '<input type="hidden" name="locale" value="de">' in html, name
+
+
+def test_an_action_redirects_to_a_page_in_the_same_language(client):
+    # given
+    shop, pages = admin_pages_store()
+    # when staff add a note from the order's page read in French
+    response = client.post(
+        f"{pages['order']}/notes?shop={shop.myshopify_domain}&host={HOST}&locale=fr",
+        {"text": "Rappelé la cliente.", "submission_id": "note-fr-1"},
+        HTTP_AUTHORIZATION=f"Bearer {token_for(shop)}",
+    )
+    # then the page it lands on is French too, and says so
+    assert response.status_code == 303
+    assert "locale=fr" in response["Location"]
+    location = urlsplit(response["Location"])
+    query = {key: values[0] for key, values in parse_qs(location.query).items()}
+    html = client.get(location.path, {**query, "id_token": token_for(shop)})
+    assert html["Content-Language"] == "fr"
+    assert "Note ajoutée." in html.content.decode()
