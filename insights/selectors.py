@@ -20,7 +20,7 @@ from insights.services import ORDER_STAGES
 from notifications.models import Channel, Message, Suppression, Trigger
 from returns.models import Resolution
 from shopapp.models import Shop
-from tracking.models import Delay, Shipment, Stage
+from tracking.models import Delay, ProblemCase, Shipment, Stage
 
 ORDER_STAGE_LABELS = {
     "cancelled": "Cancelled",
@@ -149,6 +149,7 @@ def insights_period(*, shop: Shop, first: date, last: date) -> Report:
         _shipments_table(totals),
         _delivery_table(totals),
         _tracking_table(totals),
+        _problems_table(totals),
         *_message_tables(totals),
         *_return_tables(totals),
         _repeat_table(totals),
@@ -248,6 +249,7 @@ def _tracking_table(totals: dict) -> Table:
         ["Orders whose shopper opened the tracking page", looked],
         ["Share of orders looked at (%)", _rate(looked, placed)],
         ["Tracking page views", tracking.get("views", 0)],
+        ["Problems reported by shoppers", _problems_count(totals, ProblemCase.Reporter.SHOPPER)],
     ]
     return Table(
         "tracking",
@@ -257,7 +259,7 @@ def _tracking_table(totals: dict) -> Table:
         chart_column=None,
         note=(
             "Views of the tracking page for the orders placed in the period, whenever they"
-            " were opened. Problems reported by shoppers are not recorded by the app yet."
+            " were opened; problems the shoppers reported in the period (see Problems reported)."
         ),
     )
 
@@ -397,6 +399,31 @@ def _repeat_table(totals: dict) -> Table:
         note=(
             "Orders whose first delivery, delay, return or exchange fell in the period, and"
             " how many of their shoppers (same email) placed another order afterwards."
+        ),
+    )
+
+
+def _problems_count(totals: dict, reporter: str) -> int:
+    return sum(by.get(reporter, 0) for by in totals.get("problems", {}).values())
+
+
+def _problems_table(totals: dict) -> Table:
+    problems = totals.get("problems", {})
+    shopper, staff = ProblemCase.Reporter.SHOPPER, ProblemCase.Reporter.STAFF
+    rows = []
+    for kind in ProblemCase.Kind:
+        by = problems.get(kind.value, {})
+        rows.append([kind.label, by.get(shopper, 0), by.get(staff, 0)])
+    return Table(
+        "problems",
+        "Problems reported",
+        ["Problem", "Reported by shoppers", "Recorded by staff"],
+        rows,
+        chart_column=None,
+        series_columns=[1, 2],
+        note=(
+            "Problems reported in the period: by the shopper on the tracking page, or recorded"
+            " by staff on the order's page for a shopper who called or wrote."
         ),
     )
 
