@@ -3,6 +3,7 @@ app's URL ("fr", "pt-BR"); the app's pages follow it in English, Spanish, French
 every in-app link and filter form passes it on, and anything else reads in English."""
 
 import re
+from html import unescape
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -13,8 +14,8 @@ from tests.shopapp.test_polaris_look import admin_pages_store
 pytestmark = pytest.mark.django_db
 
 
-def page(client, shop, path: str, locale: str | None):
-    query = {"shop": shop.myshopify_domain, "host": HOST, "id_token": token_for(shop)}
+def page(client, shop, path: str, locale: str | None, **params: str):
+    query = {"shop": shop.myshopify_domain, "host": HOST, "id_token": token_for(shop), **params}
     if locale is not None:
         query["locale"] = locale
     response = client.get(path, query)
@@ -89,3 +90,29 @@ def test_an_action_redirects_to_a_page_in_the_same_language(client):
     html = client.get(location.path, {**query, "id_token": token_for(shop)})
     assert html["Content-Language"] == "fr"
     assert "Note ajoutée." in html.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "fr",
+            ["File d'attente", "Approuver la sélection", "Demandé", "Remboursement", "Ancienneté"],
+        ),
+        ("es", ["Cola", "Aprobar las marcadas", "Reembolso", "Antigüedad", "Pendiente"]),
+        ("de", ["Warteschlange", "Markierte genehmigen", "Erstattung", "Alter", "Ausstehend"]),
+        ("en", ["Queue", "Approve ticked", "Requested", "Refund", "Age", "Pending"]),
+    ],
+)
+def test_the_returns_queue_reads_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["returns"], locale))
+    for word in words:
+        assert word in html, word
+
+
+def test_a_bulk_notice_counts_in_the_admins_language(client):
+    shop, pages = admin_pages_store()
+    notice = {"notice": "bulk", "action": "approve", "done": "2", "failed": "1"}
+    html = unescape(page(client, shop, pages["returns"], "fr", **notice))
+    assert "2 retours approuvés. 1 n'ont pas pu l'être : ouvrez-les pour voir pourquoi." in html
