@@ -8,6 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from notifications.models import NotificationSettings
 from tests.shopapp.test_embedded import HOST, token_for
 from tests.shopapp.test_polaris_look import admin_pages_store
 
@@ -116,3 +117,44 @@ def test_a_bulk_notice_counts_in_the_admins_language(client):
     notice = {"notice": "bulk", "action": "approve", "done": "2", "failed": "1"}
     html = unescape(page(client, shop, pages["returns"], "fr", **notice))
     assert "2 retours approuvés. 1 n'ont pas pu l'être : ouvrez-les pour voir pourquoi." in html
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("fr", ["Paramètres des notifications", "Heures de silence", "Nom de l'expéditeur"]),
+        ("es", ["Ajustes de notificaciones", "Horas de silencio", "Nombre del remitente"]),
+        ("de", ["Benachrichtigungseinstellungen", "Ruhezeiten", "Absendername"]),
+        ("en", ["Notification settings", "Quiet hours", "Sender name"]),
+    ],
+)
+def test_the_notification_settings_read_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["notification-settings"], locale))
+    for word in words:
+        assert word in html, word
+
+
+def test_a_refused_setting_says_why_in_the_admins_language_and_saves_nothing(client):
+    shop, pages = admin_pages_store()
+    before = list(NotificationSettings.objects.filter(shop=shop).values())
+    response = client.post(
+        f"{pages['notification-settings']}?shop={shop.myshopify_domain}&locale=de",
+        {
+            "email_quiet_start": "25:00",
+            "email_quiet_end": "07:00",
+            "sms_quiet_start": "21:00",
+            "sms_quiet_end": "08:00",
+            "combine_shipments_minutes": "15",
+            "is_sms_enabled": "on",
+        },
+        HTTP_AUTHORIZATION=f"Bearer {token_for(shop)}",
+    )
+    assert response.status_code == 400
+    html = unescape(response.content.decode())
+    assert "Verwenden Sie HH:MM, z. B. 21:00." in html
+    assert (
+        "Um SMS zu senden, geben Sie die Account SID, die Absendernummer, den Auth-Token ein."
+        in html
+    )
+    assert list(NotificationSettings.objects.filter(shop=shop).values()) == before
