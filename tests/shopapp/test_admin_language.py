@@ -158,3 +158,30 @@ def test_a_refused_setting_says_why_in_the_admins_language_and_saves_nothing(cli
         in html
     )
     assert list(NotificationSettings.objects.filter(shop=shop).values()) == before
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("fr", ["Statistiques", "Délai de livraison par transporteur", "30 derniers jours"]),
+        ("es", ["Estadísticas", "Tiempo de entrega por transportista", "Últimos 30 días"]),
+        ("de", ["Statistiken", "Lieferzeit nach Versanddienstleister", "Letzte 30 Tage"]),
+        ("en", ["Insights", "Delivery time by carrier", "Last 30 days"]),
+    ],
+)
+def test_the_insights_read_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["insights"], locale))
+    for word in words:
+        assert word in html, word
+
+
+def test_a_csv_is_headed_in_the_admins_language(client):
+    shop, _ = admin_pages_store()
+    response = client.get(
+        "/app/insights/problems.csv",
+        {"shop": shop.myshopify_domain, "id_token": token_for(shop), "locale": "fr"},
+    )
+    assert response.status_code == 200
+    lines = response.content.decode().splitlines()
+    assert lines[0] == "Problème,Signalés par les clients,Enregistrés par le personnel"
