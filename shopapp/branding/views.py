@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from shopapp.auth.session import session_token_required
@@ -69,7 +70,7 @@ def _page(
             "look": look or look_build(),
             "logo_url": look.logo_url if look else "",
             "is_saved": saved is not None,
-            "notice": "Branding saved." if request.GET.get("notice") == "saved" else "",
+            "notice": gettext("Branding saved.") if request.GET.get("notice") == "saved" else "",
         },
         status=status,
     )

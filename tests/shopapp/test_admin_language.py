@@ -185,3 +185,19 @@ def test_a_csv_is_headed_in_the_admins_language(client):
     assert response.status_code == 200
     lines = response.content.decode().splitlines()
     assert lines[0] == "Problème,Signalés par les clients,Enregistrés par le personnel"
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("fr", ["Image de marque", "Votre style", "Contact du support", "Aperçu"]),
+        ("es", ["Marca", "Tu estilo", "Contacto de asistencia", "Vista previa"]),
+        ("de", ["Branding", "Ihr Erscheinungsbild", "Support-Kontakt", "Vorschau"]),
+        ("en", ["Branding", "Your look", "Support contact", "Preview"]),
+    ],
+)
+def test_the_branding_page_reads_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["branding"], locale))
+    for word in words:
+        assert word in html, word
