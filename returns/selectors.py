@@ -4,6 +4,7 @@ from here too: functions are added, never renamed."""
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
 from django.utils.translation import gettext
@@ -208,7 +209,7 @@ def return_is_received(ret: ReturnRequest, lines: list[ReturnLineItem]) -> bool:
 
 
 # The statuses in the staff member's admin language (Shopify may add one: shown as it names it).
-STATUS_WORDS = {
+STATUS_WORDS: dict[str, Any] = {
     Status.SUBMITTED: _("Submitted"),
     Status.REQUESTED: _("Requested"),
     Status.OPEN: _("Approved"),
