@@ -98,11 +98,14 @@ def test_an_action_redirects_to_a_page_in_the_same_language(client):
     [
         (
             "fr",
-            ["File d'attente", "Approuver la sélection", "Demandé", "Remboursement", "Ancienneté"],
+            ["File d'attente", "Approuver la sélection", "Demandé", "Ancienneté", "1 retour<"],
         ),
-        ("es", ["Cola", "Aprobar las marcadas", "Reembolso", "Antigüedad", "Pendiente"]),
-        ("de", ["Warteschlange", "Markierte genehmigen", "Erstattung", "Alter", "Ausstehend"]),
-        ("en", ["Queue", "Approve ticked", "Requested", "Refund", "Age", "Pending"]),
+        ("es", ["Cola", "Aprobar las marcadas", "Reembolso", "1 devolución<", "Pendiente"]),
+        (
+            "de",
+            ["Warteschlange", "Markierte genehmigen", "Erstattung", "1 Rücksendung<", "Ausstehend"],
+        ),
+        ("en", ["Queue", "Approve ticked", "Requested", "Refund", "1 return<", "Pending"]),
     ],
 )
 def test_the_returns_queue_reads_in_the_admins_language(client, locale, words):
@@ -201,3 +204,35 @@ def test_the_branding_page_reads_in_the_admins_language(client, locale, words):
     html = unescape(page(client, shop, pages["branding"], locale))
     for word in words:
         assert word in html, word
+
+
+@pytest.mark.parametrize(
+    ("locale", "count", "words"),
+    [
+        ("fr", "1 commande", ["Rechercher", "Toutes les commandes", "Paiement :", "Client"]),
+        ("es", "1 pedido", ["Buscar", "Todos los pedidos", "Cliente", "Estado"]),
+        ("de", "1 Bestellung", ["Suchen", "Alle Bestellungen", "Kunde", "Versand"]),
+        ("en", "1 order", ["Search", "All orders", "Customer", "Shipping"]),
+    ],
+)
+def test_the_order_list_reads_in_the_admins_language_and_announces_its_results(
+    client, locale, count, words
+):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["orders"], locale))
+    # The count of what the list shows is a live region: a screen reader hears a new search's.
+    status = re.search(
+        r'<p class="subdued" role="status" aria-live="polite"[^>]*>([^<]*)</p>', html
+    )
+    assert status is not None
+    assert status.group(1) == count
+    for word in words:
+        assert word in html, word
+
+
+def test_a_search_says_how_many_orders_match_and_escapes_what_was_typed(client):
+    shop, pages = admin_pages_store()
+    html = page(client, shop, pages["orders"], "fr", q="<b>nope</b>")
+    assert "0 commande correspond" in html
+    assert "Aucune commande ne correspond à « &lt;b&gt;nope&lt;/b&gt; »." in html
+    assert "<b>nope</b>" not in html
