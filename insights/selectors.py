@@ -51,6 +51,17 @@ REASON_LABELS = {
     "OTHER": _("Other"),
     "UNKNOWN": _("Unknown"),
 }
+# The resolutions and the problems in the admin's language (the models' labels are English).
+RESOLUTION_LABELS = {
+    "refund": _("Refund to the original payment"),
+    "store_credit": _("Store credit"),
+    "exchange": _("Exchange for another variant"),
+}
+PROBLEM_LABELS = {
+    "not_received": _("Not received"),
+    "damaged": _("Arrived damaged"),
+    "wrong_item": _("Wrong item"),
+}
 # Rows a table shows on the page (the CSV has them all).
 PAGE_ROWS = 15
 ATTENTION_ROWS = 20
@@ -360,7 +371,7 @@ def _return_tables(totals: dict) -> list[Table]:
         r = resolutions.get(value, {})
         res_rows.append(
             [
-                _label(Resolution, value),
+                str(RESOLUTION_LABELS.get(value, _label(Resolution, value))),
                 r.get("requested", 0),
                 r.get("processed", 0),
                 round(r.get("refunded", 0), 2),
@@ -443,7 +454,8 @@ def _problems_table(totals: dict) -> Table:
     rows = []
     for kind in ProblemCase.Kind:
         by = problems.get(kind.value, {})
-        rows.append([gettext(str(kind.label)), by.get(shopper, 0), by.get(staff, 0)])
+        label = str(PROBLEM_LABELS.get(kind.value, kind.label))
+        rows.append([label, by.get(shopper, 0), by.get(staff, 0)])
     return Table(
         "problems",
         gettext("Problems reported"),

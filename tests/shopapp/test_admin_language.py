@@ -187,7 +187,12 @@ def test_a_csv_is_headed_in_the_admins_language(client):
     )
     assert response.status_code == 200
     lines = response.content.decode().splitlines()
-    assert lines[0] == "Problème,Signalés par les clients,Enregistrés par le personnel"
+    assert lines == [
+        "Problème,Signalés par les clients,Enregistrés par le personnel",
+        "Non reçu,0,0",
+        "Arrivé endommagé,0,0",
+        "Mauvais article,0,0",
+    ]
 
 
 @pytest.mark.parametrize(
