@@ -241,3 +241,22 @@ def test_a_search_says_how_many_orders_match_and_escapes_what_was_typed(client):
     assert "0 commande correspond" in html
     assert "Aucune commande ne correspond à « &lt;b&gt;nope&lt;/b&gt; »." in html
     assert "<b>nope</b>" not in html
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("fr", ["Demandes de données des clients", "Aucune demande de données.", "Fuseau horaire"]),
+        (
+            "es",
+            ["Solicitudes de datos de clientes", "No hay solicitudes de datos.", "Zona horaria"],
+        ),
+        ("de", ["Datenanfragen von Kunden", "Keine Datenanfragen.", "Zeitzone"]),
+    ],
+)
+def test_the_privacy_and_settings_pages_read_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["privacy"], locale))
+    html += unescape(page(client, shop, pages["settings"], locale))
+    for word in words:
+        assert word in html, word
