@@ -5,13 +5,15 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 PRESETS = {
-    "today": ("Today", 1),
-    "7d": ("Last 7 days", 7),
-    "30d": ("Last 30 days", 30),
-    "90d": ("Last 90 days", 90),
-    "365d": ("Last 365 days", 365),
+    "today": (_("Today"), 1),
+    "7d": (_("Last 7 days"), 7),
+    "30d": (_("Last 30 days"), 30),
+    "90d": (_("Last 90 days"), 90),
+    "365d": (_("Last 365 days"), 365),
 }
 DEFAULT_PRESET = "30d"
 # Two years of days at most: the rollup holds a row per day, the page stays quick.
@@ -20,11 +22,16 @@ MAX_RANGE_DAYS = 731
 
 class PeriodForm(forms.Form):
     period = forms.ChoiceField(
-        choices=[*[(k, label) for k, (label, _) in PRESETS.items()], ("custom", "Custom range")],
+        choices=[
+            *[(k, label) for k, (label, _days) in PRESETS.items()],
+            ("custom", _("Custom range")),
+        ],
         required=False,
     )
-    start = forms.DateField(required=False, label="From", widget=forms.DateInput({"type": "date"}))
-    end = forms.DateField(required=False, label="To", widget=forms.DateInput({"type": "date"}))
+    start = forms.DateField(
+        required=False, label=_("From"), widget=forms.DateInput({"type": "date"})
+    )
+    end = forms.DateField(required=False, label=_("To"), widget=forms.DateInput({"type": "date"}))
 
     def __init__(self, *args, today: date, **kwargs):
         super().__init__(*args, **kwargs)
@@ -39,11 +46,13 @@ class PeriodForm(forms.Form):
             return data
         first, last = data.get("start"), data.get("end")
         if first is None or last is None:
-            raise forms.ValidationError("A custom range needs a start and an end date.")
+            raise forms.ValidationError(gettext("A custom range needs a start and an end date."))
         if last < first:
-            raise forms.ValidationError("The end date comes before the start date.")
+            raise forms.ValidationError(gettext("The end date comes before the start date."))
         if (last - first).days + 1 > MAX_RANGE_DAYS:
-            raise forms.ValidationError(f"Choose at most {MAX_RANGE_DAYS} days.")
+            raise forms.ValidationError(
+                gettext("Choose at most %(days)s days.") % {"days": MAX_RANGE_DAYS}
+            )
         data["first"], data["last"] = first, last
         return data
 

@@ -14,40 +14,53 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Max
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from insights.models import ShopDay
 from insights.services import ORDER_STAGES
 from notifications.models import Channel, Message, Suppression, Trigger
 from returns.models import Resolution
 from shopapp.models import Shop
-from tracking.models import Delay, Shipment, Stage
+from tracking.models import Delay, ProblemCase, Shipment, Stage
 
 ORDER_STAGE_LABELS = {
-    "cancelled": "Cancelled",
-    "unfulfilled": "Not shipped yet",
-    "problem": "A parcel has a problem",
-    "delayed": "A parcel is delayed",
-    "on_the_way": "On the way",
-    "delivered": "Delivered",
+    "cancelled": _("Cancelled"),
+    "unfulfilled": _("Not shipped yet"),
+    "problem": _("A parcel has a problem"),
+    "delayed": _("A parcel is delayed"),
+    "on_the_way": _("On the way"),
+    "delivered": _("Delivered"),
 }
 REPEAT_LABELS = {
-    "delivery": "a delivery",
-    "delay": "a delay",
-    "return": "a return",
-    "exchange": "an exchange",
+    "delivery": _("a delivery"),
+    "delay": _("a delay"),
+    "return": _("a return"),
+    "exchange": _("an exchange"),
 }
 # Shopify's ReturnReason values in words (an open set: others are shown as Shopify spells them).
 REASON_LABELS = {
-    "SIZE_TOO_SMALL": "Size too small",
-    "SIZE_TOO_LARGE": "Size too large",
-    "UNWANTED": "Customer changed their mind",
-    "NOT_AS_DESCRIBED": "Not as described",
-    "WRONG_ITEM": "Received the wrong item",
-    "DEFECTIVE": "Damaged or defective",
-    "STYLE": "Style",
-    "COLOR": "Color",
-    "OTHER": "Other",
-    "UNKNOWN": "Unknown",
+    "SIZE_TOO_SMALL": _("Size too small"),
+    "SIZE_TOO_LARGE": _("Size too large"),
+    "UNWANTED": _("Customer changed their mind"),
+    "NOT_AS_DESCRIBED": _("Not as described"),
+    "WRONG_ITEM": _("Received the wrong item"),
+    "DEFECTIVE": _("Damaged or defective"),
+    "STYLE": _("Style"),
+    "COLOR": _("Color"),
+    "OTHER": _("Other"),
+    "UNKNOWN": _("Unknown"),
+}
+# The resolutions and the problems in the admin's language (the models' labels are English).
+RESOLUTION_LABELS = {
+    "refund": _("Refund to the original payment"),
+    "store_credit": _("Store credit"),
+    "exchange": _("Exchange for another variant"),
+}
+PROBLEM_LABELS = {
+    "not_received": _("Not received"),
+    "damaged": _("Arrived damaged"),
+    "wrong_item": _("Wrong item"),
 }
 # Rows a table shows on the page (the CSV has them all).
 PAGE_ROWS = 15
@@ -131,7 +144,8 @@ def _rate(part: float, whole: float) -> float | None:
 
 def _label(choices: Any, value: str) -> str:
     try:
-        return str(choices(value).label)
+        # The models' own words, in the admin's language where a catalog has them.
+        return gettext(str(choices(value).label))
     except ValueError:
         return value.replace("_", " ").capitalize()
 
@@ -149,6 +163,7 @@ def insights_period(*, shop: Shop, first: date, last: date) -> Report:
         _shipments_table(totals),
         _delivery_table(totals),
         _tracking_table(totals),
+        _problems_table(totals),
         *_message_tables(totals),
         *_return_tables(totals),
         _repeat_table(totals),
@@ -178,13 +193,13 @@ def insights_period(*, shop: Shop, first: date, last: date) -> Report:
 
 def _orders_table(totals: dict) -> Table:
     by_stage = totals.get("orders", {}).get("by_stage", {})
-    rows = [[ORDER_STAGE_LABELS[s], by_stage.get(s, 0)] for s in ORDER_STAGES]
+    rows = [[str(ORDER_STAGE_LABELS[s]), by_stage.get(s, 0)] for s in ORDER_STAGES]
     return Table(
         "orders",
-        "Orders placed, by where they are now",
-        ["Stage", "Orders"],
+        gettext("Orders placed, by where they are now"),
+        [gettext("Stage"), gettext("Orders")],
         rows,
-        note="Orders placed in the period; an order reads as its least advanced parcel.",
+        note=gettext("Orders placed in the period; an order reads as its least advanced parcel."),
     )
 
 
@@ -195,10 +210,10 @@ def _shipments_table(totals: dict) -> Table:
     rows += [[_label(Stage, s), n] for s, n in sorted(by_stage.items()) if s not in known]
     return Table(
         "shipments",
-        "Shipments sent, by where they are now",
-        ["Stage", "Shipments"],
+        gettext("Shipments sent, by where they are now"),
+        [gettext("Stage"), gettext("Shipments")],
         rows,
-        note="Parcels fulfilled in the period.",
+        note=gettext("Parcels fulfilled in the period."),
     )
 
 
@@ -219,22 +234,22 @@ def _delivery_table(totals: dict) -> Table:
         )
     return Table(
         "delivery",
-        "Delivery time by carrier",
+        gettext("Delivery time by carrier"),
         [
-            "Carrier",
-            "Delivered",
-            "Median (days)",
-            "90th percentile (days)",
-            "On time",
-            "With an estimate",
-            "On-time rate (%)",
+            gettext("Carrier"),
+            gettext("Delivered"),
+            gettext("Median (days)"),
+            gettext("90th percentile (days)"),
+            gettext("On time"),
+            gettext("With an estimate"),
+            gettext("On-time rate (%)"),
         ],
         rows,
         chart_column=2,
-        chart_unit="days",
-        note=(
-            "Parcels delivered in the period, from fulfilment to delivery. On time: delivered"
-            " by the day the carrier estimated (parcels without an estimate are not counted)."
+        chart_unit=gettext("days"),
+        note=gettext(
+            "Parcels delivered in the period, from fulfilment to delivery. On time: delivered "
+            "by the day the carrier estimated (parcels without an estimate are not counted)."
         ),
     )
 
@@ -244,20 +259,25 @@ def _tracking_table(totals: dict) -> Table:
     tracking = totals.get("tracking", {})
     looked = tracking.get("orders_viewed", 0)
     rows = [
-        ["Orders placed", placed],
-        ["Orders whose shopper opened the tracking page", looked],
-        ["Share of orders looked at (%)", _rate(looked, placed)],
-        ["Tracking page views", tracking.get("views", 0)],
+        [gettext("Orders placed"), placed],
+        [gettext("Orders whose shopper opened the tracking page"), looked],
+        [gettext("Share of orders looked at (%)"), _rate(looked, placed)],
+        [gettext("Tracking page views"), tracking.get("views", 0)],
+        [
+            gettext("Problems reported by shoppers"),
+            _problems_count(totals, ProblemCase.Reporter.SHOPPER),
+        ],
     ]
     return Table(
         "tracking",
-        "Tracking page: “where is my order?” answered",
-        ["Figure", "Value"],
+        gettext("Tracking page: “where is my order?” answered"),
+        [gettext("Figure"), gettext("Value")],
         rows,
         chart_column=None,
-        note=(
-            "Views of the tracking page for the orders placed in the period, whenever they"
-            " were opened. Problems reported by shoppers are not recorded by the app yet."
+        note=gettext(
+            "Views of the tracking page for the orders placed in the period, whenever they "
+            "were opened; problems the shoppers reported in the period (see Problems "
+            "reported)."
         ),
     )
 
@@ -278,12 +298,19 @@ def _message_tables(totals: dict) -> list[Table]:
             )
     messages = Table(
         "messages",
-        "Messages by channel and trigger",
-        ["Channel", "Trigger", "Sent", "Failed", "Skipped", "Cancelled or waiting"],
+        gettext("Messages by channel and trigger"),
+        [
+            gettext("Channel"),
+            gettext("Trigger"),
+            gettext("Sent"),
+            gettext("Failed"),
+            gettext("Skipped"),
+            gettext("Cancelled or waiting"),
+        ],
         rows,
         chart_column=None,
         series_columns=[2, 3, 4],
-        note="Messages due in the period.",
+        note=gettext("Messages due in the period."),
     )
     suppressed = totals.get("suppressed", {})
     reasons = [r.value for r in Suppression.Reason]
@@ -294,12 +321,12 @@ def _message_tables(totals: dict) -> list[Table]:
     ]
     unsubscribes = Table(
         "unsubscribes",
-        "Unsubscribes and other suppressions",
-        ["Channel", *[_label(Suppression.Reason, r) for r in reasons]],
+        gettext("Unsubscribes and other suppressions"),
+        [gettext("Channel"), *[_label(Suppression.Reason, r) for r in reasons]],
         rows,
         chart_column=None,
         series_columns=[1, 2, 3, 4],
-        note="Addresses and numbers the app stopped messaging in the period.",
+        note=gettext("Addresses and numbers the app stopped messaging in the period."),
     )
     return [messages, unsubscribes]
 
@@ -315,23 +342,28 @@ def _return_tables(totals: dict) -> list[Table]:
     rows.sort(key=lambda r: (-r[2], r[0]))
     by_product = Table(
         "returns_by_product",
-        "Returns by product",
-        ["Product", "Units sold", "Units returned", "Return rate (%)"],
+        gettext("Returns by product"),
+        [
+            gettext("Product"),
+            gettext("Units sold"),
+            gettext("Units returned"),
+            gettext("Return rate (%)"),
+        ],
         rows,
         chart_column=2,
-        chart_unit="units",
-        note="Units returned in the period against units sold in the period.",
+        chart_unit=gettext("units"),
+        note=gettext("Units returned in the period against units sold in the period."),
     )
     reason_rows = sorted(
-        ([REASON_LABELS.get(r, r), n] for r, n in returns.get("by_reason", {}).items()),
+        ([str(REASON_LABELS.get(r, r)), n] for r, n in returns.get("by_reason", {}).items()),
         key=lambda r: (-r[1], r[0]),
     )
     by_reason = Table(
         "returns_by_reason",
-        "Returns by reason",
-        ["Reason", "Units returned"],
+        gettext("Returns by reason"),
+        [gettext("Reason"), gettext("Units returned")],
         reason_rows,
-        chart_unit="units",
+        chart_unit=gettext("units"),
     )
     resolutions = returns.get("by_resolution", {})
     res_rows = []
@@ -339,7 +371,7 @@ def _return_tables(totals: dict) -> list[Table]:
         r = resolutions.get(value, {})
         res_rows.append(
             [
-                _label(Resolution, value),
+                str(RESOLUTION_LABELS.get(value, _label(Resolution, value))),
                 r.get("requested", 0),
                 r.get("processed", 0),
                 round(r.get("refunded", 0), 2),
@@ -348,25 +380,31 @@ def _return_tables(totals: dict) -> list[Table]:
         )
     by_resolution = Table(
         "resolutions",
-        "Resolutions, and revenue kept",
-        ["Resolution", "Requested", "Processed", "Paid back", "Revenue kept"],
+        gettext("Resolutions, and revenue kept"),
+        [
+            gettext("Resolution"),
+            gettext("Requested"),
+            gettext("Processed"),
+            gettext("Paid back"),
+            gettext("Revenue kept"),
+        ],
         res_rows,
         chart_column=None,
         series_columns=[1, 2],
-        note=(
-            "Requested: returns asked for in the period. Processed, paid back and kept: returns"
-            " processed in the period. Kept: store credit, and exchanges less any difference"
-            " refunded."
+        note=gettext(
+            "Requested: returns asked for in the period. Processed, paid back and kept: "
+            "returns processed in the period. Kept: store credit, and exchanges less any "
+            "difference refunded."
         ),
     )
     refund_hours = returns.get("refund_hours", {})
     refund = Table(
         "refund_time",
-        "Time from request to refund",
-        ["Figure", "Value"],
+        gettext("Time from request to refund"),
+        [gettext("Figure"), gettext("Value")],
         [
-            ["Returns refunded", sum(refund_hours.values())],
-            ["Median (days)", _days(_percentile(refund_hours, 0.5))],
+            [gettext("Returns refunded"), sum(refund_hours.values())],
+            [gettext("Median (days)"), _days(_percentile(refund_hours, 0.5))],
             ["90th percentile (days)", _days(_percentile(refund_hours, 0.9))],
         ],
         chart_column=None,
@@ -381,7 +419,7 @@ def _repeat_table(totals: dict) -> Table:
         r = repeat.get(kind, {})
         rows.append(
             [
-                f"After {label}",
+                gettext("After %(what)s") % {"what": label},
                 r.get("orders", 0),
                 r.get("again", 0),
                 _rate(r.get("again", 0), r.get("orders", 0)),
@@ -389,14 +427,45 @@ def _repeat_table(totals: dict) -> Table:
         )
     return Table(
         "repeat",
-        "Repeat purchases",
-        ["After", "Orders", "Shopper ordered again", "Repeat rate (%)"],
+        gettext("Repeat purchases"),
+        [
+            gettext("After"),
+            gettext("Orders"),
+            gettext("Shopper ordered again"),
+            gettext("Repeat rate (%)"),
+        ],
         rows,
         chart_column=3,
         chart_unit="%",
-        note=(
-            "Orders whose first delivery, delay, return or exchange fell in the period, and"
-            " how many of their shoppers (same email) placed another order afterwards."
+        note=gettext(
+            "Orders whose first delivery, delay, return or exchange fell in the period, and "
+            "how many of their shoppers (same email) placed another order afterwards."
+        ),
+    )
+
+
+def _problems_count(totals: dict, reporter: str) -> int:
+    return sum(by.get(reporter, 0) for by in totals.get("problems", {}).values())
+
+
+def _problems_table(totals: dict) -> Table:
+    problems = totals.get("problems", {})
+    shopper, staff = ProblemCase.Reporter.SHOPPER, ProblemCase.Reporter.STAFF
+    rows = []
+    for kind in ProblemCase.Kind:
+        by = problems.get(kind.value, {})
+        label = str(PROBLEM_LABELS.get(kind.value, kind.label))
+        rows.append([label, by.get(shopper, 0), by.get(staff, 0)])
+    return Table(
+        "problems",
+        gettext("Problems reported"),
+        [gettext("Problem"), gettext("Reported by shoppers"), gettext("Recorded by staff")],
+        rows,
+        chart_column=None,
+        series_columns=[1, 2],
+        note=gettext(
+            "Problems reported in the period: by the shopper on the tracking page, or recorded "
+            "by staff on the order's page for a shopper who called or wrote."
         ),
     )
 
@@ -404,13 +473,13 @@ def _repeat_table(totals: dict) -> Table:
 def _reviews_table(totals: dict) -> Table:
     return Table(
         "reviews",
-        "Review requests",
-        ["Figure", "Value"],
-        [["Review requests sent", totals.get("reviews", {}).get("requested", 0)]],
+        gettext("Review requests"),
+        [gettext("Figure"), gettext("Value")],
+        [[gettext("Review requests sent"), totals.get("reviews", {}).get("requested", 0)]],
         chart_column=None,
-        note=(
-            "Whether a shopper answered is not known to the app: reviews are written on the"
-            " merchant's review platform, which tells the app nothing."
+        note=gettext(
+            "Whether a shopper answered is not known to the app: reviews are written on the "
+            "merchant's review platform, which tells the app nothing."
         ),
     )
 

@@ -20,6 +20,8 @@ Every figure hangs on one date, in the shop's zone:
                 processed that day: refunded, kept (store credit, exchanges), request→refund
     repeat      orders whose first delivery / delay / return / exchange fell that day, and
                 how many of their shoppers (same email) ordered again afterwards
+    problems    problems reported that day (not received, damaged, wrong item), by who
+                reported them: the shopper on the tracking page, or staff on their behalf
 
 The queries group by day in the database; the few figures that need a per-row look (hours,
 histograms) read a day-bounded slice in chunks of ``CHUNK_DAYS``.
@@ -56,7 +58,7 @@ from notifications.models import Message, Suppression
 from returns.models import Resolution, ReturnLineItem, ReturnRequest
 from shopapp.auth.selectors import shop_zone
 from shopapp.models import LineItem, Order, Shop
-from tracking.models import Delay, Shipment, Stage, TrackingPageView
+from tracking.models import Delay, ProblemCase, Shipment, Stage, TrackingPageView
 
 logger = logging.getLogger(__name__)
 
@@ -374,7 +376,25 @@ def _repeat(shop: Shop, zone: ZoneInfo, start: datetime, end: datetime, days: di
                 _add(days, (day, "repeat", kind, "again"), 1)
 
 
-FAMILIES = (_orders, _shipments, _messages, _returns, _repeat)
+def _problems(shop: Shop, zone: ZoneInfo, start: datetime, end: datetime, days: dict) -> None:
+    reported = (
+        ProblemCase.objects.filter(
+            shop=shop,
+            order__deleted_at__isnull=True,
+            created_at__gte=start,
+            created_at__lt=end,
+        )
+        .annotate(day=TruncDate("created_at", tzinfo=zone))
+        .values("day", "kind", "reported_by")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in reported:
+        keys = (row["day"].isoformat(), "problems", row["kind"], row["reported_by"])
+        _add(days, keys, row["n"])
+
+
+FAMILIES = (_orders, _shipments, _messages, _returns, _repeat, _problems)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from notifications import admin_services, selectors, services
@@ -53,15 +54,15 @@ SUPPRESSIONS_PER_PAGE = 50
 RESENDABLE = frozenset({Message.Status.FAILED, Message.Status.SKIPPED})
 
 NOTICES = {
-    "sequence_enabled": "Sequence turned on.",
-    "sequence_disabled": "Sequence turned off.",
-    "step_saved": "Step saved.",
-    "template_saved": "Template saved.",
-    "template_reset": "Template reset to the default.",
-    "test_sent": "Test email sent to your store's email address.",
-    "resent": "Message queued to be sent again.",
-    "suppression_removed": "Address removed from the suppression list.",
-    "settings_saved": "Settings saved.",
+    "sequence_enabled": gettext_lazy("Sequence turned on."),
+    "sequence_disabled": gettext_lazy("Sequence turned off."),
+    "step_saved": gettext_lazy("Step saved."),
+    "template_saved": gettext_lazy("Template saved."),
+    "template_reset": gettext_lazy("Template reset to the default."),
+    "test_sent": gettext_lazy("Test email sent to your store's email address."),
+    "resent": gettext_lazy("Message queued to be sent again."),
+    "suppression_removed": gettext_lazy("Address removed from the suppression list."),
+    "settings_saved": gettext_lazy("Settings saved."),
 }
 
 
@@ -73,7 +74,7 @@ def _redirect(request: ShopRequest, name: str, *args: Any, notice: str = "") -> 
 
 
 def _page(request: ShopRequest, template: str, context: dict, status: int = 200) -> HttpResponse:
-    notice = NOTICES.get(request.GET.get("notice", ""), "")
+    notice = str(NOTICES.get(request.GET.get("notice", ""), ""))
     return embedded_render(
         request,
         f"notifications/admin/{template}",

@@ -6,6 +6,8 @@ import re
 from typing import Any
 
 from django import forms
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from notifications.models import Channel, Message, SequenceStep
 from notifications.rendering import SOURCE_MAX_CHARS, SUBJECT_MAX_CHARS
@@ -109,62 +111,68 @@ class NotificationSettingsForm(forms.Form):
     sender_name = forms.CharField(
         max_length=255,
         required=False,
-        label="Sender name",
-        help_text="Shown as the sender of emails; empty: your store's name.",
+        label=_("Sender name"),
+        help_text=_("Shown as the sender of emails; empty: your store's name."),
     )
     reply_to = forms.EmailField(
         required=False,
-        label="Reply-to address",
-        help_text="Where shoppers' replies go; empty: your store's email.",
+        label=_("Reply-to address"),
+        help_text=_("Where shoppers' replies go; empty: your store's email."),
     )
     email_quiet_start = forms.RegexField(
         regex=_HHMM,
-        label="Emails: quiet from",
-        error_messages={"invalid": "Use HH:MM, e.g. 21:00."},
+        label=_("Emails: quiet from"),
+        error_messages={"invalid": _("Use HH:MM, e.g. 21:00.")},
     )
     email_quiet_end = forms.RegexField(
         regex=_HHMM,
-        label="until",
-        help_text="In the shopper's time zone. The same time twice means no quiet hours.",
-        error_messages={"invalid": "Use HH:MM, e.g. 08:00."},
+        label=_("until"),
+        help_text=_("In the shopper's time zone. The same time twice means no quiet hours."),
+        error_messages={"invalid": _("Use HH:MM, e.g. 08:00.")},
     )
     sms_quiet_start = forms.RegexField(
-        regex=_HHMM, label="Text messages: quiet from", error_messages={"invalid": "Use HH:MM."}
+        regex=_HHMM,
+        label=_("Text messages: quiet from"),
+        error_messages={"invalid": _("Use HH:MM.")},
     )
     sms_quiet_end = forms.RegexField(
         regex=_HHMM,
-        label="until",
-        help_text="A text due at night waits until morning.",
-        error_messages={"invalid": "Use HH:MM."},
+        label=_("until"),
+        help_text=_("A text due at night waits until morning."),
+        error_messages={"invalid": _("Use HH:MM.")},
     )
     combine_shipments_minutes = forms.IntegerField(
         min_value=0,
         max_value=24 * 60,
-        label="Combine parcels shipped within (minutes)",
-        help_text="Parcels of one order reaching the same stage this close together share one "
-        "message. 0 sends one per parcel at once.",
+        label=_("Combine parcels shipped within (minutes)"),
+        help_text=_(
+            "Parcels of one order reaching the same stage this close together share one "
+            "message. 0 sends one per parcel at once."
+        ),
     )
-    is_sms_enabled = forms.BooleanField(required=False, label="Send text messages (Twilio)")
+    is_sms_enabled = forms.BooleanField(required=False, label=_("Send text messages (Twilio)"))
     twilio_account_sid = forms.RegexField(
         regex=_TWILIO_SID,
         required=False,
-        label="Twilio Account SID",
-        help_text="Starts with AC, from your Twilio console.",
-        error_messages={"invalid": "A Twilio Account SID is AC followed by 32 letters and digits."},
+        label=_("Twilio Account SID"),
+        help_text=_("Starts with AC, from your Twilio console."),
+        error_messages={
+            "invalid": _("A Twilio Account SID is AC followed by 32 letters and digits.")
+        },
     )
     twilio_auth_token = forms.CharField(
         required=False,
         max_length=128,
         widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
-        label="Twilio auth token",
-        help_text="Stored encrypted and never shown again. Leave empty to keep the saved one.",
+        label=_("Twilio auth token"),
+        help_text=_("Stored encrypted and never shown again. Leave empty to keep the saved one."),
     )
     twilio_from_number = forms.RegexField(
         regex=_E164,
         required=False,
-        label="Send from (phone number)",
-        help_text="Your Twilio number in international format, e.g. +15005550006.",
-        error_messages={"invalid": "Use the international format: + then the digits."},
+        label=_("Send from (phone number)"),
+        help_text=_("Your Twilio number in international format, e.g. +15005550006."),
+        error_messages={"invalid": _("Use the international format: + then the digits.")},
     )
 
     def __init__(self, *args: Any, has_stored_token: bool = False, **kwargs: Any) -> None:
@@ -177,15 +185,16 @@ class NotificationSettingsForm(forms.Form):
             missing = [
                 label
                 for name, label in (
-                    ("twilio_account_sid", "the Account SID"),
-                    ("twilio_from_number", "the number to send from"),
+                    ("twilio_account_sid", gettext("the Account SID")),
+                    ("twilio_from_number", gettext("the number to send from")),
                 )
                 if not cleaned.get(name)
             ]
             if not cleaned.get("twilio_auth_token") and not self.has_stored_token:
-                missing.append("the auth token")
+                missing.append(gettext("the auth token"))
             if missing:
                 raise forms.ValidationError(
-                    "To send text messages, enter " + ", ".join(missing) + "."
+                    gettext("To send text messages, enter %(missing)s.")
+                    % {"missing": ", ".join(missing)}
                 )
         return cleaned

@@ -16,6 +16,8 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.http.response import HttpResponseBase
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from returns import selectors, services
@@ -64,7 +66,7 @@ def return_queue(request: ShopRequest) -> HttpResponse:
             "now": timezone.now(),
             "status": status,
             "query": query,
-            "filters": list(QUEUE_FILTERS),
+            "filters": [(key, selectors.FILTER_WORDS[key]) for key in QUEUE_FILTERS],
             "decline_form": DeclineForm(),
             "message": _notice(request),
             "nav": "returns",
@@ -73,15 +75,15 @@ def return_queue(request: ShopRequest) -> HttpResponse:
 
 
 NOTICES = {
-    "approved": "Return approved.",
-    "declined": "Return declined.",
-    "received": "Items marked as received in Shopify.",
-    "processed": "Return processed.",
-    "canceled": "Return canceled.",
-    "closed": "Return closed.",
-    "blocked": "Added to the blocklist.",
-    "unblocked": "Removed from the blocklist.",
-    "policy_saved": "Return policy saved.",
+    "approved": _("Return approved."),
+    "declined": _("Return declined."),
+    "received": _("Items marked as received in Shopify."),
+    "processed": _("Return processed."),
+    "canceled": _("Return canceled."),
+    "closed": _("Return closed."),
+    "blocked": _("Added to the blocklist."),
+    "unblocked": _("Removed from the blocklist."),
+    "policy_saved": _("Return policy saved."),
 }
 
 
@@ -92,11 +94,20 @@ def _notice(request: ShopRequest) -> str:
         verb = "approved" if request.GET.get("action") == "approve" else "declined"
         if not (done.isdigit() and failed.isdigit()):
             return ""
-        text = f"{done} return{'s' if done != '1' else ''} {verb}."
+        if verb == "approved":
+            text = ngettext(
+                "%(count)s return approved.", "%(count)s returns approved.", int(done)
+            ) % {"count": done}
+        else:
+            text = ngettext(
+                "%(count)s return declined.", "%(count)s returns declined.", int(done)
+            ) % {"count": done}
         if failed != "0":
-            text += f" {failed} could not be: open each to see why."
+            text += " " + gettext("%(count)s could not be: open each to see why.") % {
+                "count": failed
+            }
         return text
-    return NOTICES.get(code, "")
+    return str(NOTICES.get(code, ""))
 
 
 def _redirect(request: ShopRequest, name: str, *args, notice: str, **extra: str) -> HttpResponse:

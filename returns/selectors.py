@@ -4,8 +4,11 @@ from here too: functions are added, never renamed."""
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Case, IntegerField, Prefetch, Q, QuerySet, Value, When
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from returns import shopify
 from returns.eligibility import line_item_unit_value
@@ -205,8 +208,41 @@ def return_is_received(ret: ReturnRequest, lines: list[ReturnLineItem]) -> bool:
     )
 
 
+# The statuses in the staff member's admin language (Shopify may add one: shown as it names it).
+STATUS_WORDS: dict[str, Any] = {
+    Status.SUBMITTED: _("Submitted"),
+    Status.REQUESTED: _("Requested"),
+    Status.OPEN: _("Approved"),
+    Status.DECLINED: _("Declined"),
+    Status.CANCELED: _("Canceled"),
+    Status.CLOSED: _("Closed"),
+}
+
+
+# The queue's status filter, in the staff member's admin language.
+FILTER_WORDS = {
+    "requested": _("Requested"),
+    "approved": _("Approved"),
+    "pending": _("Pending"),
+    "closed": _("Closed"),
+    "declined": _("Declined"),
+    "canceled": _("Canceled"),
+}
+
+
+# What the queue's estimate is, in the staff member's admin language.
+ESTIMATE_WORDS = {
+    "paid": _("Paid back"),
+    "exchange": _("Exchange worth"),
+    "refund": _("Refund"),
+    "store_credit": _("Store credit"),
+}
+
+
 def return_status_label(ret: ReturnRequest, lines: list[ReturnLineItem]) -> str:
-    return "Received" if return_is_received(ret, lines) else ret.status_label
+    if return_is_received(ret, lines):
+        return gettext("Received")
+    return str(STATUS_WORDS.get(ret.status, ret.status_label))
 
 
 def queue_rows(returns: Iterable[ReturnRequest], *, shop: Shop) -> list[QueueRow]:
@@ -232,17 +268,18 @@ def queue_rows(returns: Iterable[ReturnRequest], *, shop: Shop) -> list[QueueRow
             Decimal("0.00"),
         )
         if ret.refunded_amount > 0:
-            estimate, label = ret.refunded_amount, "Paid back"
+            estimate, label = ret.refunded_amount, "paid"
         elif ret.resolution == Resolution.EXCHANGE:
-            estimate, label = value, "Exchange worth"
+            estimate, label = value, "exchange"
         elif ret.refund_estimate > 0:
-            estimate, label = ret.refund_estimate, "Refund"
+            estimate, label = ret.refund_estimate, "refund"
         else:
             fees = value * percent(policy.restocking_fee_percent) + policy.return_shipping_fee
             estimate = max(Decimal("0.00"), value - fees).quantize(Decimal("0.01"))
-            label = "Store credit" if ret.resolution == Resolution.STORE_CREDIT else "Refund"
-        if ret.resolution == Resolution.STORE_CREDIT and label == "Refund":
-            label = "Store credit"
+            label = "store_credit" if ret.resolution == Resolution.STORE_CREDIT else "refund"
+        if ret.resolution == Resolution.STORE_CREDIT and label == "refund":
+            label = "store_credit"
+        label = str(ESTIMATE_WORDS[label])
         order = ret.order
         customer = " ".join(p for p in (order.customer_first_name, order.customer_last_name) if p)
         rows.append(

@@ -17,6 +17,21 @@ if command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1; then
     npm ci --prefix "$axe" --no-audit --no-fund --loglevel=error
     cp "$axe/package-lock.json" "$axe/node_modules/.package-lock.json.installed"
   fi
+  # Polaris's design tokens (CSS custom properties) for the embedded admin's look. The CSS is
+  # small and its licence allows redistribution in apps built for Shopify, so a copy is
+  # committed in shopapp/static/polaris/ (a clean clone serves it without node); after a
+  # version bump in scripts/polaris/package.json, this refreshes the copy from the package.
+  polaris=scripts/polaris
+  if ! cmp -s "$polaris/package-lock.json" "$polaris/node_modules/.package-lock.json.installed"; then
+    npm ci --prefix "$polaris" --no-audit --no-fund --loglevel=error
+    cp "$polaris/package-lock.json" "$polaris/node_modules/.package-lock.json.installed"
+  fi
+  tokens="$polaris/node_modules/@shopify/polaris-tokens"
+  if ! cmp -s "$tokens/dist/css/styles.css" shopapp/static/polaris/polaris-tokens.css; then
+    cp "$tokens/dist/css/styles.css" shopapp/static/polaris/polaris-tokens.css
+    cp "$tokens/LICENSE.md" shopapp/static/polaris/LICENSE.md
+    echo "setup-extras: shopapp/static/polaris/ refreshed from @shopify/polaris-tokens" >&2
+  fi
 else
   echo "setup-extras: node/npm not found; the Shopify oracle conformance tests and the" \
     "accessibility checks will be skipped" >&2

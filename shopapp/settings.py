@@ -154,6 +154,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # The embedded admin (/app/) in the staff member's admin language (Shopify's ``locale``).
+    "shopapp.embedded.middleware.AdminLanguageMiddleware",
 ]
 
 ROOT_URLCONF = "shopapp.urls"

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_GET, require_http_methods
 
 from shopapp.auth.session import session_token_required
@@ -76,7 +77,7 @@ def _page(
             "theme_name": saved.theme_name if saved else "",
             "theme_read_at": saved.theme_read_at if saved else None,
             "theme_has_colours": bool(saved and saved.theme_accent_color),
-            "notice": "Branding saved." if request.GET.get("notice") == "saved" else "",
+            "notice": gettext("Branding saved.") if request.GET.get("notice") == "saved" else "",
         },
         status=status,
     )

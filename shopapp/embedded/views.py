@@ -30,6 +30,7 @@ from shopapp.auth.session import session_token_required
 from shopapp.embedded import selectors
 from shopapp.http import ShopRequest
 from shopapp.orders import selectors as order_selectors
+from shopapp.storefront.pages import supported_language
 from shopapp.support.services import NoteRefused, order_note_add
 
 logger = logging.getLogger(__name__)
@@ -46,7 +47,20 @@ def nav_query(request: ShopRequest) -> str:
         value = request.GET.get(name)
         if value:
             params[name] = value
+    locale = admin_locale(request)
+    if locale:
+        params["locale"] = locale
     return urlencode(params)
+
+
+def admin_locale(request: ShopRequest) -> str:
+    """The staff member's admin language when the app speaks it, else "".
+
+    Shopify adds ``locale`` (the language the staff member uses the admin in: "fr", "pt-BR")
+    to the app's URL; the app's pages follow it in English, Spanish, French and German, and
+    every in-app link and form passes it on. Anything else reads in English.
+    """
+    return supported_language(request.GET.get("locale"))
 
 
 def embedded_render(
@@ -65,8 +79,10 @@ def embedded_render(
         "host": request.GET.get("host", ""),
         "id_token": request.GET.get("id_token", ""),
         "missing_scopes": [s for s in shop.missing_scopes.split(",") if s.strip()],
+        "admin_locale": admin_locale(request),
     }
-    # Times on every page read in the shop's own zone, as in the Shopify admin.
+    # Times on every page read in the shop's own zone, as in the Shopify admin (the words are
+    # in the staff member's admin language: shopapp.embedded.middleware).
     with timezone.override(zone):
         return render(request, template, {**base, **context}, status=status)
 

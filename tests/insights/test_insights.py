@@ -25,7 +25,7 @@ from notifications.models import Message, Sequence, SequenceStep, Suppression
 from returns.models import ReturnLineItem, ReturnRequest
 from shopapp.models import LineItem, Order, Shop, Task
 from tests.shopapp.test_embedded import get_page, make_shop
-from tracking.models import Delay, Shipment, TrackingPageView
+from tracking.models import Delay, ProblemCase, Shipment, TrackingPageView
 
 pytestmark = pytest.mark.django_db
 
@@ -108,6 +108,14 @@ def suppress(shop: Shop, channel: str, reason: str, when: datetime) -> None:
         shop=shop, channel=channel, address=f"x{next(_ids)}@example.com", reason=reason
     )
     Suppression.objects.filter(pk=row.pk).update(created_at=when)
+
+
+def problem(o: Order, kind: str, reported_by: str, when: datetime, **fields) -> ProblemCase:
+    case = ProblemCase.objects.create(
+        shop=o.shop, order=o, kind=kind, reported_by=reported_by, **fields
+    )
+    ProblemCase.objects.filter(pk=case.pk).update(created_at=when)
+    return case
 
 
 @pytest.fixture
@@ -231,6 +239,17 @@ def store():
         detected_at=at(3, 6),
     )
     TrackingPageView.objects.create(shop=other, order=theirs, views=50)
+    problem(theirs, "not_received", "shopper", at(3, 6))
+
+    # Problems: March has 2 from shoppers (not received, wrong item) and 2 recorded by staff
+    # (damaged twice, one resolved since); February's (late on the 28th in New York) and
+    # April's are outside the period.
+    problem(o1, "not_received", "shopper", at(3, 5))
+    problem(o6, "wrong_item", "shopper", at(3, 21))
+    problem(o2, "damaged", "staff", at(3, 8))
+    problem(o3, "damaged", "staff", at(3, 13), status="resolved", resolved_at=at(3, 14))
+    problem(o7, "damaged", "shopper", at(2, 28, 23, 55))
+    problem(o1, "not_received", "shopper", at(4, 2))
     return shop, {"o3": o3, "o6": o6, "s5": s5, "other": other}
 
 
@@ -306,6 +325,24 @@ def test_tracking_page_views_and_share_of_orders_looked_at(march):
         ["Orders whose shopper opened the tracking page", "2"],
         ["Share of orders looked at (%)", "33.3"],
         ["Tracking page views", "4"],
+        ["Problems reported by shoppers", "2"],
+    ]
+
+
+def test_problems_reported_by_kind_and_reporter(march):
+    shop, _, client = march
+    assert _csv(client, shop, "problems", **MARCH) == [
+        ["Problem", "Reported by shoppers", "Recorded by staff"],
+        ["Not received", "1", "0"],
+        ["Arrived damaged", "0", "2"],
+        ["Wrong item", "1", "0"],
+    ]
+    # February's one problem, reported late on the 28th in New York (March 1st in UTC)
+    february = {"period": "custom", "start": "2026-02-01", "end": "2026-02-28"}
+    assert _csv(client, shop, "problems", **february)[1:] == [
+        ["Not received", "0", "0"],
+        ["Arrived damaged", "1", "0"],
+        ["Wrong item", "0", "0"],
     ]
 
 
@@ -387,7 +424,7 @@ def test_home_page_shows_the_figures_charts_and_what_needs_attention(march):
     assert ">UPS<" in delivery
     assert ">2 days<" in delivery
     # Every figure has a CSV link carrying the period.
-    assert html.count("Download CSV") == 12
+    assert html.count("Download CSV") == 13
     assert "/app/insights/delivery.csv?" in html
     assert "start=2026-03-01" in html
     assert "is not known to the app" in html  # no review-answer signal: said, not invented
@@ -433,6 +470,7 @@ def test_another_shop_reads_only_its_own_figures(march):
         ["Orders whose shopper opened the tracking page", "1"],
         ["Share of orders looked at (%)", "100.0"],
         ["Tracking page views", "50"],
+        ["Problems reported by shoppers", "1"],
     ]
 
 

@@ -1,0 +1,262 @@
+"""The embedded admin speaks the staff member's admin language: Shopify adds ``locale`` to the
+app's URL ("fr", "pt-BR"); the app's pages follow it in English, Spanish, French and German,
+every in-app link and filter form passes it on, and anything else reads in English."""
+
+import re
+from html import unescape
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from notifications.models import NotificationSettings
+from tests.shopapp.test_embedded import HOST, token_for
+from tests.shopapp.test_polaris_look import admin_pages_store
+
+pytestmark = pytest.mark.django_db
+
+
+def page(client, shop, path: str, locale: str | None, **params: str):
+    query = {"shop": shop.myshopify_domain, "host": HOST, "id_token": token_for(shop), **params}
+    if locale is not None:
+        query["locale"] = locale
+    response = client.get(path, query)
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("locale", "lang", "words"),
+    [
+        ("fr", "fr", ["Commandes", "Historique", "Commande passée", "Copier le lien de suivi"]),
+        ("es-ES", "es", ["Pedidos", "Cronología", "Pedido realizado", "Añadir nota"]),
+        ("de", "de", ["Bestellungen", "Verlauf", "Bestellung aufgegeben", "Gemeldete Probleme"]),
+        ("en", "en", ["Orders", "Timeline", "Order placed", "Copy tracking link"]),
+    ],
+)
+def test_the_order_page_reads_in_the_admins_language(client, locale, lang, words):
+    # given
+    shop, pages = admin_pages_store()
+    # when
+    html = page(client, shop, pages["order"], locale)
+    # then
+    assert f'<html lang="{lang}">' in html
+    for word in words:
+        assert word in html, word
+    # and the sidebar, tabs and every in-app link keep the language for the next page
+    links = re.findall(r'href="(/app/[^"]*)"', html)
+    assert links
+    expected = f"locale={lang}" if lang != "en" or locale == "en" else ""
+    assert all(expected in link for link in links), links
+
+
+def test_a_language_the_app_does_not_speak_reads_in_english_and_is_not_passed_on(client):
+    shop, pages = admin_pages_store()
+    for locale in ("pt-BR", "zh-CN", "", 'fr"><script>alert(1)</script>', "x" * 5000):
+        html = page(client, shop, pages["order"], locale)
+        assert '<html lang="en">' in html
+        assert "Timeline" in html
+        assert "locale=" not in html
+        assert "<script>alert" not in html
+
+
+def test_every_admin_page_renders_in_every_language(client):
+    shop, pages = admin_pages_store()
+    for locale in ("en", "es", "fr", "de"):
+        for name, path in pages.items():
+            html = page(client, shop, path, locale)
+            assert f'<html lang="{locale}">' in html, (locale, name)
+
+
+def test_the_filter_forms_keep_the_language(client):
+    shop, pages = admin_pages_store()
+    for name in ("orders", "returns", "insights", "messages"):
+        html = page(client, shop, pages[name], "de")
+        assert '<input type="hidden" name="locale" value="de">' in html, name
+
+
+def test_an_action_redirects_to_a_page_in_the_same_language(client):
+    # given
+    shop, pages = admin_pages_store()
+    # when staff add a note from the order's page read in French
+    response = client.post(
+        f"{pages['order']}/notes?shop={shop.myshopify_domain}&host={HOST}&locale=fr",
+        {"text": "Rappelé la cliente.", "submission_id": "note-fr-1"},
+        HTTP_AUTHORIZATION=f"Bearer {token_for(shop)}",
+    )
+    # then the page it lands on is French too, and says so
+    assert response.status_code == 303
+    assert "locale=fr" in response["Location"]
+    location = urlsplit(response["Location"])
+    query = {key: values[0] for key, values in parse_qs(location.query).items()}
+    html = client.get(location.path, {**query, "id_token": token_for(shop)})
+    assert html["Content-Language"] == "fr"
+    assert "Note ajoutée." in html.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "fr",
+            ["File d'attente", "Approuver la sélection", "Demandé", "Ancienneté", "1 retour<"],
+        ),
+        ("es", ["Cola", "Aprobar las marcadas", "Reembolso", "1 devolución<", "Pendiente"]),
+        (
+            "de",
+            ["Warteschlange", "Markierte genehmigen", "Erstattung", "1 Rücksendung<", "Ausstehend"],
+        ),
+        ("en", ["Queue", "Approve ticked", "Requested", "Refund", "1 return<", "Pending"]),
+    ],
+)
+def test_the_returns_queue_reads_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["returns"], locale))
+    for word in words:
+        assert word in html, word
+
+
+def test_a_bulk_notice_counts_in_the_admins_language(client):
+    shop, pages = admin_pages_store()
+    notice = {"notice": "bulk", "action": "approve", "done": "2", "failed": "1"}
+    html = unescape(page(client, shop, pages["returns"], "fr", **notice))
+    assert "2 retours approuvés. 1 n'ont pas pu l'être : ouvrez-les pour voir pourquoi." in html
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("fr", ["Paramètres des notifications", "Heures de silence", "Nom de l'expéditeur"]),
+        ("es", ["Ajustes de notificaciones", "Horas de silencio", "Nombre del remitente"]),
+        ("de", ["Benachrichtigungseinstellungen", "Ruhezeiten", "Absendername"]),
+        ("en", ["Notification settings", "Quiet hours", "Sender name"]),
+    ],
+)
+def test_the_notification_settings_read_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["notification-settings"], locale))
+    for word in words:
+        assert word in html, word
+
+
+def test_a_refused_setting_says_why_in_the_admins_language_and_saves_nothing(client):
+    shop, pages = admin_pages_store()
+    before = list(NotificationSettings.objects.filter(shop=shop).values())
+    response = client.post(
+        f"{pages['notification-settings']}?shop={shop.myshopify_domain}&locale=de",
+        {
+            "email_quiet_start": "25:00",
+            "email_quiet_end": "07:00",
+            "sms_quiet_start": "21:00",
+            "sms_quiet_end": "08:00",
+            "combine_shipments_minutes": "15",
+            "is_sms_enabled": "on",
+        },
+        HTTP_AUTHORIZATION=f"Bearer {token_for(shop)}",
+    )
+    assert response.status_code == 400
+    html = unescape(response.content.decode())
+    assert "Verwenden Sie HH:MM, z. B. 21:00." in html
+    assert (
+        "Um SMS zu senden, geben Sie die Account SID, die Absendernummer, den Auth-Token ein."
+        in html
+    )
+    assert list(NotificationSettings.objects.filter(shop=shop).values()) == before
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("fr", ["Statistiques", "Délai de livraison par transporteur", "30 derniers jours"]),
+        ("es", ["Estadísticas", "Tiempo de entrega por transportista", "Últimos 30 días"]),
+        ("de", ["Statistiken", "Lieferzeit nach Versanddienstleister", "Letzte 30 Tage"]),
+        ("en", ["Insights", "Delivery time by carrier", "Last 30 days"]),
+    ],
+)
+def test_the_insights_read_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["insights"], locale))
+    for word in words:
+        assert word in html, word
+
+
+def test_a_csv_is_headed_in_the_admins_language(client):
+    shop, _ = admin_pages_store()
+    response = client.get(
+        "/app/insights/problems.csv",
+        {"shop": shop.myshopify_domain, "id_token": token_for(shop), "locale": "fr"},
+    )
+    assert response.status_code == 200
+    lines = response.content.decode().splitlines()
+    assert lines == [
+        "Problème,Signalés par les clients,Enregistrés par le personnel",
+        "Non reçu,0,0",
+        "Arrivé endommagé,0,0",
+        "Mauvais article,0,0",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("fr", ["Image de marque", "Votre style", "Contact du support", "Aperçu"]),
+        ("es", ["Marca", "Tu estilo", "Contacto de asistencia", "Vista previa"]),
+        ("de", ["Branding", "Ihr Erscheinungsbild", "Support-Kontakt", "Vorschau"]),
+        ("en", ["Branding", "Your look", "Support contact", "Preview"]),
+    ],
+)
+def test_the_branding_page_reads_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["branding"], locale))
+    for word in words:
+        assert word in html, word
+
+
+@pytest.mark.parametrize(
+    ("locale", "count", "words"),
+    [
+        ("fr", "1 commande", ["Rechercher", "Toutes les commandes", "Paiement :", "Client"]),
+        ("es", "1 pedido", ["Buscar", "Todos los pedidos", "Cliente", "Estado"]),
+        ("de", "1 Bestellung", ["Suchen", "Alle Bestellungen", "Kunde", "Versand"]),
+        ("en", "1 order", ["Search", "All orders", "Customer", "Shipping"]),
+    ],
+)
+def test_the_order_list_reads_in_the_admins_language_and_announces_its_results(
+    client, locale, count, words
+):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["orders"], locale))
+    # The count of what the list shows is a live region: a screen reader hears a new search's.
+    status = re.search(
+        r'<p class="subdued" role="status" aria-live="polite"[^>]*>([^<]*)</p>', html
+    )
+    assert status is not None
+    assert status.group(1) == count
+    for word in words:
+        assert word in html, word
+
+
+def test_a_search_says_how_many_orders_match_and_escapes_what_was_typed(client):
+    shop, pages = admin_pages_store()
+    html = page(client, shop, pages["orders"], "fr", q="<b>nope</b>")
+    assert "0 commande correspond" in html
+    assert "Aucune commande ne correspond à « &lt;b&gt;nope&lt;/b&gt; »." in html
+    assert "<b>nope</b>" not in html
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("fr", ["Demandes de données des clients", "Aucune demande de données.", "Fuseau horaire"]),
+        (
+            "es",
+            ["Solicitudes de datos de clientes", "No hay solicitudes de datos.", "Zona horaria"],
+        ),
+        ("de", ["Datenanfragen von Kunden", "Keine Datenanfragen.", "Zeitzone"]),
+    ],
+)
+def test_the_privacy_and_settings_pages_read_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["privacy"], locale))
+    html += unescape(page(client, shop, pages["settings"], locale))
+    for word in words:
+        assert word in html, word
