@@ -66,7 +66,11 @@ def return_request_send(*, request_id: int) -> ReturnRequest | None:
         return _auto_approve(request)
     if request.status != Status.SUBMITTED or request.sync_state != ReturnRequest.SyncState.PENDING:
         return request
-    if request.resolution == Resolution.EXCHANGE:
+    if (
+        request.resolution == Resolution.EXCHANGE
+        or request.line_items.filter(exchange_variant_id__isnull=False).exists()
+    ):
+        # Any item exchanged (a MIXED request too): returnRequest cannot carry it.
         return _exchange_hold(request)
     shop = request.shop
     policy = return_policy_get(shop=shop)
