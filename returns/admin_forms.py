@@ -185,7 +185,7 @@ class PolicyForm(forms.ModelForm):
             "How shoppers are paid back",
             ("allow_refund", "allow_store_credit", "allow_exchange", "store_credit_bonus_percent"),
         ),
-        ("Fees", ("restocking_fee_percent", "return_shipping_fee")),
+        ("Fees", ("restocking_fee_percent", "return_shipping_fee", "keep_items_max_value")),
         (
             "Reasons",
             (
@@ -214,6 +214,7 @@ class PolicyForm(forms.ModelForm):
         if self.instance and not self.instance.reasons and not self.is_bound:
             self.initial["reasons"] = list(DEFAULT_REASONS)
         self.fields["store_credit_bonus_percent"].required = False
+        self.fields["keep_items_max_value"].required = False
         if self.instance and not self.is_bound:
             self.initial["reasons_by_product_type"] = reasons_by_type_text(
                 self.instance.reasons_by_product_type or {}
@@ -221,6 +222,12 @@ class PolicyForm(forms.ModelForm):
 
     def clean_reasons_by_product_type(self) -> dict[str, list[str]]:
         return reasons_by_type_parse(self.cleaned_data.get("reasons_by_product_type") or "")
+
+    def clean_keep_items_max_value(self):
+        value = self.cleaned_data.get("keep_items_max_value") or Decimal("0")
+        if value < 0:
+            raise forms.ValidationError("0 or more, in your store's currency.")
+        return value
 
     def clean_store_credit_bonus_percent(self):
         # Left empty (or posted by a page from before the field): no bonus.
@@ -244,6 +251,7 @@ class PolicyForm(forms.ModelForm):
             "restocking_fee_percent",
             "return_shipping_fee",
             "store_credit_bonus_percent",
+            "keep_items_max_value",
             "reasons",
             "reasons_by_product_type",
             "reasons_requiring_note",
@@ -287,6 +295,10 @@ class PolicyForm(forms.ModelForm):
             "allow_refund": "Ways shoppers may ask to be paid back: keep at least one.",
             "restocking_fee_percent": "Kept from refunds and store credit, not from exchanges.",
             "return_shipping_fee": "Kept from every return, in your store's currency.",
+            "keep_items_max_value": (
+                "Refunds and store credit worth at most this are settled without the items "
+                "coming back (and without the return shipping fee). 0 turns it off."
+            ),
             "store_credit_bonus_percent": (
                 "Added to what an item settled as store credit is worth, e.g. 10 for +10%. "
                 "Shoppers see it in the portal; 0 for none."

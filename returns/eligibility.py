@@ -704,6 +704,37 @@ def return_quote(
     )
 
 
+def quote_is_returnless(quote: Quote, policy: ReturnPolicy) -> bool:
+    """Whether the shopper keeps the items: the policy allows it, nothing is exchanged (a new
+    item is shipped, the old one comes back), and the items are worth at most the threshold."""
+    threshold = Decimal(str(policy.keep_items_max_value or 0))
+    return (
+        threshold > 0
+        and bool(quote.items)
+        and not quote.has_exchange
+        and quote.subtotal <= threshold
+    )
+
+
+def return_quote_for_policy(
+    *,
+    shop: Shop,
+    order: Order,
+    items: Iterable[tuple[LineItem | int, int, str]],
+    policy: ReturnPolicy,
+) -> tuple[Quote, bool]:
+    """The quote the shopper is shown and the request stores, and whether the items are kept:
+    a return kept by the shopper pays no return shipping fee."""
+    items = list(items)
+    quote = return_quote(shop=shop, order=order, items=items, policy=policy)
+    if not quote_is_returnless(quote, policy):
+        return quote, False
+    return (
+        return_quote(shop=shop, order=order, items=items, policy=policy, with_shipping_fee=False),
+        True,
+    )
+
+
 def return_estimate(
     *,
     shop: Shop,

@@ -47,6 +47,16 @@ class ReturnPolicy(models.Model):
     allow_exchange = models.BooleanField(default=True)
     restocking_fee_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     return_shipping_fee = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    # "Keep the item": a return whose items are worth at most this (refund or store credit
+    # only) is settled without sending anything back, nor paying return shipping. 0: off.
+    keep_items_max_value = models.DecimalField(
+        "Keep the items up to",
+        max_digits=10,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="Returns worth at most this need not be sent back. 0 turns it off.",
+    )
     # Added to what an item settled as store credit brings back (after its restocking fee):
     # merchants pay a little more to keep the money in the shop. Recorded on each request at
     # submission, so a later change of policy never changes what a shopper was promised.
@@ -134,6 +144,9 @@ class ReturnRequest(models.Model):
         """The part of ``refund_estimate`` paid back to the original payment."""
         return self.refund_estimate - self.store_credit_estimate
 
+    # The shopper keeps the items (the policy's keep_items_max_value): nothing is shipped
+    # back, no return shipping fee is kept, the store settles without receiving anything.
+    is_returnless = models.BooleanField(default=False)
     # The policy's store credit bonus when the shopper submitted: honoured at processing.
     store_credit_bonus_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     currency = models.CharField(max_length=8, blank=True)

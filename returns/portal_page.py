@@ -22,7 +22,7 @@ from returns.eligibility import (
     line_item_unit_value,
     order_eligibility,
     order_eligibility_local,
-    return_quote,
+    return_quote_for_policy,
 )
 from returns.models import Resolution, ReturnPolicy, ReturnRequest
 from returns.policy import (
@@ -223,7 +223,7 @@ class PortalPage:
         self, order: Order, state: portal.PortalState, eligibility: list[ItemEligibility]
     ) -> HttpResponse:
         by_id = {e.line_item.pk: e.line_item for e in eligibility}
-        quote = return_quote(
+        quote, returnless = return_quote_for_policy(
             shop=self.shop,
             order=order,
             items=[
@@ -250,6 +250,7 @@ class PortalPage:
                 for item, item_quote in zip(state.items, quote.items, strict=True)
             ],
             "quote": quote,
+            "returnless": returnless,
             "state": portal.state_dumps(state),
         }
         return self._respond("review", context, status=200)

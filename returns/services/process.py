@@ -278,7 +278,10 @@ def _settlement(
 
 
 def quote_shipping_fee(request: ReturnRequest) -> Decimal:
-    """The return shipping fee the policy charges once per return."""
+    """The return shipping fee the policy charges once per return (none when the shopper
+    keeps the items)."""
+    if request.is_returnless:
+        return Decimal("0.00")
     fee = return_policy_get(shop=request.shop).return_shipping_fee
     return fee.quantize(Decimal("0.01")) if fee > 0 else Decimal("0.00")
 

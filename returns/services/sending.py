@@ -80,7 +80,12 @@ def return_request_send(*, request_id: int) -> ReturnRequest | None:
         created = _adopt_sent(client, request, statuses={Status.REQUESTED, Status.OPEN})
     if created is None:
         lines = _request_lines_input(client=client, request=request, policy=policy)
-        fee = policy.return_shipping_fee if policy.return_shipping_fee > 0 else Decimal("0")
+        # Nothing is shipped back when the shopper keeps the items: no return shipping fee.
+        fee = (
+            policy.return_shipping_fee
+            if policy.return_shipping_fee > 0 and not request.is_returnless
+            else Decimal("0")
+        )
         _send_started_mark(request)
         try:
             created = shopify.return_request_send(

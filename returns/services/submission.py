@@ -26,7 +26,7 @@ from returns.eligibility import (
     ReasonCode,
     line_item_unit_value,
     order_eligibility,
-    return_quote,
+    return_quote_for_policy,
 )
 from returns.models import (
     Resolution,
@@ -205,7 +205,7 @@ def return_request_submit(
         eligibility=by_line,
         photos=photos,
     )
-    quote = return_quote(
+    quote, returnless = return_quote_for_policy(
         shop=shop,
         order=order,
         items=[(by_line[i.line_item_id].line_item, i.quantity, i.resolution) for i in normalized],
@@ -227,6 +227,7 @@ def return_request_submit(
             customer_email=email,
             refund_estimate=quote.total,
             store_credit_estimate=quote.store_credit_total,
+            is_returnless=returnless,
             store_credit_bonus_percent=Decimal(str(policy.store_credit_bonus_percent)),
             currency=quote.currency,
         )

@@ -611,3 +611,106 @@ def test_the_state_of_a_forged_or_other_shops_link_says_nothing(client, devshop,
     assert proxy_get(client, shop, f"/{token[:-2]}xx/state").status_code == 404
     unsigned = client.get(f"/proxy/returns/{token}/state")
     assert unsigned.status_code in (401, 403)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keep the items
+
+
+def test_a_low_value_return_is_kept_by_the_shopper_without_a_shipping_fee(client, devshop, shop):
+    # given a policy whose "keep the items" value covers one cheap item
+    order = delivered_order(devshop, shop, line_items=2, line_item_quantity=1)
+    cheap, dear = sorted(lines(order), key=line_item_unit_value)
+    with_fees(shop, keep_items_max_value=line_item_unit_value(cheap))
+    state = state_of(lookup(client, shop, order))
+
+    # when the shopper returns the cheap item for a refund
+    review = choose_each(client, shop, state, {cheap: (1, "UNWANTED", "refund")})
+
+    # then the review says it can be kept, and no return shipping fee is taken
+    html = body(review)
+    assert "data-returnless" in html
+    assert "data-shipping-fee" not in html
+    refund_item = expected_item(cheap, 1, "refund")
+    assert review_numbers(html)["estimate-total"] == str(refund_item)
+
+    # and the stored request is returnless with the same numbers
+    status = submit(client, shop, state_of(review))
+    [rr] = ReturnRequest.objects.filter(shop=shop)
+    assert (rr.is_returnless, rr.refund_estimate) == (True, refund_item)
+    assert "data-returnless" in body(status)
+
+
+@pytest.mark.parametrize("case", ["above the value", "an exchange"])
+def test_a_return_above_the_value_or_with_an_exchange_is_sent_back(client, devshop, shop, case):
+    order = delivered_order(
+        devshop, shop, line_items=1, line_item_quantity=1, line_item_product_type="Apparel"
+    )
+    [line] = lines(order)
+    value = line_item_unit_value(line)
+    with_fees(shop, keep_items_max_value=value - CENT if case == "above the value" else value)
+    items_page = lookup(client, shop, order)
+    picks = {line: (1, "UNWANTED", "exchange" if case == "an exchange" else "refund")}
+    data = {}
+    if case == "an exchange":
+        variant = re.search(
+            rf'name="variant-{line.pk}".*?<option value="(\d+)"', body(items_page), re.S
+        )
+        data[f"variant-{line.pk}"] = variant[1]
+
+    review = choose_each(client, shop, state_of(items_page), picks, **data)
+
+    html = body(review)
+    assert 'data-view="review"' in html, html[:2000]
+    assert "data-returnless" not in html
+    assert "data-shipping-fee" in html
+    submit(client, shop, state_of(review))
+    assert ReturnRequest.objects.get(shop=shop).is_returnless is False
+
+
+def test_a_kept_return_goes_to_shopify_without_shipping_and_is_settled_without_receipt(
+    devshop, capture, rq_worker
+):
+    # given a policy with a shipping fee whose "keep the items" value covers the order
+    store = store_with_delivered_order(devshop, capture, rq_worker, line_item_quantity=1)
+    first = store.order.line_items.order_by("pk").first()
+    services.return_policy_update(
+        shop=store.shop,
+        return_shipping_fee=Decimal("3.00"),
+        keep_items_max_value=line_item_unit_value(first),
+    )
+    request = services.return_request_submit(
+        shop=store.shop,
+        order=store.order,
+        items=[{"line_item_id": first.pk, "quantity": 1, "reason": "UNWANTED"}],
+        resolution="refund",
+        customer_email=store.order.email,
+        customer_id=store.order.customer_id,
+    )
+    assert request.is_returnless
+
+    # when it is sent, approved and processed with nothing received
+    rq_worker()
+    request.refresh_from_db()
+    services.return_request_approve(shop=store.shop, request=request, instructions="")
+    services.return_request_process(shop=store.shop, request=request)
+
+    # then Shopify refunded the item's whole value: no shipping fee was kept
+    request.refresh_from_db()
+    value = money(line_item_unit_value(first))
+    assert request.refunded_amount == value
+    in_shopify = devshop.client.return_get(store.domain, request.shopify_return_id)
+    assert Decimal(in_shopify["refunded_amount"]) == value
+    assert request.status == "CLOSED"
+    assert request.line_items.get().received_quantity == 0
+
+
+def test_the_status_page_of_a_kept_return_has_no_received_step(client, devshop, shop):
+    order = delivered_order(devshop, shop, line_items=1)
+    rr = request_in(shop, order, status="OPEN", is_returnless=True)
+
+    html = unescape(body(proxy_get(client, shop, f"/{portal.return_status_token(rr)}")))
+
+    assert "You can keep the items: there's nothing to send back." in html
+    assert "Received" not in html
+    assert "Send the items back" not in html
