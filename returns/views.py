@@ -5,7 +5,9 @@
                                           customer's orders; ?order_id= (that customer's order)
                                           or ?token= (the tracking page's signed link) → items
       POST /proxy/returns  step=lookup    order number + email or postal code → items
-                           step=items     quantities, reasons, notes, photos, resolution → review
+                           step=items     quantities, reasons, notes, photos, a resolution
+                                          per item → review (each item's price, fees,
+                                          bonus and total: returns.eligibility.return_quote)
                                           (rate-limited per client; new photos within the
                                           order's stash budget, replaced ones deleted)
                            step=back      from the review to the items, choices kept
@@ -13,6 +15,8 @@
                                           by a job → the return's status page
       GET  /proxy/returns/<token>         the return's status page (signed, long-lived link)
       GET  /proxy/returns/<token>/label   the return label the merchant attached
+      GET  /proxy/returns/<token>/state   where the return is, as JSON, for the status page's
+                                          own refresh (one row read)
 
 Every view: ``app_proxy_required`` (signature, fresh timestamp, installed shop → else 403),
 parse, verify (form token or signed state, rate limit, ownership), a service or selector,
