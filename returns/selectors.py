@@ -175,6 +175,8 @@ class QueueItem:
     reason: str
     # A photo of this item the shopper sent, with a thumbnail, to show small; else None.
     photo_id: int | None
+    # What the shopper wants for it, in words, when the request's items differ ("" else).
+    resolution: str = ""
 
 
 @dataclass(frozen=True)
@@ -243,6 +245,9 @@ def queue_rows(returns: Iterable[ReturnRequest], *, shop: Shop) -> list[QueueRow
             label = "Store credit" if ret.resolution == Resolution.STORE_CREDIT else "Refund"
         if ret.resolution == Resolution.STORE_CREDIT and label == "Refund":
             label = "Store credit"
+        elif ret.resolution == Resolution.MIXED and label == "Refund":
+            # Items settled differently: the refund and the store credit together.
+            label = "Refund and store credit" if ret.store_credit_estimate > 0 else "Refund"
         order = ret.order
         customer = " ".join(p for p in (order.customer_first_name, order.customer_last_name) if p)
         rows.append(
@@ -257,6 +262,9 @@ def queue_rows(returns: Iterable[ReturnRequest], *, shop: Shop) -> list[QueueRow
                         quantity=line.quantity,
                         reason=reason_label(line.reason),
                         photo_id=next((p.pk for p in line.photos.all() if p.thumbnail), None),
+                        resolution=Resolution(line.resolution).label
+                        if ret.resolution == Resolution.MIXED and line.resolution
+                        else "",
                     )
                     for line in lines
                 ],

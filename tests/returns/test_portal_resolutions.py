@@ -50,6 +50,14 @@ def shop(devshop, settings, tmp_path):
     return portal_shop(devshop)
 
 
+def admin_token(shop) -> str:
+    return session_token_mint(
+        shop_domain=shop.myshopify_domain,
+        secret=settings.SHOPIFY_API_SECRET,
+        audience=settings.SHOPIFY_API_KEY,
+    )
+
+
 def with_fees(shop, **fields):
     return services.return_policy_update(
         shop=shop,
@@ -206,6 +214,20 @@ def test_each_item_gets_its_own_resolution_and_the_review_shows_what_is_stored(
     assert f'data-status-item="{first.pk}" data-resolution="refund"' in html
     assert f'data-status-item="{second.pk}" data-resolution="store_credit"' in html
     assert f"Estimated store credit: {rr.store_credit_estimate} USD" in html
+
+    # and the merchant's queue and return page show what each item is for
+    token = admin_token(shop)
+    queue = client.get("/app/returns/", {"shop": shop.myshopify_domain, "id_token": token})
+    html = queue.content.decode()
+    assert "· Refund to the original payment" in html
+    assert "· Store credit" in html
+    assert "Refund and store credit" in html
+    detail = client.get(
+        f"/app/returns/{rr.pk}", {"shop": shop.myshopify_domain, "id_token": token}
+    ).content.decode()
+    assert 'data-resolution="refund"' in detail
+    assert 'data-resolution="store_credit"' in detail
+    assert "store credit bonus +10%" in detail
 
 
 def test_a_forged_resolution_or_fee_changes_nothing(client, devshop, shop):
@@ -489,11 +511,7 @@ def test_the_merchants_mapping_per_product_type_replaces_the_defaults(client, de
     # given a merchant who maps "Apparel" to fit reasons only, through the policy page
     order = delivered_order(devshop, shop, line_items=1, line_item_product_type="Apparel")
     [shirt] = lines(order)
-    token = session_token_mint(
-        shop_domain=shop.myshopify_domain,
-        secret=settings.SHOPIFY_API_SECRET,
-        audience=settings.SHOPIFY_API_KEY,
-    )
+    token = admin_token(shop)
     data = {
         "window_days": "30",
         "transit_allowance_days": "7",
