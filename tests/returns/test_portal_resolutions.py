@@ -732,3 +732,52 @@ def test_the_status_page_of_a_kept_return_has_no_received_step(client, devshop, 
     assert "You can keep the items: there's nothing to send back." in html
     assert "Received" not in html
     assert "Send the items back" not in html
+
+
+@pytest.mark.parametrize("language", ["de", "es", "fr"])
+def test_the_new_sentences_are_in_the_orders_language(client, devshop, shop, language):
+    from django.utils.translation import gettext, override
+
+    # given an order placed in another language, a policy with fees and a bonus
+    with_fees(shop)
+    order = delivered_order(
+        devshop, shop, line_items=2, line_item_quantity=1, customer_locale=language
+    )
+    first, second = lines(order)
+    items_page = lookup(client, shop, order)
+    review = choose_each(
+        client,
+        shop,
+        state_of(items_page),
+        {first: (1, "UNWANTED", "refund"), second: (1, "UNWANTED", "store_credit")},
+    )
+
+    # then the items page, the review and the status page say the new sentences in it
+    pages = {
+        "items": unescape(body(items_page)),
+        "review": unescape(body(review)),
+        "status": unescape(body(submit(client, shop, state_of(review)))),
+    }
+
+    def sentences():
+        return {
+            "items": [
+                gettext("What would you like for this item?"),
+                gettext("Store credit (+%(percent)s%% bonus)") % {"percent": "10"},
+            ],
+            "review": [
+                gettext("What you'll get back"),
+                gettext("Store credit bonus"),
+                gettext("Estimated store credit"),
+            ],
+            "status": [gettext("Estimated store credit: %(amount)s %(currency)s").split(":")[0]],
+        }
+
+    with override(language):
+        expected = sentences()
+    with override("en"):
+        english = sentences()
+    for page, said in expected.items():
+        for sentence, in_english in zip(said, english[page], strict=True):
+            assert sentence != in_english, (language, sentence)
+            assert sentence in pages[page], (page, sentence)
