@@ -1,5 +1,6 @@
 """Forms of the embedded admin's returns pages (the portal's are in returns.forms)."""
 
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -71,7 +72,54 @@ class ReceiveForm(forms.Form):
 
 
 class ProcessForm(forms.Form):
-    resolution = forms.ChoiceField(choices=Resolution.choices)
+    # "Per item": each line as the shopper chose it (refund, store credit or exchange).
+    resolution = forms.ChoiceField(
+        choices=[(Resolution.MIXED.value, "As the shopper chose, item by item")]
+        + [(c, label) for c, label in Resolution.choices if c != Resolution.MIXED]
+    )
+
+
+# A merchant's reasons-per-type lines: at most this many types, this many characters a line.
+REASONS_BY_TYPE_MAX_LINES = 50
+REASONS_BY_TYPE_MAX_LINE = 300
+
+
+def reasons_by_type_text(mapping: dict[str, Any]) -> str:
+    """{type: [reasons]} as the textarea shows it: "Beauty: DEFECTIVE, OTHER" per line."""
+    return "\n".join(f"{kind}: {', '.join(reasons)}" for kind, reasons in mapping.items())
+
+
+def reasons_by_type_parse(text: str) -> dict[str, list[str]]:
+    """The textarea's lines as {type (lowercase): [reasons]}; ValidationError naming the line."""
+    mapping: dict[str, list[str]] = {}
+    rows = [row.strip() for row in (text or "").splitlines() if row.strip()]
+    if len(rows) > REASONS_BY_TYPE_MAX_LINES:
+        raise forms.ValidationError(f"At most {REASONS_BY_TYPE_MAX_LINES} product types.")
+    known = {code.lower(): code for code in DEFAULT_REASONS}
+    for number, row in enumerate(rows, start=1):
+        kind, colon, listed = row.partition(":")
+        kind = kind.strip().lower()
+        if not colon or not kind or len(row) > REASONS_BY_TYPE_MAX_LINE:
+            raise forms.ValidationError(
+                f'Line {number}: write "Product type: REASON, REASON", e.g. '
+                '"Beauty: DEFECTIVE, WRONG_ITEM, OTHER".'
+            )
+        reasons = []
+        for raw in listed.split(","):
+            code = raw.strip().upper().replace("-", "_").replace(" ", "_").lower()
+            if not code:
+                continue
+            if code not in known:
+                raise forms.ValidationError(
+                    f"Line {number}: {raw.strip()!r} is not a reason. Use: "
+                    + ", ".join(DEFAULT_REASONS)
+                    + "."
+                )
+            reasons.append(known[code])
+        if not reasons:
+            raise forms.ValidationError(f"Line {number}: name at least one reason.")
+        mapping[kind] = reasons
+    return mapping
 
 
 class BlocklistForm(forms.Form):
@@ -108,6 +156,17 @@ class PolicyForm(forms.ModelForm):
         label="Reasons that need a photo",
         help_text="The shopper must attach at least one photo (e.g. of the damage).",
     )
+    reasons_by_product_type = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 4}),
+        label="Reasons per product type",
+        help_text=(
+            'One product type a line: "Beauty: DEFECTIVE, NOT_AS_DESCRIBED, WRONG_ITEM, '
+            'UNWANTED, OTHER". Items of a type listed are offered only those reasons (among '
+            "the ones ticked above). Empty: no size, colour or style reasons for beauty, "
+            "food, books and electronics."
+        ),
+    )
     auto_approve_excluded_reasons = forms.MultipleChoiceField(
         choices=_REASON_CHOICES,
         required=False,
@@ -122,9 +181,20 @@ class PolicyForm(forms.ModelForm):
             "What can't be returned",
             ("excluded_product_tags", "excluded_product_types", "exclude_discounted_items"),
         ),
-        ("How shoppers are paid back", ("allow_refund", "allow_store_credit", "allow_exchange")),
-        ("Fees", ("restocking_fee_percent", "return_shipping_fee")),
-        ("Reasons", ("reasons", "reasons_requiring_note", "reasons_requiring_photo")),
+        (
+            "How shoppers are paid back",
+            ("allow_refund", "allow_store_credit", "allow_exchange", "store_credit_bonus_percent"),
+        ),
+        ("Fees", ("restocking_fee_percent", "return_shipping_fee", "keep_items_max_value")),
+        (
+            "Reasons",
+            (
+                "reasons",
+                "reasons_by_product_type",
+                "reasons_requiring_note",
+                "reasons_requiring_photo",
+            ),
+        ),
         (
             "Automatic approval",
             (
@@ -143,6 +213,28 @@ class PolicyForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance and not self.instance.reasons and not self.is_bound:
             self.initial["reasons"] = list(DEFAULT_REASONS)
+        self.fields["store_credit_bonus_percent"].required = False
+        self.fields["keep_items_max_value"].required = False
+        if self.instance and not self.is_bound:
+            self.initial["reasons_by_product_type"] = reasons_by_type_text(
+                self.instance.reasons_by_product_type or {}
+            )
+
+    def clean_reasons_by_product_type(self) -> dict[str, list[str]]:
+        return reasons_by_type_parse(self.cleaned_data.get("reasons_by_product_type") or "")
+
+    def clean_keep_items_max_value(self):
+        value = self.cleaned_data.get("keep_items_max_value") or Decimal("0")
+        if value < 0:
+            raise forms.ValidationError("0 or more, in your store's currency.")
+        return value
+
+    def clean_store_credit_bonus_percent(self):
+        # Left empty (or posted by a page from before the field): no bonus.
+        value = self.cleaned_data.get("store_credit_bonus_percent") or Decimal("0")
+        if not 0 <= value <= 100:
+            raise forms.ValidationError("Between 0 and 100, e.g. 10 for +10%.")
+        return value
 
     class Meta:
         model = ReturnPolicy
@@ -158,7 +250,10 @@ class PolicyForm(forms.ModelForm):
             "allow_exchange",
             "restocking_fee_percent",
             "return_shipping_fee",
+            "store_credit_bonus_percent",
+            "keep_items_max_value",
             "reasons",
+            "reasons_by_product_type",
             "reasons_requiring_note",
             "reasons_requiring_photo",
             "is_auto_approve",
@@ -200,6 +295,14 @@ class PolicyForm(forms.ModelForm):
             "allow_refund": "Ways shoppers may ask to be paid back: keep at least one.",
             "restocking_fee_percent": "Kept from refunds and store credit, not from exchanges.",
             "return_shipping_fee": "Kept from every return, in your store's currency.",
+            "keep_items_max_value": (
+                "Refunds and store credit worth at most this are settled without the items "
+                "coming back (and without the return shipping fee). 0 turns it off."
+            ),
+            "store_credit_bonus_percent": (
+                "Added to what an item settled as store credit is worth, e.g. 10 for +10%. "
+                "Shoppers see it in the portal; 0 for none."
+            ),
             "is_auto_approve": (
                 "Approve without review when every rule below holds; the rest wait for you."
             ),

@@ -120,6 +120,9 @@ class ItemEligibility:
     # The product's variants [(id, title, available for sale)] as stored (local reading);
     # None when this reading did not look (Shopify's).
     product_variants: list[tuple[int, str, bool]] | None = None
+    # The product's type as Shopify names it ("Serum"), lowercased; "" when unknown. Picks
+    # the reasons offered for the item (returns.policy.reasons_for_product_type).
+    product_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -421,6 +424,7 @@ def _rules(
                 fulfillment_lines=list(unit.lines),
                 window_ends_at=ends,
                 product_variants=variants,
+                product_type=product_type,
             )
         )
     return results
@@ -577,6 +581,160 @@ def _returned_line_item_ids(*, shop: Shop, line_items: list[LineItem]) -> set[in
     }
 
 
+@dataclass(frozen=True)
+class ItemQuote:
+    """One item of a quote: what it cost, the fee kept back, the bonus, what it brings back."""
+
+    line_item: LineItem
+    quantity: int
+    resolution: str
+    unit_value: Decimal
+    subtotal: Decimal
+    restocking_fee: Decimal
+    bonus: Decimal
+    # Before the return shipping fee, which the quote takes once for the whole return.
+    total: Decimal
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What a return brings back, item by item and per resolution. The shipping fee is taken
+    once, from the refund first, then from the store credit; nothing goes below zero."""
+
+    items: list[ItemQuote]
+    shipping_fee: Decimal
+    refund_total: Decimal
+    store_credit_total: Decimal
+    store_credit_bonus: Decimal
+    currency: str
+
+    @property
+    def subtotal(self) -> Decimal:
+        return _money(sum((i.subtotal for i in self.items), Decimal("0")))
+
+    @property
+    def restocking_fee(self) -> Decimal:
+        return _money(sum((i.restocking_fee for i in self.items), Decimal("0")))
+
+    @property
+    def total(self) -> Decimal:
+        return self.refund_total + self.store_credit_total
+
+    @property
+    def has_exchange(self) -> bool:
+        return any(i.resolution == Resolution.EXCHANGE for i in self.items)
+
+
+def return_quote(
+    *,
+    shop: Shop,
+    order: Order,
+    items: Iterable[tuple[LineItem | int, int, str]],
+    bonus_percent: Decimal | None = None,
+    policy: ReturnPolicy | None = None,
+    with_shipping_fee: bool = True,
+) -> Quote:
+    """What the shopper gets back for ``items`` ([(line item or its pk, quantity,
+    resolution)]): the one computation behind the review, the stored request and processing.
+
+    Per item: its value (discounts deducted); refund and store credit keep the policy's
+    restocking fee back; store credit adds ``bonus_percent`` (default: the policy's store
+    credit bonus) of what is left; an exchange brings nothing back (its value goes to the new
+    item) and pays no restocking fee. The return shipping fee, once per return
+    (``with_shipping_fee``), comes off the refund, then off the store credit.
+    Raises ValueError for a line item that is not the order's.
+    """
+    policy = policy if policy is not None else return_policy_get(shop=shop)
+    # A policy just created holds its defaults as given (ints), not as read back (Decimals).
+    bonus_rate = percent(
+        Decimal(str(policy.store_credit_bonus_percent if bonus_percent is None else bonus_percent))
+    )
+    wanted = [(li, int(q), str(res)) for li, q, res in items]
+    ids = [li for li, _q, _r in wanted if isinstance(li, int)]
+    by_pk = (
+        {li.pk: li for li in LineItem.objects.filter(shop=shop, order=order, pk__in=ids)}
+        if ids
+        else {}
+    )
+    quoted = []
+    refund = credit = bonus_total = Decimal("0")
+    for li, quantity, resolution in wanted:
+        line = by_pk.get(li) if isinstance(li, int) else li
+        if line is None or line.order_id != order.pk or line.shop_id != shop.pk:
+            raise ValueError("line item does not belong to the order")
+        unit = line_item_unit_value(line)
+        subtotal = _money(unit * quantity)
+        restocking = bonus = total = Decimal("0.00")
+        if resolution != Resolution.EXCHANGE:
+            restocking = _money(subtotal * percent(Decimal(str(policy.restocking_fee_percent))))
+            total = subtotal - restocking
+        if resolution == Resolution.STORE_CREDIT:
+            bonus = _money(total * bonus_rate)
+            total += bonus
+            credit += total
+            bonus_total += bonus
+        elif resolution != Resolution.EXCHANGE:
+            refund += total
+        quoted.append(
+            ItemQuote(
+                line_item=line,
+                quantity=quantity,
+                resolution=resolution,
+                unit_value=unit,
+                subtotal=subtotal,
+                restocking_fee=restocking,
+                bonus=bonus,
+                total=_money(total),
+            )
+        )
+    shipping_fee = (
+        _money(Decimal(str(policy.return_shipping_fee)))
+        if wanted and with_shipping_fee
+        else Decimal("0.00")
+    )
+    from_refund = min(refund, shipping_fee)
+    from_credit = min(credit, shipping_fee - from_refund)
+    return Quote(
+        items=quoted,
+        shipping_fee=shipping_fee,
+        refund_total=_money(refund - from_refund),
+        store_credit_total=_money(credit - from_credit),
+        store_credit_bonus=_money(bonus_total),
+        currency=order.currency or shop.currency,
+    )
+
+
+def quote_is_returnless(quote: Quote, policy: ReturnPolicy) -> bool:
+    """Whether the shopper keeps the items: the policy allows it, nothing is exchanged (a new
+    item is shipped, the old one comes back), and the items are worth at most the threshold."""
+    threshold = Decimal(str(policy.keep_items_max_value or 0))
+    return (
+        threshold > 0
+        and bool(quote.items)
+        and not quote.has_exchange
+        and quote.subtotal <= threshold
+    )
+
+
+def return_quote_for_policy(
+    *,
+    shop: Shop,
+    order: Order,
+    items: Iterable[tuple[LineItem | int, int, str]],
+    policy: ReturnPolicy,
+) -> tuple[Quote, bool]:
+    """The quote the shopper is shown and the request stores, and whether the items are kept:
+    a return kept by the shopper pays no return shipping fee."""
+    items = list(items)
+    quote = return_quote(shop=shop, order=order, items=items, policy=policy)
+    if not quote_is_returnless(quote, policy):
+        return quote, False
+    return (
+        return_quote(shop=shop, order=order, items=items, policy=policy, with_shipping_fee=False),
+        True,
+    )
+
+
 def return_estimate(
     *,
     shop: Shop,
@@ -584,34 +742,18 @@ def return_estimate(
     items: Iterable[tuple[LineItem | int, int]],
     resolution: str,
 ) -> Estimate:
-    """What the shopper gets back for ``items`` ([(line item or its pk, quantity)]).
-
-    Refund and store credit: the items' value (discounts deducted) less the restocking fee and
-    the return shipping fee, never below zero. Exchange: the value goes to the new variant,
-    nothing is paid back; no restocking fee, the shipping fee still applies.
-    """
-    policy = return_policy_get(shop=shop)
-    wanted = [(li, int(q)) for li, q in items]
-    ids = [li for li, _q in wanted if isinstance(li, int)]
-    by_pk = {li.pk: li for li in LineItem.objects.filter(shop=shop, order=order, pk__in=ids)}
-    subtotal = Decimal("0")
-    for li, quantity in wanted:
-        line = by_pk.get(li) if isinstance(li, int) else li
-        if line is None or line.order_id != order.pk:
-            raise ValueError("line item does not belong to the order")
-        subtotal += line_item_unit_value(line) * quantity
-    subtotal = _money(subtotal)
-    shipping_fee = _money(policy.return_shipping_fee) if wanted else Decimal("0.00")
-    if resolution == Resolution.EXCHANGE:
-        restocking = Decimal("0.00")
-        total = Decimal("0.00")
-    else:
-        restocking = _money(subtotal * percent(policy.restocking_fee_percent))
-        total = max(Decimal("0.00"), subtotal - restocking - shipping_fee)
+    """``return_quote`` for items that all share ``resolution``, without a store credit bonus
+    (processing adds the request's own), as one line of totals."""
+    quote = return_quote(
+        shop=shop,
+        order=order,
+        items=[(li, q, resolution) for li, q in items],
+        bonus_percent=Decimal("0"),
+    )
     return Estimate(
-        subtotal=subtotal,
-        restocking_fee=restocking,
-        shipping_fee=shipping_fee,
-        total=_money(total),
-        currency=order.currency or shop.currency,
+        subtotal=quote.subtotal,
+        restocking_fee=quote.restocking_fee,
+        shipping_fee=quote.shipping_fee,
+        total=quote.total,
+        currency=quote.currency,
     )

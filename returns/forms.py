@@ -60,6 +60,8 @@ class ItemChoice:
     # The other variants of its product available for sale: [(variant id, title)], read from
     # Shopify when the policy offers exchanges (returns.selectors).
     exchange_variants: list[tuple[int, str]] | None = None
+    # The reasons offered for this item (its product type's, returns.policy); None: all.
+    reasons: list[str] | None = None
 
 
 @dataclass
@@ -176,6 +178,7 @@ def _item_clean(
     data: QueryDict,
     files: MultiValueDict,
     resolution: str,
+    resolutions: list[str],
     reasons: list[str],
     requires_note: Any,
     requires_photo: Any,
@@ -186,10 +189,16 @@ def _item_clean(
     quantity = _quantity(data, key, choice)
     if quantity == 0:
         return None, []
-    reason, note = _reason_and_note(data, key, reasons=reasons, requires_note=requires_note)
+    reason, note = _reason_and_note(
+        data, key, reasons=choice.reasons or reasons, requires_note=requires_note
+    )
     checked, kept = _photos(files, key, earlier=earlier)
     if requires_photo(reason) and not (checked or kept):
         raise _Refused("photos", _("Add at least one photo of this item."))
+    # Each item its own resolution; the form-wide one (an older page, a script) otherwise.
+    resolution = data.get(f"resolution-{key}", "") or resolution
+    if resolution not in resolutions:
+        raise _Refused("resolution", _("Choose what you'd like for this item."))
     variant_id, variant_title = (
         _exchange_variant(data, key, choice) if resolution == Resolution.EXCHANGE else (None, "")
     )
@@ -201,6 +210,7 @@ def _item_clean(
         exchange_variant_id=variant_id,
         exchange_variant_title=variant_title,
         photos=kept,
+        resolution=resolution,
     )
     return item, checked
 
@@ -223,9 +233,8 @@ def items_form_clean(
     result = ItemsResult()
     previous = previous or {}
     resolution = data.get("resolution", "")
-    if resolution not in resolutions:
+    if resolution and resolution not in resolutions:
         result.errors["resolution"] = _("Choose how you'd like to be refunded.")
-    result.resolution = resolution
     for choice in choices:
         try:
             item, checked = _item_clean(
@@ -233,6 +242,7 @@ def items_form_clean(
                 data=data,
                 files=files,
                 resolution=resolution,
+                resolutions=resolutions,
                 reasons=reasons,
                 requires_note=requires_note,
                 requires_photo=requires_photo,
@@ -246,6 +256,17 @@ def items_form_clean(
         result.items.append(item)
         if checked:
             result.uploads[choice.line_item_id] = checked
-    if not result.items and not any(k.startswith(("quantity-", "reason-")) for k in result.errors):
+    if not result.items and not any(
+        k.startswith(("quantity-", "reason-", "resolution-")) for k in result.errors
+    ):
         result.errors["__all__"] = _("Choose at least one item to return.")
+    result.resolution = request_resolution([item.resolution for item in result.items])
     return result
+
+
+def request_resolution(resolutions: list[str]) -> str:
+    """The request's resolution: the items' one, else MIXED ("" for no items)."""
+    kinds = set(resolutions)
+    if not kinds:
+        return ""
+    return kinds.pop() if len(kinds) == 1 else Resolution.MIXED.value

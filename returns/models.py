@@ -5,6 +5,7 @@ then the source of truth: its returns webhooks move ``status`` (Shopify's ``Retu
 strings, an open set) and the timestamps.
 """
 
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Upper
 
@@ -15,6 +16,12 @@ class Resolution(models.TextChoices):
     REFUND = "refund", "Refund to the original payment"
     STORE_CREDIT = "store_credit", "Store credit"
     EXCHANGE = "exchange", "Exchange for another variant"
+    # A request whose items were given different resolutions (each line carries its own).
+    MIXED = "mixed", "Per item"
+
+
+# What a shopper may choose for one item (MIXED only ever describes a whole request).
+ITEM_RESOLUTIONS = (Resolution.REFUND, Resolution.STORE_CREDIT, Resolution.EXCHANGE)
 
 
 class ReturnPolicy(models.Model):
@@ -40,12 +47,40 @@ class ReturnPolicy(models.Model):
     allow_exchange = models.BooleanField(default=True)
     restocking_fee_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     return_shipping_fee = models.DecimalField(max_digits=10, decimal_places=2, default=0)
+    # "Keep the item": a return whose items are worth at most this (refund or store credit
+    # only) is settled without sending anything back, nor paying return shipping. 0: off.
+    keep_items_max_value = models.DecimalField(
+        "Keep the items up to",
+        max_digits=10,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="Returns worth at most this need not be sent back. 0 turns it off.",
+    )
+    # Added to what an item settled as store credit brings back (after its restocking fee):
+    # merchants pay a little more to keep the money in the shop. Recorded on each request at
+    # submission, so a later change of policy never changes what a shopper was promised.
+    store_credit_bonus_percent = models.DecimalField(
+        "Store credit bonus (%)",
+        max_digits=5,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(100)],
+        help_text="Extra credit for shoppers who choose store credit, e.g. 10 for +10%.",
+    )
 
     # Shopify ReturnReason values offered (API ≤ 2025-10), or ReturnReasonDefinition handles.
     reasons = models.JSONField(
         default=list,
         blank=True,
         help_text="Empty: every Shopify ReturnReason except UNKNOWN.",
+    )
+    # {product type: [reasons]}: the reasons offered for items of that type, e.g. no size
+    # reasons for "Beauty". Empty: returns.policy.DEFAULT_REASONS_BY_PRODUCT_TYPE.
+    reasons_by_product_type = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="Empty: no size, colour or style reasons for beauty, food, books, electronics.",
     )
     reasons_requiring_note = models.JSONField(default=list, blank=True)
     reasons_requiring_photo = models.JSONField(default=list, blank=True)
@@ -93,11 +128,27 @@ class ReturnRequest(models.Model):
     # in Shopify first instead of creating a second one.
     send_started_at = models.DateTimeField(null=True, blank=True)
 
+    # The items' resolutions: one of them when all agree, else MIXED (see ReturnLineItem).
     resolution = models.CharField(max_length=16, choices=Resolution.choices)
     customer_id = models.BigIntegerField(null=True, blank=True)
     customer_email = models.CharField(max_length=255, blank=True)
     # Estimate shown to the shopper at review: items minus restocking and shipping fees.
+    # What the shopper gets back in all (original payment and store credit, bonus included),
+    # and the store credit's part of it, as returns.eligibility.return_quote computed them
+    # for the review.
     refund_estimate = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+    store_credit_estimate = models.DecimalField(max_digits=14, decimal_places=2, default=0)
+
+    @property
+    def original_payment_estimate(self):
+        """The part of ``refund_estimate`` paid back to the original payment."""
+        return self.refund_estimate - self.store_credit_estimate
+
+    # The shopper keeps the items (the policy's keep_items_max_value): nothing is shipped
+    # back, no return shipping fee is kept, the store settles without receiving anything.
+    is_returnless = models.BooleanField(default=False)
+    # The policy's store credit bonus when the shopper submitted: honoured at processing.
+    store_credit_bonus_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     currency = models.CharField(max_length=8, blank=True)
 
     # Merchant's side.
@@ -178,6 +229,12 @@ class ReturnLineItem(models.Model):
     reverse_fulfillment_order_line_item_gid = models.CharField(max_length=255, blank=True)
     # Shopify's ReturnReason (e.g. SIZE_TOO_SMALL) or a ReturnReasonDefinition handle.
     reason = models.CharField(max_length=64)
+    # What the shopper wants for this item (refund, store credit or exchange); blank on rows
+    # made before resolutions were per item, which follow the request's.
+    resolution = models.CharField(max_length=16, choices=Resolution.choices, blank=True)
+    # This line's share of the review's estimate: its value less the restocking fee, plus the
+    # store credit bonus; 0 for an exchange (the value goes to the new item).
+    estimate = models.DecimalField(max_digits=14, decimal_places=2, default=0)
     customer_note = models.CharField(max_length=300, blank=True)
     exchange_variant_id = models.BigIntegerField(null=True, blank=True)
     exchange_variant_title = models.CharField(max_length=255, blank=True)
@@ -185,6 +242,10 @@ class ReturnLineItem(models.Model):
     # its units returnProcess has booked on the order.
     shopify_exchange_line_item_gid = models.CharField(max_length=255, blank=True)
     exchange_processed_quantity = models.PositiveIntegerField(default=0)
+
+    @property
+    def effective_resolution(self) -> str:
+        return self.resolution or self.return_request.resolution
 
 
 class ReturnPhoto(models.Model):

@@ -67,9 +67,19 @@ def return_news(
         resolution=resolution,
         currency=request.currency,
         refund_amount=(
-            processed if resolution == ReturnResolution.REFUND else _money(request.refunded_amount)
+            _money(detail["refund"])
+            if "refund" in detail
+            else processed
+            if resolution == ReturnResolution.REFUND
+            else _money(request.refunded_amount)
         ),
-        store_credit_amount=processed if resolution == ReturnResolution.STORE_CREDIT else "",
+        store_credit_amount=(
+            _money(detail["store_credit"])
+            if "store_credit" in detail
+            else processed
+            if resolution == ReturnResolution.STORE_CREDIT
+            else ""
+        ),
         decline_reason=request.decline_note.strip(),
         items=_items(request),
     )

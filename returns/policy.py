@@ -27,8 +27,45 @@ RETURN_REASONS = (
     "UNWANTED",
     "WRONG_ITEM",
 )
-# UNKNOWN is what Shopify records when nobody said why: never offered to a shopper.
-DEFAULT_REASONS = tuple(r for r in RETURN_REASONS if r != "UNKNOWN")
+# The order a shopper reads them in: fit first (the commonest reason for clothes), then how it
+# looks, what arrived, a change of mind, and "Other" last. UNKNOWN is what Shopify records
+# when nobody said why: never offered to a shopper.
+DEFAULT_REASONS = (
+    "SIZE_TOO_SMALL",
+    "SIZE_TOO_LARGE",
+    "COLOR",
+    "STYLE",
+    "NOT_AS_DESCRIBED",
+    "DEFECTIVE",
+    "WRONG_ITEM",
+    "UNWANTED",
+    "OTHER",
+)
+_SIZE_AND_LOOK = ("SIZE_TOO_SMALL", "SIZE_TOO_LARGE", "COLOR", "STYLE")
+_NOT_WORN = tuple(r for r in DEFAULT_REASONS if r not in _SIZE_AND_LOOK)
+# Reasons per product type when the merchant set none: things that come in no size or cut
+# (a face serum, a mug) are not offered size, colour or style reasons. Keys are matched
+# against the product's type, case-insensitively, whole or one of its words ("Face Serum"
+# matches "serum"); a type not listed gets every reason of the policy.
+DEFAULT_REASONS_BY_PRODUCT_TYPE: dict[str, tuple[str, ...]] = {
+    kind: _NOT_WORN
+    for kind in (
+        "beauty",
+        "skincare",
+        "cosmetics",
+        "makeup",
+        "fragrance",
+        "serum",
+        "cream",
+        "food",
+        "drink",
+        "beverage",
+        "supplements",
+        "book",
+        "books",
+        "electronics",
+    )
+}
 REASON_LABELS = {
     "COLOR": "Color",
     "DEFECTIVE": "Damaged or defective",
@@ -89,8 +126,28 @@ def return_policy_get(*, shop: Shop) -> ReturnPolicy:
 
 
 def policy_reasons(policy: ReturnPolicy) -> list[str]:
-    """Reasons the portal offers, in the policy's order."""
-    return list(policy.reasons) or list(DEFAULT_REASONS)
+    """Reasons the portal offers, in the policy's order with "Other" always last."""
+    reasons = list(policy.reasons) or list(DEFAULT_REASONS)
+    other = [r for r in reasons if reason_handle(r) == "other"]
+    return [r for r in reasons if r not in other] + other
+
+
+def reasons_for_product_type(policy: ReturnPolicy, product_type: str) -> list[str]:
+    """The policy's reasons (their order kept) that suit an item of ``product_type``: the
+    merchant's mapping (``reasons_by_product_type``) or, when they set none, the defaults.
+    A type the mapping does not name, or a mapping that would leave nothing, gets them all."""
+    offered = policy_reasons(policy)
+    mapping = policy.reasons_by_product_type or DEFAULT_REASONS_BY_PRODUCT_TYPE
+    kind = (product_type or "").strip().lower()
+    if not kind:
+        return offered
+    words = set(kind.split())
+    for key, listed in mapping.items():
+        key = str(key).strip().lower()
+        if key == kind or key in words:
+            suited = [r for r in offered if reason_matches(r, list(listed))]
+            return suited or offered
+    return offered
 
 
 def policy_list(value: str) -> list[str]:

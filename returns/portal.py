@@ -135,6 +135,9 @@ class SelectedItem:
     exchange_variant_title: str = ""
     # Stashed photos: [{"name", "content_type", "size"}], names under the shop's pending folder.
     photos: list[dict[str, Any]] = field(default_factory=list)
+    # Refund, store credit or exchange, for this item ("" in states signed before it was
+    # chosen per item: the state's resolution then).
+    resolution: str = ""
 
 
 @dataclass

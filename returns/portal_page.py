@@ -8,6 +8,7 @@ import logging
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.http import HttpResponse
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
@@ -18,9 +19,10 @@ from django.utils.translation import gettext as _
 from returns import portal, selectors
 from returns.eligibility import (
     ItemEligibility,
+    line_item_unit_value,
     order_eligibility,
     order_eligibility_local,
-    return_estimate,
+    return_quote_for_policy,
 )
 from returns.models import Resolution, ReturnPolicy, ReturnRequest
 from returns.policy import (
@@ -28,6 +30,7 @@ from returns.policy import (
     policy_resolutions,
     reason_requires_note,
     reason_requires_photo,
+    reasons_for_product_type,
     return_policy_get,
 )
 from returns.status import return_status_view
@@ -46,6 +49,14 @@ from shopapp.storefront.links import form_token
 from tracking import selectors as tracking_selectors
 
 logger = logging.getLogger(__name__)
+
+# The status page asks where its return is every RETURNS_STATUS_POLL_SECONDS (30 s) while it
+# is open in a tab (one row read per ask): a shopper waiting for "approved" or "received" sees
+# it within half a minute, without reloading. It stops after three hours open, and once the
+# return is final.
+STATUS_POLL_HOURS = 3
+# Status keys (returns.status) after which nothing more will change for the shopper.
+FINAL_STATUS_KEYS = frozenset({"closed", "settled", "declined", "canceled", "failed"})
 
 
 class PortalPage:
@@ -163,10 +174,12 @@ class PortalPage:
                 if variants is None:
                     return self.unavailable(order)
             reasons = policy_reasons(policy)
-            reason_choices = [(code, str(portal.reason_label(code))) for code in reasons]
             posted = self.request.POST if result is not None else None
             errors = result.errors if result is not None else {}
             chosen = {item.line_item_id: item for item in state.items}
+            resolutions = policy_resolutions(policy)
+            resolution_labels = resolution_choices(policy)
+            fallback = posted.get("resolution", "") if posted is not None else state.resolution
             rows = [
                 _item_row(
                     e,
@@ -174,13 +187,17 @@ class PortalPage:
                     posted=posted,
                     errors=errors,
                     variants=variants.get(e.line_item.pk, []),
-                    reasons=reason_choices,
+                    reasons=[
+                        (code, str(portal.reason_label(code)))
+                        for code in reasons_for_product_type(policy, e.product_type)
+                    ],
+                    resolutions=resolution_labels,
+                    fallback_resolution=fallback,
                 )
                 for e in eligibility
             ]
-            resolutions = policy_resolutions(policy)
-            resolution = posted.get("resolution", "") if posted is not None else state.resolution
             context = {
+                "currency": order.currency or self.shop.currency,
                 "order": _order_context(order),
                 "items": rows,
                 "has_eligible": any(row["eligible"] for row in rows),
@@ -190,9 +207,7 @@ class PortalPage:
                 "photo_reasons": [
                     portal.reason_label(r) for r in reasons if reason_requires_photo(policy, r)
                 ],
-                "resolutions": [(code, portal.RESOLUTION_LABELS[code]) for code in resolutions],
                 "offers_exchange": Resolution.EXCHANGE in resolutions,
-                "resolution": resolution,
                 "resolution_error": errors.get("resolution", ""),
                 "form_error": errors.get("__all__", ""),
                 "has_errors": bool(errors),
@@ -208,28 +223,34 @@ class PortalPage:
         self, order: Order, state: portal.PortalState, eligibility: list[ItemEligibility]
     ) -> HttpResponse:
         by_id = {e.line_item.pk: e.line_item for e in eligibility}
-        estimate = return_estimate(
+        quote, returnless = return_quote_for_policy(
             shop=self.shop,
             order=order,
-            items=[(item.line_item_id, item.quantity) for item in state.items],
-            resolution=state.resolution,
+            items=[
+                (by_id[item.line_item_id], item.quantity, item.resolution or state.resolution)
+                for item in state.items
+            ],
+            policy=self.policy,
         )
         context = {
             "order": _order_context(order),
             "items": [
                 {
+                    "line": by_id[item.line_item_id],
                     "title": item_title(by_id[item.line_item_id]),
                     "quantity": item.quantity,
                     "reason": portal.reason_label(item.reason),
                     "note": item.note,
                     "photos": len(item.photos),
                     "variant": item.exchange_variant_title or item.exchange_variant_id,
+                    "resolution": item_quote.resolution,
+                    "resolution_label": portal.RESOLUTION_LABELS.get(item_quote.resolution, ""),
+                    "quote": item_quote,
                 }
-                for item in state.items
+                for item, item_quote in zip(state.items, quote.items, strict=True)
             ],
-            "resolution": state.resolution,
-            "resolution_label": portal.RESOLUTION_LABELS.get(state.resolution, ""),
-            "estimate": estimate,
+            "quote": quote,
+            "returnless": returnless,
             "state": portal.state_dumps(state),
         }
         return self._respond("review", context, status=200)
@@ -240,26 +261,50 @@ class PortalPage:
         with translation.override(self.language(rr.order)):
             lines = list(rr.line_items.select_related("line_item").order_by("id"))
             base = self.proxy_base if not is_new else ""
+            status_view = return_status_view(rr)
+            locale = self.locale_param()
+            query = ("?" + urlencode(locale)) if locale else ""
             context = {
                 "order": _order_context(rr.order),
                 "return": rr,
                 "is_new": is_new,
-                "status_view": return_status_view(rr),
+                "status_view": status_view,
+                "is_final": status_view.key in FINAL_STATUS_KEYS,
+                "poll_seconds": settings.RETURNS_STATUS_POLL_SECONDS,
+                "poll_max": STATUS_POLL_HOURS
+                * 3600
+                // max(5, settings.RETURNS_STATUS_POLL_SECONDS),
                 "items": [
                     {
+                        "line": line.line_item,
                         "title": item_title(line.line_item),
                         "quantity": line.quantity,
                         "reason": portal.reason_label(line.reason),
+                        "resolution": line.resolution or rr.resolution,
+                        "resolution_label": portal.RESOLUTION_LABELS.get(
+                            line.resolution or rr.resolution, ""
+                        ),
+                        "variant": line.exchange_variant_title,
+                        "estimate": line.estimate,
                     }
                     for line in lines
                 ],
                 "resolution_label": portal.RESOLUTION_LABELS.get(rr.resolution, ""),
                 "status_url": f"{base}returns/{token}",
+                "page_url": f"{base}returns/{token}{query}",
+                "state_url": f"{base}returns/{token}/state",
                 "label_url": f"{base}returns/{token}/label",
             }
-            return self._respond("status", context, status=status)
+            return self._respond(
+                "status",
+                context,
+                status=status,
+                script=not context["is_final"],
+            )
 
-    def _respond(self, view: str, context: dict[str, Any], *, status: int) -> HttpResponse:
+    def _respond(
+        self, view: str, context: dict[str, Any], *, status: int, script: bool = False
+    ) -> HttpResponse:
         language = translation.get_language()
         action = f"{self.proxy_base}returns"
         locale = self.locale_param()
@@ -278,6 +323,8 @@ class PortalPage:
         with timezone.override(self.zone()):
             body = liquid_safe(render_to_string("returns/portal/page.html", full_context))
             css = render_to_string("returns/portal/page.css", {"branding": self.branding})
+            # Only the status page of a return still moving refreshes itself.
+            js = render_to_string("returns/portal/page.js") if script else ""
         if self.branding.is_standalone_page:
             content: str = render_to_string(
                 "returns/portal/standalone.html",
@@ -286,10 +333,13 @@ class PortalPage:
                     "title": liquid_safe(str(_page_title(view))),
                     "css": mark_safe(css),  # noqa: S308 - our static CSS, colour validated
                     "body": mark_safe(body),  # noqa: S308 - autoescaped, then Liquid-safe
+                    "script": mark_safe(js),  # noqa: S308 - our static script
                 },
             )
         else:
             content = f"<style>{css}</style>\n{body}"
+            if js:
+                content += f"\n<script>{js}</script>"
         return storefront_response(
             content,
             is_standalone=self.branding.is_standalone_page,
@@ -305,6 +355,23 @@ class PortalPage:
 # Helpers
 
 
+def resolution_choices(policy: ReturnPolicy) -> list[tuple[str, Any]]:
+    """[(resolution, the shopper's words)] the policy offers, store credit with its bonus."""
+    bonus = policy.store_credit_bonus_percent
+    choices = []
+    for code in policy_resolutions(policy):
+        label = portal.RESOLUTION_LABELS[code]
+        if code == Resolution.STORE_CREDIT and bonus > 0:
+            label = _("Store credit (+%(percent)s%% bonus)") % {"percent": _percent_text(bonus)}
+        choices.append((code, label))
+    return choices
+
+
+def _percent_text(value: Any) -> str:
+    """10.00 → "10", 12.50 → "12.5"."""
+    return f"{value:f}".rstrip("0").rstrip(".") if "." in f"{value:f}" else f"{value:f}"
+
+
 def _item_row(
     e: ItemEligibility,
     *,
@@ -313,6 +380,8 @@ def _item_row(
     errors: dict[str, Any],
     variants: list[tuple[int, str]],
     reasons: list[tuple[str, str]],
+    resolutions: list[tuple[str, Any]],
+    fallback_resolution: str,
 ) -> dict[str, Any]:
     """One line of the items form: what was posted (a correction), else what the state holds
     (back from the review), else nothing chosen. Its <option> lists are built here, not by
@@ -324,14 +393,19 @@ def _item_row(
         reason = posted.get(f"reason-{key}", "")
         note = posted.get(f"note-{key}", "")[: portal.NOTE_MAX_CHARS + 50]
         variant = posted.get(f"variant-{key}", "")[:20]
+        resolution = posted.get(f"resolution-{key}", "") or fallback_resolution
     else:
         quantity = str(earlier.quantity) if earlier else "0"
         reason = earlier.reason if earlier else ""
         note = earlier.note if earlier else ""
         variant = str(earlier.exchange_variant_id or "") if earlier else ""
+        resolution = (earlier.resolution if earlier else "") or fallback_resolution
     return {
         "id": key,
+        "line": li,
         "title": item_title(li),
+        "unit_value": line_item_unit_value(li),
+        "resolution_choices": [(code, label, code == resolution) for code, label in resolutions],
         "ordered": li.quantity,
         "eligible": e.is_eligible and e.returnable_quantity > 0,
         "reason_text": e.reason_text,
@@ -345,7 +419,7 @@ def _item_row(
         "photos_kept": len(earlier.photos) if earlier else 0,
         "errors": {
             name: errors[f"{name}-{key}"]
-            for name in ("quantity", "reason", "note", "photos", "variant")
+            for name in ("quantity", "reason", "note", "photos", "variant", "resolution")
             if f"{name}-{key}" in errors
         },
     }

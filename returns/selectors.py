@@ -178,6 +178,8 @@ class QueueItem:
     reason: str
     # A photo of this item the shopper sent, with a thumbnail, to show small; else None.
     photo_id: int | None
+    # What the shopper wants for it, in words, when the request's items differ ("" else).
+    resolution: str = ""
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,7 @@ ESTIMATE_WORDS = {
     "exchange": _("Exchange worth"),
     "refund": _("Refund"),
     "store_credit": _("Store credit"),
+    "refund_and_credit": _("Refund and store credit"),
 }
 
 
@@ -279,6 +282,13 @@ def queue_rows(returns: Iterable[ReturnRequest], *, shop: Shop) -> list[QueueRow
             label = "store_credit" if ret.resolution == Resolution.STORE_CREDIT else "refund"
         if ret.resolution == Resolution.STORE_CREDIT and label == "refund":
             label = "store_credit"
+        elif (
+            ret.resolution == Resolution.MIXED
+            and label == "refund"
+            and ret.store_credit_estimate > 0
+        ):
+            # Items settled differently: the refund and the store credit together.
+            label = "refund_and_credit"
         label = str(ESTIMATE_WORDS[label])
         order = ret.order
         customer = " ".join(p for p in (order.customer_first_name, order.customer_last_name) if p)
@@ -294,6 +304,9 @@ def queue_rows(returns: Iterable[ReturnRequest], *, shop: Shop) -> list[QueueRow
                         quantity=line.quantity,
                         reason=reason_label(line.reason),
                         photo_id=next((p.pk for p in line.photos.all() if p.thumbnail), None),
+                        resolution=Resolution(line.resolution).label
+                        if ret.resolution == Resolution.MIXED and line.resolution
+                        else "",
                     )
                     for line in lines
                 ],

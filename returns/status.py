@@ -38,11 +38,18 @@ def _settled_label(resolution: str) -> Any:
         return _("Exchanged")
     if resolution == Resolution.STORE_CREDIT:
         return _("Store credit issued")
+    if resolution == Resolution.MIXED:
+        # Items refunded, credited or exchanged, each as the shopper chose.
+        return _("Settled")
     return _("Refunded")
 
 
 def _steps(rr: ReturnRequest, position: int) -> list[StatusStep]:
     line = [_("Submitted"), _("Approved"), _("Received"), _settled_label(rr.resolution)]
+    if rr.is_returnless:
+        # Nothing comes back: no "Received" step.
+        line = [line[0], line[1], line[3]]
+        position = min(position, len(line) - 1)
     return [
         StatusStep(
             label=label,
@@ -136,6 +143,14 @@ def _progress_view(rr: ReturnRequest) -> StatusView:
             message=_("The store has received your items and is checking them."),
             is_problem=False,
             steps=_steps(rr, 2),
+        )
+    if status == ReturnRequest.Status.OPEN and rr.is_returnless:
+        return StatusView(
+            key="approved",
+            headline=_("Approved"),
+            message=_("Your return was approved. The store will settle it soon."),
+            is_problem=False,
+            steps=_steps(rr, 1),
         )
     if status == ReturnRequest.Status.OPEN:
         return StatusView(

@@ -10,4 +10,5 @@ urlpatterns = [
     path("returns", views.portal_page, name="returns_portal"),
     path("returns/<str:token>", views.return_status, name="returns_status"),
     path("returns/<str:token>/label", views.return_label, name="returns_label"),
+    path("returns/<str:token>/state", views.return_state, name="returns_state"),
 ]

@@ -5,7 +5,9 @@
                                           customer's orders; ?order_id= (that customer's order)
                                           or ?token= (the tracking page's signed link) → items
       POST /proxy/returns  step=lookup    order number + email or postal code → items
-                           step=items     quantities, reasons, notes, photos, resolution → review
+                           step=items     quantities, reasons, notes, photos, a resolution
+                                          per item → review (each item's price, fees,
+                                          bonus and total: returns.eligibility.return_quote)
                                           (rate-limited per client; new photos within the
                                           order's stash budget, replaced ones deleted)
                            step=back      from the review to the items, choices kept
@@ -13,6 +15,8 @@
                                           by a job → the return's status page
       GET  /proxy/returns/<token>         the return's status page (signed, long-lived link)
       GET  /proxy/returns/<token>/label   the return label the merchant attached
+      GET  /proxy/returns/<token>/state   where the return is, as JSON, for the status page's
+                                          own refresh (one row read)
 
 Every view: ``app_proxy_required`` (signature, fresh timestamp, installed shop → else 403),
 parse, verify (form token or signed state, rate limit, ownership), a service or selector,
@@ -27,7 +31,7 @@ import logging
 from urllib.parse import urlencode
 
 from django.core.files.storage import default_storage
-from django.http import FileResponse, HttpResponse
+from django.http import FileResponse, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -39,14 +43,16 @@ from returns.eligibility import (
     ReasonCode,
 )
 from returns.forms import ItemChoice, ReturnLookupForm, items_form_clean
-from returns.models import Resolution, ReturnRequest
+from returns.models import Resolution, ReturnPolicy, ReturnRequest
 from returns.policy import (
     policy_reasons,
     policy_resolutions,
     reason_requires_note,
     reason_requires_photo,
+    reasons_for_product_type,
 )
 from returns.portal_page import (
+    FINAL_STATUS_KEYS,
     PortalPage,
     expired_message,
     item_title,
@@ -55,6 +61,7 @@ from returns.portal_page import (
     unavailable_message,
 )
 from returns.services import ReturnItemInput, ReturnRefused, return_request_submit
+from returns.status import return_status_view
 from shopapp.admin_api.client import AdminApiError
 from shopapp.http import ProxyRequest
 from shopapp.models import Order, Shop
@@ -120,6 +127,23 @@ def return_status(request: ProxyRequest, token: str) -> HttpResponse:
     if rr is None:
         return page.render("link_invalid", {}, status=404)
     return page.render_status(rr, token=token)
+
+
+@app_proxy_required
+@require_GET
+def return_state(request: ProxyRequest, token: str) -> HttpResponse:
+    """Where a return is, for its status page's script: one row read, a few bytes of JSON.
+    The same signed token as the page; anything else is a 404 saying nothing."""
+    shop: Shop = request.shop
+    return_id = portal.return_id_from_status_token(token, shop=shop)
+    rr = ReturnRequest.objects.filter(shop=shop, pk=return_id).first() if return_id else None
+    if rr is None:
+        response = JsonResponse({"error": "not_found"}, status=404)
+    else:
+        key = return_status_view(rr).key
+        response = JsonResponse({"status": key, "is_final": key in FINAL_STATUS_KEYS})
+    response["Cache-Control"] = "private, no-store"
+    return response
 
 
 @app_proxy_required
@@ -248,7 +272,7 @@ def _items_submitted(
         result = items_form_clean(
             data=request.POST,
             files=request.FILES,
-            choices=_choices(eligibility, variants),
+            choices=_choices(eligibility, variants, policy),
             reasons=policy_reasons(policy),
             resolutions=policy_resolutions(policy),
             requires_note=lambda reason: reason_requires_note(policy, reason),
@@ -356,7 +380,9 @@ def _submit_check(
             order=order,
         )
     changes = _changes(state, by_id)
-    if not changes and state.resolution == Resolution.EXCHANGE:
+    if not changes and any(
+        _item_resolution(item, state) == Resolution.EXCHANGE for item in state.items
+    ):
         sold_out = _exchange_changes(page, state, by_id)
         if sold_out is None:
             return page.unavailable(order)
@@ -364,9 +390,9 @@ def _submit_check(
     stale = (
         bool(changes)
         or not state.items
-        or state.resolution not in policy_resolutions(policy)
         or any(
-            item.reason not in policy_reasons(policy)
+            _item_resolution(item, state) not in policy_resolutions(policy)
+            or item.reason not in policy_reasons(policy)
             or not all(portal.photo_is_stashed_for(ref, shop=shop) for ref in item.photos)
             for item in state.items
         )
@@ -451,6 +477,7 @@ def _request_submit(
             note=item.note,
             exchange_variant_id=item.exchange_variant_id,
             exchange_variant_title=item.exchange_variant_title,
+            resolution=_item_resolution(item, state),
         )
         for item in state.items
     ]
@@ -496,14 +523,21 @@ def _request_submit(
                 handle.close()
 
 
+def _item_resolution(item: portal.SelectedItem, state: portal.PortalState) -> str:
+    return item.resolution or state.resolution
+
+
 def _choices(
-    eligibility: list[ItemEligibility], variants: dict[int, list[tuple[int, str]]]
+    eligibility: list[ItemEligibility],
+    variants: dict[int, list[tuple[int, str]]],
+    policy: ReturnPolicy,
 ) -> list[ItemChoice]:
     return [
         ItemChoice(
             line_item_id=e.line_item.pk,
             returnable_quantity=e.returnable_quantity,
             exchange_variants=variants.get(e.line_item.pk, []),
+            reasons=reasons_for_product_type(policy, e.product_type),
         )
         for e in eligibility
         if e.is_eligible and e.returnable_quantity > 0

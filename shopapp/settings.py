@@ -296,6 +296,9 @@ AUTH_INSTALL_RATE_PER_IP = int(
 # many hours (hourly cron; never sooner than 3 hours, as the portal's 2-hour state can still
 # submit them).
 RETURNS_PHOTO_STASH_TTL_HOURS = int(os.environ.get("RETURNS_PHOTO_STASH_TTL_HOURS", "24"))
+# How often an open return's status page asks where the return is (returns.portal_page): one
+# row read per ask and open tab; the page's script never asks more often than every 5 s.
+RETURNS_STATUS_POLL_SECONDS = int(os.environ.get("RETURNS_STATUS_POLL_SECONDS", "30"))
 # Twilio's API host, overridable for tests and stand-ins; empty means Twilio's own.
 TWILIO_API_BASE_URL = os.environ.get("TWILIO_API_BASE_URL", "")
 # Waits between send attempts after a transient provider error, seconds ("30,120,600,1800").

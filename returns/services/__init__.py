@@ -85,10 +85,10 @@ from returns.services.policy import (  # noqa: F401
     return_policy_update,
 )
 from returns.services.process import (  # noqa: F401
-    _exchange_difference,
     _process_input,
     _process_quantities,
     _replacements_record,
+    _settlement,
     return_request_process,
 )
 from returns.services.receive import (  # noqa: F401

@@ -118,6 +118,8 @@ class ReturnItemInput(NamedTuple):
     exchange_variant_id: int | None = None
     # The variant's title as the shopper chose it ("S / Black"), for the merchant's queue.
     exchange_variant_title: str = ""
+    # Refund, store credit or exchange for this item; "" takes the submission's resolution.
+    resolution: str = ""
 
 
 def user_errors_text(exc: UserErrors) -> str:

@@ -15,15 +15,13 @@ from django.db import transaction
 from django.utils import timezone
 
 from returns import shopify
-from returns.eligibility import (
-    Estimate,
-    return_estimate,
-)
+from returns.eligibility import return_quote
 from returns.models import (
     Resolution,
     ReturnLineItem,
     ReturnRequest,
 )
+from returns.policy import return_policy_get
 from returns.services.actions import _reverse_store
 from returns.services.common import (
     _DONE,
@@ -82,6 +80,29 @@ def _process_quantities(
     return chosen
 
 
+def _line_resolution(line: ReturnLineItem, request: ReturnRequest, override: str) -> str:
+    """How a line is settled: the merchant's choice for the whole return when given (not
+    MIXED), else the shopper's for the line, else the request's."""
+    if override and override != Resolution.MIXED:
+        return override
+    resolution = line.resolution or request.resolution
+    return resolution if resolution != Resolution.MIXED else Resolution.REFUND
+
+
+@dataclass(frozen=True)
+class _Settlement:
+    """What one returnProcess pays back: to the original payment and as store credit."""
+
+    refund: Decimal
+    store_credit: Decimal
+    store_credit_bonus: Decimal
+    currency: str
+
+    @property
+    def total(self) -> Decimal:
+        return self.refund + self.store_credit
+
+
 def _process_input(
     *,
     client: AdminApiClient,
@@ -89,7 +110,7 @@ def _process_input(
     resolution: str,
     quantities: Mapping[int, int] | None,
 ) -> tuple[
-    dict[str, Any], Decimal, list[tuple[ReturnLineItem, int]], list[tuple[ReturnLineItem, int]]
+    dict[str, Any], _Settlement, list[tuple[ReturnLineItem, int]], list[tuple[ReturnLineItem, int]]
 ]:
     lines = list(request.line_items.select_related("line_item").order_by("pk"))
     chosen = _process_quantities(lines, quantities)
@@ -104,30 +125,19 @@ def _process_input(
     exchanged = [
         (line, min(q, line.quantity - line.exchange_processed_quantity))
         for line, q in chosen
-        if resolution == Resolution.EXCHANGE and line.shopify_exchange_line_item_gid
+        if _line_resolution(line, request, resolution) == Resolution.EXCHANGE
+        and line.shopify_exchange_line_item_gid
     ]
     exchanged = [(line, q) for line, q in exchanged if q > 0]
-    estimate = return_estimate(
-        shop=request.shop,
-        order=request.order,
-        items=[(line.line_item, q) for line, q in chosen],
-        resolution=resolution,
-    )
     first = not any(line.processed_quantity for line in lines)
-    if resolution == Resolution.EXCHANGE:
-        total = _exchange_difference(
-            client=client,
-            request=request,
-            chosen=chosen,
-            exchanged=exchanged,
-            estimate=estimate,
-            first=first,
-        )
-    elif first:
-        total = estimate.total
-    else:
-        # The return shipping fee was kept back at the first processing; not a second time.
-        total = max(Decimal("0.00"), estimate.subtotal - estimate.restocking_fee)
+    settlement = _settlement(
+        client=client,
+        request=request,
+        resolution=resolution,
+        chosen=chosen,
+        exchanged=exchanged,
+        first=first,
+    )
     process: dict[str, Any] = {
         "returnId": _return_gid(request),
         "returnLineItems": [
@@ -140,15 +150,11 @@ def _process_input(
         "notifyCustomer": False,
     }
     transfer = _financial_transfer(
-        client=client,
-        request=request,
-        resolution=resolution,
-        total=total,
-        currency=estimate.currency,
+        client=client, request=request, resolution=resolution, settlement=settlement
     )
     if transfer is not None:
         process["financialTransfer"] = transfer
-    return process, total, chosen, exchanged
+    return process, settlement, chosen, exchanged
 
 
 def _financial_transfer(
@@ -156,13 +162,14 @@ def _financial_transfer(
     client: AdminApiClient,
     request: ReturnRequest,
     resolution: str,
-    total: Decimal,
-    currency: str,
+    settlement: _Settlement,
 ) -> dict[str, Any] | None:
-    """ReturnProcessInput.financialTransfer: a refund to the order's payment, store credit, or
-    none (nothing to pay back)."""
-    amount = {"amount": str(total), "currencyCode": currency}
-    if total > 0 and resolution in {Resolution.REFUND, Resolution.EXCHANGE}:
+    """ReturnProcessInput.financialTransfer: a refund to the order's payment
+    (orderTransactions), store credit (refundMethods.storeCreditRefund), both in one
+    issueRefund when the items were settled differently, or none (nothing to pay back)."""
+    issue: dict[str, Any] = {"orderTransactions": []}
+    currency = settlement.currency
+    if settlement.refund > 0:
         # An exchange that leaves the shopper money is refunded in the same returnProcess
         # (financialTransfer is optional; without it Shopify books the exchange and the
         # money stays owed: "Migrate to return processing", even or refundable exchanges).
@@ -176,35 +183,46 @@ def _financial_transfer(
                 "capture the payment in Shopify first, or settle as store credit.",
                 code="no_payment",
             )
-        return {
-            "issueRefund": {
-                "orderTransactions": [{"transactionAmount": amount, "parentId": parent}]
+        issue["orderTransactions"] = [
+            {
+                "transactionAmount": {"amount": str(settlement.refund), "currencyCode": currency},
+                "parentId": parent,
             }
-        }
-    if total > 0 and resolution == Resolution.STORE_CREDIT:
-        return {
-            "issueRefund": {
-                "orderTransactions": [],
-                "refundMethods": [{"storeCreditRefund": {"amount": amount}}],
+        ]
+    if settlement.store_credit > 0:
+        issue["refundMethods"] = [
+            {
+                "storeCreditRefund": {
+                    "amount": {"amount": str(settlement.store_credit), "currencyCode": currency}
+                }
             }
-        }
-    return None
+        ]
+        if settlement.store_credit_bonus > 0:
+            # The bonus is the merchant's gift on top of what was paid: with it, an order
+            # returned in full pays back more than its total, which Shopify refuses unless
+            # asked (ReturnProcessRefundInput.allowOverRefunding).
+            issue["allowOverRefunding"] = True
+    if settlement.total <= 0:
+        return None
+    return {"issueRefund": issue}
 
 
-def _exchange_difference(
+def _settlement(
     *,
     client: AdminApiClient,
     request: ReturnRequest,
+    resolution: str,
     chosen: list[tuple[ReturnLineItem, int]],
     exchanged: list[tuple[ReturnLineItem, int]],
-    estimate: Estimate,
     first: bool,
-) -> Decimal:
-    """What an exchange leaves the shopper, to refund to the original payment: the value of
-    the units coming back, less the price of the units sent in their place, less the policy's
-    fees as the estimate computes them (the restocking fee only on units returned without an
-    exchange, the return shipping fee once, at the first processing). Zero when the shopper
-    owes money instead: Shopify then holds the exchange until paid (``amount_outstanding``)."""
+) -> _Settlement:
+    """What the units processed now pay back, computed by ``return_quote`` as the review
+    showed it: each unit by its line's resolution (or the merchant's for the whole return),
+    the store credit bonus the request was submitted with, the return shipping fee once, at
+    the first processing. An exchanged unit brings back its value less the price of the unit
+    sent in its place, to the original payment; a unit with nothing to exchange it for (the
+    exchange line already used) is refunded. Zero when the shopper owes money instead:
+    Shopify then holds the exchange until paid (``amount_outstanding``)."""
     prices = (
         shopify.exchange_unit_prices(client, return_gid=_return_gid(request)) if exchanged else {}
     )
@@ -219,19 +237,53 @@ def _exchange_difference(
             )
         sent_value += price * quantity
     swapped = {line.pk: quantity for line, quantity in exchanged}
-    kept = [
-        (line.line_item, quantity - swapped.get(line.pk, 0))
-        for line, quantity in chosen
-        if quantity > swapped.get(line.pk, 0)
-    ]
-    restocking = Decimal("0")
-    if kept:
-        restocking = return_estimate(
-            shop=request.shop, order=request.order, items=kept, resolution=Resolution.REFUND
-        ).restocking_fee
-    shipping = estimate.shipping_fee if first else Decimal("0")
-    difference = estimate.subtotal - sent_value - restocking - shipping
-    return max(Decimal("0.00"), difference.quantize(Decimal("0.01")))
+    items: list[tuple[Any, int, str]] = []
+    for line, quantity in chosen:
+        if swapped.get(line.pk):
+            items.append((line.line_item, swapped[line.pk], Resolution.EXCHANGE))
+        rest = quantity - swapped.get(line.pk, 0)
+        if rest > 0:
+            line_resolution = _line_resolution(line, request, resolution)
+            items.append(
+                (
+                    line.line_item,
+                    rest,
+                    Resolution.STORE_CREDIT
+                    if line_resolution == Resolution.STORE_CREDIT
+                    else Resolution.REFUND,
+                )
+            )
+    quote = return_quote(
+        shop=request.shop,
+        order=request.order,
+        items=items,
+        bonus_percent=request.store_credit_bonus_percent,
+        with_shipping_fee=False,
+    )
+    exchanged_value = sum(
+        (i.subtotal for i in quote.items if i.resolution == Resolution.EXCHANGE), Decimal("0")
+    )
+    refund = quote.refund_total + exchanged_value - sent_value
+    credit = quote.store_credit_total
+    shipping = quote_shipping_fee(request) if first else Decimal("0")
+    from_refund = max(Decimal("0"), min(refund, shipping))
+    refund -= from_refund
+    credit -= min(credit, shipping - from_refund)
+    return _Settlement(
+        refund=max(Decimal("0.00"), refund.quantize(Decimal("0.01"))),
+        store_credit=max(Decimal("0.00"), credit.quantize(Decimal("0.01"))),
+        store_credit_bonus=quote.store_credit_bonus if credit > 0 else Decimal("0.00"),
+        currency=quote.currency,
+    )
+
+
+def quote_shipping_fee(request: ReturnRequest) -> Decimal:
+    """The return shipping fee the policy charges once per return (none when the shopper
+    keeps the items)."""
+    if request.is_returnless:
+        return Decimal("0.00")
+    fee = return_policy_get(shop=request.shop).return_shipping_fee
+    return fee.quantize(Decimal("0.01")) if fee > 0 else Decimal("0.00")
 
 
 @_one_at_a_time
@@ -243,14 +295,15 @@ def return_request_process(
     quantities: Mapping[int, int] | None = None,
 ) -> ReturnRequest:
     """returnProcess: confirm units and settle them as ``resolution`` (default: the shopper's
-    choice). Units: ``quantities`` ({ReturnLineItem.pk: units now}), else those received and
-    not yet processed, else every unprocessed unit; a later call processes the rest.
+    choice, item by item; MIXED too). Units: ``quantities`` ({ReturnLineItem.pk: units
+    now}), else those received and not yet processed, else every unprocessed unit; a later
+    call processes the rest.
     Refund to the original payment (financialTransfer.issueRefund with the order's payment as
     parent), store credit (refundMethods.storeCreditRefund), or exchange: the exchange lines
     made by returnCreate are confirmed with the same units (exchangeLineItems), which books
     them on the order; an exchange worth less than what came back (or lines returned without
     an exchange) refunds the difference less the policy's fees to the original payment in the
-    same call (``_exchange_difference``); one worth more leaves the buyer owing the
+    same call (``_settlement``); one worth more leaves the buyer owing the
     difference (the order's totalOutstandingSet), kept in ``amount_outstanding`` for the
     merchant to collect. Money paid back adds to ``refunded_amount``."""
     resolution = resolution or request.resolution
@@ -262,18 +315,17 @@ def return_request_process(
     unmapped = request.line_items.filter(
         exchange_variant_id__isnull=False, shopify_exchange_line_item_gid=""
     ).exists()
-    if resolution == Resolution.EXCHANGE and unmapped:
+    if resolution in (Resolution.EXCHANGE, Resolution.MIXED) and unmapped:
         # Approved while our call's answer was lost (the webhook linked it): read the ids.
         returned = _mutate(shopify.return_fetch, client, return_gid=_return_gid(request)) or {}
         with transaction.atomic():
             _reverse_store(_locked(request, shop), returned)
     try:
-        process, amount, chosen, exchanged = _process_input(
+        process, settlement, chosen, exchanged = _process_input(
             client=client, request=request, resolution=resolution, quantities=quantities
         )
     except AdminApiError as exc:
         raise ReturnShopifyUnavailable(UNAVAILABLE_MESSAGE, code="unavailable") from exc
-    paid_back = amount if "financialTransfer" in process else Decimal("0")
     started = timezone.now()
     result = _mutate(shopify.return_process_send, client, process_input=process)
     request = _processed_record(
@@ -281,9 +333,7 @@ def return_request_process(
         request=request,
         resolution=resolution,
         result=result,
-        processed=_Processed(
-            chosen=chosen, exchanged=exchanged, amount=amount, paid_back=paid_back
-        ),
+        processed=_Processed(chosen=chosen, exchanged=exchanged, settlement=settlement),
         started=started,
     )
     logger.info(
@@ -299,8 +349,7 @@ class _Processed:
 
     chosen: list[tuple[ReturnLineItem, int]]
     exchanged: list[tuple[ReturnLineItem, int]]
-    amount: Decimal
-    paid_back: Decimal
+    settlement: _Settlement
 
 
 def _processed_record(
@@ -334,7 +383,8 @@ def _processed_record(
         echoed = request.processed_at is not None and request.processed_at >= started
         request.processed_at = now
         request.resolution = resolution
-        request.refunded_amount += processed.paid_back
+        settlement = processed.settlement
+        request.refunded_amount += settlement.total
         _replacements_record(request, result)
         if outstanding is not None and exchanged:
             # What the order still owes once the exchange is booked: Shopify holds the
@@ -343,9 +393,15 @@ def _processed_record(
             request.amount_outstanding = Decimal(str(outstanding))
         detail: dict[str, Any] = {
             "resolution": resolution,
-            "amount": str(processed.amount),
+            "amount": str(settlement.total),
             "units": sum(q for _line, q in chosen),
         }
+        if settlement.refund > 0 and settlement.store_credit > 0:
+            # Items settled differently: the news says how much went where.
+            detail["refund"] = str(settlement.refund)
+            detail["store_credit"] = str(settlement.store_credit)
+        if settlement.store_credit_bonus > 0:
+            detail["store_credit_bonus"] = str(settlement.store_credit_bonus)
         if exchanged:
             detail["exchange_variant_ids"] = [line.exchange_variant_id for line, _q in exchanged]
         if request.amount_outstanding > 0:

@@ -65,7 +65,9 @@ def _request_lines_input(
             entry["returnReasonNote"] = line.customer_note[:RETURN_REASON_NOTE_MAX]
         elif line.customer_note:
             entry["customerNote"] = line.customer_note[:CUSTOMER_NOTE_MAX]
-        if policy.restocking_fee_percent > 0 and request.resolution != Resolution.EXCHANGE:
+        # No restocking fee on an item exchanged: its value goes to the new item.
+        line_resolution = line.resolution or request.resolution
+        if policy.restocking_fee_percent > 0 and line_resolution != Resolution.EXCHANGE:
             entry["restockingFee"] = {"percentage": float(policy.restocking_fee_percent)}
         payload.append(entry)
     return payload

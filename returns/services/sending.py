@@ -66,7 +66,11 @@ def return_request_send(*, request_id: int) -> ReturnRequest | None:
         return _auto_approve(request)
     if request.status != Status.SUBMITTED or request.sync_state != ReturnRequest.SyncState.PENDING:
         return request
-    if request.resolution == Resolution.EXCHANGE:
+    if (
+        request.resolution == Resolution.EXCHANGE
+        or request.line_items.filter(exchange_variant_id__isnull=False).exists()
+    ):
+        # Any item exchanged (a MIXED request too): returnRequest cannot carry it.
         return _exchange_hold(request)
     shop = request.shop
     policy = return_policy_get(shop=shop)
@@ -76,7 +80,12 @@ def return_request_send(*, request_id: int) -> ReturnRequest | None:
         created = _adopt_sent(client, request, statuses={Status.REQUESTED, Status.OPEN})
     if created is None:
         lines = _request_lines_input(client=client, request=request, policy=policy)
-        fee = policy.return_shipping_fee if policy.return_shipping_fee > 0 else Decimal("0")
+        # Nothing is shipped back when the shopper keeps the items: no return shipping fee.
+        fee = (
+            policy.return_shipping_fee
+            if policy.return_shipping_fee > 0 and not request.is_returnless
+            else Decimal("0")
+        )
         _send_started_mark(request)
         try:
             created = shopify.return_request_send(

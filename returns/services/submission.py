@@ -26,7 +26,7 @@ from returns.eligibility import (
     ReasonCode,
     line_item_unit_value,
     order_eligibility,
-    return_estimate,
+    return_quote_for_policy,
 )
 from returns.models import (
     Resolution,
@@ -69,6 +69,7 @@ def _normalize_items(items: Iterable[Any]) -> list[ReturnItemInput]:
                     note=str(item.get("note") or item.get("customer_note") or ""),
                     exchange_variant_id=int(variant) if variant else None,
                     exchange_variant_title=str(item.get("exchange_variant_title") or ""),
+                    resolution=str(item.get("resolution") or ""),
                 )
             )
         else:
@@ -88,17 +89,33 @@ def _customer_owns(order: Order, *, customer_id: int | None, customer_email: str
     return bool(email) and email == (order.email or "").strip().lower()
 
 
+def _resolutions_resolve(
+    *, policy: ReturnPolicy, items: list[ReturnItemInput], resolution: str
+) -> tuple[list[ReturnItemInput], str]:
+    """Every item with its own resolution (the submission's where it names none), each one
+    the policy offers; and the request's: the items' one resolution, else MIXED."""
+    allowed = policy_resolutions(policy)
+    resolved = [item._replace(resolution=item.resolution or resolution) for item in items]
+    if any(item.resolution not in allowed for item in resolved) or (
+        not resolved and resolution not in allowed
+    ):
+        raise ReturnRefused(_("Choose how you would like to be paid back."), code="resolution")
+    kinds = {item.resolution for item in resolved} or {resolution}
+    return resolved, (kinds.pop() if len(kinds) == 1 else Resolution.MIXED.value)
+
+
 def _validate_items(
     *,
     policy: ReturnPolicy,
     items: list[ReturnItemInput],
     eligibility: dict[int, ItemEligibility],
-    resolution: str,
     photos: Mapping[int, Sequence[UploadedFile]],
 ) -> None:
     if not items:
         raise ReturnRefused(_("Choose at least one item to return."), code="no_items")
     wanted: dict[int, int] = {}
+    # The policy's reasons, whatever the product: the portal offers (and its form accepts)
+    # only those that suit the item's product type (returns.policy.reasons_for_product_type).
     offered = policy_reasons(policy)
     for item in items:
         elig = eligibility.get(item.line_item_id)
@@ -139,7 +156,7 @@ def _validate_items(
             raise ReturnRefused(
                 _("%(item)s: please add a photo.") % {"item": title}, code="photo_required"
             )
-        if resolution == Resolution.EXCHANGE and not item.exchange_variant_id:
+        if item.resolution == Resolution.EXCHANGE and not item.exchange_variant_id:
             raise ReturnRefused(
                 _("%(item)s: choose the variant you want instead.") % {"item": title},
                 code="variant",
@@ -160,8 +177,10 @@ def return_request_submit(
 ) -> ReturnRequest:
     """Store a shopper's return request at once (SUBMITTED, sync pending) and send it to
     Shopify from a job after commit. ``items``: (line_item_id = LineItem.pk, quantity, reason,
-    note, exchange_variant_id); ``photos``: {LineItem.pk: [files]} (type and size checked by
-    the portal). Raises ReturnRefused with a shopper-readable message; nothing is stored then.
+    note, exchange_variant_id, exchange_variant_title, resolution); an item without its own
+    resolution takes ``resolution`` (pass "" when every item names one); ``photos``:
+    {LineItem.pk: [files]} (type and size checked by the portal). Raises ReturnRefused with
+    a shopper-readable message; nothing is stored then.
     Calls Shopify (returnableFulfillments) before storing, unless the caller passes what
     ``order_eligibility`` (Shopify's reading, never the local one) just returned as
     ``eligibility``: AdminApiError propagates."""
@@ -171,8 +190,9 @@ def return_request_submit(
         shop=shop, order=order, customer_id=customer_id, customer_email=customer_email
     )
     policy = return_policy_get(shop=shop)
-    if resolution not in policy_resolutions(policy):
-        raise ReturnRefused(_("Choose how you would like to be paid back."), code="resolution")
+    normalized, resolution = _resolutions_resolve(
+        policy=policy, items=normalized, resolution=resolution
+    )
     results = (
         eligibility
         if eligibility is not None
@@ -183,14 +203,13 @@ def return_request_submit(
         policy=policy,
         items=normalized,
         eligibility=by_line,
-        resolution=resolution,
         photos=photos,
     )
-    estimate = return_estimate(
+    quote, returnless = return_quote_for_policy(
         shop=shop,
         order=order,
-        items=[(i.line_item_id, i.quantity) for i in normalized],
-        resolution=resolution,
+        items=[(by_line[i.line_item_id].line_item, i.quantity, i.resolution) for i in normalized],
+        policy=policy,
     )
 
     with transaction.atomic():
@@ -206,15 +225,19 @@ def return_request_submit(
             resolution=resolution,
             customer_id=customer_id if customer_id is not None else order.customer_id,
             customer_email=email,
-            refund_estimate=estimate.total,
-            currency=estimate.currency,
+            refund_estimate=quote.total,
+            store_credit_estimate=quote.store_credit_total,
+            is_returnless=returnless,
+            store_credit_bonus_percent=Decimal(str(policy.store_credit_bonus_percent)),
+            currency=quote.currency,
         )
-        for item in normalized:
+        for item, item_quote in zip(normalized, quote.items, strict=True):
             _lines_create(
                 request=request,
                 item=item,
                 elig=by_line[item.line_item_id],
                 files=photos.get(item.line_item_id) or [],
+                estimate=item_quote.total,
             )
         _step(request=request, step="submitted", source=OrderEvent.Source.SHOPPER)
         _send_enqueue(request)
@@ -279,17 +302,30 @@ def _held_quantities(*, shop: Shop, order: Order) -> dict[int, int]:
 
 
 def _lines_create(
-    *, request: ReturnRequest, item: ReturnItemInput, elig: ItemEligibility, files: Sequence
+    *,
+    request: ReturnRequest,
+    item: ReturnItemInput,
+    elig: ItemEligibility,
+    files: Sequence,
+    estimate: Decimal,
 ) -> None:
     """One ReturnLineItem per fulfillment line the units come from (a line item shipped in two
-    parcels is two fulfillment line items in Shopify's returnRequest)."""
+    parcels is two fulfillment line items in Shopify's returnRequest); the item's estimate is
+    shared between them by units, the last taking the cents rounding leaves."""
     remaining = item.quantity
+    estimate_left = estimate
     first: ReturnLineItem | None = None
     for fli_gid, available in elig.fulfillment_lines:
         if remaining <= 0:
             break
         take = min(available, remaining)
         remaining -= take
+        share = (
+            estimate_left
+            if remaining <= 0
+            else (estimate * take / item.quantity).quantize(Decimal("0.01"))
+        )
+        estimate_left -= share
         line = ReturnLineItem.objects.create(
             shop=request.shop,
             return_request=request,
@@ -297,10 +333,14 @@ def _lines_create(
             fulfillment_line_item_gid=fli_gid,
             quantity=take,
             reason=item.reason,
+            resolution=item.resolution,
+            estimate=share,
             customer_note=(item.note or "").strip()[:CUSTOMER_NOTE_MAX],
-            exchange_variant_id=item.exchange_variant_id,
+            exchange_variant_id=(
+                item.exchange_variant_id if item.resolution == Resolution.EXCHANGE else None
+            ),
             exchange_variant_title=(item.exchange_variant_title or "")[:255]
-            if item.exchange_variant_id
+            if item.exchange_variant_id and item.resolution == Resolution.EXCHANGE
             else "",
         )
         first = first or line

@@ -55,7 +55,8 @@ def _fits_the_phone(page, name: str) -> None:
 
 def test_a_shopper_returns_two_items_from_a_phone(store, phone):
     devshop, shop = store
-    order = delivered_order(devshop, shop, line_items=2)
+    # (clothes: size reasons are offered for them)
+    order = delivered_order(devshop, shop, line_items=2, line_item_product_type="Apparel")
     first, second = lines(order)
     page = phone
     violations = {}
@@ -81,7 +82,7 @@ def test_a_shopper_returns_two_items_from_a_phone(store, phone):
         group = page.locator(f'fieldset[data-item="{line.pk}"]')
         group.get_by_label("Quantity to return").select_option("1")
         group.get_by_label("Reason").select_option(label=reason)
-    page.get_by_label("Store credit").check()
+        group.get_by_label("Store credit").check()
     page.get_by_role("button", name="Continue to review").click()
 
     # and review the estimate
@@ -136,3 +137,162 @@ def test_errors_are_announced_and_tied_to_their_fields(store, browser_page):
     )
     assert _axe_violations(page, ".pp-returns") == []
     assert ReturnRequest.objects.count() == 0
+
+
+DESKTOP = {"width": 1280, "height": 800}
+STATUS_TITLES = {
+    "en": "Your return for order {name}",
+    "es": "Tu devolución del pedido {name}",
+    "fr": "Votre retour pour la commande {name}",
+    "de": "Deine Rücksendung für Bestellung {name}",
+}
+
+
+def _vitals(page, where: str) -> None:
+    from tests.browser.test_insights_page import VITALS
+
+    vitals = page.evaluate(VITALS)
+    assert 0 < vitals["lcp"] <= 1000, (where, vitals)
+    assert vitals["cls"] <= 0.05, (where, vitals)
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_one_item_refunded_one_as_store_credit_with_fees_shown_before_submitting(
+    store, browser, request, settings, viewport
+):
+    from decimal import Decimal
+
+    from django.utils import timezone
+    from django.utils.formats import localize
+    from django.utils.translation import gettext, override
+
+    from returns import services
+    from returns.eligibility import return_quote
+
+    devshop, shop = store
+    # The status page asks every 5 s here (30 s in production) so the test sees it refresh.
+    settings.RETURNS_STATUS_POLL_SECONDS = 5
+    services.return_policy_update(
+        shop=shop,
+        restocking_fee_percent=Decimal("10"),
+        return_shipping_fee=Decimal("4.00"),
+        store_credit_bonus_percent=Decimal("10"),
+    )
+    order = delivered_order(
+        devshop, shop, line_items=2, line_item_product_type="Apparel", line_item_quantity=1
+    )
+    first, second = lines(order)
+    size = PHONE if viewport == "phone" else DESKTOP
+    context = browser.new_context(
+        viewport=size, is_mobile=viewport == "phone", has_touch=viewport == "phone"
+    )
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    context.route(OFF_MACHINE, lambda route: route.abort())
+    page = context.new_page()
+    violations = {}
+    try:
+        page.goto(devshop.client.app_proxy_url(shop.myshopify_domain, "returns"))
+        page.get_by_label("Order number").fill(order.name)
+        page.get_by_label("Email address or shipping postal code").fill(order.email)
+        page.get_by_role("button", name="Find my order").click()
+
+        # the items page: a price per item, a resolution per item, the bonus named
+        expect(
+            page.get_by_role("heading", name=f"Return items from order {order.name}")
+        ).to_be_visible()
+        _vitals(page, "items")
+        violations["items"] = _axe_violations(page, ".pp-returns")
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"returns-items-{viewport}.png"), full_page=True)
+        for line, reason, resolution in (
+            (first, "Size too small", "Refund to the original payment"),
+            (second, "Changed my mind", "Store credit (+10% bonus)"),
+        ):
+            group = page.locator(f'fieldset[data-item="{line.pk}"]')
+            expect(group.locator("[data-price]")).to_contain_text("USD each")
+            group.get_by_label("Quantity to return").select_option("1")
+            group.get_by_label("Reason").select_option(label=reason)
+            group.get_by_label(resolution).check()
+        page.get_by_role("button", name="Continue to review").click()
+
+        # the review: each item's price, fee, bonus and total, before anything is sent
+        expect(page.get_by_role("heading", name="Review your return")).to_be_visible()
+        quote = return_quote(
+            shop=shop, order=order, items=[(first, 1, "refund"), (second, 1, "store_credit")]
+        )
+        refund_item, credit_item = quote.items
+        refunded = page.locator(f'[data-review-item="{first.pk}"]')
+        expect(refunded.locator("[data-item-total] dd")).to_have_text(f"{refund_item.total} USD")
+        expect(refunded.locator("[data-restocking-fee] dd")).to_have_text(
+            f"−{refund_item.restocking_fee} USD"
+        )
+        credited = page.locator(f'[data-review-item="{second.pk}"]')
+        expect(credited.locator("[data-bonus] dd")).to_have_text(f"+{credit_item.bonus} USD")
+        expect(page.locator("[data-shipping-fee] dd")).to_have_text("−4.00 USD")
+        expect(page.locator("[data-credit-total] dd")).to_have_text(
+            f"{quote.store_credit_total} USD"
+        )
+        _vitals(page, "review")
+        violations["review"] = _axe_violations(page, ".pp-returns")
+        page.screenshot(path=str(ARTIFACTS / f"returns-review-{viewport}.png"), full_page=True)
+        page.get_by_role("button", name="Submit return").click()
+
+        # the status page, stored as reviewed
+        expect(
+            page.get_by_role("heading", name=f"Your return for order {order.name}")
+        ).to_be_visible()
+        [rr] = ReturnRequest.objects.filter(shop=shop)
+        assert (rr.resolution, rr.store_credit_estimate) == ("mixed", quote.store_credit_total)
+        violations["status"] = _axe_violations(page, ".pp-returns")
+        page.get_by_role("link", name="your return's status page").click()
+        expect(page.locator("[data-status]")).to_have_attribute("data-status", "pending")
+        _vitals(page, "status")
+        page.screenshot(path=str(ARTIFACTS / f"returns-status-{viewport}.png"), full_page=True)
+
+        # when the store approves it and the items come back, the open page follows by itself
+        ReturnRequest.objects.filter(pk=rr.pk).update(
+            status="OPEN", sync_state="synced", received_at=timezone.now()
+        )
+        expect(page.locator("[data-status]")).to_have_attribute(
+            "data-status", "received", timeout=20_000
+        )
+        expect(page.locator("#pp-status-title")).to_have_text("Received")
+        expect(page.locator("#pp-status-live")).to_have_text("Received")
+        violations["received"] = _axe_violations(page, ".pp-returns")
+        page.screenshot(
+            path=str(ARTIFACTS / f"returns-status-received-{viewport}.png"), full_page=True
+        )
+
+        # and in every language, the items' resolutions in the page's words
+        status_url = page.url.split("?", 1)[0]
+        for language, title in STATUS_TITLES.items():
+            page.goto(f"{status_url}?locale={language}")
+            expect(page.get_by_role("heading", name=title.format(name=order.name))).to_be_visible()
+            _vitals(page, f"status {language}")
+            with override(language):
+                expect(page.locator(f'[data-status-item="{first.pk}"]')).to_contain_text(
+                    gettext("Refund to the original payment")
+                )
+                expect(page.locator(f'[data-status-item="{second.pk}"]')).to_contain_text(
+                    gettext("Store credit")
+                )
+                # (written as the language writes numbers: 58,40 in Spanish)
+                expect(page.locator("[data-credit-estimate]")).to_contain_text(
+                    localize(quote.store_credit_total)
+                )
+            violations[f"status {language}"] = _axe_violations(page, ".pp-returns")
+            page.screenshot(
+                path=str(ARTIFACTS / f"returns-status-{language}-{viewport}.png"), full_page=True
+            )
+        if viewport == "phone":
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    finally:
+        report = getattr(request.node, "rep_call", None)
+        if report is not None and report.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(
+                path=str(ARTIFACTS / f"{request.node.name}-failure.png"), full_page=True
+            )
+        context.close()
+
+    assert violations == {name: [] for name in violations}

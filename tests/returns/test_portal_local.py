@@ -132,7 +132,7 @@ def test_lookup_and_item_pages_make_no_admin_api_request_once_webhooks_delivered
     # when the shopper looks it up, chooses an item, goes back and chooses again
     found = lookup(client, shop, order)
     first, second = lines(order)
-    review = choose(client, shop, state_of(found), {first: (1, "SIZE_TOO_SMALL")})
+    review = choose(client, shop, state_of(found), {first: (1, "NOT_AS_DESCRIBED")})
     back = proxy_post(client, shop, {"step": "back", "state": state_of(review)})
     again = choose(client, shop, state_of(back), {second: (2, "UNWANTED")})
 
@@ -307,7 +307,7 @@ def test_a_submission_shopify_disagrees_with_tells_the_shopper_what_changed_and_
     shop, order = store.shop, store.order
     first, _second = lines(order)
     review = choose(
-        client, shop, state_of(lookup(client, shop, order)), {first: (2, "SIZE_TOO_SMALL")}
+        client, shop, state_of(lookup(client, shop, order)), {first: (2, "NOT_AS_DESCRIBED")}
     )
     assert 'data-view="review"' in body(review)
     # and, meanwhile, a return of those units made in Shopify whose webhook has not arrived

@@ -181,7 +181,7 @@ def test_a_refused_post_stashes_nothing_and_deletes_nothing(client, devshop, sho
     # when the shopper goes back from that review and picks new photos to replace them
     back = proxy_post(client, shop, {"step": "back", "state": with_photos}, ip=new_ip())
     refused = choose(
-        client, shop, state_of(back), {line: (1, "STYLE", "", [photo("new.jpg")])}, ip=new_ip()
+        client, shop, state_of(back), {line: (1, "UNWANTED", "", [photo("new.jpg")])}, ip=new_ip()
     )
 
     # then they are told why, nothing new is stashed and the photos they had stay attached
@@ -192,7 +192,7 @@ def test_a_refused_post_stashes_nothing_and_deletes_nothing(client, devshop, sho
     assert refs(shop, state_of(refused)) == {line.pk: kept}
 
     # and they can still go on with the photos already attached
-    review = choose(client, shop, state_of(refused), {line: (1, "STYLE")}, ip=new_ip())
+    review = choose(client, shop, state_of(refused), {line: (1, "UNWANTED")}, ip=new_ip())
     assert review.status_code == 200, body(review)[:2000]
     assert refs(shop, state_of(review)) == {line.pk: kept}
     assert pending(shop) == before
@@ -323,7 +323,10 @@ def test_an_item_dropped_at_a_rechoice_takes_its_photos_with_it(client, devshop,
         client,
         shop,
         state_of(lookup(client, shop, order)),
-        {first: (1, "UNWANTED", "", [photo("a.jpg")]), second: (1, "STYLE", "", [photo("b.jpg")])},
+        {
+            first: (1, "UNWANTED", "", [photo("a.jpg")]),
+            second: (1, "NOT_AS_DESCRIBED", "", [photo("b.jpg")]),
+        },
     )
     chosen = refs(shop, state_of(review))
 
