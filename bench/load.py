@@ -526,6 +526,7 @@ def cleanup_redis(redis_url: str, embedded: bool, since: datetime) -> None:
     """Our embedded Redis: stop it. A shared one: remove only the jobs this run made."""
     import redis
     from django.conf import settings
+    from rq.exceptions import InvalidJobOperation, NoSuchJobError
     from rq.job import Job
     from rq.registry import (
         FailedJobRegistry,
@@ -551,7 +552,10 @@ def cleanup_redis(redis_url: str, embedded: bool, since: datetime) -> None:
         ids.update(StartedJobRegistry(queue=queue).get_job_ids())
         for job in Job.fetch_many(list(ids), connection=queue.connection):
             if job is not None and job.created_at and job.created_at >= since:
-                job.delete()
+                # A job whose hash expired between the listing and the delete (a finished
+                # job's result TTL) is gone already.
+                with contextlib.suppress(InvalidJobOperation, NoSuchJobError):
+                    job.delete()
 
 
 def main() -> int:
@@ -643,7 +647,11 @@ def run(args: argparse.Namespace, run_dir: Path, embedded_redis: bool, threads: 
     finally:
         for process in [web, *workers]:
             stop_server(process)
-        cleanup_redis(settings.REDIS_URL, embedded_redis, since)
+        try:
+            cleanup_redis(settings.REDIS_URL, embedded_redis, since)
+        except Exception as exc:  # noqa: BLE001 - leftover jobs must not cost the run its figures
+            # A shared Redis keeps this run's leftover jobs; the figures below still hold.
+            print(f"bench/load: Redis cleanup failed ({exc}); figures follow", flush=True)
         for path in [web_log, *worker_logs]:
             if path.exists():
                 # The app's lines stay in the run's temporary directory; keep the tail of any
