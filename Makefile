@@ -66,8 +66,10 @@ bench-notifications: setup
 bench-load: setup
 	$(BIN)/python bench/load.py $(BENCH_ARGS)
 
-# Every bench above on PostgreSQL (~7 min on 2 cores, then bench-load's flood and drain);
-# one table in bench/out/results.md.
+# Every bench above on PostgreSQL, every figure of issue 12 in one table: bench/out/results.md.
+# The 1M-order scale dataset is built once per DATABASE_URL (~23 min) and reused after that;
+# a quick run on a small copy: BENCH_ARGS="--orders 20000 --scale 0.1 --sample 100
+# --burst 1000 --steady-seconds 15 --scaling-orders 300 --load-count 2000 --parcels 5000"
 # DATABASE_URL=postgres://postgres@127.0.0.1:5432/wta make bench-all (knobs: bench/all.py --help)
 bench-all: setup
 	@case "$$DATABASE_URL" in postgres://*|postgresql://*) ;; \

@@ -17,7 +17,7 @@ token signed with the app's secret (``id_token``; minted for the length of the r
 request runs the session-token guard, the shop lookup and the page, nothing cached.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/wte .venv/bin/python bench/admin.py
-        [--orders 1000000] [--skew 0.2] [--name scale] [--seconds 10] [--connections 16]
+        [--orders 1000000] [--shops N] [--skew 0.2] [--name NAME] [--seconds 10] [--connections 16]
         [--json out.json]
 """
 
@@ -53,7 +53,15 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--orders", type=int, default=ScaleParams().orders)
     parser.add_argument("--skew", type=float, default=0.2, help="the big shop's share (0.2)")
     parser.add_argument(
-        "--name", default="scale", help="scale database suffix: <db>_<name> (scale)"
+        "--shops", type=int, default=None, help="shops (500, or one per 100 orders if fewer)"
+    )
+    # Derived from the parameters by default (bench/scale.py): a fixed name would make a run
+    # with other parameters rebuild, in place, the dataset another bench reuses.
+    parser.add_argument(
+        "--name",
+        default=None,
+        help="scale database suffix: <db>_<name> (scale for the default parameters, "
+        "scale_<digest> for others)",
     )
     parser.add_argument("--seconds", type=float, default=10, help="of load per target (10)")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
@@ -137,14 +145,16 @@ def measure(base: str, paths: list[str], expect: tuple[str, ...] | None, args) -
 
 def main() -> int:
     args = parse_args()
-    shops = min(ScaleParams().shops, max(1, args.orders // 100))
+    shops = args.shops or min(ScaleParams().shops, max(1, args.orders // 100))
     url = ensure_scale_db(
         ScaleParams(orders=args.orders, shops=shops, skew=args.skew), name=args.name
     )
     info = scale_info(url)
     spread = scale_samples(url, SAMPLES, seed=11)
     big_id = int(info.big_shop.get("id", 1))
-    big = scale_samples(url, SAMPLES, seed=12, shop_id=big_id)
+    # A small copy's first shop may hold fewer orders than SAMPLES (skew 0): half of them.
+    big_count = min(SAMPLES, max(1, int(info.big_shop.get("orders", SAMPLES)) // 2))
+    big = scale_samples(url, big_count, seed=12, shop_id=big_id)
     embedded_redis = not os.environ.get("REDIS_URL")
     with tempfile.TemporaryDirectory(prefix="bench-admin-") as tmp:
         run_dir = Path(tmp)

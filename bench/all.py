@@ -1,26 +1,41 @@
-"""Every benchmark in bench/, one after the other on PostgreSQL, tabled in one Markdown file.
+"""Every benchmark in bench/, one after the other on PostgreSQL, tabled in one Markdown file:
+every figure of issue 12, plus the admin's insights and the delivery estimates.
 
-    bench/all.py ─ webhooks.py --json out/webhooks.json ─┐
-                 ─ tracking.py --json out/tracking.json ─┤  each alone on the machine, in turn
-                 ─ returns.py  --json out/returns.json  ─┤  (their output in out/<name>.log)
-                 ─ notifications.py --json …            ─┤
-                 ─ load.py --json out/load.json         ─┘
-                 ─▶ bench/out/results.md: one row per figure: a target against each of its
-                    bench's baselines (rate, p50, p99, ratio), issue 12's goal for it and
-                    whether it was met; then single figures (drain time, lost, peak RSS…)
+    bench/all.py ─ webhooks.py      intake vs a bare view and a one-INSERT view, web RSS
+                 ─ scale.py         the scale dataset (--orders, default 1,000,000): reused when
+                                    a build with the same parameters is there, else built
+                 ─ tracking.py      the tracking page on it vs a bare view
+                 ─ admin.py         order search and an order's timeline on it (p99)
+                 ─ returns.py       the returns portal (its own 100k-order dataset: --scale)
+                 ─ insights.py      the admin's home for a big shop vs a small one (its own
+                                    skewed build, --insights-orders)
+                 ─ estimates.py     delivery estimates' accuracy on a generated history
+                 ─ notifications.py no-op ceiling, a --burst of triggers drained, steady
+                                    20 triggers/s p50/p95, 1/2/4 workers, worker RSS
+                 ─ load.py          --load-count signed webhooks, then the drain, RSS
+                 ─▶ bench/out/results.md: one row per figure: its value, the baseline it is
+                    measured against in the same run, the ratio, issue 12's goal, met or not
+                    (each bench alone on the machine, in turn; its output in out/<name>.log)
 
-The sizes below keep the first four near 7 minutes on 2 cores (the dataset COPY, the devshop's
-orders and the notification workers' forks are most of it); each script alone keeps its own,
-larger defaults. bench/load.py's 50,000 webhooks take longer, the drain most of it (RQ's
-fork-per-job workers: tens of jobs/s): ``--load-count 5000`` for a shorter run. A bench that
-fails (exit status, or its figures say so) is marked FAILED in the table and makes this script
-exit 1; the others still run.
+The scale dataset: 1,000,000 orders take ~23 minutes to build on 2 cores, so it is built once
+per DATABASE_URL and parameters (``<db>_scale``) and reused by every later run (tracking and
+admin read the same build: both get --orders, --shops, --skew). ``--orders 20000`` makes a
+small copy (``<db>_scale_<digest>``, under a minute) for a quick run; it never replaces the
+big one. Insights needs a shop holding most orders, so it has a build of its own
+(--insights-orders, 1,100,000 by default, or 1.1 × --orders when that is smaller).
+
+A full run is long: the dataset (unless reused), the devshop's orders for returns, the
+notification burst (10,000) and load's 50,000 webhooks and their drain. A quick one:
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/wta REDIS_URL=redis://127.0.0.1:6379/10 \\
-        .venv/bin/python bench/all.py [--seconds 10] [--only returns] [--out bench/out]
+        .venv/bin/python bench/all.py --orders 20000 --scale 0.1 --sample 100 --burst 1000 \\
+        --steady-seconds 15 --scaling-orders 300 --load-count 2000 --parcels 5000
+
+A bench that fails (exit status, or its figures say so) is marked FAILED in the table and
+makes this script exit 1; the others still run. ``--only``/``--skip`` pick benches.
 
 DATABASE_URL is required (PostgreSQL): webhooks and notifications write rows there and delete
-them; tracking and returns create and drop their own scratch databases on that server.
+them; the others create their own databases on that server (``<db>_bench_*``, ``<db>_scale*``).
 """
 
 from __future__ import annotations
@@ -35,7 +50,19 @@ from dataclasses import dataclass
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BENCHES = ("webhooks", "tracking", "returns", "notifications", "load")
+BENCHES = (
+    "webhooks",
+    "scale",
+    "tracking",
+    "admin",
+    "returns",
+    "insights",
+    "estimates",
+    "notifications",
+    "load",
+)
+FULL_ORDERS = 1_000_000
+FULL_INSIGHTS_ORDERS = 1_100_000
 
 
 @dataclass(frozen=True)
@@ -73,14 +100,19 @@ class Goal:
 GOALS = {
     ("webhooks", "webhook intake", "one INSERT"): Goal(rate=0.8),
     ("webhooks", "webhook intake", "bare view"): Goal(rate=0.35, p99=3),
-    ("tracking", "tracking page", "bare view"): Goal(rate=0.5, p99_ms=50),
+    ("tracking", "tracking page (cached)", "bare view"): Goal(rate=0.5, p99_ms=50),
+    ("tracking", "tracking page (rendered)", "bare view"): Goal(rate=0.5, p99_ms=50),
+    ("admin", "search, 500 shops", "bare view"): Goal(p99_ms=100),
+    ("admin", "order page, 500 shops", "bare view"): Goal(p99_ms=100),
+    ("admin", "search, big shop", "bare view"): Goal(p99_ms=100),
+    ("admin", "order page, big shop", "bare view"): Goal(p99_ms=100),
     ("returns", "lookup", "bare view"): Goal(rate=0.3, p99_ms=100),
     ("returns", "item selection", "bare view"): Goal(rate=0.3, p99_ms=100),
     ("notifications", "shipped emails (trigger to SMTP)", "no-op RQ jobs"): Goal(rate=0.6),
 }
 
 
-def parse_args() -> argparse.Namespace:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
@@ -88,7 +120,26 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seconds", type=float, default=10, help="wrk load per HTTP target")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument(
-        "--scale", type=float, default=1.0, help="tracking/returns dataset (1.0 = 100k orders)"
+        "--orders",
+        type=int,
+        default=FULL_ORDERS,
+        help="scale dataset (tracking, admin): orders; reused when built with the same "
+        "parameters, else built (~23 min at 1,000,000 on 2 cores)",
+    )
+    parser.add_argument(
+        "--shops", type=int, default=None, help="scale dataset: shops (500, fewer when small)"
+    )
+    parser.add_argument(
+        "--skew", type=float, default=0.0, help="scale dataset: the first shop's share"
+    )
+    parser.add_argument(
+        "--insights-orders",
+        type=int,
+        default=None,
+        help="insights' own skewed build (1,100,000; 1.1 × --orders when that is smaller)",
+    )
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="returns: its dataset (1.0 = 100k orders)"
     )
     # The devshop makes ~7 orders/s: 200 is half a minute, and more than the item pages reach
     # in a 10 s run (each order comes once per cycle).
@@ -96,23 +147,47 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--admin-requests", type=int, default=300, help="returns: 'Admin API alone' pages"
     )
-    # The notification workers fork per job (~50 no-op jobs/s, ~10 emails/s on 2 cores).
-    parser.add_argument("--orders", type=int, default=400, help="notifications: emails sent")
+    parser.add_argument("--parcels", type=int, default=20_000, help="estimates: history")
+    parser.add_argument(
+        "--burst", type=int, default=10_000, help="notifications: triggers at once, drained"
+    )
+    parser.add_argument(
+        "--steady-seconds", type=float, default=30, help="notifications: 20 triggers/s for this"
+    )
+    parser.add_argument(
+        "--scaling-orders", type=int, default=1000, help="notifications: burst per worker count"
+    )
     parser.add_argument(
         "--load-count", type=int, default=50_000, help="load: webhooks sent, then drained"
     )
     parser.add_argument("--only", choices=BENCHES, action="append", help="run only these")
+    parser.add_argument("--skip", choices=BENCHES, action="append", help="run all but these")
+    parser.add_argument(
+        "--keep-others",
+        action="store_true",
+        help="table the benches not run this time from their figures in --out (an earlier run)",
+    )
     parser.add_argument(
         "--out", type=Path, default=REPO / "bench" / "out", help="figures, logs, results.md"
     )
-    return parser.parse_args()
+    args = parser.parse_args(argv)
+    if args.shops is None:
+        # bench/admin.py's rule: 500 shops, or one per 100 orders in a smaller copy.
+        args.shops = min(500, max(1, args.orders // 100))
+    if args.insights_orders is None:
+        args.insights_orders = min(FULL_INSIGHTS_ORDERS, round(args.orders * 1.1))
+    return args
 
 
 def bench_arguments(name: str, args: argparse.Namespace) -> list[str]:
     http = ["--seconds", f"{args.seconds:g}", "--connections", str(args.connections)]
+    # One build for tracking and admin (bench/scale.py names it by these parameters).
+    dataset = ["--orders", str(args.orders), "--shops", str(args.shops)]
     return {
         "webhooks": http,
-        "tracking": [*http, "--scale", f"{args.scale:g}"],
+        "scale": [*dataset, "--skew", repr(args.skew)],
+        "tracking": [*http, *dataset, "--skew", repr(args.skew)],
+        "admin": [*http, *dataset, "--skew", repr(args.skew)],
         "returns": [
             *http,
             "--scale",
@@ -122,19 +197,26 @@ def bench_arguments(name: str, args: argparse.Namespace) -> list[str]:
             "--admin-requests",
             str(args.admin_requests),
         ],
-        # The burst, then a steady 20 triggers/s and the 1/2/4-worker scaling (their figures
-        # are in the bench's notes).
+        "insights": [
+            "--orders",
+            str(args.insights_orders),
+            # bench/insights.py's shape (a shop with ~91% of the orders), at this size.
+            "--shops",
+            str(min(50, max(2, args.insights_orders // 400))),
+        ],
+        "estimates": ["--parcels", str(args.parcels)],
+        # The burst, then a steady 20 triggers/s and the 1/2/4-worker scaling.
         "notifications": [
             "--orders",
-            str(args.orders),
+            str(args.burst),
             "--steady-rate",
             "20",
             "--steady-seconds",
-            "15",
+            f"{args.steady_seconds:g}",
             "--scaling",
             "1,2,4",
             "--scaling-orders",
-            str(max(100, args.orders // 2)),
+            str(args.scaling_orders),
         ],
         "load": ["--count", str(args.load_count), "--connections", str(args.connections)],
     }[name]
@@ -191,7 +273,8 @@ def results_markdown(runs: dict[str, tuple[dict | None, int, float]], header: st
     """One row per figure. A baseline is a row of its own (its ratio column empty: baselines
     are not compared with each other); a target gets one row per baseline of its bench, with
     the ratio to it and issue 12's goal; a bench's single figures (counts, times, peak RSS)
-    follow, each with its goal."""
+    follow, each with its goal, and with the baseline it was measured against in the same run
+    and the ratio to it where it has one."""
     lines = [
         "# Benchmarks",
         "",
@@ -227,19 +310,58 @@ def results_markdown(runs: dict[str, tuple[dict | None, int, float]], header: st
                     f"{_met(goal.met(row, base)) if goal else '–'} |"
                 )
         for single in figures.get("figures", []):
+            unit = f" {single['unit']}" if single["unit"] else ""
             value = single["value"]
-            shown = (
-                "–"
-                if value is None
-                else f"{value:,}{' ' + single['unit'] if single['unit'] else ''}"
-            )
+            shown = "–" if value is None else f"{value:,}{unit}"
+            against = ratio = ""
+            if single.get("against"):
+                baseline = single.get("baseline")
+                against = single["against"] + (
+                    f": {baseline:,}{unit}" if baseline is not None else ""
+                )
+                if value is not None and baseline:
+                    ratio = f"{value / baseline:.2f}×"
             lines.append(
-                f"| {bench} | {single['figure']} | {shown} | | | | | {single['goal']} | "
-                f"{_met(single['met'])} |"
+                f"| {bench} | {single['figure']} | {shown} | | | {against} | {ratio} | "
+                f"{single['goal']} | {_met(single['met'])} |"
             )
         notes.append(f"- **{name}** ({seconds:.0f} s): {figures['setup']}")
         notes.extend(f"  - {note}" for note in figures["notes"])
     return "\n".join([*lines, "", *notes, ""])
+
+
+def selected(args: argparse.Namespace) -> list[str]:
+    return [name for name in (args.only or BENCHES) if name not in (args.skip or [])]
+
+
+def sizes_note(args: argparse.Namespace) -> str:
+    """Where this run is smaller than issue 12's figures (whose goals then say little)."""
+    smaller = [
+        f"{label} {value:,} (issue 12: {full:,})"
+        for label, value, full in (
+            ("scale dataset orders", args.orders, FULL_ORDERS),
+            ("notification burst", args.burst, 10_000),
+            ("load webhooks", args.load_count, 50_000),
+        )
+        if value < full
+    ]
+    return ("Smaller than issue 12's run: " + "; ".join(smaller) + ".") if smaller else ""
+
+
+def earlier_figures_kept(runs: dict, out: Path) -> dict:
+    """``runs`` with, for each bench not run this time, the figures an earlier run left in
+    ``out`` (its setup says so), in the benches' order."""
+    kept = {}
+    for name in BENCHES:
+        if name in runs:
+            kept[name] = runs[name]
+            continue
+        path = out / f"{name}.json"
+        if path.exists():
+            figures = json.loads(path.read_text())
+            figures["setup"] = f"(figures of an earlier run) {figures['setup']}"
+            kept[name] = (figures, 0, 0.0)
+    return kept
 
 
 def main() -> int:
@@ -251,14 +373,22 @@ def main() -> int:
         )
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    runs = {name: bench_run(name, args) for name in args.only or BENCHES}
+    runs = {}
+    loads = []
+    for name in selected(args):
+        runs[name] = bench_run(name, args)
+        loads.append(f"{name} {os.getloadavg()[0]:.1f}")
+    if args.keep_others:
+        runs = earlier_figures_kept(runs, args.out)
     header = (
         f"`make bench-all` on {os.cpu_count()} cores, "
         f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {time.perf_counter() - started:.0f} s in all. "
+        f"Load average (1 min) as each bench ended: {', '.join(loads)}. "
+        f"{sizes_note(args)} "
         "Rates are requests/s for HTTP benches (wrk's), messages or jobs/s for notifications; "
         "p50/p99 are wrk's latencies (notifications: trigger to SMTP acceptance). "
-        "Ratio: this row's rate and p99 over the baseline's in the same run; goals are "
-        "issue 12's."
+        "Ratio: this row's rate and p99 (or its value) over the baseline's in the same run; "
+        "goals are issue 12's (insights and estimates: the benches' own)."
     )
     markdown = results_markdown(runs, header)
     (args.out / "results.md").write_text(markdown)

@@ -12,7 +12,7 @@ range, on a generated history with known spreads, and what a prediction costs.
       against a baseline (one indexed Shipment read) measured in the same run
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/wtc .venv/bin/python bench/estimates.py
-        [--parcels 20000 --holdout-days 30 --seed 7]
+        [--parcels 20000 --holdout-days 30 --seed 7] [--json out.json]
 
 Why generated and not the demo's: the devshop's seed makes a few dozen backdated orders
 (fewer than MIN_DELIVERIES in any group) and its tick moves parcels in seconds, not days, so
@@ -65,6 +65,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--holdout-days", type=int, default=30)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--timings", type=int, default=2000)
+    parser.add_argument("--json", type=Path, help="also write the figures here (bench.report)")
     return parser.parse_args(argv)
 
 
@@ -205,6 +206,60 @@ def run(args: argparse.Namespace) -> int:
         f"cost: rebuild {rebuild_s * 1000:.0f} ms for {trained} deliveries; one prediction "
         f"(one query + choice) {predict_s * 1e6:.0f} us vs one Shipment read by pk "
         f"{baseline_s * 1e6:.0f} us: ratio {predict_s / baseline_s:.2f}x (same run)"
+    )
+    from bench.report import figure, figures_write
+
+    share = within / predicted if predicted else float("nan")
+    figures_write(
+        args.json,
+        bench="estimates",
+        unit="",
+        setup=(
+            f"{built} generated deliveries over {HISTORY_DAYS} days in {len(GROUPS)} groups "
+            f"(seed {args.seed}); the last {args.holdout_days} days held out "
+            f"({len(held_out)} parcels), each predicted as on the day it shipped"
+        ),
+        rows=[],
+        ok=bool(predicted),
+        notes=[
+            "estimates by group level: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(by_basis.items())),
+            f"daily rebuild {rebuild_s * 1000:.0f} ms for {trained} deliveries",
+        ],
+        figures=[
+            # The range runs from the 10th to the 90th percentile, in whole days.
+            figure(
+                "estimates: delivered within the predicted range",
+                share * 100,
+                "%",
+                goal="≥ 80%",
+                met=share >= 0.8,
+            ),
+            figure(
+                "estimates: mean absolute error of the likely day",
+                mae,
+                "days",
+                digits=2,
+                against="the shop's overall median",
+                baseline=baseline_mae,
+                goal="< baseline",
+                met=mae < baseline_mae,
+            ),
+            figure(
+                "estimates: parcels with no estimate (too little history)",
+                none / len(held_out) * 100,
+                "%",
+                digits=2,
+            ),
+            figure(
+                "estimates: one prediction",
+                predict_s * 1e6,
+                "µs",
+                digits=0,
+                against="one Shipment read by pk",
+                baseline=baseline_s * 1e6,
+            ),
+        ],
     )
     return 0
 

@@ -11,6 +11,7 @@ measured in the same run), and what keeping the rollup costs.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/wtf .venv/bin/python bench/insights.py
         [--orders 1100000 --shops 50 --skew 0.91 --events-per-shipment 1] [--renders 15]
+        [--json out.json]
 
 The defaults give the first shop 1,001,274 of 1.1M orders (tracking events are not read by
 insights, so one per shipment keeps the build short). The build is reused while its
@@ -48,13 +49,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--shops", type=int, default=50)
     parser.add_argument("--skew", type=float, default=0.91)
     parser.add_argument("--events-per-shipment", type=float, default=1.0)
-    parser.add_argument("--name", default="scale")
+    # Derived from the parameters by default (bench/scale.py): a fixed name would make this
+    # skewed build replace, in place, the dataset the other benches reuse.
+    parser.add_argument("--name", default=None, help="scale database suffix (derived)")
     parser.add_argument("--renders", type=int, default=15)
     parser.add_argument(
         "--no-rollup",
         action="store_true",
         help="keep the rollup rows of an earlier run and time only the page",
     )
+    parser.add_argument("--json", type=Path, help="also write the figures here (bench.report)")
     return parser.parse_args(argv)
 
 
@@ -113,19 +117,57 @@ def _run(url: str, args: argparse.Namespace) -> int:
         f" ({sizes[big.pk]:,} orders), baseline {small.myshopify_domain}"
         f" ({sizes[small.pk]:,} orders)"
     )
-    if not args.no_rollup:
-        _rollup(big, small, sizes)
-    _page(big, small, sizes, args)
+    rollup = _rollup(big, small, sizes) if not args.no_rollup else {}
+    pages = _page(big, small, sizes, args)
+    _figures_write(args, url, big, small, sizes, rollup, pages)
     return 0
 
 
-def _rollup(big, small, sizes) -> None:
+def _figures_write(args, url, big, small, sizes, rollup: dict, pages: dict) -> None:
+    from bench.report import figure, figures_write
+
+    figures = [
+        figure(
+            f"insights page p90, {label}, shop of {sizes[big.pk]:,} orders",
+            b[1] * 1000,
+            "ms",
+            against=f"shop of {sizes[small.pk]:,} orders",
+            baseline=s[1] * 1000,
+        )
+        for label, (b, s, _queries) in pages.items()
+    ]
+    figures.extend(
+        figure(f"insights rollup, {label}, shop of {sizes[big.pk]:,} orders", seconds, "s")
+        for label, seconds in rollup.items()
+    )
+    figures_write(
+        args.json,
+        bench="insights",
+        unit="",
+        setup=(
+            f"{url.rsplit('/', 1)[-1]}: the admin's home through Django's test client, "
+            f"{args.renders} renders each after 2 warm-ups"
+        ),
+        rows=[],
+        ok=True,
+        notes=[
+            f"{label}: median {b[0] * 1000:.0f} ms vs {s[0] * 1000:.0f} ms, {queries} queries"
+            for label, (b, s, queries) in pages.items()
+        ],
+        figures=figures,
+    )
+
+
+def _rollup(big, small, sizes) -> dict[str, float]:
     from insights.services import ROLLUP_WINDOW_DAYS, shop_days_refresh
 
+    seconds: dict[str, float] = {}
     print("\nrollup (insights.services.shop_days_refresh):")
     for shop in (big, small):
         started = time.perf_counter()
         rows = shop_days_refresh(shop=shop)
+        if shop == big:
+            seconds["first count"] = time.perf_counter() - started
         print(
             f"  first count, whole history, {sizes[shop.pk]:>9,} orders:"
             f" {time.perf_counter() - started:7.1f} s ({rows} day rows)"
@@ -133,10 +175,12 @@ def _rollup(big, small, sizes) -> None:
     for days, label in ((2, "10-minute round (2 days)"), (ROLLUP_WINDOW_DAYS, "hourly round")):
         started = time.perf_counter()
         shop_days_refresh(shop=big, days=days)
-        print(f"  {label:<28} big shop: {time.perf_counter() - started:7.1f} s")
+        seconds[label] = time.perf_counter() - started
+        print(f"  {label:<28} big shop: {seconds[label]:7.1f} s")
+    return seconds
 
 
-def _page(big, small, sizes, args) -> None:
+def _page(big, small, sizes, args) -> dict:
     from datetime import timedelta
 
     from django.conf import settings
@@ -181,6 +225,7 @@ def _page(big, small, sizes, args) -> None:
     print(f"\npage GET /app/ ({args.renders} renders each after 2 warm-ups; median, p90):")
     print(f"  {'period':<20} {'big shop':>22} {'baseline':>22} {'ratio':>7} {'queries':>8}")
     worst = 0.0
+    pages = {}
     for label, query in periods:
         figures = {}
         for shop in (big, small):
@@ -192,12 +237,14 @@ def _page(big, small, sizes, args) -> None:
         with CaptureQueriesContext(connection) as queries:
             render(big, query)
         b, s = figures[big.pk], figures[small.pk]
+        pages[label] = (b, s, len(queries))
         worst = max(worst, b[1])
         print(
             f"  {label:<20} {_ms(b[0]):>10} {_ms(b[1]):>10}  {_ms(s[0]):>10} {_ms(s[1]):>10}"
             f" {b[0] / s[0]:6.2f}× {len(queries):>8}"
         )
     print(f"\nworst p90 for the {sizes[big.pk]:,}-order shop: {_ms(worst)}")
+    return pages
 
 
 if __name__ == "__main__":

@@ -14,7 +14,8 @@ A row marked ``baseline`` is what the others are measured against (a bare view, 
 with nothing to do); bench/all.py gives every other row its ratios to each baseline of its
 benchmark. ``p50_ms``/``p99_ms`` are None where the bench has no latency for a row.
 ``figures`` (optional, may be absent) are single values that are not a rate: a count, a time,
-a peak RSS, each with its goal and whether it was met (None: no goal).
+a peak RSS, each with its goal and whether it was met (None: no goal), and where it has one
+the same measure of a baseline in the same run (``against``, ``baseline``).
 """
 
 from __future__ import annotations
@@ -68,12 +69,24 @@ def figure(
     *,
     goal: str = "",
     met: bool | None = None,
+    digits: int = 1,
+    against: str = "",
+    baseline: float | None = None,
 ) -> dict:
-    """One value that is not a rate, e.g. figure("events lost", 0, "", goal="= 0", met=True)."""
-    shown = None if value is None or (isinstance(value, float) and math.isnan(value)) else value
-    if isinstance(shown, float):
-        shown = round(shown, 1)
-    return {"figure": name, "value": shown, "unit": unit, "goal": goal, "met": met}
+    """One value that is not a rate, e.g. figure("events lost", 0, "", goal="= 0", met=True);
+    a float is kept to ``digits`` decimals. ``baseline``: the same measure of ``against`` in
+    the same run (e.g. the small shop's page time), for the table's ratio."""
+
+    def kept(number: float | None) -> float | None:
+        if number is None or (isinstance(number, float) and math.isnan(number)):
+            return None
+        return round(number, digits) if isinstance(number, float) else number
+
+    document = {"figure": name, "value": kept(value), "unit": unit, "goal": goal, "met": met}
+    if against:
+        document["against"] = against
+        document["baseline"] = kept(baseline)
+    return document
 
 
 def figures_write(

@@ -72,6 +72,7 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--orders", type=int, default=defaults.orders, help="scale: orders")
     parser.add_argument("--shops", type=int, default=defaults.shops, help="scale: shops")
+    parser.add_argument("--skew", type=float, default=defaults.skew, help="scale: big shop share")
     parser.add_argument("--scale", type=float, default=1.0, help="old: 1.0 = 100k orders")
     parser.add_argument("--sample", type=int, default=SAMPLE_ORDERS, help="orders cycled")
     parser.add_argument("--seconds", type=float, default=10, help="of load per target (10)")
@@ -164,7 +165,7 @@ def workers_peak_rss_mb(master_pid: int) -> list[float]:
 
 def dataset_scale(args) -> tuple[str, dict, list, str]:
     """(database URL, counts, sampled (order, shop domain), description) of the scale set."""
-    url = ensure_scale_db(ScaleParams(orders=args.orders, shops=args.shops))
+    url = ensure_scale_db(ScaleParams(orders=args.orders, shops=args.shops, skew=args.skew))
     info = scale_info(url)
     samples = scale_samples(url, args.sample)
     c = info.counts

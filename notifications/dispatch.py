@@ -1,7 +1,15 @@
-"""The dispatcher: due messages are claimed in the database and handed to RQ.
+"""Due messages are claimed in the database and handed to RQ, at once or by the dispatcher.
 
+    trigger (its transaction) ─ messages_hand_over_now ─ due now: status sending + queue lease
+        └─(on commit)─▶ rq_enqueue(message_send_job(message_id))
+                        Redis refused: the lease is released (scheduled again), and the next
+                        dispatcher pass hands it out
     cron, every minute ─ messages_dispatch_due ─ select_for_update(skip_locked) ─▶
         status sending + queue lease ─(on commit)─▶ rq_enqueue(message_send_job(message_id))
+
+A message due when it is scheduled goes to the sends queue when its trigger commits, without
+waiting for a dispatcher pass (a burst of triggers is sent as fast as the workers go, not a
+minute's batch at a time); messages due later wait for the pass that finds them due.
 
 Redis is only the hand-over: a row whose job was lost (Redis flushed, worker killed) keeps
 status sending with a lease, and the dispatcher claims it again when the lease expires. The
@@ -13,10 +21,10 @@ from __future__ import annotations
 import functools
 import logging
 import time as time_module
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -69,6 +77,57 @@ def messages_enqueue(*, message_ids: list[int]) -> bool:
             )
             for message_id in message_ids
         ]
+    )
+
+
+def messages_hand_over_now(*, messages: list[Message]) -> list[int]:
+    """Claim the messages among ``messages`` that are due now for the sends queue, in the
+    caller's transaction, and enqueue their send jobs when it commits. Returns their ids.
+
+    The claim is the dispatcher's (status sending, a queue lease, no worker yet), so the
+    dispatcher leaves them alone while the job waits in the queue, a cancellation still
+    cancels them, and a job Redis loses is handed out again when the lease expires.
+    """
+    now = timezone.now()
+    ids = [m.pk for m in messages if m.status == Message.Status.SCHEDULED and m.due_at <= now]
+    if not ids:
+        return []
+    lease = now + QUEUE_LEASE
+    Message.objects.filter(pk__in=ids, status=Message.Status.SCHEDULED).update(
+        status=Message.Status.SENDING, lease_expires_at=lease, updated_at=now
+    )
+    for message in messages:
+        if message.pk in ids:
+            message.status = Message.Status.SENDING
+            message.lease_expires_at = lease
+    transaction.on_commit(functools.partial(_hand_over_or_release, message_ids=ids, lease=lease))
+    return ids
+
+
+def _hand_over_or_release(*, message_ids: list[int], lease: datetime) -> None:
+    """After the trigger committed: enqueue, or give the rows back to the dispatcher."""
+    if messages_enqueue(message_ids=message_ids):
+        return
+    # Redis refused: without this the rows would wait out the queue lease (minutes). Only rows
+    # still as we left them (no worker claimed one, no cancellation): scheduled again, due,
+    # so the dispatcher's next pass hands them out. Nothing accepted is lost either way.
+    try:
+        released = Message.objects.filter(
+            pk__in=message_ids,
+            status=Message.Status.SENDING,
+            claimed_at__isnull=True,
+            lease_expires_at=lease,
+        ).update(status=Message.Status.SCHEDULED, lease_expires_at=None, updated_at=timezone.now())
+    except DatabaseError as exc:
+        # The database went too: the queue lease expires and the dispatcher takes them then.
+        logger.warning(
+            "notifications.hand_over.release_failed",
+            extra={"count": len(message_ids), "error": type(exc).__name__},
+        )
+        return
+    logger.warning(
+        "notifications.hand_over.left_to_dispatcher",
+        extra={"count": len(message_ids), "released": released},
     )
 
 

@@ -25,6 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from notifications import facts as facts_store
+from notifications.dispatch import messages_hand_over_now
 from notifications.models import (
     Message,
     MessageShipment,
@@ -197,6 +198,8 @@ def _trigger(*, shop: Shop, order: Order, trigger: str, news: News | None) -> li
             )
         )
     if created:
+        # What is due already goes to the sends queue when this transaction commits.
+        messages_hand_over_now(messages=created)
         logger.info("notifications.trigger.scheduled", extra={**log_extra, "count": len(created)})
     return created
 

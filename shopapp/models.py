@@ -353,6 +353,10 @@ class Task(models.Model):
     # A worker running it owns it until the lease expires (a killed worker's lease runs out).
     claimed_at = models.DateTimeField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # The RQ job whose attempt holds the claim. RQ runs that job's retry only after the attempt
+    # ended, so the retry may take the claim over at once: an attempt that died with the
+    # database could not release it (shopapp.background.services.task_run).
+    claimed_by_job = models.CharField(max_length=64, blank=True, default="")
     attempts = models.PositiveIntegerField(default=0)
     timeout_s = models.PositiveIntegerField(default=300)
     retry_intervals_s = models.JSONField(default=list, blank=True)

@@ -3,13 +3,14 @@
 from types import TracebackType
 from typing import Any
 
-from rq.job import Job
+from rq.job import Job, get_current_job
 
 from shopapp.background import services
 
 
 def task_run_job(task_id: int) -> Any:
-    return services.task_run(task_id=task_id)
+    job = get_current_job()
+    return services.task_run(task_id=task_id, job_id=job.id if job is not None else "")
 
 
 def task_attempt_failed_job(

@@ -148,13 +148,18 @@ def tasks_sweep(*, now: datetime | None = None) -> int:
         if not tasks:
             return 0
         pks = [t.pk for t in tasks]
-        Task.objects.filter(pk__in=pks).update(enqueued_at=now)
+        # A lease found expired is ended here, not judged again by the worker that gets the
+        # job: the sweep decided its holder is gone (killed, or died with the database before
+        # it could release it), and the next claim must not depend on that worker's clock.
+        Task.objects.filter(pk__in=pks).update(
+            enqueued_at=now, claimed_at=None, lease_expires_at=None, claimed_by_job=""
+        )
         transaction.on_commit(lambda: _hand_over_or_leave(tasks))
     logger.info("background.sweep.enqueued", extra={"count": len(pks)})
     return len(pks)
 
 
-def _claim(task_id: int) -> Task | None:
+def _claim(task_id: int, *, job_id: str) -> Task | None:
     now = timezone.now()
     with transaction.atomic():
         task = Task.objects.select_for_update().filter(pk=task_id).first()
@@ -164,19 +169,31 @@ def _claim(task_id: int) -> Task | None:
             # Handed over early (a sweep of a rescheduled task): the sweep brings it back.
             Task.objects.filter(pk=task_id).update(enqueued_at=None)
             return None
-        if task.lease_expires_at is not None and task.lease_expires_at > now:
+        lease_live = task.lease_expires_at is not None and task.lease_expires_at > now
+        if lease_live and not (job_id and task.claimed_by_job == job_id):
             # Another worker runs it (a duplicate hand-over): leave it.
             return None
+        if lease_live:
+            # RQ's retry of the very job whose attempt holds the claim: that attempt ended
+            # without releasing it (the database went away under it, and with it the release
+            # and the failure callback). Waiting out the lease would make this retry a no-op
+            # and leave the task to the sweep minutes later.
+            logger.info("background.task.claim_taken_over", extra={"task": task_id})
         task.claimed_at = now
         task.lease_expires_at = now + timedelta(seconds=task.timeout_s) + LEASE_MARGIN
+        task.claimed_by_job = job_id
         task.attempts += 1
-        task.save(update_fields=["claimed_at", "lease_expires_at", "attempts"])
+        task.save(update_fields=["claimed_at", "lease_expires_at", "claimed_by_job", "attempts"])
     return task
 
 
-def task_run(*, task_id: int) -> Any:
-    """Run one task's job under a claim. Exceptions propagate for RQ to retry."""
-    task = _claim(task_id)
+def task_run(*, task_id: int, job_id: str = "") -> Any:
+    """Run one task's job under a claim. Exceptions propagate for RQ to retry.
+
+    ``job_id``: the RQ job running this attempt (its retries keep the id), so that a retry
+    can take over a claim its own earlier attempt could not release.
+    """
+    task = _claim(task_id, job_id=job_id)
     if task is None:
         logger.info("background.task.not_claimed", extra={"task": task_id})
         return None
@@ -188,6 +205,7 @@ def task_run(*, task_id: int) -> Any:
         Task.objects.filter(ours).update(
             claimed_at=None,
             lease_expires_at=None,
+            claimed_by_job="",
             last_error=f"{type(exc).__name__}: {exc}"[:2000],
         )
         logger.warning(
@@ -199,6 +217,7 @@ def task_run(*, task_id: int) -> Any:
         status=Task.Status.DONE,
         claimed_at=None,
         lease_expires_at=None,
+        claimed_by_job="",
         finished_at=timezone.now(),
         last_error="",
     )
@@ -220,7 +239,11 @@ def task_attempt_failed(*, task_id: int, retries_left: int, retry_in_s: float | 
         if task is None:
             return
         Task.objects.filter(pk=task_id).update(
-            status=Task.Status.FAILED, finished_at=now, claimed_at=None, lease_expires_at=None
+            status=Task.Status.FAILED,
+            finished_at=now,
+            claimed_at=None,
+            lease_expires_at=None,
+            claimed_by_job="",
         )
         logger.error("background.task.failed", extra={"task": task_id, "job": task.job})
         if task.on_give_up:

@@ -132,7 +132,17 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "shopapp.OrderEvent": ("kind", "source", "dedupe_key"),
     "shopapp.OAuthState": ("state", "shop_domain"),
     # Job paths, ids and queue names.
-    "shopapp.Task": ("job", "kwargs", "queue", "key", "status", "retry_intervals_s", "on_give_up"),
+    # (claimed_by_job: the id of the RQ job holding the claim.)
+    "shopapp.Task": (
+        "job",
+        "kwargs",
+        "queue",
+        "key",
+        "status",
+        "retry_intervals_s",
+        "on_give_up",
+        "claimed_by_job",
+    ),
 }
 
 # What a redacted webhook payload is replaced with: the row stays (it is the audit of what

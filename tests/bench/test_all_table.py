@@ -1,7 +1,16 @@
 """bench/all.py's table: one row per figure, a target against each baseline with its goal,
 baselines never compared with each other, single figures with their goals."""
 
-from bench.all import results_markdown
+import json
+
+from bench.all import (
+    bench_arguments,
+    earlier_figures_kept,
+    parse_args,
+    results_markdown,
+    selected,
+    sizes_note,
+)
 from bench.report import figure, figures_row
 
 
@@ -101,3 +110,75 @@ def test_figures_of_a_bench_that_writes_none_still_table():
     markdown = results_markdown({"webhooks": (old, 0, 30.0)}, "header")
 
     assert len(_rows(markdown, "webhook intake")) == 2
+
+
+def test_a_single_figure_with_a_baseline_shows_it_and_the_ratio():
+    estimates = {
+        "bench": "estimates",
+        "unit": "",
+        "setup": "test",
+        "ok": True,
+        "rows": [],
+        "notes": [],
+        "figures": [
+            figure(
+                "estimates: mean absolute error of the likely day",
+                0.674,
+                "days",
+                digits=2,
+                against="the shop's overall median",
+                baseline=1.071,
+                goal="< baseline",
+                met=True,
+            ),
+            figure("estimates: one prediction", 41.0, "µs", digits=0, against="pk read"),
+        ],
+    }
+
+    markdown = results_markdown({"estimates": (estimates, 0, 5.0)}, "header")
+
+    (mae,) = _rows(markdown, "estimates: mean absolute error of the likely day")
+    assert mae[2] == "0.67 days"
+    assert mae[5] == "the shop's overall median: 1.07 days"
+    assert mae[6] == "0.63×"
+    assert (mae[7], mae[8]) == ("< baseline", "yes")
+    # A baseline that was not measured: named, no ratio.
+    (prediction,) = _rows(markdown, "estimates: one prediction")
+    assert (prediction[5], prediction[6], prediction[8]) == ("pk read", "", "–")
+
+
+def test_knobs_share_one_scale_build_and_say_when_the_run_is_small():
+    args = parse_args(["--orders", "20000", "--burst", "1000"])
+
+    assert args.shops == 200
+    assert args.insights_orders == 22_000
+    # tracking and admin name the same build (bench/scale.py derives its name from these)
+    tracking, admin = bench_arguments("tracking", args), bench_arguments("admin", args)
+    for flag in ("--orders", "--shops", "--skew"):
+        assert tracking[tracking.index(flag) + 1] == admin[admin.index(flag) + 1]
+    note = sizes_note(args)
+    assert "scale dataset orders 20,000 (issue 12: 1,000,000)" in note
+    assert "notification burst 1,000 (issue 12: 10,000)" in note
+    assert "load" not in note
+    assert sizes_note(parse_args([])) == ""
+    assert parse_args([]).insights_orders == 1_100_000
+
+
+def test_only_and_skip_pick_the_benches():
+    assert selected(parse_args(["--only", "scale", "--only", "admin"])) == ["scale", "admin"]
+    everything_but = selected(parse_args(["--skip", "load", "--skip", "returns"]))
+    assert "load" not in everything_but
+    assert "returns" not in everything_but
+    assert everything_but[:3] == ["webhooks", "scale", "tracking"]
+
+
+def test_keep_others_tables_an_earlier_runs_figures_for_the_benches_not_run(tmp_path):
+    (tmp_path / "webhooks.json").write_text(json.dumps(_webhooks(900.0, 25.0)))
+    fresh = {"load": ({**_webhooks(1.0, 1.0), "bench": "load"}, 0, 9.0)}
+
+    runs = earlier_figures_kept(fresh, tmp_path)
+
+    # in the benches' order; the earlier figures say where they come from
+    assert list(runs) == ["webhooks", "load"]
+    assert runs["webhooks"][0]["setup"].startswith("(figures of an earlier run)")
+    assert runs["load"] == fresh["load"]

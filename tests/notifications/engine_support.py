@@ -9,14 +9,23 @@ import itertools
 import threading
 from dataclasses import dataclass, field
 
+import django_rq
 import pytest
 from aiosmtpd.controller import Controller
 from django.utils import timezone
 
 from notifications.channels import smtp_connection_drop
-from notifications.models import MessageTemplate, NotificationSettings, Sequence, SequenceStep
+from notifications.models import (
+    Message,
+    MessageTemplate,
+    NotificationSettings,
+    Sequence,
+    SequenceStep,
+)
 from notifications.news import Item, ShipmentNews, ShipmentStage
+from notifications.services import notification_trigger
 from shopapp.auth.tokens import token_encrypt
+from shopapp.background.queue import Queues
 from shopapp.models import LineItem, Order, Shop
 from tests.conftest import free_port
 from tests.notifications.twilio_standin import TwilioStandin
@@ -25,6 +34,7 @@ TWILIO_SID = "AC" + "1" * 32
 TWILIO_TOKEN = "twilio-auth-token-for-tests"
 
 _ids = itertools.count(5_000_000)
+SEND_JOB = "notifications.jobs.message_send_job"
 
 
 @dataclass
@@ -204,14 +214,30 @@ def shipped_email_sequence(shop: Shop, **step_fields):
     return make_sequence(shop, "shipped", "shipped", [step])
 
 
+def trigger_committed(capture, **kwargs) -> list[Message]:
+    """``notification_trigger`` as its caller's commit ends it (the test's own transaction
+    never commits): what is due now is handed to the sends queue then."""
+    with capture(execute=True):
+        return notification_trigger(**kwargs)
+
+
+def send_jobs_queued() -> int:
+    """Send jobs waiting in the sends queue."""
+    queue = django_rq.get_queue(Queues.SENDS)
+    return sum(1 for job in queue.get_jobs() if job.func_name == SEND_JOB)
+
+
 def dispatch_and_work(rq_worker, capture) -> int:
-    """One cron round: claim what is due (enqueue on commit), then a burst worker sends."""
+    """One cron round: claim what is due (enqueue on commit), then a burst worker sends.
+    Returns the send jobs the worker found queued: handed over by this round or at the
+    commit of a trigger before it."""
     from notifications.services import messages_dispatch_due
 
     with capture(execute=True):
-        count = messages_dispatch_due()
+        messages_dispatch_due()
+    queued = send_jobs_queued()
     rq_worker()
-    return count
+    return queued
 
 
 def parcel(fulfillment_id: int, stage: str = "shipped", **fields) -> ShipmentNews:

@@ -8,7 +8,6 @@ import pytest
 
 from notifications.channels import sms_body_fit, sms_segments
 from notifications.models import Message, NotificationSettings, Suppression
-from notifications.services import notification_trigger
 from shopapp.models import OrderEvent
 from tests.notifications.engine_support import (
     TWILIO_SID,
@@ -22,6 +21,7 @@ from tests.notifications.engine_support import (
     parcel,
     shipped_email_sequence,
     smtp_sink,  # noqa: F401 - fixture
+    trigger_committed,
     twilio,  # noqa: F401 - fixture
 )
 
@@ -31,11 +31,13 @@ pytestmark = pytest.mark.django_db
 NOON_NY = datetime(2026, 6, 10, 16, 0, tzinfo=UTC)
 
 
-def _schedule_shipped_email(shop=None, **order_fields):
+def _schedule_shipped_email(capture, shop=None, **order_fields):
     shop = shop or make_shop()
     shipped_email_sequence(shop)
     order = make_order(shop, **order_fields)
-    notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(11, "shipped"))
+    trigger_committed(
+        capture, shop=shop, order=order, trigger="shipped", news=parcel(11, "shipped")
+    )
     return shop, order, Message.objects.get(order=order)
 
 
@@ -47,7 +49,7 @@ def test_email_goes_out_multipart_with_sender_reply_to_and_unsubscribe_headers(
     NotificationSettings.objects.create(
         shop=shop, sender_name="Alpha Shop", reply_to="help@alpha.example"
     )
-    _, order, message = _schedule_shipped_email(shop)
+    _, order, message = _schedule_shipped_email(django_capture_on_commit_callbacks, shop)
     # when
     handed_out = dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     # then
@@ -85,7 +87,7 @@ def test_email_goes_out_multipart_with_sender_reply_to_and_unsubscribe_headers(
 def test_reply_to_falls_back_to_the_shop_email(
     smtp_sink, rq_worker, django_capture_on_commit_callbacks
 ):
-    _schedule_shipped_email()
+    _schedule_shipped_email(django_capture_on_commit_callbacks)
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     [mail] = smtp_sink.messages
     assert mail["Reply-To"] == "owner@alpha.example"
@@ -96,7 +98,7 @@ def test_transient_smtp_error_is_retried_and_sent_once_with_the_same_message_id(
     smtp_sink, rq_worker, fast_retries, django_capture_on_commit_callbacks
 ):
     # given: the server greylists the first attempt
-    _, order, message = _schedule_shipped_email()
+    _, order, message = _schedule_shipped_email(django_capture_on_commit_callbacks)
     smtp_sink.data_answers.append("451 4.7.1 Greylisted, try again later")
     # when
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
@@ -115,7 +117,7 @@ def test_transient_errors_mark_the_message_failed_only_when_retries_are_spent(
     smtp_sink, rq_worker, fast_retries, django_capture_on_commit_callbacks
 ):
     # given: four 451s for four attempts (one try + three retries)
-    _, order, message = _schedule_shipped_email()
+    _, order, message = _schedule_shipped_email(django_capture_on_commit_callbacks)
     smtp_sink.data_answers.extend(["451 4.3.0 Mailbox busy"] * 4)
     # when
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
@@ -133,7 +135,7 @@ def test_permanent_smtp_error_fails_without_retry_and_suppresses_the_address(
     smtp_sink, rq_worker, fast_retries, django_capture_on_commit_callbacks
 ):
     # given
-    shop, order, message = _schedule_shipped_email()
+    shop, order, message = _schedule_shipped_email(django_capture_on_commit_callbacks)
     smtp_sink.rcpt_answers.append("550 5.1.1 No such user here")
     # when
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
@@ -164,7 +166,13 @@ def test_sms_goes_out_through_twilio_in_e164(twilio, rq_worker, django_capture_o
     import time_machine
 
     with time_machine.travel(NOON_NY):
-        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
+        trigger_committed(
+            django_capture_on_commit_callbacks,
+            shop=shop,
+            order=order,
+            trigger="shipped",
+            news=parcel(1, "shipped"),
+        )
         # when
         dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     # then
@@ -187,7 +195,9 @@ def _sms_at_noon(shop, rq_worker, capture):
     make_sequence(shop, "shipped_sms", "shipped", [{"channel": "sms", "template_key": "shipped"}])
     order = make_order(shop)
     with time_machine.travel(NOON_NY):
-        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
+        trigger_committed(
+            capture, shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped")
+        )
         dispatch_and_work(rq_worker, capture)
     return order, Message.objects.get(order=order)
 
@@ -242,7 +252,13 @@ def test_sms_is_skipped_when_the_shop_has_not_enabled_it(
     make_sequence(shop, "shipped_sms", "shipped", [{"channel": "sms", "template_key": "shipped"}])
     order = make_order(shop)
     with time_machine.travel(NOON_NY):
-        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
+        trigger_committed(
+            django_capture_on_commit_callbacks,
+            shop=shop,
+            order=order,
+            trigger="shipped",
+            news=parcel(1, "shipped"),
+        )
         dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     message = Message.objects.get()
     assert (message.status, message.reason) == ("skipped", "SMS is not enabled for this shop")
@@ -271,7 +287,7 @@ def test_no_address_or_number_reaches_a_log_line(
     smtp_sink, rq_worker, django_capture_on_commit_callbacks, caplog
 ):
     caplog.set_level(logging.DEBUG)
-    _schedule_shipped_email(phone="+12125550123")
+    _schedule_shipped_email(django_capture_on_commit_callbacks, phone="+12125550123")
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     assert len(smtp_sink.messages) == 1
     logged = "\n".join(

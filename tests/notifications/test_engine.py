@@ -8,7 +8,12 @@ from django.utils import timezone
 
 from notifications.models import Message, NotificationSettings, ShipmentFacts
 from notifications.news import Item
-from notifications.services import notification_news_record, notification_trigger, phone_to_e164
+from notifications.services import (
+    QUEUE_LEASE,
+    notification_news_record,
+    notification_trigger,
+    phone_to_e164,
+)
 from shopapp.models import OrderEvent
 from tests.notifications.engine_support import (
     make_email_template,
@@ -57,7 +62,9 @@ def test_shipped_trigger_schedules_one_email_per_step_with_recipient_and_shipmen
     # then
     assert len(created) == 1
     message = Message.objects.get()
-    assert message.status == Message.Status.SCHEDULED
+    # Due now: claimed for the sends queue, its job enqueued when the trigger commits.
+    assert message.status == Message.Status.SENDING
+    assert (message.lease_expires_at, message.claimed_at) == (NOW + QUEUE_LEASE, None)
     assert message.recipient == "shopper@example.com"
     assert message.subject_key == "shipment:777"
     assert message.channel == "email"
@@ -262,8 +269,10 @@ def test_order_cancelled_cancels_every_pending_message_of_that_order_only():
     assert set(Message.objects.filter(order=order).values_list("status", "reason")) == {
         ("cancelled", "order cancelled")
     }
+    # The other order's: the delivered email handed to the queue, the review request waiting.
     assert set(Message.objects.filter(order=other).values_list("status", flat=True)) == {
-        "scheduled"
+        "sending",
+        "scheduled",
     }
     assert OrderEvent.objects.filter(order=order, kind="notification.cancelled").count() == 2
     # and a shipping trigger arriving after the cancellation schedules nothing
@@ -288,7 +297,7 @@ def test_return_requested_cancels_only_review_requests():
     # then
     status = {m.step.template_key: (m.status, m.reason) for m in Message.objects.all()}
     assert status == {
-        "delivered": ("scheduled", ""),
+        "delivered": ("sending", ""),
         "review_request": ("cancelled", "a return was started"),
     }
 

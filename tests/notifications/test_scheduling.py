@@ -25,6 +25,7 @@ from notifications.services import (
     recipient_timezone,
 )
 from shopapp.models import OrderEvent
+from tests.conftest import free_port
 from tests.notifications.engine_support import (
     dispatch_and_work,
     make_email_template,
@@ -32,8 +33,10 @@ from tests.notifications.engine_support import (
     make_sequence,
     make_shop,
     parcel,
+    send_jobs_queued,
     shipped_email_sequence,
     smtp_sink,  # noqa: F401 - fixture
+    trigger_committed,
 )
 
 pytestmark = pytest.mark.django_db
@@ -140,7 +143,13 @@ def test_a_message_that_reaches_quiet_hours_before_it_is_sent_is_put_back(
     _sms_sequence(shop)
     order = make_order(shop)
     with time_machine.travel(datetime(2026, 6, 11, 0, 55, tzinfo=UTC), tick=False):
-        notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
+        trigger_committed(
+            django_capture_on_commit_callbacks,
+            shop=shop,
+            order=order,
+            trigger="shipped",
+            news=parcel(1, "shipped"),
+        )
     # when
     with time_machine.travel(datetime(2026, 6, 11, 1, 5, tzinfo=UTC), tick=False):
         dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
@@ -169,7 +178,13 @@ def test_only_due_messages_are_dispatched(smtp_sink, rq_worker, django_capture_o
         ],
     )
     order = make_order(shop)
-    notification_trigger(shop=shop, order=order, trigger="delivered", news=parcel(1, "delivered"))
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=order,
+        trigger="delivered",
+        news=parcel(1, "delivered"),
+    )
     # when
     assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 1
     # then
@@ -189,8 +204,12 @@ def test_dispatch_job_runs_from_the_queue(smtp_sink, rq_worker, django_capture_o
     # given
     shop = make_shop()
     shipped_email_sequence(shop)
-    notification_trigger(
-        shop=shop, order=make_order(shop), trigger="shipped", news=parcel(1, "shipped")
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=make_order(shop),
+        trigger="shipped",
+        news=parcel(1, "shipped"),
     )
     # when: the cron's job itself goes through Redis and a worker
     django_rq.get_queue("maintenance", commit_mode="auto").enqueue(messages_dispatch_due_job)
@@ -222,28 +241,38 @@ def test_cron_registers_the_dispatcher_every_minute(monkeypatch):
     assert options["queue_name"] == "maintenance"
 
 
-def test_redis_flushed_between_dispatch_and_send_loses_nothing(
-    smtp_sink, rq_worker, redis_conn, django_capture_on_commit_callbacks
+@pytest.mark.parametrize("handed_over_by", ["trigger", "dispatcher"])
+def test_redis_flushed_between_hand_over_and_send_loses_nothing(
+    handed_over_by, smtp_sink, rq_worker, redis_conn, django_capture_on_commit_callbacks
 ):
-    # given: dispatched, its job in Redis
+    # given: handed over, its job in Redis: at the trigger's commit (due now), or by the
+    # dispatcher (due five minutes later)
     shop = make_shop()
-    shipped_email_sequence(shop)
-    notification_trigger(
-        shop=shop, order=make_order(shop), trigger="shipped", news=parcel(1, "shipped")
+    shipped_email_sequence(shop, delay_minutes=0 if handed_over_by == "trigger" else 5)
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=make_order(shop),
+        trigger="shipped",
+        news=parcel(1, "shipped"),
     )
-    with django_capture_on_commit_callbacks(execute=True):
-        assert messages_dispatch_due() == 1
-    # when: Redis loses everything
-    redis_conn.flushdb()
-    rq_worker()
-    # then: nothing was sent and the row still holds the schedule
-    assert smtp_sink.messages == []
-    message = Message.objects.get()
-    assert message.status == Message.Status.SENDING
-    # not handed out again while the queue lease runs …
-    assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 0
+    start = timezone.now() + timedelta(minutes=0 if handed_over_by == "trigger" else 6)
+    with time_machine.travel(start):
+        with django_capture_on_commit_callbacks(execute=True):
+            dispatched = messages_dispatch_due()
+        assert dispatched == (0 if handed_over_by == "trigger" else 1)
+        assert send_jobs_queued() == 1
+        # when: Redis loses everything
+        redis_conn.flushdb()
+        rq_worker()
+        # then: nothing was sent and the row still holds the schedule
+        assert smtp_sink.messages == []
+        message = Message.objects.get()
+        assert message.status == Message.Status.SENDING
+        # not handed out again while the queue lease runs …
+        assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 0
     # … and sent once after it expired
-    with time_machine.travel(timezone.now() + QUEUE_LEASE + timedelta(seconds=1)):
+    with time_machine.travel(start + QUEUE_LEASE + timedelta(seconds=1)):
         assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 1
     assert len(smtp_sink.messages) == 1
     message.refresh_from_db()
@@ -255,14 +284,129 @@ def test_redis_flushed_between_dispatch_and_send_loses_nothing(
 def test_redis_flushed_before_dispatch_loses_nothing(
     smtp_sink, rq_worker, redis_conn, django_capture_on_commit_callbacks
 ):
+    # given: a message due in five minutes, and Redis losing everything meanwhile
     shop = make_shop()
-    shipped_email_sequence(shop)
-    notification_trigger(
-        shop=shop, order=make_order(shop), trigger="shipped", news=parcel(1, "shipped")
+    shipped_email_sequence(shop, delay_minutes=5)
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=make_order(shop),
+        trigger="shipped",
+        news=parcel(1, "shipped"),
     )
     redis_conn.flushdb()
-    assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 1
+    # when it falls due, then: the dispatcher hands it over from its row
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 1
     assert len(smtp_sink.messages) == 1
+
+
+def test_a_message_due_now_reaches_smtp_at_the_triggers_commit_without_a_dispatcher_pass(
+    smtp_sink, rq_worker, django_capture_on_commit_callbacks
+):
+    # given: a shipped email due at once
+    shop = make_shop()
+    shipped_email_sequence(shop)
+    order = make_order(shop)
+    # when: the trigger's transaction commits and a worker runs (no dispatcher pass)
+    [message] = trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=order,
+        trigger="shipped",
+        news=parcel(1, "shipped"),
+    )
+    assert message.status == Message.Status.SENDING
+    assert send_jobs_queued() == 1
+    rq_worker()
+    # then: SMTP has it, once, and the row says sent at the first attempt
+    assert len(smtp_sink.messages) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts, message.last_error) == ("sent", 1, "")
+    # and the dispatcher's next pass finds nothing to hand out
+    assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 0
+    assert len(smtp_sink.messages) == 1
+
+
+def test_a_message_scheduled_later_waits_for_the_dispatcher(
+    smtp_sink, rq_worker, django_capture_on_commit_callbacks
+):
+    shop = make_shop()
+    shipped_email_sequence(shop, delay_minutes=5)
+    [message] = trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=make_order(shop),
+        trigger="shipped",
+        news=parcel(1, "shipped"),
+    )
+    assert message.status == Message.Status.SCHEDULED
+    assert send_jobs_queued() == 0
+    assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 0
+    with time_machine.travel(timezone.now() + timedelta(minutes=6)):
+        assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 1
+    assert len(smtp_sink.messages) == 1
+
+
+def test_redis_refusing_at_the_triggers_commit_leaves_it_to_the_dispatcher_sent_once(
+    smtp_sink, rq_worker, settings, django_capture_on_commit_callbacks
+):
+    # given: a shipped email due at once, and the sends queue's Redis refusing connections
+    # when the trigger commits
+    shop = make_shop()
+    shipped_email_sequence(shop)
+    order = make_order(shop)
+    working = settings.RQ_QUEUES
+    settings.RQ_QUEUES = {
+        **working,
+        "sends": {**working["sends"], "URL": f"redis://127.0.0.1:{free_port()}/0"},
+    }
+    [message] = trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=order,
+        trigger="shipped",
+        news=parcel(1, "shipped"),
+    )
+    settings.RQ_QUEUES = working
+    # then: no job, and the row is back on the schedule, due, with no lease
+    assert send_jobs_queued() == 0
+    message.refresh_from_db()
+    assert (message.status, message.lease_expires_at) == ("scheduled", None)
+    assert message.due_at <= timezone.now()
+    # when: the dispatcher's next pass and a worker run
+    assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 1
+    assert dispatch_and_work(rq_worker, django_capture_on_commit_callbacks) == 0
+    # then: sent once
+    assert len(smtp_sink.messages) == 1
+    message.refresh_from_db()
+    assert (message.status, message.attempts) == ("sent", 1)
+
+
+def test_a_message_cancelled_before_its_job_runs_is_not_sent(
+    smtp_sink, rq_worker, django_capture_on_commit_callbacks
+):
+    # given: a shipped email handed over at its trigger's commit, its job waiting
+    shop = make_shop()
+    shipped_email_sequence(shop)
+    order = make_order(shop)
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=order,
+        trigger="shipped",
+        news=parcel(1, "shipped"),
+    )
+    # when: the order is cancelled before a worker takes the job
+    order.cancelled_at = timezone.now()
+    order.save(update_fields=["cancelled_at"])
+    trigger_committed(
+        django_capture_on_commit_callbacks, shop=shop, order=order, trigger="order_cancelled"
+    )
+    rq_worker()
+    # then: nothing was sent
+    assert smtp_sink.messages == []
+    assert Message.objects.get(order=order).status == Message.Status.CANCELLED
 
 
 def test_worker_killed_before_the_handover_is_resent_exactly_once(
@@ -272,9 +416,9 @@ def test_worker_killed_before_the_handover_is_resent_exactly_once(
     shop = make_shop()
     shipped_email_sequence(shop)
     order = make_order(shop)
+    # handed over at the trigger's commit (its hook is not run here: the job never runs,
+    # as if its worker died before taking it)
     notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
-    with django_capture_on_commit_callbacks(execute=False):
-        messages_dispatch_due()  # its job is never run: the worker "dies"
     message = Message.objects.get()
     claimed = sending._message_claim(message_id=message.pk)
     assert claimed is not None
@@ -311,8 +455,6 @@ def test_worker_killed_after_smtp_accepted_is_resent_and_the_possible_duplicate_
     shipped_email_sequence(shop)
     order = make_order(shop)
     notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
-    with django_capture_on_commit_callbacks(execute=False):
-        messages_dispatch_due()
     message = Message.objects.get()
     real_finish = sending._finish
 
@@ -358,11 +500,16 @@ def test_out_for_delivery_news_is_skipped_once_the_shipment_is_delivered(
         shop, "ofd", "out_for_delivery", [{"template_key": "out_for_delivery", "delay_minutes": 30}]
     )
     order = make_order(shop)
-    notification_trigger(
-        shop=shop, order=order, trigger="out_for_delivery", news=parcel(99, "out_for_delivery")
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=order,
+        trigger="out_for_delivery",
+        news=parcel(99, "out_for_delivery"),
     )
     # tracking tells notifications the parcel arrived (delivered news, here with no sequence)
-    notification_trigger(
+    trigger_committed(
+        django_capture_on_commit_callbacks,
         shop=shop,
         order=order,
         trigger="delivered",
@@ -386,9 +533,19 @@ def test_in_transit_news_is_skipped_once_out_for_delivery(
     make_email_template(shop, "in_transit")
     make_sequence(shop, "in_transit", "in_transit", [{"template_key": "in_transit"}])
     order = make_order(shop)
-    notification_trigger(shop=shop, order=order, trigger="in_transit", news=parcel(7, "in_transit"))
-    notification_trigger(
-        shop=shop, order=order, trigger="out_for_delivery", news=parcel(7, "out_for_delivery")
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=order,
+        trigger="in_transit",
+        news=parcel(7, "in_transit"),
+    )
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=order,
+        trigger="out_for_delivery",
+        news=parcel(7, "out_for_delivery"),
     )
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     assert smtp_sink.messages == []
@@ -431,7 +588,13 @@ def test_step_conditions_are_evaluated_at_send_time(
         [{"template_key": "review_request", "delay_minutes": 60, "conditions": conditions}],
     )
     order = make_order(shop, buyer_accepts_marketing=False)
-    notification_trigger(shop=shop, order=order, trigger="delivered", news=parcel(1, "delivered"))
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=order,
+        trigger="delivered",
+        news=parcel(1, "delivered"),
+    )
     prepare(order)
     # when
     with time_machine.travel(timezone.now() + timedelta(minutes=61)):
@@ -452,7 +615,13 @@ def test_condition_met_sends(smtp_sink, rq_worker, django_capture_on_commit_call
         [{"template_key": "review_request", "conditions": ["accepts_marketing", "not_returned"]}],
     )
     order = make_order(shop, buyer_accepts_marketing=True)
-    notification_trigger(shop=shop, order=order, trigger="delivered", news=parcel(1, "delivered"))
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=order,
+        trigger="delivered",
+        news=parcel(1, "delivered"),
+    )
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     assert len(smtp_sink.messages) == 1
 
@@ -463,7 +632,13 @@ def test_suppressed_recipient_is_skipped_at_send_time(
     shop = make_shop()
     shipped_email_sequence(shop)
     order = make_order(shop)
-    notification_trigger(shop=shop, order=order, trigger="shipped", news=parcel(1, "shipped"))
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=order,
+        trigger="shipped",
+        news=parcel(1, "shipped"),
+    )
     Suppression.objects.create(
         shop=shop, channel="email", address="shopper@example.com", reason="unsubscribed"
     )
@@ -477,8 +652,12 @@ def test_messages_of_an_uninstalled_shop_are_skipped(
 ):
     shop = make_shop()
     shipped_email_sequence(shop)
-    notification_trigger(
-        shop=shop, order=make_order(shop), trigger="shipped", news=parcel(1, "shipped")
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=shop,
+        order=make_order(shop),
+        trigger="shipped",
+        news=parcel(1, "shipped"),
     )
     type(shop).objects.filter(pk=shop.pk).update(is_active=False)
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)

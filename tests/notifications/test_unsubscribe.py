@@ -7,7 +7,6 @@ import pytest
 from django.core import signing
 
 from notifications.models import Message, Suppression
-from notifications.services import notification_trigger
 from notifications.unsubscribe import UNSUBSCRIBE_SALT, unsubscribe_url
 from tests.notifications.engine_support import (
     dispatch_and_work,
@@ -16,6 +15,7 @@ from tests.notifications.engine_support import (
     parcel,
     shipped_email_sequence,
     smtp_sink,  # noqa: F401 - fixture
+    trigger_committed,
 )
 
 pytestmark = pytest.mark.django_db
@@ -104,7 +104,13 @@ def test_unsubscribe_link_from_a_sent_email_stops_later_messages_of_that_shop_on
     for shop in (alpha, beta):
         shipped_email_sequence(shop)
     first = make_order(alpha, 1001)
-    notification_trigger(shop=alpha, order=first, trigger="shipped", news=parcel(1, "shipped"))
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=alpha,
+        order=first,
+        trigger="shipped",
+        news=parcel(1, "shipped"),
+    )
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     header = str(smtp_sink.messages[0]["List-Unsubscribe"]).strip()
     # when: the shopper's mail provider POSTs the header's URL
@@ -113,9 +119,21 @@ def test_unsubscribe_link_from_a_sent_email_stops_later_messages_of_that_shop_on
     )
     assert response.status_code == 200
     second = make_order(alpha, 1002)
-    notification_trigger(shop=alpha, order=second, trigger="shipped", news=parcel(2, "shipped"))
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=alpha,
+        order=second,
+        trigger="shipped",
+        news=parcel(2, "shipped"),
+    )
     beta_order = make_order(beta, 1003)
-    notification_trigger(shop=beta, order=beta_order, trigger="shipped", news=parcel(3, "shipped"))
+    trigger_committed(
+        django_capture_on_commit_callbacks,
+        shop=beta,
+        order=beta_order,
+        trigger="shipped",
+        news=parcel(3, "shipped"),
+    )
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     # then: alpha's second message is skipped, beta's goes out
     assert Message.objects.get(order=second).reason == "recipient suppressed"

@@ -376,8 +376,12 @@ def test_resend_last_message_sends_it_again_once_per_click(
     # given: the order's "shipped" email went out through the engine to a real SMTP server
     shipped_email_sequence(shop_a)
     order = order_create(shop_a)
-    fulfil(shop_a, order, fulfillment_id=501)
-    Message.objects.filter(order=order).update(due_at=timezone.now() - timedelta(minutes=1))
+    with django_capture_on_commit_callbacks(execute=True):
+        # (its commit hands a message due at once to the sends queue)
+        fulfil(shop_a, order, fulfillment_id=501)
+    Message.objects.filter(order=order, status=Message.Status.SCHEDULED).update(
+        due_at=timezone.now() - timedelta(minutes=1)
+    )
     dispatch_and_work(rq_worker, django_capture_on_commit_callbacks)
     assert len(smtp_sink.messages) == 1
     html = page(client, shop_a, order)

@@ -1,0 +1,15 @@
+from django.db import migrations, models
+
+
+class Migration(migrations.Migration):
+    dependencies = [
+        ("shopapp", "0011_order_shipping_method"),
+    ]
+
+    operations = [
+        migrations.AddField(
+            model_name="task",
+            name="claimed_by_job",
+            field=models.CharField(blank=True, default="", max_length=64),
+        ),
+    ]
