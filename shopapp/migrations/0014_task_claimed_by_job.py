@@ -3,7 +3,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("shopapp", "0011_order_shipping_method"),
+        ('shopapp', '0013_lineitem_image_url'),
     ]
 
     operations = [
