@@ -369,6 +369,9 @@ def _return_tables(totals: dict) -> list[Table]:
     res_rows = []
     for value in [r.value for r in Resolution]:
         r = resolutions.get(value, {})
+        if value == Resolution.MIXED and not r:
+            # Items settled differently (the portal's per-item choice): shown once there are.
+            continue
         res_rows.append(
             [
                 str(RESOLUTION_LABELS.get(value, _label(Resolution, value))),
