@@ -92,11 +92,10 @@ class Store:
         }
 
 
-def store_with_delivered_order(devshop, capture: CaptureServer, rq_worker, **order: Any) -> Store:
-    """A fresh shop (unique domain: the devshop server lives for the session), the app's token
-    stored on its Shop, the returns topics subscribed to the capture server, and one paid
-    order shipped and delivered, mirrored here by the reconciliation jobs through RQ."""
-    domain = f"rtn-{uuid.uuid4().hex[:10]}.myshopify.com"
+def shop_installed_with_token(devshop, prefix: str) -> tuple[Shop, dict[str, Any]]:
+    """A fresh shop on the devshop (unique domain: its server lives for the session) with the
+    app installed, and the grant's tokens stored on the app's Shop: (shop, grant)."""
+    domain = f"{prefix}-{uuid.uuid4().hex[:10]}.myshopify.com"
     devshop.client.shop_create(domain)
     grant = devshop.client.app_install_with_token(domain)
     now = timezone.now()
@@ -109,6 +108,15 @@ def store_with_delivered_order(devshop, capture: CaptureServer, rq_worker, **ord
         refresh_token_expires_at=now + timedelta(seconds=grant["refresh_token_expires_in"]),
     )
     shop.save()
+    return shop, grant
+
+
+def store_with_delivered_order(devshop, capture: CaptureServer, rq_worker, **order: Any) -> Store:
+    """A fresh shop (unique domain: the devshop server lives for the session), the app's token
+    stored on its Shop, the returns topics subscribed to the capture server, and one paid
+    order shipped and delivered, mirrored here by the reconciliation jobs through RQ."""
+    shop, grant = shop_installed_with_token(devshop, "rtn")
+    domain = shop.myshopify_domain
     for topic in RETURN_TOPICS:
         devshop.client.webhook_subscription_create(domain, topic, f"{capture.url}/webhooks/")
     (order_id,) = devshop.client.orders_create(

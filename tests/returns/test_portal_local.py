@@ -11,7 +11,6 @@ asks Shopify, refuses clearly when Shopify knows better (a webhook still on its 
 """
 
 import re
-import uuid
 from datetime import timedelta
 from html import unescape
 
@@ -21,10 +20,9 @@ from django.utils import timezone
 from returns.models import ProductInfo, ReturnPolicy, ReturnRequest
 from returns.portal_page import item_title
 from shopapp.admin_api.client import AdminApiClient
-from shopapp.auth.tokens import shop_tokens_assign
-from shopapp.models import LineItem, Order, Shop
+from shopapp.models import LineItem, Order
 from shopapp.orders.reconcile import orders_reconcile
-from tests.returns.flow_support import RETURN_TOPICS, Store, deliver
+from tests.returns.flow_support import RETURN_TOPICS, Store, deliver, shop_installed_with_token
 from tests.returns.test_portal import (  # noqa: F401 - the portal tests' Redis reset
     _fresh_redis,
     body,
@@ -58,19 +56,8 @@ def webhook_store(devshop, capture, client, rq_worker, *, quantity: int = 2) -> 
     """A fresh shop whose one delivered order (two lines of ``quantity`` units) reached the
     app only through its webhooks, posted as the devshop signed them; the background read of
     the order's products (returns.subscribers) done."""
-    domain = f"loc-{uuid.uuid4().hex[:10]}.myshopify.com"
-    devshop.client.shop_create(domain)
-    grant = devshop.client.app_install_with_token(domain)
-    now = timezone.now()
-    shop = Shop(myshopify_domain=domain, is_active=True, installed_at=now, currency="USD")
-    shop_tokens_assign(
-        shop=shop,
-        access_token=grant["access_token"],
-        access_token_expires_at=now + timedelta(seconds=grant["expires_in"]),
-        refresh_token=grant["refresh_token"],
-        refresh_token_expires_at=now + timedelta(seconds=grant["refresh_token_expires_in"]),
-    )
-    shop.save()
+    shop, grant = shop_installed_with_token(devshop, "loc")
+    domain = shop.myshopify_domain
     for topic in ORDER_TOPICS + RETURN_TOPICS:
         devshop.client.webhook_subscription_create(domain, topic, f"{capture.url}/webhooks/")
     (order_id,) = devshop.client.orders_create(
@@ -258,19 +245,8 @@ def test_an_order_whose_shipments_never_reached_the_app_is_read_once_then_served
 ):
     # given an order the app mirrored (reconciliation) but whose fulfillment webhooks it never
     # had: Shopify calls it fulfilled, no shipment here
-    domain = f"loc-{uuid.uuid4().hex[:10]}.myshopify.com"
-    devshop.client.shop_create(domain)
-    grant = devshop.client.app_install_with_token(domain)
-    now = timezone.now()
-    shop = Shop(myshopify_domain=domain, is_active=True, installed_at=now, currency="USD")
-    shop_tokens_assign(
-        shop=shop,
-        access_token=grant["access_token"],
-        access_token_expires_at=now + timedelta(seconds=grant["expires_in"]),
-        refresh_token=grant["refresh_token"],
-        refresh_token_expires_at=now + timedelta(seconds=grant["refresh_token_expires_in"]),
-    )
-    shop.save()
+    shop, grant = shop_installed_with_token(devshop, "loc")
+    domain = shop.myshopify_domain
     (order_id,) = devshop.client.orders_create(
         domain, count=1, line_items=2, financial_status="PAID", customer_locale="en"
     )

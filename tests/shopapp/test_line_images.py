@@ -6,17 +6,13 @@ arrives by webhook, kept when the order's webhooks come again, refreshed by a la
 """
 
 import io
-import uuid
-from datetime import timedelta
 
 import pytest
 import requests
 from django.db import connection
-from django.utils import timezone
 from PIL import Image
 
 from shopapp.admin_api.client import AdminApiClient
-from shopapp.auth.tokens import shop_tokens_assign
 from shopapp.models import LineItem, Order, Shop, Task
 from shopapp.orders.images import (
     IMAGE_TRANSFORM_PX,
@@ -26,7 +22,7 @@ from shopapp.orders.images import (
 )
 from shopapp.orders.jobs import order_line_images_refresh_job
 from tests.devshop.capture_server import CaptureServer
-from tests.returns.flow_support import Store, deliver
+from tests.returns.flow_support import Store, deliver, shop_installed_with_token
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -41,19 +37,8 @@ def capture():
 
 
 def _store(devshop, capture) -> Store:
-    domain = f"img-{uuid.uuid4().hex[:10]}.myshopify.com"
-    devshop.client.shop_create(domain)
-    grant = devshop.client.app_install_with_token(domain)
-    now = timezone.now()
-    shop = Shop(myshopify_domain=domain, is_active=True, installed_at=now, currency="USD")
-    shop_tokens_assign(
-        shop=shop,
-        access_token=grant["access_token"],
-        access_token_expires_at=now + timedelta(seconds=grant["expires_in"]),
-        refresh_token=grant["refresh_token"],
-        refresh_token_expires_at=now + timedelta(seconds=grant["refresh_token_expires_in"]),
-    )
-    shop.save()
+    shop, grant = shop_installed_with_token(devshop, "img")
+    domain = shop.myshopify_domain
     for topic in ORDER_TOPICS:
         devshop.client.webhook_subscription_create(domain, topic, f"{capture.url}/webhooks/")
     api = AdminApiClient(domain, grant["access_token"])
