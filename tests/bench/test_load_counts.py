@@ -57,3 +57,29 @@ def test_a_delivery_handled_twice_is_counted_twice(worker_log):
     counted = processed_in_logs([worker_log])
 
     assert counted == {once.pk: 1, twice.pk: 2}
+
+
+def test_the_drain_waits_for_work_due_now_not_for_work_scheduled_later(redis_conn):
+    """The 50,000-webhook run never ended: shipments' next reads, scheduled hours ahead, kept
+    RQ's scheduled registry non-empty. Those are counted apart; a job due now is work left."""
+    import time
+    from datetime import timedelta
+
+    from bench.load import queues_idle
+    from shopapp.background.queue import JobSpec, Queues, rq_enqueue
+
+    assert queues_idle() == (True, {name: 0 for name in queues_idle()[1]}, 0)
+
+    later = JobSpec(func=print, args=("later",), queue=Queues.SYNCS, delay=timedelta(hours=3))
+    assert rq_enqueue([later])
+    idle, counts, scheduled_later = queues_idle()
+    assert idle
+    assert scheduled_later == 1
+
+    due = JobSpec(func=print, args=("due",), queue=Queues.MAINTENANCE, delay=timedelta(seconds=1))
+    assert rq_enqueue([due])
+    time.sleep(1.1)
+    idle, counts, scheduled_later = queues_idle()
+    assert not idle
+    assert counts[Queues.MAINTENANCE] == 1
+    assert scheduled_later == 1
