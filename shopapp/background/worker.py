@@ -36,6 +36,7 @@ import contextlib
 import logging
 import os
 import resource
+import signal
 import sys
 import threading
 from typing import Any
@@ -52,6 +53,8 @@ logger = logging.getLogger(__name__)
 # SIGALRM normally ends the job first, and its failure handling (the row's retry) runs here.
 WATCHDOG_GRACE_S = 30
 DEFAULT_MAX_RSS_MB = 400
+# The scheduler process gets this long to release its locks before it is killed.
+SCHEDULER_STOP_TIMEOUT_S = 5
 
 
 def peak_rss_mb() -> float:
@@ -114,7 +117,23 @@ class AppWorker(SimpleWorker):
     def _job_stuck(self, job_id: str) -> None:
         logger.error("background.worker.job_stuck", extra={"job": job_id, "worker": self.name})
         if self.reexec_enabled:
+            # The scheduler is a child process: exec keeps it (same PID, still our child) and
+            # the fresh image starts its own, so each stuck job left one more scheduler running
+            # past the worker's own shutdown. RQ's teardown stops it on the other way out.
+            self._scheduler_stop()
             reexec()
+
+    def _scheduler_stop(self) -> None:
+        process = self.scheduler._process if self.scheduler else None
+        if process is None or not process.pid:
+            return
+        with contextlib.suppress(OSError):
+            os.kill(process.pid, signal.SIGTERM)
+        process.join(SCHEDULER_STOP_TIMEOUT_S)
+        if process.is_alive():
+            with contextlib.suppress(OSError):
+                os.kill(process.pid, signal.SIGKILL)
+            process.join(SCHEDULER_STOP_TIMEOUT_S)
 
     def _after_job(self) -> None:
         # Between jobs as Django does between requests: a connection left broken (a timeout

@@ -7,6 +7,7 @@ and none of the test's database transaction.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,7 +20,7 @@ from rq.registry import FailedJobRegistry
 
 from shopapp.background.queue import Queues
 from tests.conftest import REPO
-from tests.faults.stack import procfile_worker_argv, wait_for
+from tests.faults.stack import _descendants, procfile_worker_argv, wait_for
 
 FLOOD = 3000
 
@@ -77,6 +78,10 @@ def start_worker(redis_conn, tmp_path):
     yield start
     for process in started:
         process.terminate()
+        # Its scheduler too, even if the worker left it behind (a test that fails that).
+        for pid in _descendants(process.pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
     for process in started:
         try:
             process.wait(timeout=20)
@@ -146,6 +151,14 @@ def test_a_job_deaf_to_its_timeout_is_ended_by_the_watchdog(redis_conn, start_wo
     assert int(ran.decode().split()[1]) == worker.pid
     assert worker.poll() is None
     assert "background.worker.job_stuck" in worker_log(tmp_path)
+    # Stopped as a process manager stops it, nothing of it is left running: the scheduler
+    # process of the image that was replaced did not outlive the exec (it held the scheduler
+    # locks, so the fresh image never started its own, and nothing stopped it at shutdown).
+    children = _descendants(worker.pid)
+    worker.terminate()
+    worker.wait(timeout=30)
+    time.sleep(1)
+    assert [pid for pid in children if Path(f"/proc/{pid}").exists()] == []
 
 
 def test_a_worker_past_its_memory_ceiling_starts_afresh(redis_conn, start_worker, tmp_path):
