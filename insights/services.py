@@ -304,24 +304,37 @@ def _returns(shop: Shop, zone: ZoneInfo, start: datetime, end: datetime, days: d
         _add(days, (day, "products", title, "returned"), row["units"])
         _add(days, (day, "returns", "by_reason", row["reason"] or "UNKNOWN"), row["units"])
 
-    processed = (
+    processed = list(
         ReturnRequest.objects.filter(shop=shop, processed_at__gte=start, processed_at__lt=end)
-        .annotate(value=Sum(F("line_items__quantity") * F("line_items__line_item__price")))
-        .values_list("resolution", "created_at", "processed_at", "refunded_amount", "value")
+        .order_by()
+        .values_list("pk", "resolution", "created_at", "processed_at", "refunded_amount")
     )
-    for resolution, requested_at, processed_at, refunded, value in processed:
+    # Each line's value under its own resolution (a mixed return has one per item; lines
+    # stored before resolutions were per item follow the request's).
+    values: dict[tuple[int, str], Decimal] = {}
+    for request_id, own, request_resolution, value in (
+        ReturnLineItem.objects.filter(return_request_id__in=[p[0] for p in processed])
+        .annotate(value=F("quantity") * F("line_item__price"))
+        .values_list("return_request_id", "resolution", "return_request__resolution", "value")
+    ):
+        key = (request_id, own or request_resolution)
+        values[key] = values.get(key, Decimal(0)) + (value or Decimal(0))
+    for request_id, resolution, requested_at, processed_at, refunded in processed:
         assert processed_at is not None  # filtered on it above
         day = _local_day(processed_at, zone)
         node = (day, "returns", "by_resolution", resolution)
         _add(days, (*node, "processed"), 1)
         _add(days, (*node, "refunded"), _money(refunded))
         # Kept: what stays with the store. Store credit is spent in the store; an exchange
-        # keeps the sale, less what a cheaper replacement left to refund.
-        if resolution == Resolution.STORE_CREDIT:
-            _add(days, (*node, "kept"), _money(value))
-        elif resolution == Resolution.EXCHANGE:
-            _add(days, (*node, "kept"), max(0.0, _money(value) - _money(refunded)))
-        elif refunded and refunded > 0:
+        # keeps the sale, less what a cheaper replacement left to refund (what was paid back
+        # beyond the refunded items' value).
+        credit = _money(values.get((request_id, Resolution.STORE_CREDIT)))
+        exchanged = _money(values.get((request_id, Resolution.EXCHANGE)))
+        refunded_items = _money(values.get((request_id, Resolution.REFUND)))
+        if credit or exchanged:
+            over = max(0.0, _money(refunded) - refunded_items) if exchanged else 0.0
+            _add(days, (*node, "kept"), credit + max(0.0, exchanged - over))
+        if refunded_items and refunded and refunded > 0:
             hours = str(_hours(requested_at, processed_at))
             _add(days, (day, "returns", "refund_hours", hours), 1)
 

@@ -250,7 +250,7 @@ def store():
     problem(o3, "damaged", "staff", at(3, 13), status="resolved", resolved_at=at(3, 14))
     problem(o7, "damaged", "shopper", at(2, 28, 23, 55))
     problem(o1, "not_received", "shopper", at(4, 2))
-    return shop, {"o3": o3, "o6": o6, "s5": s5, "other": other}
+    return shop, {"o1": o1, "o2": o2, "o3": o3, "o6": o6, "s5": s5, "other": other}
 
 
 def _rollup_by_job(rq_worker, capture) -> None:
@@ -490,6 +490,48 @@ def test_the_rollup_counts_a_day_again_and_forgets_days_left_empty(store):
     assert not ShopDay.objects.filter(shop=shop, day=date(2026, 3, 20)).exists()
     with pytest.raises(ValueError, match="before the first"):
         shop_days_rollup(shop=shop, first=date(2026, 3, 2), last=date(2026, 3, 1))
+
+
+def test_a_return_with_a_resolution_per_item_keeps_its_credit_and_exchange(store, client):
+    shop, rows = store
+    # Order 2: the shirt (40.00) for store credit, the beanie (20.00) refunded.
+    mixed = return_request(
+        rows["o2"],
+        "mixed",
+        at(3, 20),
+        [("Linen shirt", 1, "SIZE_TOO_LARGE"), ("Wool beanie", 1, "UNWANTED")],
+        processed_at=at(3, 23),
+        refunded_amount=Decimal("20.00"),
+    )
+    lines = {line.line_item.title: line for line in mixed.line_items.select_related("line_item")}
+    ReturnLineItem.objects.filter(pk=lines["Linen shirt"].pk).update(resolution="store_credit")
+    ReturnLineItem.objects.filter(pk=lines["Wool beanie"].pk).update(resolution="refund")
+    # Order 1: one shirt exchanged for a cheaper one (5.00 back), the other refunded (40.00).
+    swapped = return_request(
+        rows["o1"],
+        "mixed",
+        at(3, 21),
+        [("Linen shirt", 1, "SIZE_TOO_SMALL")],
+        processed_at=at(3, 24),
+        refunded_amount=Decimal("45.00"),
+    )
+    shirt = LineItem.objects.get(order=rows["o1"], title="Linen shirt")
+    ReturnLineItem.objects.filter(return_request=swapped).update(resolution="exchange")
+    ReturnLineItem.objects.create(
+        shop=shop,
+        return_request=swapped,
+        line_item=shirt,
+        quantity=1,
+        reason="UNWANTED",
+        resolution="refund",
+    )
+    shop_days_rollup(shop=shop, first=date(2026, 3, 1), last=date(2026, 3, 31))
+
+    rows_by_name = {row[0]: row[1:] for row in _csv(client, shop, "resolutions", **MARCH)[1:]}
+    # requested, processed, paid back, kept: 40.00 of credit; 40.00 exchanged less 5.00
+    assert rows_by_name["Per item"] == ["2", "2", "65.0", "75.0"]
+    # both had a refunded item: both count in the time to refund (with the one refund before)
+    assert _csv(client, shop, "refund_time", **MARCH)[1] == ["Returns refunded", "3"]
 
 
 def test_the_cron_round_defers_one_rollup_per_active_shop(store):
