@@ -8,6 +8,8 @@ days later the dispatcher and a burst RQ worker send it to the SMTP server the t
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 from datetime import timedelta
 from html import unescape
@@ -16,6 +18,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from insights.services import shop_days_refresh
 from notifications.blocks import blocks_compose, blocks_default
 from notifications.defaults import notification_defaults_install
 from notifications.models import Message, NotificationSettings, ReviewAnswer
@@ -35,6 +38,7 @@ from tests.notifications.engine_support import (
     trigger_committed,
 )
 from tests.notifications.engine_support import smtp_sink as smtp_sink  # fixture
+from tests.shopapp.test_embedded import get_page
 from tests.shopapp.test_embedded import make_shop as make_admin_shop
 from tests.tracking.test_page import _redis_db, signed_query  # noqa: F401 (fixture)
 from tests.tracking.test_support import page as admin_page
@@ -370,3 +374,51 @@ def test_a_redacted_shoppers_comment_is_erased_and_their_stars_stay(
     line = OrderEvent.objects.get(kind="review.answered")
     assert line.summary == "Rated 1 of 5"
     assert "555-0199" not in str(line.detail)
+
+
+# ---------------------------------------------------------------------------------------------
+# Insights
+
+
+def _csv(client, shop, key: str, **period) -> list[list[str]]:
+    response = get_page(client, shop, f"/app/insights/{key}.csv", **period)
+    assert response.status_code == 200
+    return list(csv.reader(io.StringIO(response.content.decode())))
+
+
+def test_insights_counts_answered_requests_their_share_and_ratings(
+    shop, smtp_sink, rq_worker, django_capture_on_commit_callbacks, client
+):
+    # given three review requests: one answered 5 (after changing from 2), one answered 4,
+    # one never answered; and another shop's answered request
+    answered = []
+    for number in (1001, 1002, 1003):
+        message, _ = _review_request(
+            shop, smtp_sink, rq_worker, django_capture_on_commit_callbacks, number=number
+        )
+        answered.append(message)
+    _send(client, shop, answered[0], rating="2")
+    _send(client, shop, answered[0], rating="5")
+    _send(client, shop, answered[1], rating="4", comment="Good")
+    other = _shop("bravo.myshopify.com")
+    theirs, _ = _review_request(other, smtp_sink, rq_worker, django_capture_on_commit_callbacks)
+    _send(client, other, theirs, rating="1")
+
+    # when the rollup counts the days the requests were sent
+    with time_machine.travel(timezone.now() + timedelta(days=8)):
+        shop_days_refresh(shop=shop, days=10)
+        rows = _csv(client, shop, "reviews", period="30d")
+
+    # then the CSV has the requests, the answered ones, the share, the average, the stars
+    assert rows == [
+        ["Figure", "Value"],
+        ["Review requests sent", "3"],
+        ["Review requests answered", "2"],
+        ["Share answered (%)", "66.7"],
+        ["Average rating (of 5)", "4.5"],
+        ["Rated 5 stars", "1"],
+        ["Rated 4 stars", "1"],
+        ["Rated 3 stars", "0"],
+        ["Rated 2 stars", "0"],
+        ["Rated 1 star", "0"],
+    ]
