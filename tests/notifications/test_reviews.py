@@ -13,6 +13,7 @@ import io
 import re
 from datetime import timedelta
 from html import unescape
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -136,6 +137,10 @@ def test_the_review_request_carries_five_star_links_for_this_order_and_message(
         assert f">{words}</span>" in cell
         assert '<span aria-hidden="true">★</span>' in cell
     assert "How would you rate your order?" in html
+    # laid out as a table, its colours switched by the layout's dark-mode classes
+    row = html.split("?rating=1", 1)[0].rsplit("<table", 1)[1]
+    assert row.startswith(' role="presentation"')
+    assert html.count('class="em-accent" style="display:block;padding:8px 0;') == 5
     # the plain-text part has the same five links, one a line
     for n in range(1, 6):
         words = "1 star" if n == 1 else f"{n} stars"
@@ -397,20 +402,34 @@ def test_insights_counts_answered_requests_their_share_and_ratings(
             shop, smtp_sink, rq_worker, django_capture_on_commit_callbacks, number=number
         )
         answered.append(message)
-    _send(client, shop, answered[0], rating="2")
-    _send(client, shop, answered[0], rating="5")
-    _send(client, shop, answered[1], rating="4", comment="Good")
-    other = _shop("bravo.myshopify.com")
+    # (answered five days after they were sent)
+    answer_time = timezone.now() + timedelta(days=12)
+    with time_machine.travel(answer_time):
+        _send(client, shop, answered[0], rating="2")
+        _send(client, shop, answered[0], rating="5")
+        _send(client, shop, answered[1], rating="4", comment="Good")
+        other = _shop("bravo.myshopify.com")
     theirs, _ = _review_request(other, smtp_sink, rq_worker, django_capture_on_commit_callbacks)
     _send(client, other, theirs, rating="1")
+    zone = ZoneInfo(shop.timezone)
+    # (the days the requests were sent: one, or two if they straddled a midnight)
+    request_days = sorted({m.due_at.astimezone(zone).date().isoformat() for m in answered})
+    answer_day = answer_time.astimezone(zone).date().isoformat()
+    assert answer_day > request_days[-1]
 
-    # when the rollup counts the days the requests were sent
-    with time_machine.travel(timezone.now() + timedelta(days=8)):
-        shop_days_refresh(shop=shop, days=10)
+    # when the rollup counts the days (as the hourly recount of the last 60 days does)
+    with time_machine.travel(answer_time + timedelta(days=1)):
+        shop_days_refresh(shop=shop, days=14)
         rows = _csv(client, shop, "reviews", period="30d")
+        on_request_day = _csv(
+            client, shop, "reviews", period="custom", start=request_days[0], end=request_days[-1]
+        )
+        on_answer_day = _csv(
+            client, shop, "reviews", period="custom", start=answer_day, end=answer_day
+        )
 
     # then the CSV has the requests, the answered ones, the share, the average, the stars
-    assert rows == [
+    expected = [
         ["Figure", "Value"],
         ["Review requests sent", "3"],
         ["Review requests answered", "2"],
@@ -422,3 +441,7 @@ def test_insights_counts_answered_requests_their_share_and_ratings(
         ["Rated 2 stars", "0"],
         ["Rated 1 star", "0"],
     ]
+    assert rows == expected
+    # and the answers count on the day their requests were sent, not the day they came
+    assert on_request_day == expected
+    assert on_answer_day[1:3] == [["Review requests sent", "0"], ["Review requests answered", "0"]]
