@@ -230,7 +230,7 @@ def _stars_html(strings: dict[str, str]) -> str:
     for n in range(1, 6):
         words = f"{n} {strings['rating_star'] if n == 1 else strings['rating_stars']}"
         cells.append(
-            '<td class="em-stars" width="20%" align="center" valign="top" '
+            '<td width="20%" align="center" valign="top" '
             'style="padding:0 2px;">'
             f'<a href="{{{{ review_url }}}}?rating={n}" class="em-accent" '
             f'style="display:block;padding:8px 0;font-family:{_FONT};font-size:30px;'
