@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Max
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from insights.models import ShopDay
@@ -474,15 +474,31 @@ def _problems_table(totals: dict) -> Table:
 
 
 def _reviews_table(totals: dict) -> Table:
+    reviews = totals.get("reviews", {})
+    requested, answered = reviews.get("requested", 0), reviews.get("answered", 0)
+    ratings = reviews.get("ratings", {})
+    average = round(reviews.get("rating_sum", 0) / answered, 2) if answered else None
+    rows: list[list[Any]] = [
+        [gettext("Review requests sent"), requested],
+        [gettext("Review requests answered"), answered],
+        [gettext("Share answered (%)"), _rate(answered, requested)],
+        [gettext("Average rating (of 5)"), average],
+    ]
+    for stars in range(5, 0, -1):
+        label = ngettext("Rated %(stars)d star", "Rated %(stars)d stars", stars) % {"stars": stars}
+        rows.append([label, ratings.get(str(stars), 0)])
     return Table(
         "reviews",
         gettext("Review requests"),
         [gettext("Figure"), gettext("Value")],
-        [[gettext("Review requests sent"), totals.get("reviews", {}).get("requested", 0)]],
+        rows,
         chart_column=None,
         note=gettext(
-            "Whether a shopper answered is not known to the app: reviews are written on the "
-            "merchant's review platform, which tells the app nothing."
+            "Review requests sent in the period, and how many of them the shopper answered "
+            "with a star rating from the email (counted on the day the request was sent, "
+            "whenever the answer came). A rating counts once the shopper sends it from the "
+            "rating page; a shopper who changes it is still one answer. Reviews written on "
+            "your review platform afterwards are not counted here."
         ),
     )
 

@@ -14,7 +14,10 @@ Every figure hangs on one date, in the shop's zone:
     delivery    delivered that day, per carrier: hours from fulfilment to delivery (a
                 histogram, so medians and percentiles of any period are exact to the hour)
                 and whether it came by the estimated day
-    messages    due that day, by channel, trigger and status; review requests sent
+    messages    due that day, by channel, trigger and status; review requests sent, and of
+                those the ones answered: how many, their ratings' sum and count per star
+                (on the request's day, so "answered" is a share of "sent"; an answer days
+                later is counted by the hourly recount of the last ROLLUP_WINDOW_DAYS)
     suppressed  unsubscribes, bounces and complaints recorded that day, by channel
     returns     requested that day: by resolution, units by product and by reason;
                 processed that day: refunded, kept (store credit, exchanges), request→refund
@@ -54,7 +57,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from insights.models import ShopDay
-from notifications.models import Message, Suppression
+from notifications.models import Message, ReviewAnswer, Suppression
 from returns.models import Resolution, ReturnLineItem, ReturnRequest
 from shopapp.auth.selectors import shop_zone
 from shopapp.models import LineItem, Order, Shop
@@ -263,6 +266,26 @@ def _messages(shop: Shop, zone: ZoneInfo, start: datetime, end: datetime, days: 
     )
     for row in reviews:
         _add(days, (row["day"].isoformat(), "reviews", "requested"), row["n"])
+    # Answers hang on their request's day (not the answer's): the figure is "requests sent in
+    # the period that were answered", a share of the requests counted just above.
+    answered = (
+        ReviewAnswer.objects.filter(
+            shop=shop,
+            message__due_at__gte=start,
+            message__due_at__lt=end,
+            message__step__template_key=REVIEW_TEMPLATE_KEY,
+            message__status=Message.Status.SENT,
+        )
+        .annotate(day=TruncDate("message__due_at", tzinfo=zone))
+        .values("day", "rating")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for row in answered:
+        day = row["day"].isoformat()
+        _add(days, (day, "reviews", "answered"), row["n"])
+        _add(days, (day, "reviews", "rating_sum"), row["rating"] * row["n"])
+        _add(days, (day, "reviews", "ratings", str(row["rating"])), row["n"])
     suppressed = (
         Suppression.objects.filter(shop=shop, created_at__gte=start, created_at__lt=end)
         .annotate(day=TruncDate("created_at", tzinfo=zone))

@@ -330,6 +330,7 @@ SETTINGS_FIELDS = (
     "is_sms_enabled",
     "twilio_account_sid",
     "twilio_from_number",
+    "review_page_url",
 )
 
 

@@ -6,7 +6,8 @@
                            with its name, line and message, and nothing is saved
         ─ blocks_compose:  the greeting, the text's paragraphs, the button to the message's
                            page, the parcels (or the return's details, or the items) inside the
-                           designed layout (notifications.copy) ─▶ TemplateSource
+                           designed layout (notifications.copy) ─▶ TemplateSource; the review
+                           request keeps its one-click stars after the merchant's text
 
 The composed HTML and text are stored in the shop's MessageTemplate row next to the blocks,
 so sending renders exactly what the preview showed and notifications.rendering needs nothing
@@ -152,6 +153,9 @@ def blocks_compose(*, key: str, locale: str, blocks: EmailBlocks) -> TemplateSou
     url, details = _structure(key, language)
     parts = ["@greeting"]
     parts += [p.strip() for p in re.split(r"\n\s*\n", blocks.text) if p.strip()]
+    if "@stars" in _copy_for(key, language).blocks:
+        # The review request's rating is part of the design, not of the merchant's words.
+        parts.append("@stars")
     if blocks.button_label.strip():
         label = " ".join(blocks.button_label.split()).replace("|", "/")
         parts.append(f"@button {url} | {label}")

@@ -28,6 +28,10 @@ Liquid). Exactly these keys, nothing else (no model objects: templates are sandb
     return_url      the return's own status page when the message is about a return, else
                     the storefront returns portal
     unsubscribe_url the signed one-click unsubscribe URL for this recipient and channel
+    review_url      a review request's rating page on the storefront, signed for this order
+                    and message: https://<shop>/<prefix>/<subpath>/review/<token>; append
+                    ``?rating=1`` … ``?rating=5`` for a star chosen in advance (the shopper
+                    confirms it on the page: notifications.reviews). "" in other messages
     brand           the shop's look (shopapp.branding.look.BrandLook): {accent, accent_ink,
                     accent_text, text, muted, background, soft, line, font, font_stack,
                     logo_url, logo_width, logo_height, logo_display_width, support_email,
@@ -59,6 +63,7 @@ from typing import Any
 from babel import Locale, UnknownLocaleError
 
 from notifications.news import MAIN_LINE_RANK, ShipmentStage, predicted_from_snapshot
+from notifications.reviews import review_url
 from notifications.unsubscribe import unsubscribe_url
 from shopapp.branding.look import BrandLook
 from shopapp.branding.selectors import brand_look_or_default
@@ -220,9 +225,11 @@ def message_context_build(
     recipient: str,
     zone: tzinfo,
     language: str = "en",
+    review_message_id: int | None = None,
 ) -> dict[str, Any]:
     """The template context for one message; ``zone`` is the recipient's timezone,
-    ``language`` the message's (places are named in it)."""
+    ``language`` the message's (places are named in it); ``review_message_id``: the message
+    is a review request, whose rating page ``review_url`` names."""
     news = snapshot.get("news") or {}
     shipments = [_parcel(s, zone, language) for s in snapshot.get("shipments") or []]
     return_ = _return(news)
@@ -256,6 +263,9 @@ def message_context_build(
         "problem": _problem(news),
         "tracking_url": order_page_url(shop=shop, order=order),
         "return_url": (return_ or {}).get("status_url") or storefront_proxy_url(shop, "returns"),
+        "review_url": review_url(shop=shop, order_id=order.pk, message_id=review_message_id)
+        if review_message_id is not None
+        else "",
         "unsubscribe_url": unsubscribe_url(shop_id=shop.pk, channel=channel, address=recipient)
         if recipient
         else "",

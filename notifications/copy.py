@@ -15,6 +15,9 @@ separated block, and directives on lines of their own:
                                     estimate, its own items (a replacement says what it
                                     replaces); the message's items when it has no parcel
     @return_details                 the merchant's return instructions and the label link
+    @stars                          the review request's one-click rating: five links to the
+                                    rating page (``review_url``), one per star, each with its
+                                    words ("4 stars"); in text, one line per star
 
 Built-in templates are never copied into the database: a shop has a ``MessageTemplate`` row
 only for what its merchant edited, so improvements to the defaults reach every other template.
@@ -213,6 +216,53 @@ def _return_details_text(strings: dict[str, str]) -> str:
     )
 
 
+# The stars' row is no wider than this on a desktop (each star a fifth of it), so the five stay
+# together; on a phone the row takes the width there is.
+_STARS_MAX_WIDTH_PX = 420
+
+
+def _stars_html(strings: dict[str, str]) -> str:
+    """Five links, one per star, in a table (Outlook's Word engine has no flexbox): a large
+    star and its words under it ("4 stars"), real text, so a screen reader reads the words
+    (the glyph is hidden from it) and the row survives images off and dark mode (the classes
+    switch the colours, as the rest of the layout)."""
+    cells = []
+    for n in range(1, 6):
+        words = f"{n} {strings['rating_star'] if n == 1 else strings['rating_stars']}"
+        cells.append(
+            '<td width="20%" align="center" valign="top" '
+            'style="padding:0 2px;">'
+            f'<a href="{{{{ review_url }}}}?rating={n}" class="em-accent" '
+            f'style="display:block;padding:8px 0;font-family:{_FONT};font-size:30px;'
+            'line-height:1;color:{{ brand.accent_text }};text-decoration:none;">'
+            '<span aria-hidden="true">&#9733;</span>'
+            f'<span class="em-muted" style="display:block;padding-top:6px;font-size:12px;'
+            f'line-height:1.3;{_MUTED}text-decoration:underline;">{words}</span></a></td>'
+        )
+    return (
+        "{% if review_url %}"
+        f'<p style="margin:0 0 8px;font-weight:700;">{strings["rating_question"]}</p>'
+        '<table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" '
+        f'style="margin:0 0 8px;max-width:{_STARS_MAX_WIDTH_PX}px;">'
+        f"<tr>{''.join(cells)}</tr></table>"
+        f'<p class="em-muted" style="margin:0 0 24px;font-size:13px;{_MUTED}">'
+        f"{strings['rating_hint']}</p>"
+        "{% endif %}"
+    )
+
+
+def _stars_text(strings: dict[str, str]) -> str:
+    lines = "\n".join(
+        f"{n} {strings['rating_star'] if n == 1 else strings['rating_stars']}: "
+        f"{{{{ review_url }}}}?rating={n}"
+        for n in range(1, 6)
+    )
+    return (
+        f"{{% if review_url %}}{strings['rating_question']}\n{lines}\n"
+        f"{strings['rating_hint']}{{% endif %}}"
+    )
+
+
 @dataclass(frozen=True)
 class _Copy:
     subject: str
@@ -263,6 +313,8 @@ def _block_html(block: str, strings: dict[str, str]) -> str:
         return _shipments_html(strings)
     if block == "@return_details":
         return _return_details_html(strings)
+    if block == "@stars":
+        return _stars_html(strings)
     match = _BUTTON.match(block)
     if match:
         return _BUTTON_HTML.format(url=match.group(1), label=match.group(2), font=_FONT)
@@ -278,6 +330,8 @@ def _block_text(block: str, strings: dict[str, str]) -> str:
         return _shipments_text(strings)
     if block == "@return_details":
         return _return_details_text(strings)
+    if block == "@stars":
+        return _stars_text(strings)
     match = _BUTTON.match(block)
     if match:
         return f"{match.group(2)}: {match.group(1)}"
@@ -570,6 +624,7 @@ def sample_context(*, shop: Shop | None = None) -> dict[str, Any]:
             "tracking_numbers": ["JD014600006543210987"],
         },
         "tracking_url": f"{base}/track/SAMPLE-TOKEN",
+        "review_url": f"{base}/review/SAMPLE-TOKEN",
         "return_url": f"{base}/returns/status/SAMPLE-TOKEN",
         "unsubscribe_url": f"https://{domain}/unsubscribe/SAMPLE",
         "brand": brand_context((brand_look(shop=shop) if shop else None) or look_build()),

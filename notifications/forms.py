@@ -175,9 +175,30 @@ class NotificationSettingsForm(forms.Form):
         error_messages={"invalid": _("Use the international format: + then the digits.")},
     )
 
+    review_page_url = forms.URLField(
+        required=False,
+        max_length=500,
+        assume_scheme="https",
+        label=_("Your review page"),
+        help_text=_(
+            "After a shopper rates their order from the review request, the page thanks them "
+            "and links here to write a full review (your review app or a product page). "
+            "Empty: no link."
+        ),
+        error_messages={"invalid": _("Enter a full web address starting with https://.")},
+    )
+
     def __init__(self, *args: Any, has_stored_token: bool = False, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.has_stored_token = has_stored_token
+
+    def clean_review_page_url(self) -> str:
+        # Shown to shoppers on the storefront: only an encrypted page, never http:, javascript:
+        # or a page on a bare address (URLField already refuses anything but http(s)).
+        value = (self.cleaned_data.get("review_page_url") or "").strip()
+        if value and not value.lower().startswith("https://"):
+            raise forms.ValidationError(gettext("Enter a full web address starting with https://."))
+        return value
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}

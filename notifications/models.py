@@ -8,6 +8,10 @@ from django.db import models
 
 from shopapp.models import Order, Shop
 
+# A review request's stars: 1 (worst) to 5 (best), as review platforms count them.
+RATING_MIN = 1
+RATING_MAX = 5
+
 
 class Trigger(models.TextChoices):
     ORDER_CONFIRMED = "order_confirmed", "Order confirmed"
@@ -291,4 +295,36 @@ class NotificationSettings(models.Model):
     twilio_account_sid = models.CharField(max_length=64, blank=True)
     twilio_auth_token_encrypted = models.TextField(blank=True)
     twilio_from_number = models.CharField(max_length=32, blank=True)
+    # Where the review request's rating page sends a shopper on to write a full review (the
+    # merchant's review app or product page); https only, empty: no onward link.
+    review_page_url = models.URLField(max_length=500, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class ReviewAnswer(models.Model):
+    """A shopper's star rating (and optional comment) in answer to one review request.
+
+    One row per message (the unique constraint): a second click or submit changes the rating,
+    never adds an answer (notifications.reviews).
+    """
+
+    shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="+")
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="review_answer")
+    rating = models.PositiveSmallIntegerField()
+    comment = models.TextField(blank=True)
+    # The first answer; a changed rating moves ``updated_at`` only.
+    answered_at = models.DateTimeField()
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(rating__gte=RATING_MIN) & models.Q(rating__lte=RATING_MAX),
+                name="review_answer_rating_1_to_5",
+            )
+        ]
+        indexes = [models.Index(fields=["shop", "order"])]
+
+    def __str__(self) -> str:
+        return f"{self.message_id}: {self.rating}/{RATING_MAX}"

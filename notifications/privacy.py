@@ -10,7 +10,9 @@ from typing import Any
 
 from django.db.models import Q
 
-from notifications.models import Message, ReturnFacts, ShipmentFacts, Suppression
+from notifications.models import Message, ReturnFacts, ReviewAnswer, ShipmentFacts, Suppression
+from notifications.reviews import review_summary
+from shopapp.models import OrderEvent
 from shopapp.privacy.scrub import REDACTED, scrub_json, scrub_text
 from shopapp.subscribers import CustomerRedacted, ShopRedacted
 
@@ -23,6 +25,8 @@ PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "notifications.ReturnFacts": ("snapshot",),
     # The address itself, kept so nothing is sent to it.
     "notifications.Suppression": ("address",),
+    # The shopper's own words about their order.
+    "notifications.ReviewAnswer": ("comment",),
 }
 NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
     "notifications.Sequence": ("key", "name", "trigger", "extra_triggers"),
@@ -66,6 +70,7 @@ NOT_PERSONAL_FIELDS: dict[str, tuple[str, ...]] = {
         "twilio_account_sid",
         "twilio_auth_token_encrypted",
         "twilio_from_number",
+        "review_page_url",
     ),
 }
 
@@ -100,6 +105,18 @@ def customer_redact(fact: CustomerRedacted) -> int:
         for facts in model.objects.filter(shop=shop, order_id__in=fact.order_ids):
             facts.snapshot = scrub_json(facts.snapshot, needles)
             facts.save(update_fields=["snapshot"])
+    # A rating's comment is free text (it may name anyone): blanked whole, here and on the
+    # timeline; the stars stay (a count, no one's words).
+    ReviewAnswer.objects.filter(shop=shop, order_id__in=fact.order_ids).update(comment="")
+    for line in OrderEvent.objects.filter(
+        shop=shop, order_id__in=fact.order_ids, kind="review.answered"
+    ):
+        detail = dict(line.detail or {})
+        if detail.get("comment"):
+            detail["comment"] = ""
+            line.detail = detail
+            line.summary = review_summary(int(detail.get("rating") or 0), "")
+            line.save(update_fields=["detail", "summary"])
     # An unsubscribe or a bounce for an address the app no longer knows protects nobody.
     Suppression.objects.filter(shop=shop, address__in=addresses).delete()
     return count

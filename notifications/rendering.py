@@ -62,6 +62,7 @@ CONTEXT_VARIABLES: frozenset[str] = frozenset(
         "tracking_url",
         "return_url",
         "unsubscribe_url",
+        "review_url",
         "brand",
         "progress",
     }

@@ -55,6 +55,7 @@ from notifications.recipients import (
     recipient_timezone,
 )
 from notifications.rendering import Rendered, TemplateRenderError, template_render
+from notifications.reviews import REVIEW_TEMPLATE_KEY
 from notifications.timeline import describe, message_timeline_record
 from notifications.triggers import AFTER_CANCEL_OK
 from shopapp.auth.tokens import token_decrypt
@@ -316,6 +317,7 @@ def message_send(*, message_id: int) -> str:
         recipient=message.recipient,
         zone=zone,
         language=(message.locale or "en").split("-", 1)[0].lower(),
+        review_message_id=message.pk if step.template_key == REVIEW_TEMPLATE_KEY else None,
     )
     try:
         rendered = template_render(

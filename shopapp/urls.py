@@ -12,6 +12,7 @@ urlpatterns = [
     # Storefront pages through the Shopify app proxy (/apps/<subpath>/… on the shop's domain).
     path("proxy/", include("tracking.urls")),
     path("proxy/", include("returns.urls")),
+    path("proxy/", include("notifications.proxy_urls")),
     # Public one-click unsubscribe (RFC 8058): mail providers POST here directly.
     path("notifications/", include("notifications.urls")),
     # The shop's logo, public (emails and storefront pages load it).

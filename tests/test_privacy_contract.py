@@ -26,6 +26,7 @@ from django.utils.module_loading import import_string
 from notifications.models import (
     Message,
     ReturnFacts,
+    ReviewAnswer,
     Sequence,
     SequenceStep,
     ShipmentFacts,
@@ -234,6 +235,10 @@ def _shopper(shop: Shop, *, shopify_id: int, who: Spellings, customer_id: int) -
         ),
         "notifications.Suppression": lambda: Suppression(
             shop=shop, channel="email", reason="unsubscribed"
+        ),
+        # (built after the message it answers: the rows are made in this order)
+        "notifications.ReviewAnswer": lambda: ReviewAnswer(
+            shop=shop, order=order, message=made["notifications.Message"], rating=3, answered_at=now
         ),
     }
     personal, _ = _declared()

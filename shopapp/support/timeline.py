@@ -4,7 +4,8 @@
                                  timeline_groups  ─▶ the order, each parcel, each return
 
 The timeline's ``kind`` is an open, dotted set written by every app (``order.*``,
-``shipment.*``, ``notification.*``, ``return.*``, ``problem.*``, ``staff.note``); this module
+``shipment.*``, ``notification.*``, ``return.*``, ``problem.*``, ``review.answered``,
+``staff.note``); this module
 turns the ones it knows into a translatable sentence from the line's ``detail`` and shows any
 other by its stored summary, so a kind added tomorrow still reads as something. The platform
 imports no feature app: kinds and detail keys are read as the strings the apps write.
@@ -257,6 +258,12 @@ def entry_for(event: OrderEvent) -> Entry:
                 else _("Problem recorded for the shopper: %(what)s")
             ) % {"what": what}
             note, is_problem, tone = str(detail.get("description") or ""), True, "critical"
+    elif kind == "review.answered":
+        # The shopper's answer to a review request (notifications.reviews): the stars in the
+        # sentence, their own words as the note.
+        category = "messages"
+        sentence = _("Rated %(rating)s of 5") % {"rating": detail.get("rating", "?")}
+        note = str(detail.get("comment") or "")
     elif kind == "staff.note":
         category = "notes"
         author = str(detail.get("user_id") or "")

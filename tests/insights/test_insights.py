@@ -360,7 +360,18 @@ def test_messages_by_channel_and_trigger_and_unsubscribes(march):
         ["Email", "2", "1", "0", "0"],
         ["SMS", "1", "0", "0", "0"],
     ]
-    assert _csv(client, shop, "reviews", **MARCH)[1:] == [["Review requests sent", "1"]]
+    # one review request sent, none answered: no share of nothing, no average of nothing
+    assert _csv(client, shop, "reviews", **MARCH)[1:] == [
+        ["Review requests sent", "1"],
+        ["Review requests answered", "0"],
+        ["Share answered (%)", "0.0"],
+        ["Average rating (of 5)", ""],
+        ["Rated 5 stars", "0"],
+        ["Rated 4 stars", "0"],
+        ["Rated 3 stars", "0"],
+        ["Rated 2 stars", "0"],
+        ["Rated 1 star", "0"],
+    ]
 
 
 def test_returns_by_product_reason_resolution_and_time_to_refund(march):
@@ -427,7 +438,8 @@ def test_home_page_shows_the_figures_charts_and_what_needs_attention(march):
     assert html.count("Download CSV") == 13
     assert "/app/insights/delivery.csv?" in html
     assert "start=2026-03-01" in html
-    assert "is not known to the app" in html  # no review-answer signal: said, not invented
+    # answers come from the review request's own stars, and the page says how they count
+    assert "answered with a star rating from the email" in html
 
 
 def test_a_bad_period_says_so_and_shows_the_default(march):

@@ -87,12 +87,28 @@ def test_an_empty_token_keeps_the_saved_one(client, shop_a):
         {"twilio_auth_token": ""},
         {"reply_to": "not an email"},
         {"combine_shipments_minutes": "-1"},
+        # the review page is shown to shoppers: https only, a real address
+        {"review_page_url": "http://reviews.alpha.example/write"},
+        {"review_page_url": "javascript:alert(1)"},
+        {"review_page_url": "https://"},
+        {"review_page_url": "https://example.com/" + "a" * 500},
     ],
 )
 def test_bad_settings_are_refused_and_nothing_is_saved(client, shop_a, change):
     response = post(client, shop_a, {**VALID, **change})
     assert response.status_code == 400
     assert not NotificationSettings.objects.filter(shop=shop_a).exists()
+
+
+def test_the_review_page_is_saved_and_shown_back(client, shop_a):
+    url = "https://reviews.alpha.example/write?product=linen"
+    assert post(client, shop_a, {**VALID, "review_page_url": url}).status_code == 303
+    assert NotificationSettings.objects.get(shop=shop_a).review_page_url == url
+    html = get_page(client, shop_a, PATH).content.decode()
+    assert 'value="https://reviews.alpha.example/write?product=linen"' in html.replace("&amp;", "&")
+    # and emptied, it is gone
+    assert post(client, shop_a, {**VALID, "review_page_url": ""}).status_code == 303
+    assert NotificationSettings.objects.get(shop=shop_a).review_page_url == ""
 
 
 def test_settings_page_of_the_embedded_admin_links_every_setting(client, shop_a):
