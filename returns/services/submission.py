@@ -70,6 +70,9 @@ def _normalize_items(items: Iterable[Any]) -> list[ReturnItemInput]:
                     exchange_variant_id=int(variant) if variant else None,
                     exchange_variant_title=str(item.get("exchange_variant_title") or ""),
                     resolution=str(item.get("resolution") or ""),
+                    exchange_unit_price=Decimal(str(item["exchange_unit_price"]))
+                    if item.get("exchange_unit_price") not in (None, "")
+                    else None,
                 )
             )
         else:
@@ -208,7 +211,15 @@ def return_request_submit(
     quote, returnless = return_quote_for_policy(
         shop=shop,
         order=order,
-        items=[(by_line[i.line_item_id].line_item, i.quantity, i.resolution) for i in normalized],
+        items=[
+            (
+                by_line[i.line_item_id].line_item,
+                i.quantity,
+                i.resolution,
+                i.exchange_unit_price if i.resolution == Resolution.EXCHANGE else None,
+            )
+            for i in normalized
+        ],
         policy=policy,
     )
 
