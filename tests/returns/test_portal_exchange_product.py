@@ -373,6 +373,54 @@ def test_a_product_sold_out_before_the_submit_sends_the_shopper_back(
     assert not ReturnRequest.objects.filter(shop=shop).exists()
 
 
+POLICY_FORM = {
+    "window_days": "30",
+    "transit_allowance_days": "7",
+    "allow_refund": "on",
+    "allow_exchange": "on",
+    "restocking_fee_percent": "0",
+    "return_shipping_fee": "0",
+    "store_credit_bonus_percent": "0",
+    "reasons": ["SIZE_TOO_SMALL", "DEFECTIVE", "OTHER"],
+    "auto_approve_max_value": "100",
+    "high_return_ratio": "0.5",
+}
+
+
+def test_turning_the_option_on_in_the_policy_page_fills_the_catalogue(
+    client, devshop, shop, rq_worker
+):
+    delivered_order(devshop, shop, line_items=1)
+    token = session_token_mint(
+        shop_domain=shop.myshopify_domain,
+        secret=django_settings.SHOPIFY_API_SECRET,
+        audience=django_settings.SHOPIFY_API_KEY,
+    )
+    url = f"/app/returns/policy?shop={shop.myshopify_domain}"
+
+    # when the merchant asks for other products without exchanges: refused, nothing saved
+    refused = client.post(
+        url,
+        {**POLICY_FORM, "allow_exchange": "", "allow_product_exchange": "on"},
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert refused.status_code == 400
+    assert "Turn on exchanges to offer a different product." in refused.content.decode()
+    assert not ReturnPolicy.objects.get(shop=shop).allow_product_exchange
+
+    # when they turn it on with exchanges: saved, and a burst worker reads the catalogue
+    saved = client.post(
+        url, {**POLICY_FORM, "allow_product_exchange": "on"}, HTTP_AUTHORIZATION=f"Bearer {token}"
+    )
+    assert saved.status_code == 303
+    assert ReturnPolicy.objects.get(shop=shop).allow_product_exchange
+    assert exchange_catalogue_cached(shop=shop) == []
+    rq_worker()
+    assert {p.product_id for p in exchange_catalogue_cached(shop=shop)} == {
+        pid for pid, _price, available in store_variants(shop).values() if available
+    }
+
+
 def test_the_policy_page_offers_the_option_with_its_help(client, devshop, shop):
     token = session_token_mint(
         shop_domain=shop.myshopify_domain,
