@@ -494,9 +494,17 @@ def _exchange_changes(
                     "variant": item.exchange_variant_title or item.exchange_variant_id,
                 }
             )
-        else:
-            # The price now: what the stored estimate and processing go by.
-            item.exchange_unit_price = str(now.price)
+        elif item.exchange_unit_price and now.price != Decimal(item.exchange_unit_price):
+            # The review showed another price: the shopper decides again on the new one.
+            changes.append(
+                _("%(item)s: %(variant)s now costs %(price)s %(currency)s.")
+                % {
+                    "item": item_title(by_id[item.line_item_id].line_item),
+                    "variant": item.exchange_variant_title or item.exchange_variant_id,
+                    "price": now.price,
+                    "currency": page.shop.currency,
+                }
+            )
     for item in same_product:
         offered = {variant_id for variant_id, _title in choices.get(item.line_item_id, [])}
         if item.exchange_variant_id and item.exchange_variant_id not in offered:

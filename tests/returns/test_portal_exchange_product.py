@@ -8,7 +8,7 @@ tampered state, a variant sold out between the review and the submit, the option
 
 import re
 from decimal import Decimal
-from html import escape
+from html import escape, unescape
 
 import pytest
 from django.conf import settings as django_settings
@@ -432,3 +432,35 @@ def test_the_policy_page_offers_the_option_with_its_help(client, devshop, shop):
     assert "Exchange for a different product" in html
     assert "Dearer: the shopper pays the difference before the new item ships." in html
     assert 'name="allow_product_exchange"' in html
+
+
+def test_a_new_price_or_an_archived_product_before_the_submit_sends_the_shopper_back(
+    client, devshop, shop, rq_worker
+):
+    # given two reviews for two different products
+    order = delivered_order(devshop, shop, line_items=1, line_item_product_type="Apparel")
+    (line,) = lines(order)
+    offering(shop, rq_worker)
+    others = [p for p in exchange_catalogue_cached(shop=shop) if p.product_id != line.product_id]
+    repriced, archived = others[0], others[1]
+    reviews = [
+        choose_product(
+            client, shop, state_of(lookup(client, shop, order)), line, p.variants[0].variant_id
+        )
+        for p in (repriced, archived)
+    ]
+
+    # when the merchant changes the first one's price and archives the second product
+    new_price = repriced.variants[0].price + Decimal("5.00")
+    devshop.client.variant_update(
+        shop.myshopify_domain, repriced.variants[0].variant_id, price=str(new_price)
+    )
+    devshop.client.product_status_set(shop.myshopify_domain, archived.product_id, "ARCHIVED")
+
+    # then each submission goes back to the items, saying what changed; nothing is stored
+    first, second = (submit(client, shop, state_of(review)) for review in reviews)
+    assert first.status_code == second.status_code == 409
+    label = repriced.variant_label(repriced.variants[0])
+    assert f"{label} now costs {new_price} USD." in unescape(body(first))
+    assert "is no longer available" in body(second)
+    assert not ReturnRequest.objects.filter(shop=shop).exists()
