@@ -464,3 +464,39 @@ def test_a_new_price_or_an_archived_product_before_the_submit_sends_the_shopper_
     assert f"{label} now costs {new_price} USD." in unescape(body(first))
     assert "is no longer available" in body(second)
     assert not ReturnRequest.objects.filter(shop=shop).exists()
+
+
+def test_a_dearer_product_processed_leaves_the_balance_the_review_showed_on_the_order(
+    client, devshop, capture, rq_worker, settings, tmp_path
+):
+    # given a delivered apparel order, a shop offering other products, and a dearer one
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    store = store_with_delivered_order(
+        devshop, capture, rq_worker, line_items=1, customer_locale="en"
+    )
+    shop, order = store.shop, store.order
+    (line,) = lines(order)
+    offering(shop, rq_worker)
+    variant_id, price = priced(shop, line, cheaper=False)
+
+    # when the shopper asks for it, and the review says what they will pay
+    review = choose_product(client, shop, state_of(lookup(client, shop, order)), line, variant_id)
+    owed = re.search(r"data-amount-due><dt>[^<]*</dt><dd>([\d.]+) USD", body(review))
+    assert owed, body(review)[:3000]
+    assert submit(client, shop, state_of(review)).status_code == 201
+    rq_worker()
+    request = ReturnRequest.objects.get(shop=shop, order=order)
+
+    # and the merchant approves and processes it
+    services.return_request_approve(shop=shop, request=request, instructions="")
+    request.refresh_from_db()
+    services.return_request_process(shop=shop, request=request)
+
+    # then Shopify books the exchange and the order owes what the review said, nothing refunded
+    request.refresh_from_db()
+    shopify_return = store.return_state(request.shopify_return_id)
+    assert shopify_return["exchangeLineItems"]["nodes"][0]["processedQuantity"] == 1
+    assert request.amount_outstanding == Decimal(owed[1]) == price - unit_value(line)
+    outstanding = shopify_return["order"]["totalOutstandingSet"]["shopMoney"]["amount"]
+    assert Decimal(outstanding) == Decimal(owed[1])
+    assert request.refunded_amount == 0
