@@ -115,7 +115,8 @@ class CatalogueProduct:
     variants: tuple[CatalogueVariant, ...]
 
     def variant_label(self, variant: CatalogueVariant) -> str:
-        """ "Rain Jacket — M / Navy"; the product's title alone for its only variant."""
+        """The shopper's words for one variant: "Rain Jacket — M / Navy", or the product's
+        title alone for its only variant."""
         if variant.title in ("", "Default Title"):
             return self.title
         return f"{self.title} — {variant.title}"

@@ -170,8 +170,9 @@ class ExchangeChoice:
 
 
 def _exchange_choice(data: QueryDict, key: str, choice: ItemChoice) -> ExchangeChoice:
-    """ "exchange-kind-<item>": "variant" (another size or colour, the default: pages and
-    scripts from before the choice) or "product" (a different product, when offered)."""
+    """What the item is exchanged for. "exchange-kind-<item>" says which: "variant" (another
+    size or colour; the default, for pages and scripts from before the choice) or "product"
+    (a different product, when offered)."""
     kind = data.get(f"exchange-kind-{key}", "variant")
     if kind != "product":
         return ExchangeChoice(*_exchange_variant(data, key, choice))

@@ -6,13 +6,18 @@
                                           or ?token= (the tracking page's signed link) → items
       POST /proxy/returns  step=lookup    order number + email or postal code → items
                            step=items     quantities, reasons, notes, photos, a resolution
-                                          per item → review (each item's price, fees,
-                                          bonus and total: returns.eligibility.return_quote)
+                                          per item (an exchange: another size or colour, or
+                                          a product of the kept catalogue, returns.catalogue)
+                                          → review (each item's price, fees, bonus, the
+                                          exchange's price difference and the totals:
+                                          returns.eligibility.return_quote)
                                           (rate-limited per client; new photos within the
                                           order's stash budget, replaced ones deleted)
                            step=back      from the review to the items, choices kept
-                           step=submit    stored at once (returns.services), sent to Shopify
-                                          by a job → the return's status page
+                           step=submit    checked again with Shopify (eligibility, the
+                                          exchange variants' stock and price), stored at once
+                                          (returns.services), sent to Shopify by a job → the
+                                          return's status page
       GET  /proxy/returns/<token>         the return's status page (signed, long-lived link)
       GET  /proxy/returns/<token>/label   the return label the merchant attached
       GET  /proxy/returns/<token>/state   where the return is, as JSON, for the status page's
@@ -445,7 +450,8 @@ def _exchange_changes(
     """The variants asked for in exchange that Shopify no longer sells (the pages offered
     them from a stored copy); None when Shopify cannot be read. Another size or colour is
     read with its product's variants; a different product's variant is read live (one query
-    for them all, returns.catalogue), and its price then is the one the request stores."""
+    for them all, returns.catalogue): sold out, no longer active, or priced otherwise than
+    the review showed, the shopper chooses again."""
     same_product = [
         item
         for item in state.items
