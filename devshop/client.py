@@ -79,10 +79,16 @@ class DevshopClient:
         return self._post(f"/_devshop/shops/{myshopify_domain}/orders/{order_id}", fields)
 
     def variant_update(
-        self, myshopify_domain: str, variant_id: int, *, available_for_sale: bool
+        self,
+        myshopify_domain: str,
+        variant_id: int,
+        *,
+        available_for_sale: bool | None = None,
+        price: str | None = None,
     ) -> dict[str, Any]:
         path = f"/_devshop/shops/{myshopify_domain}/variants/{variant_id}"
-        return self._post(path, {"available_for_sale": available_for_sale})
+        fields: dict[str, Any] = {"available_for_sale": available_for_sale, "price": price}
+        return self._post(path, {k: v for k, v in fields.items() if v is not None})
 
     def product_update(
         self,

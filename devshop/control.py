@@ -5,6 +5,7 @@ nothing in the app calls it.
 
 import json
 import random
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -220,7 +221,8 @@ def order_update(request: HttpRequest, shop: str, order_id: int) -> JsonResponse
 @csrf_exempt
 @require_http_methods(["POST"])
 def variant_update(request: HttpRequest, shop: str, variant_id: int) -> JsonResponse:
-    """Mark a variant sold out or back in stock: {"available_for_sale": false}."""
+    """Mark a variant sold out or back in stock, or change its price, as a merchant would:
+    {"available_for_sale": false} and/or {"price": "19.99"}."""
     from devshop.models import DevVariant
 
     variant = DevVariant.objects.filter(
@@ -229,12 +231,30 @@ def variant_update(request: HttpRequest, shop: str, variant_id: int) -> JsonResp
     if variant is None:
         return JsonResponse({"error": "no such variant"}, status=404)
     data = _json_body(request)
-    if not isinstance(data.get("available_for_sale"), bool):
-        return JsonResponse({"error": "available_for_sale must be true or false"}, status=400)
-    variant.available_for_sale = data["available_for_sale"]
-    variant.save(update_fields=["available_for_sale"])
+    fields = []
+    if "available_for_sale" in data:
+        if not isinstance(data["available_for_sale"], bool):
+            return JsonResponse({"error": "available_for_sale must be true or false"}, status=400)
+        variant.available_for_sale = data["available_for_sale"]
+        fields.append("available_for_sale")
+    if "price" in data:
+        try:
+            price = Decimal(str(data["price"]))
+        except InvalidOperation:
+            price = Decimal("-1")
+        if not price.is_finite() or price < 0 or price != price.quantize(Decimal("0.01")):
+            return JsonResponse({"error": "price must be an amount like 19.99"}, status=400)
+        variant.price = price
+        fields.append("price")
+    if not fields:
+        return JsonResponse({"error": "give available_for_sale and/or price"}, status=400)
+    variant.save(update_fields=fields)
     return JsonResponse(
-        {"id": variant.shopify_id, "available_for_sale": variant.available_for_sale}
+        {
+            "id": variant.shopify_id,
+            "available_for_sale": variant.available_for_sale,
+            "price": str(variant.price),
+        }
     )
 
 

@@ -183,7 +183,13 @@ class PolicyForm(forms.ModelForm):
         ),
         (
             "How shoppers are paid back",
-            ("allow_refund", "allow_store_credit", "allow_exchange", "store_credit_bonus_percent"),
+            (
+                "allow_refund",
+                "allow_store_credit",
+                "allow_exchange",
+                "allow_product_exchange",
+                "store_credit_bonus_percent",
+            ),
         ),
         ("Fees", ("restocking_fee_percent", "return_shipping_fee", "keep_items_max_value")),
         (
@@ -248,6 +254,7 @@ class PolicyForm(forms.ModelForm):
             "allow_refund",
             "allow_store_credit",
             "allow_exchange",
+            "allow_product_exchange",
             "restocking_fee_percent",
             "return_shipping_fee",
             "store_credit_bonus_percent",
@@ -331,4 +338,8 @@ class PolicyForm(forms.ModelForm):
             cleaned.get(f) for f in ("allow_refund", "allow_store_credit", "allow_exchange")
         ):
             raise forms.ValidationError("Allow at least one way to settle a return.")
+        if cleaned.get("allow_product_exchange") and not cleaned.get("allow_exchange"):
+            self.add_error(
+                "allow_product_exchange", "Turn on exchanges to offer a different product."
+            )
         return cleaned

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from functools import lru_cache
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -594,6 +595,10 @@ class ItemQuote:
     bonus: Decimal
     # Before the return shipping fee, which the quote takes once for the whole return.
     total: Decimal
+    # An exchange whose new item's price is known (a different product, chosen from
+    # returns.catalogue): its price per unit, and what the shopper owes for it (dearer).
+    exchange_unit_price: Decimal | None = None
+    amount_due: Decimal = Decimal("0.00")
 
 
 @dataclass(frozen=True)
@@ -607,6 +612,10 @@ class Quote:
     store_credit_total: Decimal
     store_credit_bonus: Decimal
     currency: str
+    # What the shopper owes for exchanges dearer than what they send back, once the refunds
+    # of the other items are set against it: Shopify collects it as the order's outstanding
+    # balance before the new item ships (returns.catalogue).
+    amount_due: Decimal = Decimal("0.00")
 
     @property
     def subtotal(self) -> Decimal:
@@ -629,19 +638,23 @@ def return_quote(
     *,
     shop: Shop,
     order: Order,
-    items: Iterable[tuple[LineItem | int, int, str]],
+    items: Iterable[tuple[LineItem | int, int, str] | tuple[LineItem | int, int, str, Any]],
     bonus_percent: Decimal | None = None,
     policy: ReturnPolicy | None = None,
     with_shipping_fee: bool = True,
 ) -> Quote:
     """What the shopper gets back for ``items`` ([(line item or its pk, quantity,
-    resolution)]): the one computation behind the review, the stored request and processing.
+    resolution[, unit price of the item exchanged for])]): the one computation behind the
+    review, the stored request and processing.
 
     Per item: its value (discounts deducted); refund and store credit keep the policy's
     restocking fee back; store credit adds ``bonus_percent`` (default: the policy's store
-    credit bonus) of what is left; an exchange brings nothing back (its value goes to the new
-    item) and pays no restocking fee. The return shipping fee, once per return
-    (``with_shipping_fee``), comes off the refund, then off the store credit.
+    credit bonus) of what is left; an exchange pays no restocking fee and its value goes to
+    the new item: with the new item's price unknown (another size or colour, the same price)
+    it brings nothing back; with it known, a cheaper item refunds the difference and a dearer
+    one owes it, set against the refunds of the other items (the order's balance, as Shopify
+    settles it at returnProcess) and shown as ``amount_due``. The return shipping fee, once
+    per return (``with_shipping_fee``), comes off the refund, then off the store credit.
     Raises ValueError for a line item that is not the order's.
     """
     policy = policy if policy is not None else return_policy_get(shop=shop)
@@ -649,22 +662,35 @@ def return_quote(
     bonus_rate = percent(
         Decimal(str(policy.store_credit_bonus_percent if bonus_percent is None else bonus_percent))
     )
-    wanted = [(li, int(q), str(res)) for li, q, res in items]
-    ids = [li for li, _q, _r in wanted if isinstance(li, int)]
+    wanted = [
+        (
+            item[0],
+            int(item[1]),
+            str(item[2]),
+            Decimal(str(item[3])) if len(item) > 3 and item[3] not in (None, "") else None,
+        )
+        for item in items
+    ]
+    ids = [li for li, _q, _r, _p in wanted if isinstance(li, int)]
     by_pk = (
         {li.pk: li for li in LineItem.objects.filter(shop=shop, order=order, pk__in=ids)}
         if ids
         else {}
     )
     quoted = []
-    refund = credit = bonus_total = Decimal("0")
-    for li, quantity, resolution in wanted:
+    refund = credit = bonus_total = exchange_balance = Decimal("0")
+    for li, quantity, resolution, exchange_price in wanted:
         line = by_pk.get(li) if isinstance(li, int) else li
         if line is None or line.order_id != order.pk or line.shop_id != shop.pk:
             raise ValueError("line item does not belong to the order")
         unit = line_item_unit_value(line)
         subtotal = _money(unit * quantity)
-        restocking = bonus = total = Decimal("0.00")
+        restocking = bonus = total = due = Decimal("0.00")
+        if resolution == Resolution.EXCHANGE and exchange_price is not None:
+            difference = subtotal - _money(exchange_price * quantity)
+            exchange_balance += difference
+            total = max(difference, Decimal("0.00"))
+            due = max(-difference, Decimal("0.00"))
         if resolution != Resolution.EXCHANGE:
             restocking = _money(subtotal * percent(Decimal(str(policy.restocking_fee_percent))))
             total = subtotal - restocking
@@ -685,6 +711,8 @@ def return_quote(
                 restocking_fee=restocking,
                 bonus=bonus,
                 total=_money(total),
+                exchange_unit_price=exchange_price if resolution == Resolution.EXCHANGE else None,
+                amount_due=_money(due),
             )
         )
     shipping_fee = (
@@ -692,6 +720,11 @@ def return_quote(
         if wanted and with_shipping_fee
         else Decimal("0.00")
     )
+    # Exchanges settle on the order's payment: a cheaper one adds to the refund, a dearer one
+    # is first paid from it; what is left owed is the amount due.
+    refund += exchange_balance
+    amount_due = max(-refund, Decimal("0"))
+    refund = max(refund, Decimal("0"))
     from_refund = min(refund, shipping_fee)
     from_credit = min(credit, shipping_fee - from_refund)
     return Quote(
@@ -701,6 +734,7 @@ def return_quote(
         store_credit_total=_money(credit - from_credit),
         store_credit_bonus=_money(bonus_total),
         currency=order.currency or shop.currency,
+        amount_due=_money(amount_due),
     )
 
 
@@ -720,7 +754,7 @@ def return_quote_for_policy(
     *,
     shop: Shop,
     order: Order,
-    items: Iterable[tuple[LineItem | int, int, str]],
+    items: Iterable[tuple[LineItem | int, int, str] | tuple[LineItem | int, int, str, Any]],
     policy: ReturnPolicy,
 ) -> tuple[Quote, bool]:
     """The quote the shopper is shown and the request stores, and whether the items are kept:

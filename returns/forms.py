@@ -17,6 +17,7 @@ from django.utils.datastructures import MultiValueDict
 from django.utils.translation import gettext_lazy as _
 
 from returns import images, portal
+from returns.catalogue import CatalogueProduct
 from returns.models import Resolution
 from shopapp.storefront.lookup import (
     MAX_ORDER_LENGTH,
@@ -62,6 +63,9 @@ class ItemChoice:
     exchange_variants: list[tuple[int, str]] | None = None
     # The reasons offered for this item (its product type's, returns.policy); None: all.
     reasons: list[str] | None = None
+    # The other products it may be exchanged for (returns.catalogue, the item's own product
+    # left out) when the policy offers it; empty otherwise.
+    exchange_products: list[CatalogueProduct] = field(default_factory=list)
 
 
 @dataclass
@@ -156,6 +160,46 @@ def _photo_refusal(code: str) -> Any:
     return _("Photos must be JPEG, PNG or WebP images.")
 
 
+@dataclass(frozen=True)
+class ExchangeChoice:
+    variant_id: int
+    title: str
+    # A different product's id and unit price; None for another size or colour.
+    product_id: int | None = None
+    unit_price: str = ""
+
+
+def _exchange_choice(data: QueryDict, key: str, choice: ItemChoice) -> ExchangeChoice:
+    """What the item is exchanged for. "exchange-kind-<item>" says which: "variant" (another
+    size or colour; the default, for pages and scripts from before the choice) or "product"
+    (a different product, when offered)."""
+    kind = data.get(f"exchange-kind-{key}", "variant")
+    if kind != "product":
+        return ExchangeChoice(*_exchange_variant(data, key, choice))
+    # Only a variant of a product offered on the page (the shop's catalogue as kept, this
+    # item's product left out) can be asked for: an id of another shop's product, of a
+    # product not offered, or of this item's own product is refused, never sent.
+    offered = {
+        variant.variant_id: (product, variant)
+        for product in choice.exchange_products
+        for variant in product.variants
+    }
+    if not offered:
+        raise _Refused("variant", _("No other product is available to exchange for."))
+    raw = data.get(f"product-variant-{key}", "").strip()
+    if not raw:
+        raise _Refused("variant", _("Choose the product you'd like instead."))
+    if not raw.isdigit() or int(raw) not in offered:
+        raise _Refused("variant", _("That option isn't available. Choose one from the list."))
+    product, variant = offered[int(raw)]
+    return ExchangeChoice(
+        variant_id=variant.variant_id,
+        title=product.variant_label(variant),
+        product_id=product.product_id,
+        unit_price=str(variant.price),
+    )
+
+
 def _exchange_variant(data: QueryDict, key: str, choice: ItemChoice) -> tuple[int, str]:
     # Only a variant offered on the page (read from Shopify for this product) can be asked
     # for: a number typed or forged into the form is refused, never sent.
@@ -199,18 +243,18 @@ def _item_clean(
     resolution = data.get(f"resolution-{key}", "") or resolution
     if resolution not in resolutions:
         raise _Refused("resolution", _("Choose what you'd like for this item."))
-    variant_id, variant_title = (
-        _exchange_variant(data, key, choice) if resolution == Resolution.EXCHANGE else (None, "")
-    )
+    exchange = _exchange_choice(data, key, choice) if resolution == Resolution.EXCHANGE else None
     item = portal.SelectedItem(
         line_item_id=choice.line_item_id,
         quantity=quantity,
         reason=reason,
         note=note,
-        exchange_variant_id=variant_id,
-        exchange_variant_title=variant_title,
+        exchange_variant_id=exchange.variant_id if exchange else None,
+        exchange_variant_title=exchange.title if exchange else "",
         photos=kept,
         resolution=resolution,
+        exchange_product_id=exchange.product_id if exchange else None,
+        exchange_unit_price=exchange.unit_price if exchange else "",
     )
     return item, checked
 

@@ -13,6 +13,10 @@ or name what the app cannot place (returns.services.return_refresh).
 variants) that the app does not hold fresh, so the portal's pages find them stored
 (returns.subscribers, returns.eligibility.order_product_facts_refresh).
 
+``exchange_catalogue_refresh_all_job`` runs hourly from cron: each shop whose policy offers
+exchanges for a different product gets one ``exchange_catalogue_refresh_job`` (syncs queue),
+which reads its products into Redis for the portal (returns.catalogue).
+
 ``photo_stash_expire_job`` runs hourly from cron (shopapp.cron): photos stashed by portals
 the shopper left before submitting are deleted once older than RETURNS_PHOTO_STASH_TTL_HOURS.
 """
@@ -23,15 +27,19 @@ from datetime import timedelta
 from django.conf import settings
 
 from returns import portal, services
+from returns.catalogue import exchange_catalogue_refresh
 from returns.eligibility import order_product_facts_refresh
-from returns.models import ReturnRequest
-from shopapp.models import Order
+from returns.models import ReturnPolicy, ReturnRequest
+from shopapp.admin_api.client import AdminApiError
+from shopapp.models import Order, Shop
 
 logger = logging.getLogger(__name__)
 
 # Four more tries over ~20 minutes: a Shopify incident or a drained bucket passes in that
 # time, and the shopper's status page says "sending" meanwhile.
 SEND_RETRY_INTERVALS_S = (30, 120, 300, 900)
+# A catalogue read that fails is tried again within the hour; the next round follows anyway.
+CATALOGUE_RETRY_INTERVALS_S = (60, 600)
 SEND_FAILED_MESSAGE = (
     "We couldn't send your request to the store just now. The store has been told and will "
     "follow up."
@@ -68,3 +76,36 @@ def photo_stash_expire_job() -> int:
     return portal.photo_stash_expire(
         max_age=timedelta(hours=settings.RETURNS_PHOTO_STASH_TTL_HOURS)
     )
+
+
+def exchange_catalogue_refresh_job(shop_id: int) -> int:
+    """Read one shop's exchangeable products into Redis. A shop gone or awaiting a new token
+    is skipped; Shopify errors are raised for RQ to retry."""
+    shop = Shop.objects.filter(pk=shop_id, is_active=True, needs_reauth=False).first()
+    if shop is None:
+        logger.info("returns.catalogue.skipped", extra={"shop_id": shop_id})
+        return 0
+    try:
+        return exchange_catalogue_refresh(shop=shop)
+    except AdminApiError as exc:
+        logger.warning(
+            "returns.catalogue.shopify_error",
+            extra={"shop": shop.myshopify_domain, "error": type(exc).__name__},
+        )
+        raise
+
+
+def exchange_catalogue_refresh_all_job() -> int:
+    """Each active shop whose policy offers exchanges for a different product: one refresh
+    task on the syncs queue (one pending per shop)."""
+    from returns.services.policy import exchange_catalogue_refresh_defer
+
+    offering = ReturnPolicy.objects.filter(allow_product_exchange=True, allow_exchange=True).values(
+        "shop_id"
+    )
+    count = 0
+    for shop in Shop.objects.filter(is_active=True, needs_reauth=False, pk__in=offering):
+        exchange_catalogue_refresh_defer(shop=shop)
+        count += 1
+    logger.info("returns.catalogue.enqueued", extra={"shops": count})
+    return count

@@ -45,6 +45,17 @@ class ReturnPolicy(models.Model):
     allow_refund = models.BooleanField(default=True)
     allow_store_credit = models.BooleanField(default=True)
     allow_exchange = models.BooleanField(default=True)
+    # Exchange for any product of the shop, not only another size or colour of the same one
+    # (returns.catalogue). Dearer is allowed: the shopper owes the difference, which Shopify
+    # collects as the order's outstanding balance before it ships the new item.
+    allow_product_exchange = models.BooleanField(
+        "Exchange for a different product",
+        default=False,
+        help_text=(
+            "Shoppers may exchange for any product in stock. Cheaper: the difference is "
+            "refunded. Dearer: the shopper pays the difference before the new item ships."
+        ),
+    )
     restocking_fee_percent = models.DecimalField(max_digits=5, decimal_places=2, default=0)
     return_shipping_fee = models.DecimalField(max_digits=10, decimal_places=2, default=0)
     # "Keep the item": a return whose items are worth at most this (refund or store credit

@@ -112,6 +112,8 @@ RESOLUTION_LABELS: dict[str, Any] = {
     Resolution.STORE_CREDIT: _("Store credit"),
     Resolution.EXCHANGE: _("Exchange for another size or colour"),
 }
+# The exchange's words when the policy also offers a different product.
+EXCHANGE_ANY_LABEL = _("Exchange for something else")
 # Shopify's ReturnDeclineReason, in words for the shopper.
 DECLINE_REASON_LABELS: dict[str, Any] = {
     "FINAL_SALE": _("The item is final sale."),
@@ -138,6 +140,11 @@ class SelectedItem:
     # Refund, store credit or exchange, for this item ("" in states signed before it was
     # chosen per item: the state's resolution then).
     resolution: str = ""
+    # An exchange for a different product (returns.catalogue): its product, and the new
+    # item's unit price as the catalogue showed it (a decimal string; checked again with
+    # Shopify at submit). None and "" for another size or colour of the same product.
+    exchange_product_id: int | None = None
+    exchange_unit_price: str = ""
 
 
 @dataclass

@@ -17,6 +17,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext as _
 
 from returns import portal, selectors
+from returns.catalogue import CatalogueProduct, exchange_catalogue_cached
 from returns.eligibility import (
     ItemEligibility,
     line_item_unit_value,
@@ -55,6 +56,9 @@ logger = logging.getLogger(__name__)
 # it within half a minute, without reloading. It stops after three hours open, and once the
 # return is final.
 STATUS_POLL_HOURS = 3
+# Products offered per item for an exchange with a different product: a page a phone scrolls
+# through; the catalogue's newest first.
+EXCHANGE_PRODUCTS_MAX = 24
 # Status keys (returns.status) after which nothing more will change for the shopper.
 FINAL_STATUS_KEYS = frozenset({"closed", "settled", "declined", "canceled", "failed"})
 
@@ -73,6 +77,7 @@ class PortalPage:
         self.client_ip = storefront_client_ip(request)
         self.explicit_locale = request.GET.get("locale", "")
         self._policy: ReturnPolicy | None = None
+        self._catalogue: list[CatalogueProduct] | None = None
 
     @property
     def policy(self) -> ReturnPolicy:
@@ -133,6 +138,29 @@ class PortalPage:
             )
             return None
 
+    def exchange_products(
+        self, eligibility: list[ItemEligibility], order: Order
+    ) -> dict[int, list[CatalogueProduct]]:
+        """{line item pk: the other products it may be exchanged for}: the shop's catalogue
+        as kept in Redis (one GET per request, no Admin API call), each item's own product
+        left out; {} when the policy does not offer it, or the order was paid in another
+        currency than the shop's (the catalogue's prices are the shop's: the difference
+        could not be told)."""
+        policy = self.policy
+        if (
+            not policy.allow_product_exchange
+            or Resolution.EXCHANGE not in policy_resolutions(policy)
+            or (order.currency and self.shop.currency and order.currency != self.shop.currency)
+        ):
+            return {}
+        if self._catalogue is None:
+            self._catalogue = exchange_catalogue_cached(shop=self.shop)[:EXCHANGE_PRODUCTS_MAX]
+        return {
+            e.line_item.pk: [p for p in self._catalogue if p.product_id != e.line_item.product_id]
+            for e in eligibility
+            if e.is_eligible and e.returnable_quantity
+        }
+
     def unavailable(self, order: Order | None = None) -> HttpResponse:
         with translation.override(self.language(order)):
             return self._respond("message", {"message": unavailable_message()}, status=503)
@@ -173,12 +201,13 @@ class PortalPage:
                 variants = self.exchange_variants(eligibility, policy)
                 if variants is None:
                     return self.unavailable(order)
+            products = self.exchange_products(eligibility, order)
             reasons = policy_reasons(policy)
             posted = self.request.POST if result is not None else None
             errors = result.errors if result is not None else {}
             chosen = {item.line_item_id: item for item in state.items}
             resolutions = policy_resolutions(policy)
-            resolution_labels = resolution_choices(policy)
+            resolution_labels = resolution_choices(policy, any_product=bool(products))
             fallback = posted.get("resolution", "") if posted is not None else state.resolution
             rows = [
                 _item_row(
@@ -187,6 +216,7 @@ class PortalPage:
                     posted=posted,
                     errors=errors,
                     variants=variants.get(e.line_item.pk, []),
+                    products=products.get(e.line_item.pk, []),
                     reasons=[
                         (code, str(portal.reason_label(code)))
                         for code in reasons_for_product_type(policy, e.product_type)
@@ -208,6 +238,7 @@ class PortalPage:
                     portal.reason_label(r) for r in reasons if reason_requires_photo(policy, r)
                 ],
                 "offers_exchange": Resolution.EXCHANGE in resolutions,
+                "shop_currency": self.shop.currency or order.currency,
                 "resolution_error": errors.get("resolution", ""),
                 "form_error": errors.get("__all__", ""),
                 "has_errors": bool(errors),
@@ -227,7 +258,14 @@ class PortalPage:
             shop=self.shop,
             order=order,
             items=[
-                (by_id[item.line_item_id], item.quantity, item.resolution or state.resolution)
+                (
+                    by_id[item.line_item_id],
+                    item.quantity,
+                    item.resolution or state.resolution,
+                    # A different product's price, as the catalogue showed it; another size
+                    # or colour costs the same (None).
+                    item.exchange_unit_price if item.exchange_product_id else None,
+                )
                 for item in state.items
             ],
             policy=self.policy,
@@ -355,12 +393,15 @@ class PortalPage:
 # Helpers
 
 
-def resolution_choices(policy: ReturnPolicy) -> list[tuple[str, Any]]:
-    """[(resolution, the shopper's words)] the policy offers, store credit with its bonus."""
+def resolution_choices(policy: ReturnPolicy, *, any_product: bool = False) -> list[tuple[str, Any]]:
+    """[(resolution, the shopper's words)] the policy offers, store credit with its bonus, the
+    exchange in wider words when a different product is offered too (``any_product``)."""
     bonus = policy.store_credit_bonus_percent
     choices = []
     for code in policy_resolutions(policy):
         label = portal.RESOLUTION_LABELS[code]
+        if code == Resolution.EXCHANGE and any_product:
+            label = portal.EXCHANGE_ANY_LABEL
         if code == Resolution.STORE_CREDIT and bonus > 0:
             label = _("Store credit (+%(percent)s%% bonus)") % {"percent": _percent_text(bonus)}
         choices.append((code, label))
@@ -382,6 +423,7 @@ def _item_row(
     reasons: list[tuple[str, str]],
     resolutions: list[tuple[str, Any]],
     fallback_resolution: str,
+    products: list[CatalogueProduct] | None = None,
 ) -> dict[str, Any]:
     """One line of the items form: what was posted (a correction), else what the state holds
     (back from the review), else nothing chosen. Its <option> lists are built here, not by
@@ -394,12 +436,21 @@ def _item_row(
         note = posted.get(f"note-{key}", "")[: portal.NOTE_MAX_CHARS + 50]
         variant = posted.get(f"variant-{key}", "")[:20]
         resolution = posted.get(f"resolution-{key}", "") or fallback_resolution
+        kind = posted.get(f"exchange-kind-{key}", "")
+        product_variant = posted.get(f"product-variant-{key}", "")[:20]
     else:
         quantity = str(earlier.quantity) if earlier else "0"
         reason = earlier.reason if earlier else ""
         note = earlier.note if earlier else ""
-        variant = str(earlier.exchange_variant_id or "") if earlier else ""
+        is_product = bool(earlier and earlier.exchange_product_id)
+        variant = str(earlier.exchange_variant_id or "") if earlier and not is_product else ""
         resolution = (earlier.resolution if earlier else "") or fallback_resolution
+        kind = "product" if is_product else ""
+        product_variant = str(earlier.exchange_variant_id or "") if is_product else ""
+    products = products or []
+    if not variants and products:
+        # Nothing of its own to swap for: a different product is the only exchange.
+        kind = "product"
     return {
         "id": key,
         "line": li,
@@ -416,6 +467,24 @@ def _item_row(
         "note": note,
         "variants": bool(variants),
         "variant_options": _options([(str(vid), title) for vid, title in variants], variant),
+        "exchange_kind": "product" if kind == "product" else "variant",
+        "products": [
+            {
+                "id": product.product_id,
+                "title": product.title,
+                "image_url": product.image_url,
+                "variants": [
+                    {
+                        "id": v.variant_id,
+                        "label": v.title if v.title not in ("", "Default Title") else "",
+                        "price": v.price,
+                        "checked": str(v.variant_id) == product_variant,
+                    }
+                    for v in product.variants
+                ],
+            }
+            for product in products
+        ],
         "photos_kept": len(earlier.photos) if earlier else 0,
         "errors": {
             name: errors[f"{name}-{key}"]

@@ -6,13 +6,18 @@
                                           or ?token= (the tracking page's signed link) → items
       POST /proxy/returns  step=lookup    order number + email or postal code → items
                            step=items     quantities, reasons, notes, photos, a resolution
-                                          per item → review (each item's price, fees,
-                                          bonus and total: returns.eligibility.return_quote)
+                                          per item (an exchange: another size or colour, or
+                                          a product of the kept catalogue, returns.catalogue)
+                                          → review (each item's price, fees, bonus, the
+                                          exchange's price difference and the totals:
+                                          returns.eligibility.return_quote)
                                           (rate-limited per client; new photos within the
                                           order's stash budget, replaced ones deleted)
                            step=back      from the review to the items, choices kept
-                           step=submit    stored at once (returns.services), sent to Shopify
-                                          by a job → the return's status page
+                           step=submit    checked again with Shopify (eligibility, the
+                                          exchange variants' stock and price), stored at once
+                                          (returns.services), sent to Shopify by a job → the
+                                          return's status page
       GET  /proxy/returns/<token>         the return's status page (signed, long-lived link)
       GET  /proxy/returns/<token>/label   the return label the merchant attached
       GET  /proxy/returns/<token>/state   where the return is, as JSON, for the status page's
@@ -28,6 +33,7 @@ field), one generic answer for a wrong number and a wrong email, Liquid-safe out
 from __future__ import annotations
 
 import logging
+from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.core.files.storage import default_storage
@@ -38,6 +44,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods
 
 from returns import portal, selectors
+from returns.catalogue import CatalogueProduct, exchange_variants_live
 from returns.eligibility import (
     ItemEligibility,
     ReasonCode,
@@ -272,7 +279,9 @@ def _items_submitted(
         result = items_form_clean(
             data=request.POST,
             files=request.FILES,
-            choices=_choices(eligibility, variants, policy),
+            choices=_choices(
+                eligibility, variants, policy, products=page.exchange_products(eligibility, order)
+            ),
             reasons=policy_reasons(policy),
             resolutions=policy_resolutions(policy),
             requires_note=lambda reason: reason_requires_note(policy, reason),
@@ -439,10 +448,37 @@ def _exchange_changes(
     page: PortalPage, state: portal.PortalState, by_id: dict[int, ItemEligibility]
 ) -> list[str] | None:
     """The variants asked for in exchange that Shopify no longer sells (the pages offered
-    them from a stored copy); None when Shopify cannot be read."""
-    line_items = [by_id[item.line_item_id].line_item for item in state.items]
+    them from a stored copy); None when Shopify cannot be read. Another size or colour is
+    read with its product's variants; a different product's variant is read live (one query
+    for them all, returns.catalogue): sold out, no longer active, or priced otherwise than
+    the review showed, the shopper chooses again."""
+    same_product = [
+        item
+        for item in state.items
+        if _item_resolution(item, state) == Resolution.EXCHANGE and not item.exchange_product_id
+    ]
+    other_product = [
+        item
+        for item in state.items
+        if _item_resolution(item, state) == Resolution.EXCHANGE and item.exchange_product_id
+    ]
     try:
-        choices = selectors.exchange_variants_for_line_items(shop=page.shop, line_items=line_items)
+        choices = (
+            selectors.exchange_variants_for_line_items(
+                shop=page.shop,
+                line_items=[by_id[item.line_item_id].line_item for item in same_product],
+            )
+            if same_product
+            else {}
+        )
+        live = (
+            exchange_variants_live(
+                shop=page.shop,
+                variant_ids=[item.exchange_variant_id or 0 for item in other_product],
+            )
+            if other_product
+            else {}
+        )
     except AdminApiError as exc:
         logger.warning(
             "returns.portal.variants_unavailable",
@@ -450,7 +486,32 @@ def _exchange_changes(
         )
         return None
     changes = []
-    for item in state.items:
+    for item in other_product:
+        now = live.get(item.exchange_variant_id or 0)
+        if now is None or not now.is_available or now.product_id != item.exchange_product_id:
+            logger.info(
+                "returns.portal.exchange_sold_out",
+                extra={"shop": page.shop.myshopify_domain, "variant": item.exchange_variant_id},
+            )
+            changes.append(
+                _("%(item)s: %(variant)s is no longer available.")
+                % {
+                    "item": item_title(by_id[item.line_item_id].line_item),
+                    "variant": item.exchange_variant_title or item.exchange_variant_id,
+                }
+            )
+        elif item.exchange_unit_price and now.price != Decimal(item.exchange_unit_price):
+            # The review showed another price: the shopper decides again on the new one.
+            changes.append(
+                _("%(item)s: %(variant)s now costs %(price)s %(currency)s.")
+                % {
+                    "item": item_title(by_id[item.line_item_id].line_item),
+                    "variant": item.exchange_variant_title or item.exchange_variant_id,
+                    "price": now.price,
+                    "currency": page.shop.currency,
+                }
+            )
+    for item in same_product:
         offered = {variant_id for variant_id, _title in choices.get(item.line_item_id, [])}
         if item.exchange_variant_id and item.exchange_variant_id not in offered:
             changes.append(
@@ -478,6 +539,9 @@ def _request_submit(
             exchange_variant_id=item.exchange_variant_id,
             exchange_variant_title=item.exchange_variant_title,
             resolution=_item_resolution(item, state),
+            exchange_unit_price=Decimal(item.exchange_unit_price)
+            if item.exchange_product_id and item.exchange_unit_price
+            else None,
         )
         for item in state.items
     ]
@@ -531,6 +595,8 @@ def _choices(
     eligibility: list[ItemEligibility],
     variants: dict[int, list[tuple[int, str]]],
     policy: ReturnPolicy,
+    *,
+    products: dict[int, list[CatalogueProduct]],
 ) -> list[ItemChoice]:
     return [
         ItemChoice(
@@ -538,6 +604,7 @@ def _choices(
             returnable_quantity=e.returnable_quantity,
             exchange_variants=variants.get(e.line_item.pk, []),
             reasons=reasons_for_product_type(policy, e.product_type),
+            exchange_products=products.get(e.line_item.pk, []),
         )
         for e in eligibility
         if e.is_eligible and e.returnable_quantity > 0

@@ -9,7 +9,7 @@ from rq import cron
 
 from insights.jobs import insights_rollup_all_job, insights_rollup_window_job
 from notifications.jobs import messages_dispatch_due_job
-from returns.jobs import photo_stash_expire_job
+from returns.jobs import exchange_catalogue_refresh_all_job, photo_stash_expire_job
 from shopapp.background.jobs import tasks_sweep_job
 from shopapp.background.queue import Queues
 from shopapp.orders.jobs import orders_reconcile_all_job
@@ -111,6 +111,17 @@ cron.register(
     cron="23 * * * *",
     job_timeout=300,
     name="returns_photo_stash_expire",
+)
+
+# The catalogue the returns portal offers for an exchange with a different product
+# (returns.catalogue): hourly per shop that offers it, so stock and prices on the page are at
+# most an hour old (the submission checks the chosen variant live anyway).
+cron.register(
+    exchange_catalogue_refresh_all_job,
+    queue_name=Queues.MAINTENANCE,
+    cron="41 * * * *",
+    job_timeout=60,
+    name="returns_exchange_catalogue_refresh_all",
 )
 
 # The insights rollup (insights.services): today and yesterday every 10 minutes, so the home

@@ -4,13 +4,14 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import transaction
 from django.db.models import Sum
 
 from devshop.models import (
     DevExchangeLineItem,
+    DevLineItem,
     DevOrder,
     DevReturn,
     DevReturnLineItem,
@@ -122,6 +123,17 @@ def _exchange_lines_check(
             )
 
 
+def _unit_paid(line_item: DevLineItem) -> Decimal:
+    """What one unit of a line cost the buyer, its share of the line's discount deducted: the
+    value a returned unit brings back, as Shopify values return lines
+    (ReturnLineItem.withCodeDiscountedTotalPriceSet: "after all discounts on the line item")."""
+    if not line_item.quantity:
+        return line_item.price
+    return (line_item.price - line_item.total_discount / line_item.quantity).quantize(
+        Decimal("0.01"), rounding=ROUND_HALF_UP
+    )
+
+
 @dataclass
 class _Processed:
     """What one returnProcess confirmed, booked and paid back."""
@@ -151,7 +163,7 @@ def _process_apply(
         line.processed_quantity += quantity
         line.save(update_fields=["processed_quantity"])
         processed.append((line, quantity))
-        value += line.fulfillment_line_item.line_item.price * quantity
+        value += _unit_paid(line.fulfillment_line_item.line_item) * quantity
     booked = []
     exchange_value = Decimal("0")
     for exchange_id, quantity in exchange_lines:

@@ -8,6 +8,7 @@ import contextlib
 import functools
 import logging
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.utils import timezone
@@ -120,6 +121,10 @@ class ReturnItemInput(NamedTuple):
     exchange_variant_title: str = ""
     # Refund, store credit or exchange for this item; "" takes the submission's resolution.
     resolution: str = ""
+    # An exchange for a different product: the new item's unit price as Shopify gave it when
+    # the portal checked the variant at submit (returns.catalogue.exchange_variants_live), for
+    # the estimate of the price difference; None for another size or colour of the same one.
+    exchange_unit_price: Decimal | None = None
 
 
 def user_errors_text(exc: UserErrors) -> str:

@@ -226,8 +226,8 @@ def _settlement(
     prices = (
         shopify.exchange_unit_prices(client, return_gid=_return_gid(request)) if exchanged else {}
     )
-    sent_value = Decimal("0")
-    for line, quantity in exchanged:
+    sent_price: dict[int, Decimal] = {}
+    for line, _quantity in exchanged:
         price = prices.get(line.shopify_exchange_line_item_gid)
         if price is None:
             raise ReturnActionError(
@@ -235,12 +235,16 @@ def _settlement(
                 "settle this return in Shopify's admin.",
                 code="variant",
             )
-        sent_value += price * quantity
+        sent_price[line.pk] = price
     swapped = {line.pk: quantity for line, quantity in exchanged}
-    items: list[tuple[Any, int, str]] = []
+    items: list[tuple[Any, ...]] = []
     for line, quantity in chosen:
         if swapped.get(line.pk):
-            items.append((line.line_item, swapped[line.pk], Resolution.EXCHANGE))
+            # The unit sent in its place at Shopify's price: the quote sets the difference
+            # against the refund (or owes it), as the review showed it.
+            items.append(
+                (line.line_item, swapped[line.pk], Resolution.EXCHANGE, sent_price[line.pk])
+            )
         rest = quantity - swapped.get(line.pk, 0)
         if rest > 0:
             line_resolution = _line_resolution(line, request, resolution)
@@ -260,10 +264,7 @@ def _settlement(
         bonus_percent=request.store_credit_bonus_percent,
         with_shipping_fee=False,
     )
-    exchanged_value = sum(
-        (i.subtotal for i in quote.items if i.resolution == Resolution.EXCHANGE), Decimal("0")
-    )
-    refund = quote.refund_total + exchanged_value - sent_value
+    refund = quote.refund_total
     credit = quote.store_credit_total
     shipping = quote_shipping_fee(request) if first else Decimal("0")
     from_refund = max(Decimal("0"), min(refund, shipping))

@@ -37,12 +37,12 @@ from returns.models import (
     ReturnRequest,
 )
 from returns.policy import (
-    policy_reasons,
     policy_resolutions,
     reason_label,
     reason_matches,
     reason_requires_note,
     reason_requires_photo,
+    reasons_for_product_type,
     return_policy_get,
 )
 from returns.services.common import CUSTOMER_NOTE_MAX, ReturnItemInput, ReturnRefused, Status, _step
@@ -70,6 +70,9 @@ def _normalize_items(items: Iterable[Any]) -> list[ReturnItemInput]:
                     exchange_variant_id=int(variant) if variant else None,
                     exchange_variant_title=str(item.get("exchange_variant_title") or ""),
                     resolution=str(item.get("resolution") or ""),
+                    exchange_unit_price=Decimal(str(item["exchange_unit_price"]))
+                    if item.get("exchange_unit_price") not in (None, "")
+                    else None,
                 )
             )
         else:
@@ -114,9 +117,6 @@ def _validate_items(
     if not items:
         raise ReturnRefused(_("Choose at least one item to return."), code="no_items")
     wanted: dict[int, int] = {}
-    # The policy's reasons, whatever the product: the portal offers (and its form accepts)
-    # only those that suit the item's product type (returns.policy.reasons_for_product_type).
-    offered = policy_reasons(policy)
     for item in items:
         elig = eligibility.get(item.line_item_id)
         if elig is None:
@@ -135,7 +135,10 @@ def _validate_items(
                 % {"item": title, "count": elig.returnable_quantity},
                 code="quantity",
             )
-        if not reason_matches(item.reason, offered):
+        # The reasons that suit the item's product type, as the portal offers them
+        # (returns.policy.reasons_for_product_type): a post forged past the portal's form, or
+        # any other caller, cannot give a serum "too small".
+        if not reason_matches(item.reason, reasons_for_product_type(policy, elig.product_type)):
             raise ReturnRefused(
                 _("%(item)s: choose a reason from the list.") % {"item": title}, code="reason"
             )
@@ -208,7 +211,15 @@ def return_request_submit(
     quote, returnless = return_quote_for_policy(
         shop=shop,
         order=order,
-        items=[(by_line[i.line_item_id].line_item, i.quantity, i.resolution) for i in normalized],
+        items=[
+            (
+                by_line[i.line_item_id].line_item,
+                i.quantity,
+                i.resolution,
+                i.exchange_unit_price if i.resolution == Resolution.EXCHANGE else None,
+            )
+            for i in normalized
+        ],
         policy=policy,
     )
 

@@ -296,3 +296,90 @@ def test_one_item_refunded_one_as_store_credit_with_fees_shown_before_submitting
         context.close()
 
     assert violations == {name: [] for name in violations}
+
+
+@pytest.mark.parametrize("viewport", ["phone", "desktop"])
+def test_an_item_exchanged_for_a_different_product_shows_its_price_difference(
+    store, browser, viewport
+):
+    from returns import services
+    from returns.catalogue import exchange_catalogue_cached, exchange_catalogue_refresh
+    from returns.eligibility import line_item_unit_value
+
+    devshop, shop = store
+    order = delivered_order(
+        devshop, shop, line_items=1, line_item_product_type="Apparel", line_item_quantity=1
+    )
+    [line] = lines(order)
+    # the merchant offers other products; the catalogue is read as its job reads it
+    services.return_policy_update(shop=shop, allow_product_exchange=True)
+    exchange_catalogue_refresh(shop=shop)
+    product, variant = next(
+        (p, v)
+        for p in exchange_catalogue_cached(shop=shop)
+        if p.product_id != line.product_id and p.image_url
+        for v in p.variants
+    )
+    size = PHONE if viewport == "phone" else DESKTOP
+    context = browser.new_context(
+        viewport=size, is_mobile=viewport == "phone", has_touch=viewport == "phone"
+    )
+    context.set_default_timeout(DEFAULT_TIMEOUT_MS)
+    context.route(OFF_MACHINE, lambda route: route.abort())
+    page = context.new_page()
+    violations = {}
+    try:
+        page.goto(devshop.client.app_proxy_url(shop.myshopify_domain, "returns"))
+        page.get_by_label("Order number").fill(order.name)
+        page.get_by_label("Email address or shipping postal code").fill(order.email)
+        page.get_by_role("button", name="Find my order").click()
+        expect(
+            page.get_by_role("heading", name=f"Return items from order {order.name}")
+        ).to_be_visible()
+        _vitals(page, "items")
+
+        # the shopper asks for a different product, picked by its picture, name and price
+        group = page.locator(f'fieldset[data-item="{line.pk}"]')
+        group.get_by_label("Quantity to return").select_option("1")
+        group.get_by_label("Reason").select_option(label="Style")
+        group.get_by_label("Exchange for something else").check()
+        group.get_by_label("A different product", exact=True).check()
+        group.get_by_text("Choose a different product").click()
+        card = group.locator(f'[data-product="{product.product_id}"]')
+        expect(card.locator("img")).to_be_visible()
+        expect(card).to_contain_text(product.title)
+        expect(card).to_contain_text(f"{variant.price} USD")
+        card.locator(f'input[value="{variant.variant_id}"]').check()
+        violations["items"] = _axe_violations(page, ".pp-returns")
+        if viewport == "phone":
+            scroll_width = page.evaluate("document.documentElement.scrollWidth")
+            assert scroll_width <= PHONE["width"], scroll_width
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(
+            path=str(ARTIFACTS / f"returns-exchange-product-{viewport}.png"), full_page=True
+        )
+        page.get_by_role("button", name="Continue to review").click()
+
+        # the review names the new item and the price difference, either way
+        expect(page.get_by_role("heading", name="Review your return")).to_be_visible()
+        reviewed = page.locator(f'[data-review-item="{line.pk}"]')
+        expect(reviewed).to_contain_text(product.variant_label(variant))
+        difference = line_item_unit_value(line) - variant.price
+        if difference > 0:
+            expect(reviewed.locator("[data-item-total] dd")).to_have_text(f"{difference} USD")
+        elif difference < 0:
+            expect(reviewed.locator("[data-item-due] dd")).to_have_text(f"{-difference} USD")
+            expect(page.locator("[data-amount-due] dd")).to_have_text(f"{-difference} USD")
+        _vitals(page, "review")
+        violations["review"] = _axe_violations(page, ".pp-returns")
+        page.get_by_role("button", name="Submit return").click()
+
+        # and the request holds the other product's variant
+        expect(
+            page.get_by_role("heading", name=f"Your return for order {order.name}")
+        ).to_be_visible()
+        [rr] = ReturnRequest.objects.filter(shop=shop)
+        assert rr.line_items.get().exchange_variant_id == variant.variant_id
+    finally:
+        context.close()
+    assert violations == {name: [] for name in violations}

@@ -397,6 +397,40 @@ def test_product_lists_its_variants_with_availability_and_cost(devshop):
     assert other["data"]["product"] is None
 
 
+def test_a_variant_repriced_by_the_merchant_reads_at_its_new_price(devshop):
+    # given an installed shop with an order, and one of its variants
+    domain, token = _installed(devshop)
+    (order_id,) = devshop.client.orders_create(domain, count=1, line_items=1)
+    query = "query($id: ID!) { productVariant(id: $id) { price availableForSale } }"
+    (line,) = _post(
+        devshop,
+        domain,
+        token,
+        "query($id: ID!) { order(id: $id) { lineItems(first: 5) { nodes { variant { id } } } } }",
+        {"id": f"gid://shopify/Order/{order_id}"},
+    ).json()["data"]["order"]["lineItems"]["nodes"]
+    gid = line["variant"]["id"]
+    variant_id = int(gid.rsplit("/", 1)[-1])
+
+    # when the merchant changes its price
+    devshop.client.variant_update(domain, variant_id, price="123.45")
+
+    # then the Admin API reads the new price, stock unchanged
+    read = _post(devshop, domain, token, query, {"id": gid}).json()["data"]["productVariant"]
+    assert (read["price"], read["availableForSale"]) == ("123.45", True)
+
+    # and a price that is not an amount is refused, changing nothing
+    for bad in ("-1", "abc", "1.234", "NaN"):
+        refused = requests.post(
+            f"{devshop.base_url}/_devshop/shops/{domain}/variants/{variant_id}",
+            json={"price": bad},
+            timeout=10,
+        )
+        assert refused.status_code == 400, bad
+    read = _post(devshop, domain, token, query, {"id": gid}).json()["data"]["productVariant"]
+    assert read["price"] == "123.45"
+
+
 # --- Shopify's published schema, as it is (2026-10 where it differs from 2026-01) -----------
 
 

@@ -18,7 +18,8 @@ query($id: ID!) { order(id: $id) {
   lineItems(first: 20) { nodes { id quantity unfulfilledQuantity
     originalUnitPriceSet { shopMoney { amount } } variant { id price } } }
   fulfillments(first: 5) { fulfillmentLineItems(first: 10) {
-    nodes { id quantity lineItem { id variant { id price } } } } } } }"""
+    nodes { id quantity lineItem { id variant { id price }
+      discountedUnitPriceSet { shopMoney { amount } } } } } } } }"""
 CREATE = """
 mutation($r: ReturnInput!) {
   returnCreate(returnInput: $r) {
@@ -106,6 +107,19 @@ def _shipped(api, order_gid):
         for f in order["fulfillments"]
         for node in f["fulfillmentLineItems"]["nodes"]
     ]
+
+
+def _paid(api, order_gid, fli) -> Decimal:
+    """What one unit of a fulfillment line cost the buyer, its share of a discount deducted:
+    what Shopify credits for it returned (ReturnLineItem.withCodeDiscountedTotalPriceSet)."""
+    order = api.execute(ORDER_LINES, {"id": order_gid})["order"]
+    (amount,) = [
+        node["lineItem"]["discountedUnitPriceSet"]["shopMoney"]["amount"]
+        for f in order["fulfillments"]
+        for node in f["fulfillmentLineItems"]["nodes"]
+        if node["id"] == fli
+    ]
+    return Decimal(amount)
 
 
 def _create(api, order_gid, lines, exchanges, **extra):
@@ -283,7 +297,9 @@ def test_discounted_exchange_refunds_the_difference_when_the_store_settles(
         "orders/updated",
     ]
     exchange_price = (price / 2).quantize(Decimal("0.01"))
-    assert Decimal(sent[2].payload["transactions"][0]["amount"]) == price - exchange_price
+    # (the unit sent back is worth what it cost, a line discount deducted)
+    paid = _paid(api, order_gid, fli)
+    assert Decimal(sent[2].payload["transactions"][0]["amount"]) == paid - exchange_price
     assert sent[3].payload["financial_status"] == "partially_refunded"
 
 

@@ -114,13 +114,20 @@ def shop_installed_with_token(devshop, prefix: str) -> tuple[Shop, dict[str, Any
 def store_with_delivered_order(devshop, capture: CaptureServer, rq_worker, **order: Any) -> Store:
     """A fresh shop (unique domain: the devshop server lives for the session), the app's token
     stored on its Shop, the returns topics subscribed to the capture server, and one paid
-    order shipped and delivered, mirrored here by the reconciliation jobs through RQ."""
+    order shipped and delivered, mirrored here by the reconciliation jobs through RQ. Clothes
+    unless ``line_item_product_type`` says otherwise: the flows give size reasons, which the
+    submission refuses for a serum or a mug (returns.policy's defaults)."""
     shop, grant = shop_installed_with_token(devshop, "rtn")
     domain = shop.myshopify_domain
     for topic in RETURN_TOPICS:
         devshop.client.webhook_subscription_create(domain, topic, f"{capture.url}/webhooks/")
     (order_id,) = devshop.client.orders_create(
-        domain, count=1, **({"line_items": 2, "financial_status": "PAID"} | order)
+        domain,
+        count=1,
+        **(
+            {"line_items": 2, "financial_status": "PAID", "line_item_product_type": "Apparel"}
+            | order
+        ),
     )
     for fulfillment in devshop.client.order_fulfil(domain, order_id):
         devshop.client.fulfillment_advance(domain, fulfillment["id"], "DELIVERED")

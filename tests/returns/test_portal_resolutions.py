@@ -507,6 +507,37 @@ def test_a_face_serum_is_offered_no_size_reasons_and_a_forged_one_is_refused(cli
     assert not ReturnRequest.objects.exists()
 
 
+def test_the_submit_service_refuses_a_reason_the_product_type_is_not_offered(devshop, shop):
+    # given a serum: its product type is offered no size reason (the defaults)
+    order = delivered_order(devshop, shop, line_items=1, line_item_product_type="Beauty")
+    [serum] = lines(order)
+
+    def submitted(reason):
+        return services.return_request_submit(
+            shop=shop,
+            order=order,
+            items=[{"line_item_id": serum.pk, "quantity": 1, "reason": reason}],
+            resolution="refund",
+            customer_email=order.email,
+            customer_id=order.customer_id,
+        )
+
+    # when a caller past the portal's form (a forged post, a script) asks for "too small"
+    with pytest.raises(services.ReturnRefused) as refused:
+        submitted("SIZE_TOO_SMALL")
+
+    # then it is refused with the item named, and nothing is stored or sent
+    assert refused.value.code == "reason"
+    assert serum.title in refused.value.message
+    assert "choose a reason from the list" in refused.value.message
+    assert not ReturnRequest.objects.filter(shop=shop).exists()
+    assert not ReturnLineItem.objects.filter(shop=shop).exists()
+
+    # and a reason the type is offered is accepted
+    accepted = submitted("DEFECTIVE")
+    assert [line.reason for line in accepted.line_items.all()] == ["DEFECTIVE"]
+
+
 def test_the_merchants_mapping_per_product_type_replaces_the_defaults(client, devshop, shop):
     # given a merchant who maps "Apparel" to fit reasons only, through the policy page
     order = delivered_order(devshop, shop, line_items=1, line_item_product_type="Apparel")

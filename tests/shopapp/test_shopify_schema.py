@@ -33,6 +33,7 @@ from graphql import (
     visit,
 )
 
+from returns import catalogue as returns_catalogue
 from returns import shopify as returns_shopify
 from tests.conftest import REPO
 
@@ -72,6 +73,9 @@ def app_documents() -> dict[str, str]:
         )
         documents[f"returns.shopify._variant_prices_query({count})"] = (
             returns_shopify._variant_prices_query(count)
+        )
+        documents[f"returns.catalogue._variants_live_query({count})"] = (
+            returns_catalogue._variants_live_query(count)
         )
     return documents
 
