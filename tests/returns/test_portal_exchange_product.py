@@ -6,12 +6,14 @@ and stores the estimate, and the merchant's approval sends returnCreate with tha
 Hostile posts: a variant not offered (the item's own product, another shop's, made up), a
 tampered state, a variant sold out between the review and the submit, the option turned off."""
 
+import io
 import re
 from decimal import Decimal
 from html import escape, unescape
 
 import pytest
 from django.conf import settings as django_settings
+from django.core.management import CommandError, call_command
 
 from devshop.session_tokens import session_token_mint
 from returns import services
@@ -500,3 +502,27 @@ def test_a_dearer_product_processed_leaves_the_balance_the_review_showed_on_the_
     outstanding = shopify_return["order"]["totalOutstandingSet"]["shopMoney"]["amount"]
     assert Decimal(outstanding) == Decimal(owed[1])
     assert request.refunded_amount == 0
+
+
+def test_the_policy_command_turns_product_exchange_on_as_the_demo_does(devshop, shop, rq_worker):
+    # given a store with products, its exchanges off altogether (the command turns them on)
+    delivered_order(devshop, shop, line_items=1, line_item_product_type="Apparel")
+    services.return_policy_update(shop=shop, allow_exchange=False)
+    out = io.StringIO()
+
+    # when the demo's command asks for exchanges for a different product
+    call_command("return_policy_set", shop=shop.myshopify_domain, product_exchange="on", stdout=out)
+    rq_worker()
+
+    # then the policy offers them and the catalogue was read, as the policy page would do
+    policy = ReturnPolicy.objects.get(shop=shop)
+    assert (policy.allow_exchange, policy.allow_product_exchange) == (True, True)
+    assert "for a different product on" in out.getvalue()
+    assert exchange_catalogue_cached(shop=shop) != []
+
+    # and off again drops the kept catalogue; an unknown shop is refused
+    call_command("return_policy_set", shop=shop.myshopify_domain, product_exchange="off")
+    assert not ReturnPolicy.objects.get(shop=shop).allow_product_exchange
+    assert exchange_catalogue_cached(shop=shop) == []
+    with pytest.raises(CommandError, match="no installed shop"):
+        call_command("return_policy_set", shop="nope.myshopify.com", product_exchange="on")

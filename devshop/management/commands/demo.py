@@ -136,6 +136,7 @@ class Command(BaseCommand):
                 shop, "Sense", background="#FDFBF7", text="#242833", button="#B5432B"
             )
             self._install(app_url, shop)
+            self._policy(manage, env, shop)
             self._seed(devshop, shop, orders)
             sample = self._sample(manage, env, shop)
             self._print_urls(app_url, devshop_url, shop, sample)
@@ -178,6 +179,23 @@ class Command(BaseCommand):
         else:
             devshop.orders_create(shop, count=count)
         self.stdout.write(f"seeded {count} orders on {shop}")
+
+    def _policy(self, manage: list[str], env: dict[str, str], shop: str) -> None:
+        """The demo merchant offers exchanges for a different product (off by default): the
+        app's own command, as the policy page would save it."""
+        result = subprocess.run(
+            [*manage, "return_policy_set", "--shop", shop, "--product-exchange", "on"],
+            env=env,
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if result.returncode != 0:
+            self.stderr.write(f"return policy left as it was: {result.stderr.strip()}")
+            return
+        self.stdout.write(result.stdout.strip())
 
     def _sample(self, manage: list[str], env: dict[str, str], shop: str) -> dict[str, str] | None:
         """An order to try, with its links, from the app (its settings, its signing key)."""
