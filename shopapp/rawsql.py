@@ -78,6 +78,34 @@ def _converters(
     return out
 
 
+@cache
+def columns_of(model: type[models.Model], alias: str, deferred: tuple[str, ...] = ()) -> str:
+    """``model``'s columns qualified by ``alias``, in ``instance_from_row``'s order: for a
+    statement that reads several models' rows at once (a join, one row)."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{quote(alias)}.{quote(f.column)}" for f in _fields(model, deferred))
+
+
+def column_count(model: type[models.Model], deferred: tuple[str, ...] = ()) -> int:
+    return len(_attnames(model, deferred))
+
+
+def instance_from_row(
+    model: type[M], values: list[Any], *, deferred: tuple[str, ...] = ()
+) -> M | None:
+    """``model``'s instance from its columns (``columns_of``' order) in a row read by a plain
+    cursor, converted as ``rows_fetch`` converts; None when its primary key is NULL (an outer
+    join that found nothing)."""
+    names = _attnames(model, deferred)
+    if values[names.index(model._meta.pk.attname)] is None:
+        return None
+    values = list(values)
+    for i, (col, funcs) in _converters(model, connection.vendor, deferred):
+        for func in funcs:
+            values[i] = func(values[i], col, connection)
+    return model.from_db(connection.alias, names, values)
+
+
 def db_datetime(value: Any) -> datetime | None:
     """A timestamp column read by a plain cursor: PostgreSQL's driver gives an aware datetime,
     SQLite's the stored text (UTC, as Django writes it)."""

@@ -8,15 +8,17 @@ delays. ``bench/tracking.py`` and the tests count them.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
 from django.db.models import Prefetch, QuerySet, prefetch_related_objects
 
 from shopapp.branding.selectors import brand_look
-from shopapp.models import Order, Shop
-from shopapp.rawsql import db_datetime, row_fetch_one
+from shopapp.models import Order, Shop, ShopBranding
+from shopapp.rawsql import column_count, columns_of, db_datetime, instance_from_row, row_fetch_one
 from shopapp.storefront.lookup import storefront_orders
 from tracking.branding import Branding, tracking_branding
 from tracking.forms import normalise_tracking_number
@@ -154,9 +156,85 @@ def tracking_settings_for_shop(*, shop: Shop) -> TrackingSettings:
     return found
 
 
+@dataclass(frozen=True)
+class StorefrontHead:
+    """What every storefront page reads first: the shop's page settings (the defaults, unsaved,
+    when the merchant never set any), its branding row (None when never set), and the order a
+    page is about (None when not asked for, or not this shop's, deleted or redacted)."""
+
+    tracking_settings: TrackingSettings
+    brand_row: ShopBranding | None
+    order: Order | None = None
+
+    @property
+    def branding(self) -> Branding:
+        shop = self.tracking_settings.shop
+        return tracking_branding(
+            self.tracking_settings,
+            brand_look(shop=shop, row=self.brand_row) if self.brand_row else None,
+        )
+
+
+# The logo's bytes stay unread: pages only need its URL (shopapp.branding.selectors).
+_BRANDING_DEFERRED = ("logo",)
+
+
+def storefront_head(*, shop: Shop, order_id: int | None = None) -> StorefrontHead:
+    """The shop's settings and branding, and with ``order_id`` the order's row (its
+    ``version`` names a cached page), in one statement: a cached tracking page reads nothing
+    else but the shop. Plain SQL (shopapp.rawsql): every storefront page reads this. The
+    order's filters are ``order_page_head``'s."""
+    sql, params = storefront_head_query(shop=shop, order_id=order_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return storefront_head_from_row(shop=shop, row=row, with_order=order_id is not None)
+
+
+def storefront_head_query(*, shop: Shop, order_id: int | None) -> tuple[str, list[Any]]:
+    """``storefront_head``'s statement and parameters (for a caller that sends it along with
+    another in one round trip); its one row goes to ``storefront_head_from_row``."""
+    columns = (
+        f"{columns_of(TrackingSettings, 'ts')}, {columns_of(ShopBranding, 'b', _BRANDING_DEFERRED)}"
+    )
+    # One row whatever is missing: each part joined to a constant row.
+    joins = (
+        ' LEFT JOIN "tracking_trackingsettings" ts ON ts."shop_id" = %s'
+        ' LEFT JOIN "shopapp_shopbranding" b ON b."shop_id" = %s'
+    )
+    params: list[Any] = [shop.pk, shop.pk]
+    if order_id is not None:
+        columns += f", {columns_of(Order, 'o')}"
+        joins += (
+            ' LEFT JOIN "shopapp_order" o ON o."id" = %s AND o."shop_id" = %s'
+            ' AND o."deleted_at" IS NULL AND o."redacted_at" IS NULL'
+        )
+        params += [order_id, shop.pk]
+    return f"SELECT {columns} FROM (SELECT 1) AS one{joins}", params  # noqa: S608
+
+
+def storefront_head_from_row(*, shop: Shop, row: Sequence[Any], with_order: bool) -> StorefrontHead:
+    values = list(row)
+    settings_end = column_count(TrackingSettings)
+    branding_end = settings_end + column_count(ShopBranding, _BRANDING_DEFERRED)
+    tracking_settings = instance_from_row(TrackingSettings, values[:settings_end])
+    if tracking_settings is None:
+        tracking_settings = TrackingSettings(shop=shop)
+    tracking_settings.shop = shop  # the caller's instance: no second query for it
+    brand_row = instance_from_row(
+        ShopBranding, values[settings_end:branding_end], deferred=_BRANDING_DEFERRED
+    )
+    if brand_row is not None:
+        brand_row.shop = shop
+    order = instance_from_row(Order, values[branding_end:]) if with_order else None
+    if order is not None:
+        order.shop = shop
+    return StorefrontHead(tracking_settings=tracking_settings, brand_row=brand_row, order=order)
+
+
 def storefront_branding(*, shop: Shop) -> Branding:
     """The shop's storefront look (the tracking page's settings), for every storefront page."""
-    return tracking_branding(tracking_settings_for_shop(shop=shop), brand_look(shop=shop))
+    return storefront_head(shop=shop).branding
 
 
 @dataclass(frozen=True)

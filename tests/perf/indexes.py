@@ -142,8 +142,11 @@ def captured_statements() -> Iterator[Captured]:
         yield result
     for query in captured.captured_queries:
         sql = query["sql"].lstrip()
+        statements = [sql]
         if sql.upper().startswith("SET LOCAL ") and "; " in sql:
-            # A setting sent with its statement as one simple query (the page view counter).
-            sql = sql.split("; ", 1)[1]
-        if sql.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
-            result.statements.append(sql)
+            # A setting sent with its statements as one simple query (the page view counter,
+            # and the order page's row read with it): each statement is planned on its own.
+            statements = sql.split("; ")[1:]
+        for statement in statements:
+            if statement.lstrip().upper().startswith(("SELECT", "UPDATE", "DELETE")):
+                result.statements.append(statement)
