@@ -53,6 +53,33 @@ def rows_fetch(
     with connection.cursor() as cursor:
         cursor.execute(_select(model, connection.vendor, deferred) + where, params)
         rows = cursor.fetchall()
+    return _made(model, rows, deferred)
+
+
+def rows_fetch_together(
+    queries: list[tuple[type[models.Model], str, list[Any]]],
+) -> list[list[Any]]:
+    """``rows_fetch`` for each (model, where, params), in one round trip where the driver
+    allows: on PostgreSQL with psycopg's client-side binding (Django's default) the SELECTs go
+    as one simple query and their results are read in turn; elsewhere, one after the other.
+    A page that reads six tables pays one round trip's CPU and wait instead of six."""
+    if connection.vendor != "postgresql" or connection.settings_dict.get("OPTIONS", {}).get(
+        "server_side_binding"
+    ):
+        return [rows_fetch(model, where, params) for model, where, params in queries]
+    sql = "; ".join(_select(model, connection.vendor, ()) + where for model, where, _ in queries)
+    params = [value for _, _, values in queries for value in values]
+    results: list[list[Any]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for i, (model, _, _) in enumerate(queries):
+            if i:
+                cursor.nextset()
+            results.append(_made(model, cursor.fetchall(), ()))
+    return results
+
+
+def _made(model: type[M], rows: list[Any], deferred: tuple[str, ...]) -> list[M]:
     converters = _converters(model, connection.vendor, deferred)
     names = _attnames(model, deferred)
     made = []

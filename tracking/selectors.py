@@ -8,17 +8,25 @@ delays. ``bench/tracking.py`` and the tests count them.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from django.db import connection
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Model, Prefetch, QuerySet
 
 from shopapp.branding.selectors import brand_look
-from shopapp.models import Order, Shop, ShopBranding
-from shopapp.rawsql import column_count, columns_of, db_datetime, instance_from_row, row_fetch_one
+from shopapp.models import LineItem, Order, Shop, ShopBranding
+from shopapp.rawsql import (
+    column_count,
+    columns_of,
+    db_datetime,
+    instance_from_row,
+    row_fetch_one,
+    rows_fetch_together,
+)
 from shopapp.storefront.lookup import storefront_orders
 from tracking.branding import Branding, tracking_branding
 from tracking.forms import normalise_tracking_number
@@ -54,36 +62,80 @@ def order_page_head(*, shop: Shop, order_id: int) -> Order | None:
     )
 
 
+# The order's shipments, for the statements that read their rows (plain SQL, below).
+_ORDER_SHIPMENTS = (
+    'SELECT s."id" FROM "tracking_shipment" s WHERE s."order_id" = %s AND s."shop_id" = %s'
+)
+
+
 def order_page_load(*, shop: Shop, order: Order) -> Order:
     """Fetch what ``order``'s tracking page shows: its line items, its shipments with their
-    line items and visible events, its open delays and open problem cases. Six queries whatever
-    the order holds."""
-    prefetch_related_objects(
-        [order],
-        "line_items",
-        Prefetch(
-            "shipments",
-            queryset=Shipment.objects.filter(shop=shop)
-            .order_by("shopify_created_at", "id")
-            .prefetch_related(
-                Prefetch("line_items", queryset=ShipmentLineItem.objects.filter(shop=shop)),
-                Prefetch("events", queryset=_visible_events().filter(shop=shop)),
+    line items and visible events, its open delays and open problem cases. Six SELECTs whatever
+    the order holds, sent as one round trip (shopapp.rawsql.rows_fetch_together: plain SQL, no
+    queryset compiled on a page view), then attached as ``prefetch_related`` attaches them, so
+    ``order.shipments.all()``, ``shipment.events.all()`` … read them."""
+    ids = [order.pk, shop.pk]
+    line_items, shipments, shipment_items, events, delays, cases = rows_fetch_together(
+        [
+            (LineItem, '"order_id" = %s AND "shop_id" = %s ORDER BY "id"', ids),
+            (
+                Shipment,
+                '"order_id" = %s AND "shop_id" = %s ORDER BY "shopify_created_at", "id"',
+                ids,
             ),
-        ),
-        Prefetch(
-            "delays",
-            queryset=Delay.objects.filter(shop=shop, resolved_at__isnull=True).order_by(
-                "detected_at", "id"
+            (
+                ShipmentLineItem,
+                f'"shipment_id" IN ({_ORDER_SHIPMENTS}) AND "shop_id" = %s ORDER BY "id"',
+                [*ids, shop.pk],
             ),
-        ),
-        Prefetch(
-            "problem_cases",
-            queryset=ProblemCase.objects.filter(shop=shop, status=ProblemCase.Status.OPEN).order_by(
-                "created_at", "id"
+            (
+                TrackingEvent,
+                # fulfillment_events/delete: the merchant withdrew the event (admin only).
+                f'"shipment_id" IN ({_ORDER_SHIPMENTS}) AND "shop_id" = %s'
+                ' AND "deleted_at" IS NULL ORDER BY "happened_at" DESC, "id" DESC',
+                [*ids, shop.pk],
             ),
-        ),
+            (
+                Delay,
+                '"order_id" = %s AND "shop_id" = %s AND "resolved_at" IS NULL'
+                ' ORDER BY "detected_at", "id"',
+                ids,
+            ),
+            (
+                ProblemCase,
+                '"order_id" = %s AND "shop_id" = %s AND "status" = %s ORDER BY "created_at", "id"',
+                [*ids, ProblemCase.Status.OPEN],
+            ),
+        ]
     )
+    items_by_shipment: dict[int, list[ShipmentLineItem]] = defaultdict(list)
+    for row in shipment_items:
+        items_by_shipment[row.shipment_id].append(row)
+    events_by_shipment: dict[int, list[TrackingEvent]] = defaultdict(list)
+    for event in events:
+        events_by_shipment[event.shipment_id].append(event)
+    for shipment in shipments:
+        _prefetched(shipment, "line_items", ShipmentLineItem, items_by_shipment[shipment.pk])
+        _prefetched(shipment, "events", TrackingEvent, events_by_shipment[shipment.pk])
+        for child in (*items_by_shipment[shipment.pk], *events_by_shipment[shipment.pk]):
+            child._meta.get_field("shipment").set_cached_value(child, shipment)
+    for child in (*line_items, *shipments, *delays, *cases):
+        child._meta.get_field("order").set_cached_value(child, order)
+    _prefetched(order, "line_items", LineItem, line_items)
+    _prefetched(order, "shipments", Shipment, shipments)
+    _prefetched(order, "delays", Delay, delays)
+    _prefetched(order, "problem_cases", ProblemCase, cases)
     return order
+
+
+def _prefetched(instance: Model, name: str, model: type[Model], rows: list[Any]) -> None:
+    """What ``prefetch_related`` leaves behind: ``instance.<name>.all()`` answers ``rows``."""
+    queryset: QuerySet[Any] = QuerySet(model=model)
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    if not hasattr(instance, "_prefetched_objects_cache"):
+        instance._prefetched_objects_cache = {}
+    instance._prefetched_objects_cache[name] = queryset
 
 
 def order_for_page(*, shop: Shop, order_id: int) -> Order | None:
