@@ -111,7 +111,10 @@ from tracking.stages import (
 from tracking.suggestions import (
     Suggestion,
     product_suggestions_cached,
+    product_suggestions_digest,
     product_suggestions_for_order,
+    product_suggestions_key,
+    product_suggestions_rows,
 )
 
 logger = logging.getLogger(__name__)
@@ -614,13 +617,14 @@ class _Page:
         ``problem``: a refused report's error and what was typed (never cached). The view
         was counted with the order's row (``_order_page_head_counted``)."""
         language = self.language(order)
-        # "You may also like": the shop's kept list (one Redis GET, no Admin API call).
-        self.suggestion_rows, digest = (
-            product_suggestions_cached(shop=self.shop)
+        # "You may also like": the shop's kept list (Redis, no Admin API call), read with the
+        # cached page in one round trip when there is a cache.
+        suggestions_key = (
+            product_suggestions_key(shop=self.shop)
             if self.settings.show_product_suggestions
-            else ([], "")
+            else None
         )
-        key = None
+        key, digest = None, ""
         if page_cache_enabled() and problem is None:
             key = order_page_key(
                 shop=self.shop,
@@ -630,11 +634,14 @@ class _Page:
                 language=language,
                 explicit_locale=self.explicit_locale,
                 proxy_base=self.proxy_base,
-                suggestions_digest=digest,
             )
-            cached = page_cache_get(key)
-            if cached is not None:
-                return self._response(cached, language=language, status=200)
+            cached = page_cache_get(key, along=suggestions_key)
+            digest = product_suggestions_digest(cached.along)
+            if cached.content is not None and cached.stamp == digest:
+                return self._response(cached.content, language=language, status=200)
+            self.suggestion_rows = product_suggestions_rows(cached.along)
+        elif suggestions_key is not None:
+            self.suggestion_rows, digest = product_suggestions_cached(shop=self.shop)
         selectors.order_page_load(shop=self.shop, order=order)
         with translation.override(language):
             context = self._order_context(order)
@@ -642,7 +649,7 @@ class _Page:
                 context["problem"] = problem
             content = self._content("order", context)
         if key is not None:
-            page_cache_set(key, content)
+            page_cache_set(key, content, stamp=digest)
         return self._response(content, language=language, status=status)
 
     def _order_context(self, order: Order) -> dict[str, Any]:
@@ -808,7 +815,7 @@ class _Page:
             self._content(view, context), language=translation.get_language(), status=status
         )
 
-    def _response(self, content: str, *, language: str, status: int) -> HttpResponse:
+    def _response(self, content: str | bytes, *, language: str, status: int) -> HttpResponse:
         return storefront_response(
             content,
             is_standalone=self.branding.is_standalone_page,
