@@ -35,6 +35,7 @@ token (``shopapp.storefront.links.form_token``) and every answer is
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import zoneinfo
@@ -80,7 +81,7 @@ from shopapp.storefront.links import (
 from shopapp.storefront.lookup import storefront_order_lookup
 from shopapp.storefront.ratelimit import lookup_rate_limit_hit
 from tracking import selectors
-from tracking.branding import safe_url
+from tracking.branding import Branding, safe_url
 from tracking.estimates import (
     DeliveryEstimate,
     delivery_estimate_choose,
@@ -850,8 +851,7 @@ class _Page:
         }
         with timezone.override(self.zone):
             body = render_to_string("tracking/page.html", full_context)
-            css = render_to_string("tracking/page.css", {"branding": self.branding})
-            script = render_to_string("tracking/page.js")
+        css, script = _page_css(self.branding), _page_script()
         # Blank lines from template tags are bytes through the proxy for nothing.
         safe_body = liquid_safe(_BLANK_LINES.sub("\n", body))
         if self.branding.is_standalone_page:
@@ -955,6 +955,22 @@ def _page_view_first(*, shop: Shop, order_id: int, now: datetime) -> None:
         TrackingPageView.objects.filter(shop=shop, order_id=order_id).update(
             views=F("views") + 1, last_viewed_at=now
         )
+
+
+# The page's CSS is a function of its branding alone (colours, font: no text, no date), and
+# its script of nothing: rendered once per look and process, not on every page. Keyed by the
+# whole frozen Branding, so a changed look is a new entry, never a stale one.
+PAGE_CSS_CACHED_LOOKS = 256
+
+
+@functools.lru_cache(maxsize=PAGE_CSS_CACHED_LOOKS)
+def _page_css(branding: Branding) -> str:
+    return render_to_string("tracking/page.css", {"branding": branding})
+
+
+@functools.cache
+def _page_script() -> str:
+    return render_to_string("tracking/page.js")
 
 
 def _suggestion_card(suggestion: Suggestion, language: str) -> dict[str, Any]:
