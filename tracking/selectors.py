@@ -117,10 +117,13 @@ def order_page_load(*, shop: Shop, order: Order) -> Order:
     for shipment in shipments:
         _prefetched(shipment, "line_items", ShipmentLineItem, items_by_shipment[shipment.pk])
         _prefetched(shipment, "events", TrackingEvent, events_by_shipment[shipment.pk])
-        for child in (*items_by_shipment[shipment.pk], *events_by_shipment[shipment.pk]):
-            child._meta.get_field("shipment").set_cached_value(child, shipment)
+        # Each row's parent, as prefetching leaves it (``event.shipment`` reads no row).
+        for item in items_by_shipment[shipment.pk]:
+            item.shipment = shipment
+        for event in events_by_shipment[shipment.pk]:
+            event.shipment = shipment
     for child in (*line_items, *shipments, *delays, *cases):
-        child._meta.get_field("order").set_cached_value(child, order)
+        child.order = order
     _prefetched(order, "line_items", LineItem, line_items)
     _prefetched(order, "shipments", Shipment, shipments)
     _prefetched(order, "delays", Delay, delays)
@@ -130,12 +133,10 @@ def order_page_load(*, shop: Shop, order: Order) -> Order:
 
 def _prefetched(instance: Model, name: str, model: type[Model], rows: list[Any]) -> None:
     """What ``prefetch_related`` leaves behind: ``instance.<name>.all()`` answers ``rows``."""
-    queryset: QuerySet[Any] = QuerySet(model=model)
+    queryset: Any = QuerySet(model=model)
     queryset._result_cache = rows
     queryset._prefetch_done = True
-    if not hasattr(instance, "_prefetched_objects_cache"):
-        instance._prefetched_objects_cache = {}
-    instance._prefetched_objects_cache[name] = queryset
+    instance.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
 
 
 def order_for_page(*, shop: Shop, order_id: int) -> Order | None:

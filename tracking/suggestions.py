@@ -190,7 +190,8 @@ def product_suggestions_cached(*, shop: Shop) -> tuple[list[dict[str, Any]], str
     except redis.RedisError as exc:
         logger.warning("tracking.suggestions.unavailable", extra={"error": type(exc).__name__})
         return [], ""
-    return product_suggestions_rows(raw), product_suggestions_digest(raw)
+    kept = raw if isinstance(raw, bytes) else None
+    return product_suggestions_rows(kept), product_suggestions_digest(kept)
 
 
 def product_suggestions_key(*, shop: Shop) -> str:
