@@ -53,6 +53,33 @@ def rows_fetch(
     with connection.cursor() as cursor:
         cursor.execute(_select(model, connection.vendor, deferred) + where, params)
         rows = cursor.fetchall()
+    return _made(model, rows, deferred)
+
+
+def rows_fetch_together(
+    queries: list[tuple[type[models.Model], str, list[Any]]],
+) -> list[list[Any]]:
+    """``rows_fetch`` for each (model, where, params), in one round trip where the driver
+    allows: on PostgreSQL with psycopg's client-side binding (Django's default) the SELECTs go
+    as one simple query and their results are read in turn; elsewhere, one after the other.
+    A page that reads six tables pays one round trip's CPU and wait instead of six."""
+    if connection.vendor != "postgresql" or connection.settings_dict.get("OPTIONS", {}).get(
+        "server_side_binding"
+    ):
+        return [rows_fetch(model, where, params) for model, where, params in queries]
+    sql = "; ".join(_select(model, connection.vendor, ()) + where for model, where, _ in queries)
+    params = [value for _, _, values in queries for value in values]
+    results: list[list[Any]] = []
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        for i, (model, _, _) in enumerate(queries):
+            if i:
+                cursor.nextset()
+            results.append(_made(model, cursor.fetchall(), ()))
+    return results
+
+
+def _made(model: type[M], rows: list[Any], deferred: tuple[str, ...]) -> list[M]:
     converters = _converters(model, connection.vendor, deferred)
     names = _attnames(model, deferred)
     made = []
@@ -76,6 +103,34 @@ def _converters(
         if funcs:
             out.append((i, (col, funcs)))
     return out
+
+
+@cache
+def columns_of(model: type[models.Model], alias: str, deferred: tuple[str, ...] = ()) -> str:
+    """``model``'s columns qualified by ``alias``, in ``instance_from_row``'s order: for a
+    statement that reads several models' rows at once (a join, one row)."""
+    quote = connection.ops.quote_name
+    return ", ".join(f"{quote(alias)}.{quote(f.column)}" for f in _fields(model, deferred))
+
+
+def column_count(model: type[models.Model], deferred: tuple[str, ...] = ()) -> int:
+    return len(_attnames(model, deferred))
+
+
+def instance_from_row(
+    model: type[M], values: list[Any], *, deferred: tuple[str, ...] = ()
+) -> M | None:
+    """``model``'s instance from its columns (``columns_of``' order) in a row read by a plain
+    cursor, converted as ``rows_fetch`` converts; None when its primary key is NULL (an outer
+    join that found nothing)."""
+    names = _attnames(model, deferred)
+    if values[names.index(model._meta.pk.attname)] is None:
+        return None
+    values = list(values)
+    for i, (col, funcs) in _converters(model, connection.vendor, deferred):
+        for func in funcs:
+            values[i] = func(values[i], col, connection)
+    return model.from_db(connection.alias, names, values)
 
 
 def db_datetime(value: Any) -> datetime | None:

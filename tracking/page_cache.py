@@ -8,8 +8,9 @@ it on any change to the order, its line items, shipments, their items and events
 or its problem cases: shopapp migration 0007, tracking 0003 and the problem cases' trigger),
 the shop's settings (with the time its delivery statistics were rebuilt: predicted estimates)
 and name and timezone, today's date in the shop's timezone (a predicted range never starts
-before today), the language, the explicit ``locale``, the link base and the suggested
-products shown. A change to any of them is a new key, so a page is never served stale; old
+before today), the language, the explicit ``locale`` and the link base. A change to any of
+them is a new key; the suggested products shown, kept in Redis, are read with the page in one
+MGET and their digest must match the page's stamp. So a page is never served stale; old
 entries expire after ``TRACKING_PAGE_CACHE_SECONDS`` (600; 0 turns the cache off).
 ``PAGE_FORMAT`` is bumped when the page's code or templates change in a way a deploy must not
 mix with pages rendered before.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+from dataclasses import dataclass
 
 import redis
 from django.conf import settings
@@ -37,7 +39,7 @@ from tracking.models import TrackingSettings
 
 logger = logging.getLogger(__name__)
 
-PAGE_FORMAT = 3
+PAGE_FORMAT = 4
 DEFAULT_SECONDS = 600
 # A cache that does not answer within this is skipped: rendering is the fallback.
 REDIS_TIMEOUT_S = 0.5
@@ -94,11 +96,11 @@ def order_page_key(
     language: str,
     explicit_locale: str,
     proxy_base: str,
-    suggestions_digest: str = "",
 ) -> str:
     """``branding`` is the page's look as rendered (the tracking settings and the shop's
     brand: colours, logo, contact, footer), a frozen dataclass whose repr holds every field.
-    ``suggestions_digest``: the "you may also like" list shown (tracking.suggestions)."""
+    The "you may also like" list shown (tracking.suggestions) is not in the key: it is read
+    with the page (``page_cache_get``'s ``along``), and its digest is the page's stamp."""
     shop_part = hashlib.sha256(
         f"{shop.name}\x1f{shop.myshopify_domain}\x1f{shop.timezone}".encode()
     ).hexdigest()[:12]
@@ -108,22 +110,41 @@ def order_page_key(
         f"tracking:order:{PAGE_FORMAT}:{shop.pk}:{order.pk}:{order.created_at.timestamp()}:"
         f"{order.version}:{shop_part}:{_settings_fingerprint(tracking_settings)}:"
         f"{hashlib.sha256(repr(branding).encode()).hexdigest()[:16]}:"
-        f"{shop_today(shop).isoformat()}:{language}:{explicit_locale}:{proxy_base}:"
-        f"{suggestions_digest}"
+        f"{shop_today(shop).isoformat()}:{language}:{explicit_locale}:{proxy_base}"
     )
 
 
-def page_cache_get(key: str) -> str | None:
+@dataclass(frozen=True)
+class CachedPage:
+    """A read of the cache: the page's bytes as stored (None: not cached), the ``stamp`` it was
+    stored with, and the value of the ``along`` key read in the same round trip."""
+
+    content: bytes | None = None
+    stamp: str = ""
+    along: bytes | None = None
+
+
+def page_cache_get(key: str, *, along: str | None = None) -> CachedPage:
+    """The page under ``key`` and, in the same round trip (one MGET), the value of ``along``:
+    an input of the page kept in Redis (the suggested products), whose digest the caller
+    compares with the page's ``stamp``. Redis down or failing: nothing cached, nothing along."""
     try:
-        value = _client().get(key)
+        values = _client().mget([key, along] if along else [key])
     except redis.RedisError as exc:
         logger.warning("tracking.page_cache.unavailable", extra={"error": type(exc).__name__})
-        return None
-    return value.decode() if isinstance(value, bytes) else None
+        return CachedPage()
+    stored, along_value = values[0], values[1] if along else None
+    along_value = along_value if isinstance(along_value, bytes) else None
+    if not isinstance(stored, bytes) or b"\n" not in stored:
+        return CachedPage(along=along_value)
+    stamp, content = stored.split(b"\n", 1)
+    return CachedPage(content=content, stamp=stamp.decode(), along=along_value)
 
 
-def page_cache_set(key: str, content: str) -> None:
+def page_cache_set(key: str, content: str, *, stamp: str = "") -> None:
+    """Keep ``content`` under ``key`` with ``stamp`` (no newline): the digest of an input kept
+    in Redis rather than in the key (it is read with the page, so unknown before)."""
     try:
-        _client().set(key, content.encode(), ex=_seconds())
+        _client().set(key, stamp.encode() + b"\n" + content.encode(), ex=_seconds())
     except redis.RedisError as exc:
         logger.warning("tracking.page_cache.unavailable", extra={"error": type(exc).__name__})

@@ -8,15 +8,25 @@ delays. ``bench/tracking.py`` and the tests count them.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from django.db import connection
-from django.db.models import Prefetch, QuerySet, prefetch_related_objects
+from django.db.models import Model, Prefetch, QuerySet
 
 from shopapp.branding.selectors import brand_look
-from shopapp.models import Order, Shop
-from shopapp.rawsql import db_datetime, row_fetch_one
+from shopapp.models import LineItem, Order, Shop, ShopBranding
+from shopapp.rawsql import (
+    column_count,
+    columns_of,
+    db_datetime,
+    instance_from_row,
+    row_fetch_one,
+    rows_fetch_together,
+)
 from shopapp.storefront.lookup import storefront_orders
 from tracking.branding import Branding, tracking_branding
 from tracking.forms import normalise_tracking_number
@@ -52,36 +62,81 @@ def order_page_head(*, shop: Shop, order_id: int) -> Order | None:
     )
 
 
+# The order's shipments, for the statements that read their rows (plain SQL, below).
+_ORDER_SHIPMENTS = (
+    'SELECT s."id" FROM "tracking_shipment" s WHERE s."order_id" = %s AND s."shop_id" = %s'
+)
+
+
 def order_page_load(*, shop: Shop, order: Order) -> Order:
     """Fetch what ``order``'s tracking page shows: its line items, its shipments with their
-    line items and visible events, its open delays and open problem cases. Six queries whatever
-    the order holds."""
-    prefetch_related_objects(
-        [order],
-        "line_items",
-        Prefetch(
-            "shipments",
-            queryset=Shipment.objects.filter(shop=shop)
-            .order_by("shopify_created_at", "id")
-            .prefetch_related(
-                Prefetch("line_items", queryset=ShipmentLineItem.objects.filter(shop=shop)),
-                Prefetch("events", queryset=_visible_events().filter(shop=shop)),
+    line items and visible events, its open delays and open problem cases. Six SELECTs whatever
+    the order holds, sent as one round trip (shopapp.rawsql.rows_fetch_together: plain SQL, no
+    queryset compiled on a page view), then attached as ``prefetch_related`` attaches them, so
+    ``order.shipments.all()``, ``shipment.events.all()`` … read them."""
+    ids = [order.pk, shop.pk]
+    line_items, shipments, shipment_items, events, delays, cases = rows_fetch_together(
+        [
+            (LineItem, '"order_id" = %s AND "shop_id" = %s ORDER BY "id"', ids),
+            (
+                Shipment,
+                '"order_id" = %s AND "shop_id" = %s ORDER BY "shopify_created_at", "id"',
+                ids,
             ),
-        ),
-        Prefetch(
-            "delays",
-            queryset=Delay.objects.filter(shop=shop, resolved_at__isnull=True).order_by(
-                "detected_at", "id"
+            (
+                ShipmentLineItem,
+                f'"shipment_id" IN ({_ORDER_SHIPMENTS}) AND "shop_id" = %s ORDER BY "id"',
+                [*ids, shop.pk],
             ),
-        ),
-        Prefetch(
-            "problem_cases",
-            queryset=ProblemCase.objects.filter(shop=shop, status=ProblemCase.Status.OPEN).order_by(
-                "created_at", "id"
+            (
+                TrackingEvent,
+                # fulfillment_events/delete: the merchant withdrew the event (admin only).
+                f'"shipment_id" IN ({_ORDER_SHIPMENTS}) AND "shop_id" = %s'
+                ' AND "deleted_at" IS NULL ORDER BY "happened_at" DESC, "id" DESC',
+                [*ids, shop.pk],
             ),
-        ),
+            (
+                Delay,
+                '"order_id" = %s AND "shop_id" = %s AND "resolved_at" IS NULL'
+                ' ORDER BY "detected_at", "id"',
+                ids,
+            ),
+            (
+                ProblemCase,
+                '"order_id" = %s AND "shop_id" = %s AND "status" = %s ORDER BY "created_at", "id"',
+                [*ids, ProblemCase.Status.OPEN],
+            ),
+        ]
     )
+    items_by_shipment: dict[int, list[ShipmentLineItem]] = defaultdict(list)
+    for row in shipment_items:
+        items_by_shipment[row.shipment_id].append(row)
+    events_by_shipment: dict[int, list[TrackingEvent]] = defaultdict(list)
+    for event in events:
+        events_by_shipment[event.shipment_id].append(event)
+    for shipment in shipments:
+        _prefetched(shipment, "line_items", ShipmentLineItem, items_by_shipment[shipment.pk])
+        _prefetched(shipment, "events", TrackingEvent, events_by_shipment[shipment.pk])
+        # Each row's parent, as prefetching leaves it (``event.shipment`` reads no row).
+        for item in items_by_shipment[shipment.pk]:
+            item.shipment = shipment
+        for event in events_by_shipment[shipment.pk]:
+            event.shipment = shipment
+    for child in (*line_items, *shipments, *delays, *cases):
+        child.order = order
+    _prefetched(order, "line_items", LineItem, line_items)
+    _prefetched(order, "shipments", Shipment, shipments)
+    _prefetched(order, "delays", Delay, delays)
+    _prefetched(order, "problem_cases", ProblemCase, cases)
     return order
+
+
+def _prefetched(instance: Model, name: str, model: type[Model], rows: list[Any]) -> None:
+    """What ``prefetch_related`` leaves behind: ``instance.<name>.all()`` answers ``rows``."""
+    queryset: Any = QuerySet(model=model)
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    instance.__dict__.setdefault("_prefetched_objects_cache", {})[name] = queryset
 
 
 def order_for_page(*, shop: Shop, order_id: int) -> Order | None:
@@ -154,9 +209,85 @@ def tracking_settings_for_shop(*, shop: Shop) -> TrackingSettings:
     return found
 
 
+@dataclass(frozen=True)
+class StorefrontHead:
+    """What every storefront page reads first: the shop's page settings (the defaults, unsaved,
+    when the merchant never set any), its branding row (None when never set), and the order a
+    page is about (None when not asked for, or not this shop's, deleted or redacted)."""
+
+    tracking_settings: TrackingSettings
+    brand_row: ShopBranding | None
+    order: Order | None = None
+
+    @property
+    def branding(self) -> Branding:
+        shop = self.tracking_settings.shop
+        return tracking_branding(
+            self.tracking_settings,
+            brand_look(shop=shop, row=self.brand_row) if self.brand_row else None,
+        )
+
+
+# The logo's bytes stay unread: pages only need its URL (shopapp.branding.selectors).
+_BRANDING_DEFERRED = ("logo",)
+
+
+def storefront_head(*, shop: Shop, order_id: int | None = None) -> StorefrontHead:
+    """The shop's settings and branding, and with ``order_id`` the order's row (its
+    ``version`` names a cached page), in one statement: a cached tracking page reads nothing
+    else but the shop. Plain SQL (shopapp.rawsql): every storefront page reads this. The
+    order's filters are ``order_page_head``'s."""
+    sql, params = storefront_head_query(shop=shop, order_id=order_id)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        row = cursor.fetchone()
+    return storefront_head_from_row(shop=shop, row=row, with_order=order_id is not None)
+
+
+def storefront_head_query(*, shop: Shop, order_id: int | None) -> tuple[str, list[Any]]:
+    """``storefront_head``'s statement and parameters (for a caller that sends it along with
+    another in one round trip); its one row goes to ``storefront_head_from_row``."""
+    columns = (
+        f"{columns_of(TrackingSettings, 'ts')}, {columns_of(ShopBranding, 'b', _BRANDING_DEFERRED)}"
+    )
+    # One row whatever is missing: each part joined to a constant row.
+    joins = (
+        ' LEFT JOIN "tracking_trackingsettings" ts ON ts."shop_id" = %s'
+        ' LEFT JOIN "shopapp_shopbranding" b ON b."shop_id" = %s'
+    )
+    params: list[Any] = [shop.pk, shop.pk]
+    if order_id is not None:
+        columns += f", {columns_of(Order, 'o')}"
+        joins += (
+            ' LEFT JOIN "shopapp_order" o ON o."id" = %s AND o."shop_id" = %s'
+            ' AND o."deleted_at" IS NULL AND o."redacted_at" IS NULL'
+        )
+        params += [order_id, shop.pk]
+    return f"SELECT {columns} FROM (SELECT 1) AS one{joins}", params  # noqa: S608
+
+
+def storefront_head_from_row(*, shop: Shop, row: Sequence[Any], with_order: bool) -> StorefrontHead:
+    values = list(row)
+    settings_end = column_count(TrackingSettings)
+    branding_end = settings_end + column_count(ShopBranding, _BRANDING_DEFERRED)
+    tracking_settings = instance_from_row(TrackingSettings, values[:settings_end])
+    if tracking_settings is None:
+        tracking_settings = TrackingSettings(shop=shop)
+    tracking_settings.shop = shop  # the caller's instance: no second query for it
+    brand_row = instance_from_row(
+        ShopBranding, values[settings_end:branding_end], deferred=_BRANDING_DEFERRED
+    )
+    if brand_row is not None:
+        brand_row.shop = shop
+    order = instance_from_row(Order, values[branding_end:]) if with_order else None
+    if order is not None:
+        order.shop = shop
+    return StorefrontHead(tracking_settings=tracking_settings, brand_row=brand_row, order=order)
+
+
 def storefront_branding(*, shop: Shop) -> Branding:
     """The shop's storefront look (the tracking page's settings), for every storefront page."""
-    return tracking_branding(tracking_settings_for_shop(shop=shop), brand_look(shop=shop))
+    return storefront_head(shop=shop).branding
 
 
 @dataclass(frozen=True)

@@ -183,22 +183,40 @@ def product_suggestions_drop(*, shop: Shop) -> None:
 
 
 def product_suggestions_cached(*, shop: Shop) -> tuple[list[dict[str, Any]], str]:
-    """The shop's kept list and a digest of it (for the page cache's key); ([], "") when
+    """The shop's kept list and a digest of it (for the page cache's stamp); ([], "") when
     there is none or Redis does not answer. One Redis GET, no Admin API call."""
     try:
         raw = _client().get(_key(shop.pk))
     except redis.RedisError as exc:
         logger.warning("tracking.suggestions.unavailable", extra={"error": type(exc).__name__})
         return [], ""
+    kept = raw if isinstance(raw, bytes) else None
+    return product_suggestions_rows(kept), product_suggestions_digest(kept)
+
+
+def product_suggestions_key(*, shop: Shop) -> str:
+    """Where the shop's list is kept: for a caller that reads it with something else in one
+    round trip (tracking.page_cache.page_cache_get)."""
+    return _key(shop.pk)
+
+
+def product_suggestions_digest(raw: bytes | None) -> str:
+    """The digest of the kept list as read ("" when there is none): a page cached with it is
+    stale once it differs."""
+    return hashlib.sha256(raw).hexdigest()[:16] if isinstance(raw, bytes) else ""
+
+
+def product_suggestions_rows(raw: bytes | None) -> list[dict[str, Any]]:
+    """The kept list as read; [] when there is none or it is not a list."""
     if not isinstance(raw, bytes):
-        return [], ""
+        return []
     try:
         rows = json.loads(raw)
     except ValueError:
-        return [], ""
+        return []
     if not isinstance(rows, list):
-        return [], ""
-    return [r for r in rows if isinstance(r, dict)], hashlib.sha256(raw).hexdigest()[:16]
+        return []
+    return [r for r in rows if isinstance(r, dict)]
 
 
 def product_suggestions_for_order(

@@ -35,6 +35,7 @@ token (``shopapp.storefront.links.form_token``) and every answer is
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import zoneinfo
@@ -59,7 +60,6 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_GET, require_http_methods
 
-from shopapp.branding.selectors import brand_look
 from shopapp.http import ProxyRequest
 from shopapp.models import Order, Shop
 from shopapp.proxy import app_proxy_required
@@ -81,7 +81,7 @@ from shopapp.storefront.links import (
 from shopapp.storefront.lookup import storefront_order_lookup
 from shopapp.storefront.ratelimit import lookup_rate_limit_hit
 from tracking import selectors
-from tracking.branding import safe_url, tracking_branding
+from tracking.branding import Branding, safe_url
 from tracking.estimates import (
     DeliveryEstimate,
     delivery_estimate_choose,
@@ -112,7 +112,10 @@ from tracking.stages import (
 from tracking.suggestions import (
     Suggestion,
     product_suggestions_cached,
+    product_suggestions_digest,
     product_suggestions_for_order,
+    product_suggestions_key,
+    product_suggestions_rows,
 )
 
 logger = logging.getLogger(__name__)
@@ -253,9 +256,15 @@ def track_link(request: ProxyRequest, token: str) -> HttpResponse:
     """An order's page from its signed link (emails, SMS, the customer's order list); a POST
     is a problem reported from that page."""
     shop: Shop = request.shop
-    page = _Page(request, proxy_base="../")
     order_id = order_id_from_link_token(token, shop=shop)
-    order = selectors.order_page_head(shop=shop, order_id=order_id) if order_id else None
+    # The order's row with the page's settings and branding (and a GET counted as a view):
+    # one round trip, all a cached page needs from the database after the shop.
+    if request.method == "GET" and order_id is not None:
+        head = _order_page_head_counted(shop=shop, order_id=order_id)
+    else:
+        head = selectors.storefront_head(shop=shop, order_id=order_id)
+    page = _Page(request, proxy_base="../", head=head)
+    order = head.order
     if order is None:
         # Tampered, expired, another shop's, deleted: one page, one status, nothing named.
         return page.render("link_invalid", {}, status=404)
@@ -471,15 +480,22 @@ def _lookup_by_tracking_number(request: ProxyRequest, page: _Page) -> HttpRespon
 class _Page:
     """One answer of the tracking page: language, timezone, branding, Liquid-safe body."""
 
-    def __init__(self, request: ProxyRequest, *, proxy_base: str) -> None:
+    def __init__(
+        self,
+        request: ProxyRequest,
+        *,
+        proxy_base: str,
+        head: selectors.StorefrontHead | None = None,
+    ) -> None:
         self.request = request
         self.shop: Shop = request.shop
         # Links are relative to the storefront URL the shopper sees (…/<subpath>/track or
         # …/<subpath>/track/<token>), so they follow a merchant who renames the prefix or
         # subpath, and work under the devshop's /store/<shop>/ base too.
         self.proxy_base = proxy_base
-        self.settings = selectors.tracking_settings_for_shop(shop=self.shop)
-        self.branding = tracking_branding(self.settings, brand_look(shop=self.shop))
+        head = head or selectors.storefront_head(shop=self.shop)
+        self.settings = head.tracking_settings
+        self.branding = head.branding
         self.client_ip = storefront_client_ip(request)
         self.explicit_locale = supported_language(request.GET.get("locale", ""))
         # "You may also like" as kept in Redis, read once per order page (render_order).
@@ -599,17 +615,17 @@ class _Page:
     ) -> HttpResponse:
         """The order's page: from the cache when this version of it was rendered before
         (tracking.page_cache), else loaded (a fixed set of queries), rendered and cached.
-        ``problem``: a refused report's error and what was typed (never cached)."""
-        if problem is None:
-            _page_view_record(shop=self.shop, order_id=order.pk)
+        ``problem``: a refused report's error and what was typed (never cached). The view
+        was counted with the order's row (``_order_page_head_counted``)."""
         language = self.language(order)
-        # "You may also like": the shop's kept list (one Redis GET, no Admin API call).
-        self.suggestion_rows, digest = (
-            product_suggestions_cached(shop=self.shop)
+        # "You may also like": the shop's kept list (Redis, no Admin API call), read with the
+        # cached page in one round trip when there is a cache.
+        suggestions_key = (
+            product_suggestions_key(shop=self.shop)
             if self.settings.show_product_suggestions
-            else ([], "")
+            else None
         )
-        key = None
+        key, digest = None, ""
         if page_cache_enabled() and problem is None:
             key = order_page_key(
                 shop=self.shop,
@@ -619,11 +635,14 @@ class _Page:
                 language=language,
                 explicit_locale=self.explicit_locale,
                 proxy_base=self.proxy_base,
-                suggestions_digest=digest,
             )
-            cached = page_cache_get(key)
-            if cached is not None:
-                return self._response(cached, language=language, status=200)
+            cached = page_cache_get(key, along=suggestions_key)
+            digest = product_suggestions_digest(cached.along)
+            if cached.content is not None and cached.stamp == digest:
+                return self._response(cached.content, language=language, status=200)
+            self.suggestion_rows = product_suggestions_rows(cached.along)
+        elif suggestions_key is not None:
+            self.suggestion_rows, digest = product_suggestions_cached(shop=self.shop)
         selectors.order_page_load(shop=self.shop, order=order)
         with translation.override(language):
             context = self._order_context(order)
@@ -631,7 +650,7 @@ class _Page:
                 context["problem"] = problem
             content = self._content("order", context)
         if key is not None:
-            page_cache_set(key, content)
+            page_cache_set(key, content, stamp=digest)
         return self._response(content, language=language, status=status)
 
     def _order_context(self, order: Order) -> dict[str, Any]:
@@ -797,7 +816,7 @@ class _Page:
             self._content(view, context), language=translation.get_language(), status=status
         )
 
-    def _response(self, content: str, *, language: str, status: int) -> HttpResponse:
+    def _response(self, content: str | bytes, *, language: str, status: int) -> HttpResponse:
         return storefront_response(
             content,
             is_standalone=self.branding.is_standalone_page,
@@ -832,8 +851,7 @@ class _Page:
         }
         with timezone.override(self.zone):
             body = render_to_string("tracking/page.html", full_context)
-            css = render_to_string("tracking/page.css", {"branding": self.branding})
-            script = render_to_string("tracking/page.js")
+        css, script = _page_css(self.branding), _page_script()
         # Blank lines from template tags are bytes through the proxy for nothing.
         safe_body = liquid_safe(_BLANK_LINES.sub("\n", body))
         if self.branding.is_standalone_page:
@@ -858,6 +876,47 @@ class _Page:
 # Helpers
 
 
+# A page view counted (when the order is there to be shown) in the statement that reads it.
+_COUNT_VIEW_SQL = (
+    "UPDATE tracking_trackingpageview SET views = views + 1, last_viewed_at = %s "
+    "WHERE shop_id = %s AND order_id = %s AND EXISTS (SELECT 1 FROM shopapp_order o "
+    "WHERE o.id = %s AND o.shop_id = %s AND o.deleted_at IS NULL AND o.redacted_at IS NULL)"
+)
+
+
+def _order_page_head_counted(*, shop: Shop, order_id: int) -> selectors.StorefrontHead:
+    """``selectors.storefront_head`` for an order's page, with the view counted as
+    ``_page_view_record`` counts it: on PostgreSQL, the UPDATE (asynchronous commit) and the
+    SELECT go as one simple query, one round trip instead of two on every page view."""
+    if not _asynchronous_commit_available():
+        head = selectors.storefront_head(shop=shop, order_id=order_id)
+        if head.order is not None:
+            _page_view_record(shop=shop, order_id=order_id)
+        return head
+    now = timezone.now()
+    select, select_params = selectors.storefront_head_query(shop=shop, order_id=order_id)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SET LOCAL synchronous_commit TO OFF; {_COUNT_VIEW_SQL}; {select}",
+            [now, shop.pk, order_id, order_id, shop.pk, *select_params],
+        )
+        cursor.nextset()
+        counted = cursor.rowcount
+        cursor.nextset()
+        row = cursor.fetchone()
+    head = selectors.storefront_head_from_row(shop=shop, row=row, with_order=True)
+    if head.order is not None and not counted:
+        _page_view_first(shop=shop, order_id=order_id, now=now)
+    return head
+
+
+def _asynchronous_commit_available() -> bool:
+    # (Two statements in one execute need psycopg's client-side binding, Django's default.)
+    return connection.vendor == "postgresql" and not connection.settings_dict.get(
+        "OPTIONS", {}
+    ).get("server_side_binding")
+
+
 def _page_view_record(*, shop: Shop, order_id: int) -> None:
     """Count one view of an order's tracking page: one UPDATE ... SET views = views + 1,
     the row created on the first view (the merchant's "where is my order" signal)."""
@@ -871,12 +930,8 @@ def _page_view_record(*, shop: Shop, order_id: int) -> None:
         "UPDATE tracking_trackingpageview SET views = views + 1, last_viewed_at = %s "
         "WHERE shop_id = %s AND order_id = %s"
     )
-    # (Two statements in one execute need psycopg's client-side binding, Django's default.)
-    asynchronous = connection.vendor == "postgresql" and not connection.settings_dict.get(
-        "OPTIONS", {}
-    ).get("server_side_binding")
     with connection.cursor() as cursor:
-        if asynchronous:
+        if _asynchronous_commit_available():
             cursor.execute(
                 f"SET LOCAL synchronous_commit TO OFF; {update}", [now, shop.pk, order_id]
             )
@@ -884,8 +939,12 @@ def _page_view_record(*, shop: Shop, order_id: int) -> None:
         else:
             cursor.execute(update, [now, shop.pk, order_id])
         counted = cursor.rowcount
-    if counted:
-        return
+    if not counted:
+        _page_view_first(shop=shop, order_id=order_id, now=now)
+
+
+def _page_view_first(*, shop: Shop, order_id: int, now: datetime) -> None:
+    """The first view of an order's page: its counter's row, created."""
     try:
         with transaction.atomic():
             TrackingPageView.objects.create(
@@ -896,6 +955,22 @@ def _page_view_record(*, shop: Shop, order_id: int) -> None:
         TrackingPageView.objects.filter(shop=shop, order_id=order_id).update(
             views=F("views") + 1, last_viewed_at=now
         )
+
+
+# The page's CSS is a function of its branding alone (colours, font: no text, no date), and
+# its script of nothing: rendered once per look and process, not on every page. Keyed by the
+# whole frozen Branding, so a changed look is a new entry, never a stale one.
+PAGE_CSS_CACHED_LOOKS = 256
+
+
+@functools.lru_cache(maxsize=PAGE_CSS_CACHED_LOOKS)
+def _page_css(branding: Branding) -> str:
+    return render_to_string("tracking/page.css", {"branding": branding})
+
+
+@functools.cache
+def _page_script() -> str:
+    return render_to_string("tracking/page.js")
 
 
 def _suggestion_card(suggestion: Suggestion, language: str) -> dict[str, Any]:

@@ -86,9 +86,10 @@ def storefront_client_ip(request: HttpRequest) -> str:
 
 
 def storefront_response(
-    content: str, *, is_standalone: bool, language: str, status: int = 200
+    content: str | bytes, *, is_standalone: bool, language: str, status: int = 200
 ) -> HttpResponse:
-    """The answer for a proxied page: ``content`` must already be Liquid-safe.
+    """The answer for a proxied page: ``content`` must already be Liquid-safe (bytes: UTF-8,
+    as a cached page is kept).
 
     Liquid inside the theme by default; a full HTML page when the merchant chose standalone.
     Per-shopper content behind a shared URL: never in a shared cache, never stored.

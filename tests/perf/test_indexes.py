@@ -82,6 +82,7 @@ def test_the_order_page_reads_every_table_through_its_index(scale_copy):
     expected = {
         "shopapp_shop": index_on("shopapp_shop", "myshopify_domain"),
         "tracking_trackingsettings": index_on("tracking_trackingsettings", "shop_id"),
+        "shopapp_shopbranding": index_on("shopapp_shopbranding", "shop_id"),
         "shopapp_lineitem": index_on("shopapp_lineitem", "order_id"),
         "tracking_shipment": index_on("tracking_shipment", "order_id"),
         "tracking_shipmentlineitem": index_on("tracking_shipmentlineitem", "shipment_id"),
@@ -90,14 +91,21 @@ def test_the_order_page_reads_every_table_through_its_index(scale_copy):
         "tracking_trackingpageview": index_on("tracking_trackingpageview", "order_id"),
     }
     for table, index in expected.items():
-        statements = [sql for sql in captured.touching(table) if f'FROM "{table}"' in sql]
+        statements = [
+            sql
+            for sql in captured.touching(table)
+            if f'FROM "{table}"' in sql or f'JOIN "{table}"' in sql
+        ]
         statements += [sql for sql in captured.touching(table) if sql.startswith("UPDATE")]
         assert statements, f"the page no longer reads {table}: update this test"
         for sql in statements:
             assert_uses_index(sql, index)
     order_reads = [
-        sql for sql in captured.touching("shopapp_order") if 'FROM "shopapp_order"' in sql
+        sql
+        for sql in captured.touching("shopapp_order")
+        if 'FROM "shopapp_order"' in sql or 'JOIN "shopapp_order"' in sql
     ]
+    assert order_reads
     for sql in order_reads:
         assert_uses_index(sql, "shopapp_order_pkey")
 

@@ -32,7 +32,7 @@ from tests.tracking.test_page import (
 )
 from tests.tracking.test_support import page as admin_page
 from tests.tracking.test_support import timeline, visible_text
-from tracking.models import Delay, ProblemCase, Stage
+from tracking.models import Delay, ProblemCase, Stage, TrackingPageView
 from tracking.views import problem_form_token
 
 pytestmark = pytest.mark.django_db
@@ -265,6 +265,20 @@ def test_another_kind_or_a_reopened_problem_is_a_new_case(client):
     ProblemCase.objects.filter(order=order, kind="damaged").update(status="resolved")
     assert _report(client, shop, order, shipment.pk, "damaged").status_code == 303
     assert ProblemCase.objects.filter(order=order, kind="damaged").count() == 2
+
+
+def test_a_report_posted_or_refused_is_not_counted_as_a_page_view(client):
+    # given a delivered order whose page was viewed once
+    shop = _shop()
+    order, shipment = _delivered_order(shop)
+    assert _page(client, shop, order).status_code == 200
+
+    # when a report is posted, and one is refused (its page shown again with the error)
+    assert _report(client, shop, order, shipment.pk, "damaged").status_code == 303
+    assert _report(client, shop, order, shipment.pk, "bogus").status_code == 400
+
+    # then only the GET counted
+    assert TrackingPageView.objects.get(order=order).views == 1
 
 
 # ---------------------------------------------------------------------------------------------

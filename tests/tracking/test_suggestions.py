@@ -11,6 +11,8 @@ from datetime import timedelta
 import pytest
 import redis
 from django.conf import settings as django_settings
+from django.db import connection as db_connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from shopapp.admin_api.client import AdminApiClient
@@ -27,6 +29,7 @@ from tracking.suggestions import (
     PRODUCTS_SEARCH,
     VARIANTS_FIRST,
     product_suggestions_cached,
+    product_suggestions_drop,
     product_suggestions_refresh,
 )
 
@@ -302,6 +305,32 @@ def test_a_refreshed_list_is_not_served_from_a_stale_cached_page(client, devshop
     assert _cards(_page(client, shop, order)) == ["Product 31"]
     product_suggestions_refresh(shop=shop, client=ShopifyAnswer([_node(32)]))
     assert _cards(_page(client, shop, order)) == ["Product 32"]
+
+
+def test_a_page_with_suggestions_is_served_from_the_cache_until_the_list_changes(
+    client, devshop, settings
+):
+    # given a page with a kept list, rendered once
+    settings.TRACKING_PAGE_CACHE_SECONDS = 600
+    shop = _installed_shop(devshop)
+    order = _mirrored_order(devshop, shop)
+    product_suggestions_refresh(shop=shop, client=ShopifyAnswer([_node(51)]))
+    first = _page(client, shop, order)
+
+    # when it is opened again, then after the list was dropped
+    with CaptureQueriesContext(db_connection) as cached:
+        again = _page(client, shop, order)
+    product_suggestions_drop(shop=shop)
+    with CaptureQueriesContext(db_connection) as after_drop:
+        dropped = _page(client, shop, order)
+
+    # then the second view is the cached page (the shop, then the order's row: no page
+    # reads), and the one after the drop is rendered afresh, without the section
+    assert again == first
+    assert len(cached.captured_queries) == 2
+    assert _cards(first) == ["Product 51"]
+    assert len(after_drop.captured_queries) > 2
+    assert _cards(dropped) == []
 
 
 def test_the_kept_list_expires(devshop):
