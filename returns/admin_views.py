@@ -39,7 +39,7 @@ from shopapp.http import ShopRequest
 logger = logging.getLogger(__name__)
 
 RETURNS_PER_PAGE = 25
-UNAVAILABLE = "Shopify couldn't be reached just now. Nothing was changed; try again in a minute."
+UNAVAILABLE = _("Shopify couldn't be reached just now. Nothing was changed; try again in a minute.")
 
 
 def _get_or_404(request: ShopRequest, return_id: int):
@@ -169,7 +169,7 @@ def _act(request: ShopRequest, ret, action, notice: str, **forms) -> HttpRespons
             "returns.admin.shopify_error",
             extra={"shop": request.shop.myshopify_domain, "error": type(exc).__name__},
         )
-        return _detail(request, ret, error=UNAVAILABLE, status=503, **forms)
+        return _detail(request, ret, error=str(UNAVAILABLE), status=503, **forms)
     return _redirect(request, "detail", ret.pk, notice=notice)
 
 
@@ -179,7 +179,9 @@ def return_approve(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = ApproveForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _detail(request, ret, error="Check the form.", status=400, approve_form=form)
+        return _detail(
+            request, ret, error=gettext("Check the form."), status=400, approve_form=form
+        )
     return _act(
         request,
         ret,
@@ -199,7 +201,9 @@ def return_decline(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = DeclineForm(request.POST)
     if not form.is_valid():
-        return _detail(request, ret, error="Check the form.", status=400, decline_form=form)
+        return _detail(
+            request, ret, error=gettext("Check the form."), status=400, decline_form=form
+        )
     return _act(
         request,
         ret,
@@ -219,14 +223,20 @@ def return_receive(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = ReceiveForm(request.POST)
     if not form.is_valid():
-        return _detail(request, ret, error="Check the form.", status=400, receive_form=form)
+        return _detail(
+            request, ret, error=gettext("Check the form."), status=400, receive_form=form
+        )
     quantities = {}
     for line in ret.line_items.all():
         raw = request.POST.get(f"received_{line.pk}", "").strip()
         if raw:
             if not raw.isdigit():
                 return _detail(
-                    request, ret, error="Enter whole numbers.", status=400, receive_form=form
+                    request,
+                    ret,
+                    error=gettext("Enter whole numbers."),
+                    status=400,
+                    receive_form=form,
                 )
             quantities[line.pk] = int(raw)
     return _act(
@@ -249,7 +259,9 @@ def return_process(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = ProcessForm(request.POST)
     if not form.is_valid():
-        return _detail(request, ret, error="Check the form.", status=400, process_form=form)
+        return _detail(
+            request, ret, error=gettext("Check the form."), status=400, process_form=form
+        )
     return _act(
         request,
         ret,
@@ -343,7 +355,9 @@ def blocklist(request: ShopRequest) -> HttpResponse:
         return _blocklist_page(request, message=_notice(request))
     form = BlocklistForm(request.POST)
     if not form.is_valid():
-        return _blocklist_page(request, form=form, error="Enter an email address.", status=400)
+        return _blocklist_page(
+            request, form=form, error=gettext("Enter an email address."), status=400
+        )
     services.blocklist_entry_add(
         shop=request.shop, email=form.cleaned_data["email"], note=form.cleaned_data["note"]
     )
@@ -374,7 +388,7 @@ def policy(request: ShopRequest) -> HttpResponse:
         return embedded_render(
             request,
             "returns/admin/policy.html",
-            {"form": form, "error": "Check the highlighted fields.", "nav": "returns"},
+            {"form": form, "error": gettext("Check the highlighted fields."), "nav": "returns"},
             status=400,
         )
     fields = {name: form.cleaned_data[name] for name in PolicyForm.Meta.fields}
@@ -395,14 +409,20 @@ def return_bulk(request: ShopRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     raw_ids = request.POST.getlist("ids")
     if action not in ("approve", "decline"):
-        return HttpResponse("Choose approve or decline.", status=400, content_type="text/plain")
+        return HttpResponse(
+            gettext("Choose approve or decline."), status=400, content_type="text/plain"
+        )
     if not raw_ids or not all(i.isdigit() for i in raw_ids) or len(raw_ids) > BULK_MAX:
         return HttpResponse(
-            f"Tick between 1 and {BULK_MAX} returns.", status=400, content_type="text/plain"
+            gettext("Tick between 1 and %(count)s returns.") % {"count": BULK_MAX},
+            status=400,
+            content_type="text/plain",
         )
     decline = DeclineForm(request.POST)
     if action == "decline" and not decline.is_valid():
-        return HttpResponse("Choose a reason for declining.", status=400, content_type="text/plain")
+        return HttpResponse(
+            gettext("Choose a reason for declining."), status=400, content_type="text/plain"
+        )
     chosen = selectors.return_request_list_by_ids(shop=request.shop, ids=[int(i) for i in raw_ids])
     done = failed = 0
     for ret in chosen:

@@ -9,6 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from notifications.models import NotificationSettings
+from returns.models import ReturnBlocklistEntry, ReturnPolicy
 from tests.shopapp.test_embedded import HOST, token_for
 from tests.shopapp.test_polaris_look import admin_pages_store
 
@@ -260,3 +261,127 @@ def test_the_privacy_and_settings_pages_read_in_the_admins_language(client, loca
     html += unescape(page(client, shop, pages["settings"], locale))
     for word in words:
         assert word in html, word
+
+
+def post_page(client, shop, path: str, locale: str, data: dict):
+    return client.post(
+        f"{path}?shop={shop.myshopify_domain}&host={HOST}&locale={locale}",
+        data,
+        HTTP_AUTHORIZATION=f"Bearer {token_for(shop)}",
+    )
+
+
+POLICY_ENGLISH = [
+    "When shoppers can return",
+    "Return window (days)",
+    "Counted from delivery.",
+    "Reasons shoppers can choose",
+    "Damaged or defective",
+    "Never approve automatically for",
+    "Flag customers who return this share of orders",
+    ">Save<",
+]
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "fr",
+            [
+                "<title>Politique de retour",
+                "Délai de retour (jours)",
+                "Motifs que les clients peuvent choisir",
+                "Endommagé ou défectueux",
+                "Approbation automatique",
+                ">Enregistrer<",
+            ],
+        ),
+        (
+            "es",
+            [
+                "<title>Política de devoluciones",
+                "Plazo de devolución (días)",
+                "Motivos que pueden elegir los clientes",
+                "Dañado o defectuoso",
+                "Aprobación automática",
+                ">Guardar<",
+            ],
+        ),
+        (
+            "de",
+            [
+                "<title>Rückgaberichtlinie",
+                "Rückgabefrist (Tage)",
+                "Gründe, die Kunden wählen können",
+                "Beschädigt oder defekt",
+                "Automatische Genehmigung",
+                ">Sichern<",
+            ],
+        ),
+    ],
+)
+def test_the_return_policy_reads_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["policy"], locale))
+    for word in words:
+        assert word in html, word
+    for english in POLICY_ENGLISH:
+        assert english not in html, english
+
+
+def test_a_refused_policy_says_why_in_the_admins_language_and_saves_nothing(client):
+    shop, pages = admin_pages_store()
+    page(client, shop, pages["policy"], "fr")
+    before = list(ReturnPolicy.objects.filter(shop=shop).values())
+    assert before
+    response = post_page(
+        client,
+        shop,
+        pages["policy"],
+        "fr",
+        {
+            "window_days": "30",
+            "transit_allowance_days": "7",
+            "restocking_fee_percent": "150",
+            "return_shipping_fee": "0",
+            "auto_approve_max_value": "100",
+            "high_return_ratio": "0.5",
+            "reasons": ["DEFECTIVE"],
+            "reasons_by_product_type": "Beauty DEFECTIVE",
+        },
+    )
+    assert response.status_code == 400
+    html = unescape(response.content.decode())
+    assert "Vérifiez les champs mis en évidence." in html
+    assert "Entre 0 et 100." in html
+    assert "Ligne 1 : écrivez « Type de produit: MOTIF, MOTIF »" in html
+    assert "Autorisez au moins une façon de régler un retour." in html
+    assert "Check the highlighted fields." not in html
+    assert list(ReturnPolicy.objects.filter(shop=shop).values()) == before
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("fr", ["Liste de blocage des retours", "Personne n'est bloqué.", ">Ajouter<"]),
+        ("es", ["Lista de bloqueo de devoluciones", "No hay nadie bloqueado.", ">Añadir<"]),
+        ("de", ["Sperrliste für Rücksendungen", "Niemand ist gesperrt.", ">Hinzufügen<"]),
+    ],
+)
+def test_the_blocklist_reads_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["blocklist"], locale))
+    for word in words:
+        assert word in html, word
+    for english in ("Returns blocklist", "Nobody is blocked.", ">Add<", "are refused online"):
+        assert english not in html, english
+
+
+def test_a_refused_blocklist_entry_says_why_in_the_admins_language(client):
+    shop, pages = admin_pages_store()
+    response = post_page(client, shop, pages["blocklist"], "de", {"email": "not an email"})
+    assert response.status_code == 400
+    html = unescape(response.content.decode())
+    assert "Geben Sie eine E-Mail-Adresse ein." in html
+    assert not ReturnBlocklistEntry.objects.filter(shop=shop).exists()
