@@ -385,3 +385,134 @@ def test_a_refused_blocklist_entry_says_why_in_the_admins_language(client):
     html = unescape(response.content.decode())
     assert "Geben Sie eine E-Mail-Adresse ein." in html
     assert not ReturnBlocklistEntry.objects.filter(shop=shop).exists()
+
+
+PARCELS_ENGLISH = [
+    ">Shipments<",
+    "Tracking events (",
+    "No tracking movement",
+    "No carrier scans yet.",
+    "Progress: ",
+    ">Carrier<",
+    ">Discounts<",
+    "Back to orders",
+    "The shopper has not opened the tracking page.",
+]
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "fr",
+            [
+                ">Expéditions<",
+                "Événements de suivi (1)",
+                "Aucun mouvement de suivi",
+                "Aucun scan du transporteur pour l'instant.",
+                'aria-label="Progression : En transit"',
+                ">Transporteur<",
+                ">Sous-total<",
+                "Le client n'a pas ouvert la page de suivi.",
+            ],
+        ),
+        (
+            "es",
+            [
+                ">Envíos<",
+                "Eventos de seguimiento (1)",
+                "Sin movimiento en el seguimiento",
+                "Aún no hay escaneos del transportista.",
+                'aria-label="Progreso: En tránsito"',
+                ">Transportista<",
+                ">Subtotal<",
+                "El cliente no ha abierto la página de seguimiento.",
+            ],
+        ),
+        (
+            "de",
+            [
+                ">Sendungen<",
+                "Sendungsereignisse (1)",
+                "Keine Bewegung in der Sendungsverfolgung",
+                "Noch keine Scans des Versanddienstleisters.",
+                'aria-label="Fortschritt: Unterwegs"',
+                ">Versanddienst<",
+                ">Zwischensumme<",
+                "Der Kunde hat die Sendungsverfolgungsseite nicht geöffnet.",
+            ],
+        ),
+    ],
+)
+def test_the_order_pages_parcels_read_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["order"], locale))
+    for word in words:
+        assert word in html, word
+    for english in PARCELS_ENGLISH:
+        assert english not in html, english
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "fr",
+            [
+                "<title>Page de suivi",
+                "Afficher les articles de chaque expédition",
+                "Vous aimerez peut-être",
+                "Mise en page",
+            ],
+        ),
+        (
+            "es",
+            [
+                "<title>Página de seguimiento",
+                "Mostrar los artículos de cada envío",
+                "También te puede gustar",
+                "Diseño",
+            ],
+        ),
+        (
+            "de",
+            [
+                "<title>Sendungsverfolgungsseite",
+                "Die Artikel jeder Sendung anzeigen",
+                "Das könnte Ihnen auch gefallen",
+                "Layout",
+            ],
+        ),
+    ],
+)
+def test_the_tracking_page_settings_read_in_the_admins_language(client, locale, words):
+    shop, _ = admin_pages_store()
+    html = unescape(page(client, shop, "/app/tracking-page", locale))
+    for word in words:
+        assert word in html, word
+    for english in (
+        "What your customers see",
+        "Show the items of each shipment",
+        "You may also like",
+        "Show the page on its own",
+    ):
+        assert english not in html, english
+
+
+def test_saving_the_tracking_page_settings_says_so_in_the_admins_language(client):
+    shop, _ = admin_pages_store()
+    response = post_page(
+        client,
+        shop,
+        "/app/tracking-page",
+        "es",
+        {"show_line_items": "on", "show_return_link": "on"},
+    )
+    assert response.status_code == 303
+    assert "locale=es" in response["Location"]
+    location = urlsplit(response["Location"])
+    query = {key: values[0] for key, values in parse_qs(location.query).items()}
+    html = unescape(
+        client.get(location.path, {**query, "id_token": token_for(shop)}).content.decode()
+    )
+    assert "Ajustes de la página de seguimiento guardados." in html
