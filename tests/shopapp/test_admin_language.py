@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from notifications.models import NotificationSettings
+from notifications.models import MessageTemplate, NotificationSettings, Sequence
 from returns.models import ReturnBlocklistEntry, ReturnPolicy
 from tests.shopapp.test_embedded import HOST, token_for
 from tests.shopapp.test_polaris_look import admin_pages_store
@@ -516,3 +516,104 @@ def test_saving_the_tracking_page_settings_says_so_in_the_admins_language(client
         client.get(location.path, {**query, "id_token": token_for(shop)}).content.decode()
     )
     assert "Ajustes de la página de seguimiento guardados." in html
+
+
+NOTIFICATION_PAGES = {
+    # page: (English that must be gone, {locale: words that must be there})
+    "sequences": (
+        ["Notification sequences", "Starts when", "Turn on", "Order confirmed", "at once"],
+        {
+            "fr": ["Séquences de notifications", "Démarre quand", "Activer", "Commande confirmée"],
+            "es": ["Secuencias de notificaciones", "Empieza cuando", "Activar", "de inmediato"],
+            "de": ["Benachrichtigungssequenzen", "Beginnt bei", "Einschalten", "7 Tage"],
+        },
+    ),
+    "sequence": (
+        ["Counted from", "After the trigger", "Step 1", "Save step", "Stop if a return"],
+        {
+            "fr": ["Compté à partir de", "Après le déclencheur", "Étape 1", "Enregistrer l'étape"],
+            "es": ["Contado desde", "Después del desencadenante", "Paso 1", "Guardar el paso"],
+            "de": ["Gezählt ab", "Nach dem Auslöser", "Schritt 1", "Schritt speichern"],
+        },
+    ),
+    "templates": (
+        ["Message templates", "Built-in templates", "Review request", "Problem with delivery"],
+        {
+            "fr": ["Modèles de messages", "Demande d'avis", "Problème de livraison"],
+            "es": ["Plantillas de mensajes", "Solicitud de reseña", "Problema con la entrega"],
+            "de": ["Nachrichtenvorlagen", "Bewertungsanfrage", "Problem bei der Zustellung"],
+        },
+    ),
+    "template": (
+        ["Button label", "Liquid works in every block", "Send test to me", "Text version"],
+        {
+            "fr": ["Libellé du bouton", "Liquid fonctionne dans chaque bloc", "Version texte"],
+            "es": [
+                "Texto del botón",
+                "Liquid funciona en todos los bloques",
+                "Enviarme una prueba",
+            ],
+            "de": ["Beschriftung der Schaltfläche", "Liquid funktioniert", "Test an mich senden"],
+        },
+    ),
+    "messages": (
+        ["Any status", "Any channel", "Scheduled", ">Created<", ">To<"],
+        {
+            "fr": ["Tous les statuts", "Tous les canaux", "Programmé", "Prévu le"],
+            "es": ["Cualquier estado", "Cualquier canal", "Programado", "Previsto para"],
+            "de": ["Jeder Status", "Jeder Kanal", "Geplant", "Fällig am"],
+        },
+    ),
+    "suppressions": (
+        ["Suppression list", "No suppressed addresses.", "Email or phone number"],
+        {
+            "fr": ["Liste d'exclusion", "Aucune adresse exclue.", "E-mail ou numéro de téléphone"],
+            "es": ["Lista de exclusión", "No hay direcciones excluidas.", "o teléfono"],
+            "de": ["Sperrliste", "Keine gesperrten Adressen.", "E-Mail oder Telefonnummer"],
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("locale", ["fr", "es", "de"])
+@pytest.mark.parametrize("name", list(NOTIFICATION_PAGES))
+def test_the_notification_pages_read_in_the_admins_language(client, name, locale):
+    english, words = NOTIFICATION_PAGES[name]
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages[name], locale))
+    for word in words[locale]:
+        assert word in html, word
+    for word in english:
+        assert word not in html, word
+
+
+def test_a_sequence_the_merchant_renamed_keeps_the_merchants_name(client):
+    # given a built-in sequence whose name the merchant changed (stored keys never change)
+    shop, pages = admin_pages_store()
+    renamed = Sequence.objects.get(shop=shop, key="shipped")
+    Sequence.objects.filter(pk=renamed.pk).update(name="On its way (our words)")
+    # when the list is read in German
+    html = unescape(page(client, shop, pages["sequences"], "de"))
+    # then the built-in names are German, the merchant's name is as they wrote it
+    assert "On its way (our words)" in html
+    assert "Bestellung bestätigt" in html
+    assert set(Sequence.objects.filter(shop=shop).values_list("key", flat=True)) >= {
+        "order_confirmed",
+        "shipped",
+    }
+    assert Sequence.objects.get(shop=shop, key="order_confirmed").name == "Order confirmed"
+
+
+def test_a_refused_block_says_why_in_the_admins_language_and_saves_nothing(client):
+    shop, _ = admin_pages_store()
+    path = "/app/notifications/templates/shipped/email/en/blocks"
+    blocks = {"subject": "Hola", "heading": "Bonjour", "text": "", "button_label": ""}
+    missing = post_page(client, shop, path, "fr", {**blocks, "subject": ""})
+    bad_colour = post_page(client, shop, path, "fr", {**blocks, "accent_color": "red!"})
+    assert (missing.status_code, bad_colour.status_code) == (422, 422)
+    html = unescape(missing.content.decode()) + unescape(bad_colour.content.decode())
+    assert "L'e-mail n'a pas été enregistré" in html
+    assert "Objet : Ce champ est obligatoire." in html
+    assert "Couleur du bouton : saisissez une couleur au format #rrggbb." in html
+    assert "The email was not saved" not in html
+    assert not MessageTemplate.objects.filter(shop=shop).exists()
