@@ -217,7 +217,7 @@ class PolicyForm(forms.ModelForm):
     )
 
     def sections(self) -> list[tuple[str, list[forms.BoundField]]]:
-        return [(title, [self[name] for name in names]) for title, names in self.SECTIONS]
+        return [(str(title), [self[name] for name in names]) for title, names in self.SECTIONS]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
