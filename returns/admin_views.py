@@ -29,7 +29,7 @@ from returns.admin_forms import (
     ProcessForm,
     ReceiveForm,
 )
-from returns.policy import reason_label, return_policy_get
+from returns.policy import DECLINE_REASON_CHOICES, reason_label, return_policy_get
 from returns.selectors import QUEUE_FILTERS
 from shopapp.admin_api.client import AdminApiError
 from shopapp.auth.session import session_token_required
@@ -143,6 +143,9 @@ def _detail(
         "error": error,
         "is_received": is_received,
         "status_label": selectors.return_status_label(ret, lines_all),
+        "decline_reason_label": dict(DECLINE_REASON_CHOICES).get(
+            ret.decline_reason, ret.decline_reason
+        ),
         "approve_form": forms.get("approve_form") or ApproveForm(),
         "decline_form": forms.get("decline_form") or DeclineForm(),
         "receive_form": forms.get("receive_form") or ReceiveForm(),

@@ -8,16 +8,17 @@ strings, an open set) and the timestamps.
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Upper
+from django.utils.translation import gettext_lazy as _
 
 from shopapp.models import LineItem, Order, Shop
 
 
 class Resolution(models.TextChoices):
-    REFUND = "refund", "Refund to the original payment"
-    STORE_CREDIT = "store_credit", "Store credit"
-    EXCHANGE = "exchange", "Exchange for another variant"
+    REFUND = "refund", _("Refund to the original payment")
+    STORE_CREDIT = "store_credit", _("Store credit")
+    EXCHANGE = "exchange", _("Exchange for another variant")
     # A request whose items were given different resolutions (each line carries its own).
-    MIXED = "mixed", "Per item"
+    MIXED = "mixed", _("Per item")
 
 
 # What a shopper may choose for one item (MIXED only ever describes a whole request).

@@ -617,3 +617,37 @@ def test_a_refused_block_says_why_in_the_admins_language_and_saves_nothing(clien
     assert "Couleur du bouton : saisissez une couleur au format #rrggbb." in html
     assert "The email was not saved" not in html
     assert not MessageTemplate.objects.filter(shop=shop).exists()
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "fr",
+            ["Approuver le retour", "Instructions pour le client", "Refuser le retour", "Souhaite"],
+        ),
+        (
+            "es",
+            ["Aprobar la devolución", "Instrucciones para el cliente", "Rechazar la devolución"],
+        ),
+        (
+            "de",
+            ["Rücksendung genehmigen", "Anweisungen für den Kunden", "Rücksendung ablehnen"],
+        ),
+    ],
+)
+def test_a_return_reads_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["return"], locale))
+    for word in words:
+        assert word in html, word
+    for english in (
+        "Approve return",
+        "Instructions for the customer",
+        "Decline return",
+        ">Wants<",
+        "earlier return",
+        "Final sale",
+        "Damaged or defective",
+    ):
+        assert english not in html, english
