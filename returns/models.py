@@ -99,13 +99,13 @@ class ReturnPolicy(models.Model):
 class ReturnRequest(models.Model):
     class Status(models.TextChoices):
         # Local only: stored, not yet accepted by Shopify.
-        SUBMITTED = "SUBMITTED", "Submitted"
+        SUBMITTED = "SUBMITTED", _("Submitted")
         # Shopify's ReturnStatus.
-        REQUESTED = "REQUESTED", "Requested"
-        OPEN = "OPEN", "Approved"
-        DECLINED = "DECLINED", "Declined"
-        CANCELED = "CANCELED", "Canceled"
-        CLOSED = "CLOSED", "Closed"
+        REQUESTED = "REQUESTED", _("Requested")
+        OPEN = "OPEN", _("Approved")
+        DECLINED = "DECLINED", _("Declined")
+        CANCELED = "CANCELED", _("Canceled")
+        CLOSED = "CLOSED", _("Closed")
 
     class SyncState(models.TextChoices):
         PENDING = "pending", "Waiting to be sent to Shopify"

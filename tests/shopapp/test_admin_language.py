@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from notifications.models import MessageTemplate, NotificationSettings, Sequence
-from returns.models import ReturnBlocklistEntry, ReturnPolicy
+from returns.models import ReturnBlocklistEntry, ReturnPolicy, ReturnRequest
 from tests.shopapp.test_embedded import HOST, token_for
 from tests.shopapp.test_polaris_look import admin_pages_store
 
@@ -651,3 +651,21 @@ def test_a_return_reads_in_the_admins_language(client, locale, words):
         "Damaged or defective",
     ):
         assert english not in html, english
+
+
+def test_a_refused_return_action_says_why_in_the_admins_language_and_changes_nothing(client):
+    # given a requested return Shopify has not accepted yet
+    shop, pages = admin_pages_store()
+    returned = ReturnRequest.objects.get(shop=shop)
+    assert returned.shopify_return_id is None
+    # when staff decline it from its page read in French
+    response = post_page(
+        client, shop, f"{pages['return']}/decline", "fr", {"reason": "FINAL_SALE", "note": ""}
+    )
+    # then the page says why in French, and the return is as it was
+    assert response.status_code == 409
+    html = unescape(response.content.decode())
+    assert "Ce retour n'est pas encore dans Shopify ; il ne peut pas être refusé." in html
+    assert "it can't be declined" not in html
+    returned.refresh_from_db()
+    assert (returned.status, returned.decline_reason) == ("REQUESTED", "")
