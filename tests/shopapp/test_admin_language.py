@@ -388,6 +388,7 @@ def test_a_refused_blocklist_entry_says_why_in_the_admins_language(client):
 
 
 PARCELS_ENGLISH = [
+    ": Paid<",
     ">Shipments<",
     "Tracking events (",
     "No tracking movement",
@@ -407,6 +408,7 @@ PARCELS_ENGLISH = [
             "fr",
             [
                 ">Expéditions<",
+                "Paiement : payé",
                 "Événements de suivi (1)",
                 "Aucun mouvement de suivi",
                 "Aucun scan du transporteur pour l'instant.",
@@ -420,6 +422,7 @@ PARCELS_ENGLISH = [
             "es",
             [
                 ">Envíos<",
+                "Pago: pagado",
                 "Eventos de seguimiento (1)",
                 "Sin movimiento en el seguimiento",
                 "Aún no hay escaneos del transportista.",
@@ -433,6 +436,7 @@ PARCELS_ENGLISH = [
             "de",
             [
                 ">Sendungen<",
+                "Zahlung: bezahlt",
                 "Sendungsereignisse (1)",
                 "Keine Bewegung in der Sendungsverfolgung",
                 "Noch keine Scans des Versanddienstleisters.",
