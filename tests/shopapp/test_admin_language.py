@@ -167,9 +167,36 @@ def test_a_refused_setting_says_why_in_the_admins_language_and_saves_nothing(cli
 @pytest.mark.parametrize(
     ("locale", "words"),
     [
-        ("fr", ["Statistiques", "Délai de livraison par transporteur", "30 derniers jours"]),
-        ("es", ["Estadísticas", "Tiempo de entrega por transportista", "Últimos 30 días"]),
-        ("de", ["Statistiken", "Lieferzeit nach Versanddienstleister", "Letzte 30 Tage"]),
+        (
+            "fr",
+            [
+                "Statistiques",
+                "Délai de livraison par transporteur",
+                "30 derniers jours",
+                "90e centile (jours)",
+                "Graphique en barres ; le tableau ci-dessous donne les mêmes chiffres.",
+            ],
+        ),
+        (
+            "es",
+            [
+                "Estadísticas",
+                "Tiempo de entrega por transportista",
+                "Últimos 30 días",
+                "Percentil 90 (días)",
+                "Gráfico de barras; la tabla de abajo da las mismas cifras.",
+            ],
+        ),
+        (
+            "de",
+            [
+                "Statistiken",
+                "Lieferzeit nach Versanddienstleister",
+                "Letzte 30 Tage",
+                "90. Perzentil (Tage)",
+                "Balkendiagramm; die Tabelle darunter enthält dieselben Zahlen.",
+            ],
+        ),
         ("en", ["Insights", "Delivery time by carrier", "Last 30 days"]),
     ],
 )
@@ -199,9 +226,36 @@ def test_a_csv_is_headed_in_the_admins_language(client):
 @pytest.mark.parametrize(
     ("locale", "words"),
     [
-        ("fr", ["Image de marque", "Votre style", "Contact du support", "Aperçu"]),
-        ("es", ["Marca", "Tu estilo", "Contacto de asistencia", "Vista previa"]),
-        ("de", ["Branding", "Ihr Erscheinungsbild", "Support-Kontakt", "Vorschau"]),
+        (
+            "fr",
+            [
+                "Image de marque",
+                "Votre style",
+                "Contact du support",
+                "Aperçu",
+                "Système (celle du client)",
+            ],
+        ),
+        (
+            "es",
+            [
+                "Marca",
+                "Tu estilo",
+                "Contacto de asistencia",
+                "Vista previa",
+                "Sistema (la del cliente)",
+            ],
+        ),
+        (
+            "de",
+            [
+                "Branding",
+                "Ihr Erscheinungsbild",
+                "Support-Kontakt",
+                "Vorschau",
+                "Festbreitenschrift",
+            ],
+        ),
         ("en", ["Branding", "Your look", "Support contact", "Preview"]),
     ],
 )
