@@ -120,6 +120,7 @@ TRANSLATED_PAGES = (
     "orders",
     "order",
     "returns",
+    "return",
     "notification-settings",
     "policy",
     "blocklist",
