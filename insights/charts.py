@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.translation import gettext
 
 WIDTH = 680
 LABEL_WIDTH = 210
@@ -68,12 +69,13 @@ def bar_chart_svg(
     legend = LEGEND_HEIGHT if len(series) > 1 else 0
     group_height = len(series) * (BAR_HEIGHT + BAR_GAP) - BAR_GAP
     height = legend + len(labels) * (group_height + GROUP_GAP) + 4
+    description = gettext("Bar chart; the table below gives the same figures.")
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" role="img"'
         f' viewBox="0 0 {WIDTH} {height}" width="100%" preserveAspectRatio="xMinYMin meet"'
         f' aria-labelledby="{prefix}-title {prefix}-desc">',
         f'<title id="{prefix}-title">{escape(title)}</title>',
-        f'<desc id="{prefix}-desc">Bar chart; the table below gives the same figures.</desc>',
+        f'<desc id="{prefix}-desc">{escape(description)}</desc>',
         f"<defs>{defs}</defs>",
     ]
     if legend:

@@ -408,7 +408,7 @@ def _return_tables(totals: dict) -> list[Table]:
         [
             [gettext("Returns refunded"), sum(refund_hours.values())],
             [gettext("Median (days)"), _days(_percentile(refund_hours, 0.5))],
-            ["90th percentile (days)", _days(_percentile(refund_hours, 0.9))],
+            [gettext("90th percentile (days)"), _days(_percentile(refund_hours, 0.9))],
         ],
         chart_column=None,
     )

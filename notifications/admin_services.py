@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.mail import EmailMultiAlternatives, get_connection
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from notifications import selectors
 from notifications.blocks import EmailBlocks, blocks_compose, blocks_validate
@@ -141,7 +142,7 @@ def template_test_send(*, shop: Shop, source: TemplateSource) -> str:
     """
     to = (shop.email or "").strip()
     if not to:
-        raise TestSendUnavailable("Your store has no email address yet.")
+        raise TestSendUnavailable(gettext("Your store has no email address yet."))
     try:
         rendered = template_source_render(source=source, context=sample_context(shop=shop))
     except TemplateRenderError as exc:
@@ -169,7 +170,7 @@ def template_test_send(*, shop: Shop, source: TemplateSource) -> str:
             "notifications.template.test_send_failed",
             extra={"shop": shop.myshopify_domain, "error": type(exc).__name__},
         )
-        raise TestSendUnavailable("The email server refused the test email.") from None
+        raise TestSendUnavailable(gettext("The email server refused the test email.")) from None
     logger.info(
         "notifications.template.test_sent",
         extra={"shop": shop.myshopify_domain, "key": source.key, "channel": source.channel},
@@ -290,7 +291,7 @@ def message_resend_last(
     """
     submission_id = submission_id.strip()[:64]
     if not submission_id:
-        raise NothingToResend("The form is incomplete; reload the page and try again.")
+        raise NothingToResend(gettext("The form is incomplete; reload the page and try again."))
     dedupe_key = f"resend:{order_id}:{submission_id}"
     with transaction.atomic():
         if OrderEvent.objects.filter(shop=shop, dedupe_key=dedupe_key).exists():
@@ -298,7 +299,7 @@ def message_resend_last(
             return None
         message = selectors.message_last_for_order(shop=shop, order_id=order_id)
         if message is None:
-            raise NothingToResend("No message has been sent for this order yet.")
+            raise NothingToResend(gettext("No message has been sent for this order yet."))
         recorded = message_timeline_record(
             message,
             kind="notification.resend_requested",
@@ -311,7 +312,7 @@ def message_resend_last(
         try:
             message = message_resend(shop=shop, message_id=message.pk)
         except ValueError:
-            raise NothingToResend("That message is already on its way.") from None
+            raise NothingToResend(gettext("That message is already on its way.")) from None
     logger.info(
         "notifications.admin.resend_last",
         extra={"shop": shop.myshopify_domain, "message_id": message.pk},

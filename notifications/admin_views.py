@@ -18,7 +18,7 @@ from urllib.parse import urlencode
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.urls import reverse
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext, gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from notifications import admin_services, selectors, services
@@ -32,9 +32,8 @@ from notifications.forms import (
     TemplateForm,
     delay_label,
 )
-from notifications.models import Channel, Message, MessageTemplate
+from notifications.models import Channel, Message, MessageTemplate, Sequence, Trigger
 from notifications.rendering import (
-    FIELD_LABELS,
     Rendered,
     TemplateRenderError,
     TemplateSource,
@@ -64,6 +63,34 @@ NOTICES = {
     "suppression_removed": gettext_lazy("Address removed from the suppression list."),
     "settings_saved": gettext_lazy("Settings saved."),
 }
+
+
+# The editor's fields as the page names them (notifications.rendering keeps its own English
+# names for the engine's messages).
+EDITOR_FIELD_LABELS = {
+    "subject": gettext_lazy("Subject"),
+    "html_body": gettext_lazy("HTML body"),
+    "text_body": gettext_lazy("Text body"),
+    "sms_body": gettext_lazy("SMS body"),
+}
+
+
+def _trigger_label(value: str) -> str:
+    try:
+        return str(Trigger(value).label)
+    except ValueError:
+        return value.replace("_", " ")
+
+
+def _starts_when(sequence: Sequence) -> str:
+    """ "Shipped or In transit": the sequence's triggers in the admin's language."""
+    text = _trigger_label(sequence.trigger)
+    for extra in sequence.extra_triggers or []:
+        text = gettext("%(triggers)s or %(trigger)s") % {
+            "triggers": text,
+            "trigger": _trigger_label(extra),
+        }
+    return text
 
 
 def _redirect(request: ShopRequest, name: str, *args: Any, notice: str = "") -> HttpResponse:
@@ -99,6 +126,8 @@ def sequence_list(request: ShopRequest) -> HttpResponse:
     rows = [
         {
             "sequence": sequence,
+            "name": selectors.sequence_display_name(sequence),
+            "starts_when": _starts_when(sequence),
             "steps": [
                 {"step": step, "delay": delay_label(step.delay_minutes)}
                 for step in sequence.steps.all()
@@ -144,7 +173,13 @@ def _sequence_page(
     return _page(
         request,
         "sequence_detail.html",
-        {"sequence": sequence, "steps": steps, "tab": "sequences"},
+        {
+            "sequence": sequence,
+            "name": selectors.sequence_display_name(sequence),
+            "starts_when": _starts_when(sequence),
+            "steps": steps,
+            "tab": "sequences",
+        },
         status=422 if bound is not None else 200,
     )
 
@@ -280,7 +315,7 @@ def _editor(
             "form": form,
             "errors": [p for p in problems if not p.is_warning],
             "warnings": [p for p in problems if p.is_warning],
-            "field_labels": FIELD_LABELS,
+            "field_labels": EDITOR_FIELD_LABELS,
             "preview": preview,
             "preview_error": preview_error,
             "test_error": test_error,
@@ -377,7 +412,7 @@ def template_preview(request: ShopRequest, key: str, channel: str, locale: str) 
     form = TemplateForm(data)
     if not form.is_valid():
         if request.method == "POST":
-            return JsonResponse({"error": "The template is too long."}, status=422)
+            return JsonResponse({"error": gettext("The template is too long.")}, status=422)
         source = _saved_source(request, key, channel, locale)
         return _editor(
             request, key=key, channel=channel, locale=locale, form=form, source=source, status=422
@@ -401,7 +436,7 @@ def template_preview(request: ShopRequest, key: str, channel: str, locale: str) 
                 "error": error,
                 "problems": [
                     {
-                        "field": FIELD_LABELS.get(p.field, p.field),
+                        "field": EDITOR_FIELD_LABELS.get(p.field, p.field),
                         "line": p.line,
                         "message": p.message,
                         "is_warning": p.is_warning,
@@ -502,6 +537,13 @@ def message_list(request: ShopRequest) -> HttpResponse:
             "tab": "messages",
             "filters": filters,
             "page": page,
+            "rows": [
+                {
+                    "message": message,
+                    "sequence_name": selectors.sequence_display_name(message.step.sequence),
+                }
+                for message in page.object_list
+            ],
             "filter_query": filter_query,
             "counts": selectors.message_status_counts(shop=request.shop),
             "resendable": {s.value for s in RESENDABLE},
@@ -517,12 +559,14 @@ def message_resend(request: ShopRequest, message_id: int) -> HttpResponse:
     if message is None:
         raise Http404("No such message")
     if message.status not in RESENDABLE:
-        return HttpResponse("Only failed or skipped messages can be sent again.", status=409)
+        return HttpResponse(
+            gettext("Only failed or skipped messages can be sent again."), status=409
+        )
     # The engine owns sending (claims, retries, exactly-once): resend goes through it.
     try:
         services.message_resend(shop=request.shop, message_id=message.pk)
     except ValueError:
-        return HttpResponse("This message is already on its way.", status=409)
+        return HttpResponse(gettext("This message is already on its way."), status=409)
     return _redirect(request, "embedded:notifications_admin:message_list", notice="resent")
 
 

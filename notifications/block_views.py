@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from django import forms
 from django.http import Http404, HttpResponse, JsonResponse
+from django.utils.translation import gettext
 from django.views.decorators.http import require_http_methods, require_POST
 
 from notifications import admin_services, selectors
@@ -115,7 +116,12 @@ def template_blocks_edit(request: ShopRequest, key: str, locale: str) -> HttpRes
     form = BlocksForm(request.POST)
     if not form.is_valid():
         problems = [
-            TemplateProblem(field, None, f"{BLOCK_LABELS.get(field, field)}: {message}")
+            TemplateProblem(
+                field,
+                None,
+                gettext("%(block)s: %(problem)s")
+                % {"block": BLOCK_LABELS.get(field, field), "problem": message},
+            )
             for field, messages in form.errors.items()
             for message in messages
         ]
@@ -151,7 +157,7 @@ def template_blocks_preview(request: ShopRequest, key: str, locale: str) -> Http
     _target(request, key, locale)
     form = BlocksForm(request.POST)
     if not form.is_valid():
-        return JsonResponse({"error": "A block is too long or missing."}, status=422)
+        return JsonResponse({"error": gettext("A block is too long or missing.")}, status=422)
     blocks = form.blocks()
     problems = blocks_validate(blocks)
     errors = [p for p in problems if not p.is_warning]
@@ -181,7 +187,7 @@ def template_blocks_test(request: ShopRequest, key: str, locale: str) -> HttpRes
             key=key,
             locale=locale,
             blocks=blocks,
-            test_error="A block is missing.",
+            test_error=gettext("A block is missing."),
             status=422,
         )
     blocks = form.blocks()

@@ -18,6 +18,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict, dataclass
+from typing import Any
+
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from notifications.copy import (
     DELIVERY_ISSUE_KEY,
@@ -38,12 +42,12 @@ from notifications.rendering import (
 )
 from shopapp.branding.look import ColourInvalid, colour_parse, readable_ink
 
-BLOCK_LABELS: dict[str, str] = {
-    "subject": "Subject",
-    "heading": "Heading",
-    "text": "Text",
-    "button_label": "Button label",
-    "accent_color": "Button colour",
+BLOCK_LABELS: dict[str, Any] = {
+    "subject": _("Subject"),
+    "heading": _("Heading"),
+    "text": _("Text"),
+    "button_label": _("Button label"),
+    "accent_color": _("Button colour"),
 }
 BLOCK_MAX_CHARS: dict[str, int] = {
     "subject": SUBJECT_MAX_CHARS,
@@ -119,7 +123,9 @@ def blocks_validate(blocks: EmailBlocks) -> list[TemplateProblem]:
     for name, label in BLOCK_LABELS.items():
         value = getattr(blocks, name)
         if len(value) > BLOCK_MAX_CHARS[name]:
-            problems.append(TemplateProblem(name, None, f"{label}: too long."))
+            problems.append(
+                TemplateProblem(name, None, gettext("%(block)s: too long.") % {"block": label})
+            )
             continue
         if name == "accent_color":
             if value:
@@ -127,17 +133,23 @@ def blocks_validate(blocks: EmailBlocks) -> list[TemplateProblem]:
                     colour_parse(value)
                 except ColourInvalid:
                     problems.append(
-                        TemplateProblem(name, None, f"{label}: enter a colour as #rrggbb.")
+                        TemplateProblem(
+                            name,
+                            None,
+                            gettext("%(block)s: enter a colour as #rrggbb.") % {"block": label},
+                        )
                     )
             continue
         if name in ("subject", "heading") and not value.strip():
-            problems.append(TemplateProblem(name, None, f"{label}: needed."))
+            problems.append(
+                TemplateProblem(name, None, gettext("%(block)s: needed.") % {"block": label})
+            )
             continue
         # Each block alone through the sandbox (parse, trial render with the sample order).
         for problem in template_validate(subject=value, channel=Channel.EMAIL):
             if problem.message == "An email needs a subject.":
                 continue
-            where = f", line {problem.line}" if problem.line else ""
+            where = gettext(", line %(line)s") % {"line": problem.line} if problem.line else ""
             problems.append(
                 TemplateProblem(
                     name, problem.line, f"{label}{where}: {problem.message}", problem.is_warning

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from notifications.copy import (  # noqa: F401  (LANGUAGES, sample_context: the admin's names)
     DELIVERY_ISSUE_KEY,
@@ -24,7 +27,12 @@ from shopapp.models import Shop
 
 logger = logging.getLogger(__name__)
 
-LANGUAGE_NAMES = {"en": "English", "es": "Spanish", "fr": "French", "de": "German"}
+LANGUAGE_NAMES: dict[str, Any] = {
+    "en": _("English"),
+    "es": _("Spanish"),
+    "fr": _("French"),
+    "de": _("German"),
+}
 
 # One template per trigger a shopper hears about, plus the review request.
 TEMPLATE_KEYS: tuple[str, ...] = (
@@ -49,26 +57,26 @@ TEMPLATE_KEYS: tuple[str, ...] = (
 )
 ALL_TEMPLATE_KEYS: tuple[str, ...] = (*TEMPLATE_KEYS, DELIVERY_ISSUE_KEY)
 
-TEMPLATE_LABELS: dict[str, str] = {
-    "order_confirmed": "Order confirmed",
-    "shipped": "Shipped",
-    "in_transit": "In transit",
-    "out_for_delivery": "Out for delivery",
-    "attempted_delivery": "Delivery attempted",
-    "ready_for_pickup": "Ready for pickup",
-    "delayed": "Delayed",
-    "problem": "Problem with delivery",
-    "delivered": "Delivered",
-    "review_request": "Review request",
-    "order_cancelled": "Order cancelled",
-    "return_requested": "Return requested",
-    "return_approved": "Return approved",
-    "return_declined": "Return declined",
-    "return_processed": "Return processed",
-    "return_closed": "Return closed",
-    "problem_reported": "Problem reported (to the shopper)",
-    "problem_reported_merchant": "Problem reported (to your support inbox)",
-    DELIVERY_ISSUE_KEY: "Delivery attempted or problem",
+TEMPLATE_LABELS: dict[str, Any] = {
+    "order_confirmed": _("Order confirmed"),
+    "shipped": _("Shipped"),
+    "in_transit": _("In transit"),
+    "out_for_delivery": _("Out for delivery"),
+    "attempted_delivery": _("Delivery attempted"),
+    "ready_for_pickup": _("Ready for pickup"),
+    "delayed": _("Delayed"),
+    "problem": _("Problem with delivery"),
+    "delivered": _("Delivered"),
+    "review_request": _("Review request"),
+    "order_cancelled": _("Order cancelled"),
+    "return_requested": _("Return requested"),
+    "return_approved": _("Return approved"),
+    "return_declined": _("Return declined"),
+    "return_processed": _("Return processed"),
+    "return_closed": _("Return closed"),
+    "problem_reported": _("Problem reported (to the shopper)"),
+    "problem_reported_merchant": _("Problem reported (to your support inbox)"),
+    DELIVERY_ISSUE_KEY: _("Delivery attempted or problem"),
 }
 
 # Messages about a parcel link to the tracking page; messages about a return to the portal.
@@ -137,11 +145,11 @@ _RETURN_SEQUENCES = tuple(
         steps=(StepSpec(trigger.value),),
     )
     for trigger, label in (
-        (Trigger.RETURN_REQUESTED, "Return requested"),
-        (Trigger.RETURN_APPROVED, "Return approved"),
-        (Trigger.RETURN_DECLINED, "Return declined"),
-        (Trigger.RETURN_PROCESSED, "Return processed"),
-        (Trigger.RETURN_CLOSED, "Return closed"),
+        (Trigger.RETURN_REQUESTED, gettext_noop("Return requested")),
+        (Trigger.RETURN_APPROVED, gettext_noop("Return approved")),
+        (Trigger.RETURN_DECLINED, gettext_noop("Return declined")),
+        (Trigger.RETURN_PROCESSED, gettext_noop("Return processed")),
+        (Trigger.RETURN_CLOSED, gettext_noop("Return closed")),
     )
 )
 # An SMS step is added where a text is worth its cost (the shopper should act soon), disabled:
@@ -149,7 +157,7 @@ _RETURN_SEQUENCES = tuple(
 DEFAULT_SEQUENCES: tuple[SequenceSpec, ...] = (
     SequenceSpec(
         key="order_confirmed",
-        name="Order confirmed",
+        name=gettext_noop("Order confirmed"),
         trigger=Trigger.ORDER_CONFIRMED,
         # Off: Shopify already sends an order confirmation.
         is_enabled=False,
@@ -157,7 +165,7 @@ DEFAULT_SEQUENCES: tuple[SequenceSpec, ...] = (
     ),
     SequenceSpec(
         key="shipped",
-        name="Shipped",
+        name=gettext_noop("Shipped"),
         trigger=Trigger.SHIPPED,
         steps=(
             StepSpec("shipped", conditions=(_C.NOT_CANCELLED,)),
@@ -168,7 +176,7 @@ DEFAULT_SEQUENCES: tuple[SequenceSpec, ...] = (
     ),
     SequenceSpec(
         key="in_transit",
-        name="In transit",
+        name=gettext_noop("In transit"),
         trigger=Trigger.IN_TRANSIT,
         # Off: a carrier scan a day is noise; available for merchants who want it.
         is_enabled=False,
@@ -176,7 +184,7 @@ DEFAULT_SEQUENCES: tuple[SequenceSpec, ...] = (
     ),
     SequenceSpec(
         key="out_for_delivery",
-        name="Out for delivery",
+        name=gettext_noop("Out for delivery"),
         trigger=Trigger.OUT_FOR_DELIVERY,
         steps=(
             StepSpec("out_for_delivery", conditions=(_C.NOT_DELIVERED,)),
@@ -190,7 +198,7 @@ DEFAULT_SEQUENCES: tuple[SequenceSpec, ...] = (
     ),
     SequenceSpec(
         key="delivery_issue",
-        name="Delivery attempted or problem",
+        name=gettext_noop("Delivery attempted or problem"),
         trigger=Trigger.ATTEMPTED_DELIVERY,
         extra_triggers=(Trigger.PROBLEM,),
         steps=(
@@ -205,7 +213,7 @@ DEFAULT_SEQUENCES: tuple[SequenceSpec, ...] = (
     ),
     SequenceSpec(
         key="ready_for_pickup",
-        name="Ready for pickup",
+        name=gettext_noop("Ready for pickup"),
         trigger=Trigger.READY_FOR_PICKUP,
         steps=(
             StepSpec("ready_for_pickup", conditions=(_C.NOT_DELIVERED,)),
@@ -219,13 +227,13 @@ DEFAULT_SEQUENCES: tuple[SequenceSpec, ...] = (
     ),
     SequenceSpec(
         key="delayed",
-        name="Delayed",
+        name=gettext_noop("Delayed"),
         trigger=Trigger.DELAYED,
         steps=(StepSpec("delayed", conditions=(_C.NOT_DELIVERED, _C.NOT_CANCELLED)),),
     ),
     SequenceSpec(
         key="delivered_review",
-        name="Delivered, then a review request",
+        name=gettext_noop("Delivered, then a review request"),
         trigger=Trigger.DELIVERED,
         steps=(
             StepSpec("delivered"),
@@ -242,7 +250,7 @@ DEFAULT_SEQUENCES: tuple[SequenceSpec, ...] = (
     *_RETURN_SEQUENCES,
     SequenceSpec(
         key="order_cancelled",
-        name="Order cancelled",
+        name=gettext_noop("Order cancelled"),
         trigger=Trigger.ORDER_CANCELLED,
         steps=(StepSpec("order_cancelled"),),
     ),
@@ -251,7 +259,7 @@ DEFAULT_SEQUENCES: tuple[SequenceSpec, ...] = (
     # the shopper like every message; the alert goes to the merchant's own address.
     SequenceSpec(
         key="problem_reported",
-        name="Problem reported by the shopper",
+        name=gettext_noop("Problem reported by the shopper"),
         trigger=Trigger.PROBLEM_REPORTED,
         steps=(
             StepSpec("problem_reported"),

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from django import forms
-from django.utils.translation import gettext
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from notifications.models import Channel, Message, SequenceStep
@@ -24,13 +24,21 @@ DELAY_MAX_MINUTES = 365 * 24 * 60
 def delay_label(minutes: int) -> str:
     """``10080`` → ``"7 days"``; ``0`` → ``"at once"``."""
     if not minutes:
-        return "at once"
+        return gettext("at once")
     for unit in ("days", "hours", "minutes"):
         size = MINUTES_PER_UNIT[unit]
         if minutes % size == 0:
             count = minutes // size
-            return f"{count} {unit[:-1] if count == 1 else unit}"
-    return f"{minutes} minutes"
+            return _COUNTED[unit](count) % {"count": count}
+    return _COUNTED["minutes"](minutes) % {"count": minutes}
+
+
+_COUNTED = {
+    "days": lambda n: ngettext("%(count)s day", "%(count)s days", n),
+    "hours": lambda n: ngettext("%(count)s hour", "%(count)s hours", n),
+    "minutes": lambda n: ngettext("%(count)s minute", "%(count)s minutes", n),
+}
+UNIT_CHOICES = [("minutes", _("Minutes")), ("hours", _("Hours")), ("days", _("Days"))]
 
 
 class TemplateForm(forms.Form):
@@ -42,7 +50,7 @@ class TemplateForm(forms.Form):
 
 class StepForm(forms.Form):
     delay_amount = forms.IntegerField(min_value=0, max_value=DELAY_MAX_MINUTES)
-    delay_unit = forms.ChoiceField(choices=[(u, u.capitalize()) for u in MINUTES_PER_UNIT])
+    delay_unit = forms.ChoiceField(choices=UNIT_CHOICES)
     delay_from = forms.ChoiceField(choices=SequenceStep.DelayFrom.choices)
     channel = forms.ChoiceField(choices=Channel.choices)
     template_key = forms.ChoiceField(choices=())
@@ -90,9 +98,9 @@ class StepForm(forms.Form):
 
 class MessageFilterForm(forms.Form):
     status = forms.ChoiceField(
-        required=False, choices=[("", "Any status"), *Message.Status.choices]
+        required=False, choices=[("", _("Any status")), *Message.Status.choices]
     )
-    channel = forms.ChoiceField(required=False, choices=[("", "Any channel"), *Channel.choices])
+    channel = forms.ChoiceField(required=False, choices=[("", _("Any channel")), *Channel.choices])
     order = forms.CharField(required=False, max_length=64)
 
 

@@ -5,6 +5,7 @@ constraint on (order, step, shipment_key) is what makes a send happen at most on
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from shopapp.models import Order, Shop
 
@@ -14,29 +15,29 @@ RATING_MAX = 5
 
 
 class Trigger(models.TextChoices):
-    ORDER_CONFIRMED = "order_confirmed", "Order confirmed"
-    SHIPPED = "shipped", "Shipped"
-    IN_TRANSIT = "in_transit", "In transit"
-    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
-    ATTEMPTED_DELIVERY = "attempted_delivery", "Delivery attempted"
-    READY_FOR_PICKUP = "ready_for_pickup", "Ready for pickup"
-    DELAYED = "delayed", "Delayed"
-    PROBLEM = "problem", "Problem"
-    DELIVERED = "delivered", "Delivered"
-    ALL_DELIVERED = "all_delivered", "All shipments delivered"
-    ORDER_CANCELLED = "order_cancelled", "Order cancelled"
-    RETURN_REQUESTED = "return_requested", "Return requested"
-    RETURN_APPROVED = "return_approved", "Return approved"
-    RETURN_DECLINED = "return_declined", "Return declined"
-    RETURN_PROCESSED = "return_processed", "Return processed"
-    RETURN_CLOSED = "return_closed", "Return closed"
+    ORDER_CONFIRMED = "order_confirmed", _("Order confirmed")
+    SHIPPED = "shipped", _("Shipped")
+    IN_TRANSIT = "in_transit", _("In transit")
+    OUT_FOR_DELIVERY = "out_for_delivery", _("Out for delivery")
+    ATTEMPTED_DELIVERY = "attempted_delivery", _("Delivery attempted")
+    READY_FOR_PICKUP = "ready_for_pickup", _("Ready for pickup")
+    DELAYED = "delayed", _("Delayed")
+    PROBLEM = "problem", _("Problem")
+    DELIVERED = "delivered", _("Delivered")
+    ALL_DELIVERED = "all_delivered", _("All shipments delivered")
+    ORDER_CANCELLED = "order_cancelled", _("Order cancelled")
+    RETURN_REQUESTED = "return_requested", _("Return requested")
+    RETURN_APPROVED = "return_approved", _("Return approved")
+    RETURN_DECLINED = "return_declined", _("Return declined")
+    RETURN_PROCESSED = "return_processed", _("Return processed")
+    RETURN_CLOSED = "return_closed", _("Return closed")
     # The shopper reported a problem on the tracking page (not received, damaged, wrong item).
-    PROBLEM_REPORTED = "problem_reported", "Problem reported by the shopper"
+    PROBLEM_REPORTED = "problem_reported", _("Problem reported by the shopper")
 
 
 class Channel(models.TextChoices):
-    EMAIL = "email", "Email"
-    SMS = "sms", "SMS"
+    EMAIL = "email", _("Email")
+    SMS = "sms", _("SMS")
 
 
 class Sequence(models.Model):
@@ -94,21 +95,21 @@ class MessageTemplate(models.Model):
 
 class SequenceStep(models.Model):
     class DelayFrom(models.TextChoices):
-        TRIGGER = "trigger", "After the trigger"
-        PREVIOUS = "previous", "After the previous step"
+        TRIGGER = "trigger", _("After the trigger")
+        PREVIOUS = "previous", _("After the previous step")
 
     class Audience(models.TextChoices):
         # The order's customer (its email or phone), as every shopper-facing step.
-        CUSTOMER = "customer", "The customer"
+        CUSTOMER = "customer", _("The customer")
         # The shop's support inbox (notifications.recipients.merchant_recipient): alerts the
         # merchant must act on, e.g. a problem a shopper reported.
-        MERCHANT = "merchant", "The shop's support address"
+        MERCHANT = "merchant", _("The shop's support address")
 
     class Condition(models.TextChoices):
-        NOT_DELIVERED = "not_delivered", "Only if not yet delivered"
-        ACCEPTS_MARKETING = "accepts_marketing", "Only if the customer accepts marketing"
-        NOT_CANCELLED = "not_cancelled", "Stop if the order was cancelled"
-        NOT_RETURNED = "not_returned", "Stop if a return was started"
+        NOT_DELIVERED = "not_delivered", _("Only if not yet delivered")
+        ACCEPTS_MARKETING = "accepts_marketing", _("Only if the customer accepts marketing")
+        NOT_CANCELLED = "not_cancelled", _("Stop if the order was cancelled")
+        NOT_RETURNED = "not_returned", _("Stop if a return was started")
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
     sequence = models.ForeignKey(Sequence, on_delete=models.CASCADE, related_name="steps")
@@ -136,12 +137,12 @@ class Message(models.Model):
     """One scheduled message for one order, step and shipment."""
 
     class Status(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        SENDING = "sending", "Sending"
-        SENT = "sent", "Sent"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-        SKIPPED = "skipped", "Skipped"
+        SCHEDULED = "scheduled", _("Scheduled")
+        SENDING = "sending", _("Sending")
+        SENT = "sent", _("Sent")
+        FAILED = "failed", _("Failed")
+        CANCELLED = "cancelled", _("Cancelled")
+        SKIPPED = "skipped", _("Skipped")
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="messages")
@@ -256,10 +257,10 @@ class Suppression(models.Model):
     """An address or number that must not be messaged: unsubscribed, bounced, complained."""
 
     class Reason(models.TextChoices):
-        UNSUBSCRIBED = "unsubscribed", "Unsubscribed"
-        BOUNCED = "bounced", "Bounced"
-        COMPLAINED = "complained", "Complained"
-        INVALID = "invalid", "Invalid"
+        UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+        BOUNCED = "bounced", _("Bounced")
+        COMPLAINED = "complained", _("Complained")
+        INVALID = "invalid", _("Invalid")
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
     channel = models.CharField(max_length=8, choices=Channel.choices)

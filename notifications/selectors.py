@@ -6,8 +6,14 @@ import re
 from dataclasses import dataclass
 
 from django.db.models import Count, Prefetch, Q, QuerySet
+from django.utils.translation import gettext
 
-from notifications.defaults import ALL_TEMPLATE_KEYS, LANGUAGES, TEMPLATE_LABELS
+from notifications.defaults import (
+    ALL_TEMPLATE_KEYS,
+    DEFAULT_SEQUENCES,
+    LANGUAGES,
+    TEMPLATE_LABELS,
+)
 from notifications.models import (
     Channel,
     Message,
@@ -58,7 +64,19 @@ def template_keys(*, shop: Shop) -> list[str]:
 
 
 def template_key_label(key: str) -> str:
-    return TEMPLATE_LABELS.get(key, key.replace("_", " ").capitalize())
+    known = TEMPLATE_LABELS.get(key)
+    return str(known) if known is not None else key.replace("_", " ").capitalize()
+
+
+_DEFAULT_NAMES = {spec.key: spec.name for spec in DEFAULT_SEQUENCES}
+
+
+def sequence_display_name(sequence: Sequence) -> str:
+    """A built-in sequence's name in the admin's language; a name the merchant changed (or a
+    sequence of their own) as they wrote it. The stored name and key never change."""
+    if _DEFAULT_NAMES.get(sequence.key) == sequence.name:
+        return gettext(sequence.name)
+    return sequence.name
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from returns.admin_forms import (
     ProcessForm,
     ReceiveForm,
 )
-from returns.policy import reason_label, return_policy_get
+from returns.policy import DECLINE_REASON_CHOICES, reason_label, return_policy_get
 from returns.selectors import QUEUE_FILTERS
 from shopapp.admin_api.client import AdminApiError
 from shopapp.auth.session import session_token_required
@@ -39,7 +39,7 @@ from shopapp.http import ShopRequest
 logger = logging.getLogger(__name__)
 
 RETURNS_PER_PAGE = 25
-UNAVAILABLE = "Shopify couldn't be reached just now. Nothing was changed; try again in a minute."
+UNAVAILABLE = _("Shopify couldn't be reached just now. Nothing was changed; try again in a minute.")
 
 
 def _get_or_404(request: ShopRequest, return_id: int):
@@ -143,6 +143,9 @@ def _detail(
         "error": error,
         "is_received": is_received,
         "status_label": selectors.return_status_label(ret, lines_all),
+        "decline_reason_label": dict(DECLINE_REASON_CHOICES).get(
+            ret.decline_reason, ret.decline_reason
+        ),
         "approve_form": forms.get("approve_form") or ApproveForm(),
         "decline_form": forms.get("decline_form") or DeclineForm(),
         "receive_form": forms.get("receive_form") or ReceiveForm(),
@@ -169,7 +172,7 @@ def _act(request: ShopRequest, ret, action, notice: str, **forms) -> HttpRespons
             "returns.admin.shopify_error",
             extra={"shop": request.shop.myshopify_domain, "error": type(exc).__name__},
         )
-        return _detail(request, ret, error=UNAVAILABLE, status=503, **forms)
+        return _detail(request, ret, error=str(UNAVAILABLE), status=503, **forms)
     return _redirect(request, "detail", ret.pk, notice=notice)
 
 
@@ -179,7 +182,9 @@ def return_approve(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = ApproveForm(request.POST, request.FILES)
     if not form.is_valid():
-        return _detail(request, ret, error="Check the form.", status=400, approve_form=form)
+        return _detail(
+            request, ret, error=gettext("Check the form."), status=400, approve_form=form
+        )
     return _act(
         request,
         ret,
@@ -199,7 +204,9 @@ def return_decline(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = DeclineForm(request.POST)
     if not form.is_valid():
-        return _detail(request, ret, error="Check the form.", status=400, decline_form=form)
+        return _detail(
+            request, ret, error=gettext("Check the form."), status=400, decline_form=form
+        )
     return _act(
         request,
         ret,
@@ -219,14 +226,20 @@ def return_receive(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = ReceiveForm(request.POST)
     if not form.is_valid():
-        return _detail(request, ret, error="Check the form.", status=400, receive_form=form)
+        return _detail(
+            request, ret, error=gettext("Check the form."), status=400, receive_form=form
+        )
     quantities = {}
     for line in ret.line_items.all():
         raw = request.POST.get(f"received_{line.pk}", "").strip()
         if raw:
             if not raw.isdigit():
                 return _detail(
-                    request, ret, error="Enter whole numbers.", status=400, receive_form=form
+                    request,
+                    ret,
+                    error=gettext("Enter whole numbers."),
+                    status=400,
+                    receive_form=form,
                 )
             quantities[line.pk] = int(raw)
     return _act(
@@ -249,7 +262,9 @@ def return_process(request: ShopRequest, return_id: int) -> HttpResponse:
     ret = _get_or_404(request, return_id)
     form = ProcessForm(request.POST)
     if not form.is_valid():
-        return _detail(request, ret, error="Check the form.", status=400, process_form=form)
+        return _detail(
+            request, ret, error=gettext("Check the form."), status=400, process_form=form
+        )
     return _act(
         request,
         ret,
@@ -343,7 +358,9 @@ def blocklist(request: ShopRequest) -> HttpResponse:
         return _blocklist_page(request, message=_notice(request))
     form = BlocklistForm(request.POST)
     if not form.is_valid():
-        return _blocklist_page(request, form=form, error="Enter an email address.", status=400)
+        return _blocklist_page(
+            request, form=form, error=gettext("Enter an email address."), status=400
+        )
     services.blocklist_entry_add(
         shop=request.shop, email=form.cleaned_data["email"], note=form.cleaned_data["note"]
     )
@@ -374,7 +391,7 @@ def policy(request: ShopRequest) -> HttpResponse:
         return embedded_render(
             request,
             "returns/admin/policy.html",
-            {"form": form, "error": "Check the highlighted fields.", "nav": "returns"},
+            {"form": form, "error": gettext("Check the highlighted fields."), "nav": "returns"},
             status=400,
         )
     fields = {name: form.cleaned_data[name] for name in PolicyForm.Meta.fields}
@@ -395,14 +412,20 @@ def return_bulk(request: ShopRequest) -> HttpResponse:
     action = request.POST.get("action", "")
     raw_ids = request.POST.getlist("ids")
     if action not in ("approve", "decline"):
-        return HttpResponse("Choose approve or decline.", status=400, content_type="text/plain")
+        return HttpResponse(
+            gettext("Choose approve or decline."), status=400, content_type="text/plain"
+        )
     if not raw_ids or not all(i.isdigit() for i in raw_ids) or len(raw_ids) > BULK_MAX:
         return HttpResponse(
-            f"Tick between 1 and {BULK_MAX} returns.", status=400, content_type="text/plain"
+            gettext("Tick between 1 and %(count)s returns.") % {"count": BULK_MAX},
+            status=400,
+            content_type="text/plain",
         )
     decline = DeclineForm(request.POST)
     if action == "decline" and not decline.is_valid():
-        return HttpResponse("Choose a reason for declining.", status=400, content_type="text/plain")
+        return HttpResponse(
+            gettext("Choose a reason for declining."), status=400, content_type="text/plain"
+        )
     chosen = selectors.return_request_list_by_ids(shop=request.shop, ids=[int(i) for i in raw_ids])
     done = failed = 0
     for ret in chosen:

@@ -8,16 +8,17 @@ strings, an open set) and the timestamps.
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Upper
+from django.utils.translation import gettext_lazy as _
 
 from shopapp.models import LineItem, Order, Shop
 
 
 class Resolution(models.TextChoices):
-    REFUND = "refund", "Refund to the original payment"
-    STORE_CREDIT = "store_credit", "Store credit"
-    EXCHANGE = "exchange", "Exchange for another variant"
+    REFUND = "refund", _("Refund to the original payment")
+    STORE_CREDIT = "store_credit", _("Store credit")
+    EXCHANGE = "exchange", _("Exchange for another variant")
     # A request whose items were given different resolutions (each line carries its own).
-    MIXED = "mixed", "Per item"
+    MIXED = "mixed", _("Per item")
 
 
 # What a shopper may choose for one item (MIXED only ever describes a whole request).
@@ -109,13 +110,13 @@ class ReturnPolicy(models.Model):
 class ReturnRequest(models.Model):
     class Status(models.TextChoices):
         # Local only: stored, not yet accepted by Shopify.
-        SUBMITTED = "SUBMITTED", "Submitted"
+        SUBMITTED = "SUBMITTED", _("Submitted")
         # Shopify's ReturnStatus.
-        REQUESTED = "REQUESTED", "Requested"
-        OPEN = "OPEN", "Approved"
-        DECLINED = "DECLINED", "Declined"
-        CANCELED = "CANCELED", "Canceled"
-        CLOSED = "CLOSED", "Closed"
+        REQUESTED = "REQUESTED", _("Requested")
+        OPEN = "OPEN", _("Approved")
+        DECLINED = "DECLINED", _("Declined")
+        CANCELED = "CANCELED", _("Canceled")
+        CLOSED = "CLOSED", _("Closed")
 
     class SyncState(models.TextChoices):
         PENDING = "pending", "Waiting to be sent to Shopify"

@@ -9,6 +9,7 @@ API"), so a policy written with either form keeps working across API versions.
 from decimal import Decimal
 
 from django.db import IntegrityError, transaction
+from django.utils.translation import gettext_lazy as _
 
 from returns.models import Resolution, ReturnPolicy
 from shopapp.models import Shop
@@ -66,20 +67,27 @@ DEFAULT_REASONS_BY_PRODUCT_TYPE: dict[str, tuple[str, ...]] = {
         "electronics",
     )
 }
+# The admin's words for them (the portal has its own, in returns.portal).
 REASON_LABELS = {
-    "COLOR": "Color",
-    "DEFECTIVE": "Damaged or defective",
-    "NOT_AS_DESCRIBED": "Not as described",
-    "OTHER": "Other",
-    "SIZE_TOO_LARGE": "Size too large",
-    "SIZE_TOO_SMALL": "Size too small",
-    "STYLE": "Style",
-    "UNKNOWN": "Unknown",
-    "UNWANTED": "Changed my mind",
-    "WRONG_ITEM": "Received the wrong item",
+    "COLOR": _("Color"),
+    "DEFECTIVE": _("Damaged or defective"),
+    "NOT_AS_DESCRIBED": _("Not as described"),
+    "OTHER": _("Other"),
+    "SIZE_TOO_LARGE": _("Size too large"),
+    "SIZE_TOO_SMALL": _("Size too small"),
+    "STYLE": _("Style"),
+    "UNKNOWN": _("Unknown"),
+    "UNWANTED": _("Changed my mind"),
+    "WRONG_ITEM": _("Received the wrong item"),
 }
 # ReturnDeclineReason, exactly (admin-graphql enums/ReturnDeclineReason).
 DECLINE_REASONS = ("FINAL_SALE", "RETURN_PERIOD_ENDED", "OTHER")
+# What staff pick them by.
+DECLINE_REASON_CHOICES = [
+    ("FINAL_SALE", _("Final sale")),
+    ("RETURN_PERIOD_ENDED", _("Return period ended")),
+    ("OTHER", _("Other")),
+]
 
 # API version from which ReturnReasonDefinition ids are the way to name a reason.
 REASON_DEFINITIONS_SINCE = "2026-01"
@@ -101,7 +109,8 @@ def reason_enum(reason: str) -> str:
 
 
 def reason_label(reason: str) -> str:
-    return REASON_LABELS.get(reason_enum(reason), reason.replace("-", " ").capitalize())
+    known = REASON_LABELS.get(reason_enum(reason))
+    return str(known) if known is not None else reason.replace("-", " ").capitalize()
 
 
 def reason_matches(reason: str, listed: list[str] | tuple[str, ...]) -> bool:

@@ -304,7 +304,7 @@ def queue_rows(returns: Iterable[ReturnRequest], *, shop: Shop) -> list[QueueRow
                         quantity=line.quantity,
                         reason=reason_label(line.reason),
                         photo_id=next((p.pk for p in line.photos.all() if p.thumbnail), None),
-                        resolution=Resolution(line.resolution).label
+                        resolution=str(Resolution(line.resolution).label)
                         if ret.resolution == Resolution.MIXED and line.resolution
                         else "",
                     )

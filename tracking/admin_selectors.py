@@ -22,6 +22,7 @@ from django.db import connection
 from django.db.models import Exists, OuterRef, Prefetch, Q, QuerySet
 from django.utils import timezone
 from django.utils.timesince import timesince
+from django.utils.translation import gettext
 
 from shopapp.models import LineItem, Order, Shop
 from shopapp.orders import selectors as order_selectors
@@ -121,8 +122,8 @@ class OrderTracking:
         if self.last_viewed_at is None:
             return ""
         if timezone.now() - self.last_viewed_at < timedelta(minutes=1):
-            return "just now"
-        return f"{timesince(self.last_viewed_at, depth=1)} ago"
+            return gettext("just now")
+        return gettext("%(time)s ago") % {"time": timesince(self.last_viewed_at, depth=1)}
 
 
 @dataclass(frozen=True)
@@ -335,7 +336,7 @@ def _shipment_row(
         items=[
             ItemRow(
                 title=titles.get(row.line_item_shopify_id)
-                or f"Line item {row.line_item_shopify_id}",
+                or gettext("Line item %(id)s") % {"id": row.line_item_shopify_id},
                 quantity=row.quantity,
             )
             for row in shipment.line_items.all()

@@ -217,7 +217,7 @@ def problem_resolve(request: ShopRequest, order_id: int, case_id: int) -> HttpRe
 
 # -- the tracking page's settings ---------------------------------------------------------------
 
-PAGE_SETTINGS_NOTICES = {"saved": "Tracking page settings saved."}
+PAGE_SETTINGS_NOTICES = {"saved": _("Tracking page settings saved.")}
 
 
 @session_token_required

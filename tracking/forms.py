@@ -111,17 +111,17 @@ class ProblemReportForm(forms.Form):
 class TrackingPageSettingsForm(forms.Form):
     """The tracking page's display choices (tracking.suggestions.PAGE_SETTINGS_FIELDS)."""
 
-    show_line_items = forms.BooleanField(required=False, label="Show the items of each shipment")
+    show_line_items = forms.BooleanField(required=False, label=_("Show the items of each shipment"))
     show_event_timeline = forms.BooleanField(
-        required=False, label="Show the carrier's tracking history"
+        required=False, label=_("Show the carrier's tracking history")
     )
     show_return_link = forms.BooleanField(
-        required=False, label="Offer a return once the order has arrived"
+        required=False, label=_("Offer a return once the order has arrived")
     )
     show_product_suggestions = forms.BooleanField(
         required=False,
-        label='Show "You may also like": a few of your active products the order does not hold',
+        label=_('Show "You may also like": a few of your active products the order does not hold'),
     )
     is_standalone_page = forms.BooleanField(
-        required=False, label="Show the page on its own instead of inside your theme"
+        required=False, label=_("Show the page on its own instead of inside your theme")
     )

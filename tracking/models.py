@@ -5,6 +5,7 @@ our small, shopper-facing reading of them (see ``tracking.stages``).
 """
 
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from shopapp.models import Order, Shop
 
@@ -12,15 +13,15 @@ from shopapp.models import Order, Shop
 class Stage(models.TextChoices):
     """What a shopper understands. The main line, then the branches."""
 
-    ORDERED = "ordered", "Ordered"
-    SHIPPED = "shipped", "Shipped"
-    IN_TRANSIT = "in_transit", "In transit"
-    OUT_FOR_DELIVERY = "out_for_delivery", "Out for delivery"
-    DELIVERED = "delivered", "Delivered"
-    ATTEMPTED_DELIVERY = "attempted_delivery", "Delivery attempted"
-    READY_FOR_PICKUP = "ready_for_pickup", "Ready for pickup"
-    DELAYED = "delayed", "Delayed"
-    PROBLEM = "problem", "Problem"
+    ORDERED = "ordered", _("Ordered")
+    SHIPPED = "shipped", _("Shipped")
+    IN_TRANSIT = "in_transit", _("In transit")
+    OUT_FOR_DELIVERY = "out_for_delivery", _("Out for delivery")
+    DELIVERED = "delivered", _("Delivered")
+    ATTEMPTED_DELIVERY = "attempted_delivery", _("Delivery attempted")
+    READY_FOR_PICKUP = "ready_for_pickup", _("Ready for pickup")
+    DELAYED = "delayed", _("Delayed")
+    PROBLEM = "problem", _("Problem")
 
 
 class Shipment(models.Model):
@@ -158,11 +159,11 @@ class Delay(models.Model):
     """A delay found by the detector, once per order, shipment and kind."""
 
     class Kind(models.TextChoices):
-        UNFULFILLED = "unfulfilled", "Not shipped in time"
-        NO_MOVEMENT = "no_movement", "No tracking movement"
-        PAST_ESTIMATE = "past_estimate", "Past the estimated delivery date"
-        NEVER_SCANNED = "never_scanned", "Label created but never scanned"
-        CARRIER_DELAYED = "carrier_delayed", "Carrier reported a delay"
+        UNFULFILLED = "unfulfilled", _("Not shipped in time")
+        NO_MOVEMENT = "no_movement", _("No tracking movement")
+        PAST_ESTIMATE = "past_estimate", _("Past the estimated delivery date")
+        NEVER_SCANNED = "never_scanned", _("Label created but never scanned")
+        CARRIER_DELAYED = "carrier_delayed", _("Carrier reported a delay")
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="delays")
@@ -240,17 +241,17 @@ class ProblemCase(models.Model):
     """
 
     class Kind(models.TextChoices):
-        NOT_RECEIVED = "not_received", "Not received"
-        DAMAGED = "damaged", "Arrived damaged"
-        WRONG_ITEM = "wrong_item", "Wrong item"
+        NOT_RECEIVED = "not_received", _("Not received")
+        DAMAGED = "damaged", _("Arrived damaged")
+        WRONG_ITEM = "wrong_item", _("Wrong item")
 
     class Status(models.TextChoices):
-        OPEN = "open", "Open"
-        RESOLVED = "resolved", "Resolved"
+        OPEN = "open", _("Open")
+        RESOLVED = "resolved", _("Resolved")
 
     class Reporter(models.TextChoices):
-        SHOPPER = "shopper", "Shopper"
-        STAFF = "staff", "Staff"
+        SHOPPER = "shopper", _("Shopper")
+        STAFF = "staff", _("Staff")
 
     shop = models.ForeignKey(Shop, on_delete=models.CASCADE, related_name="+")
     order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="problem_cases")

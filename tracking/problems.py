@@ -31,7 +31,7 @@ from datetime import date
 
 from django.db import transaction
 from django.db.models import QuerySet
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from notifications.news import ProblemNews
 from notifications.services import notification_trigger
@@ -49,6 +49,14 @@ class ProblemRefused(ValueError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+def _kind_stored(case: ProblemCase) -> str:
+    """The kind's words as the timeline stores them: English whatever the request's language
+    (the kinds' labels are translated for display; shopapp.support.timeline reads the
+    stored summary)."""
+    with translation.override("en"):
+        return str(case.get_kind_display())
 
 
 def problem_case_open(
@@ -103,7 +111,7 @@ def problem_case_open(
                 if reported_by == ProblemCase.Reporter.SHOPPER
                 else OrderEvent.Source.STAFF
             ),
-            summary=f"Problem reported: {case.get_kind_display()}",
+            summary=f"Problem reported: {_kind_stored(case)}",
             detail={
                 "problem_id": case.pk,
                 "problem_kind": kind,
@@ -261,7 +269,7 @@ def problem_case_resolve(
             kind="problem.resolved",
             occurred_at=case.resolved_at,
             source=OrderEvent.Source.STAFF,
-            summary=f"Problem resolved: {case.get_kind_display()}",
+            summary=f"Problem resolved: {_kind_stored(case)}",
             detail={
                 "problem_id": case.pk,
                 "problem_kind": case.kind,

@@ -11,6 +11,7 @@ from typing import Any
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from returns import shopify
 from returns.models import (
@@ -106,7 +107,7 @@ def _exchange_create(client: AdminApiClient, request: ReturnRequest) -> dict[str
         if line.exchange_variant_id
     ]
     if not exchange_lines:
-        raise ReturnActionError("Choose the variant to send instead.", code="variant")
+        raise ReturnActionError(gettext("Choose the variant to send instead."), code="variant")
     fee = policy.return_shipping_fee if policy.return_shipping_fee > 0 else Decimal("0")
     _send_started_mark(request)
     return shopify.return_create_send(
@@ -142,12 +143,13 @@ def return_request_approve(
     held = _is_held(request)
     if request.status != Status.REQUESTED:
         raise ReturnActionError(
-            f"This return is {_status_label(request)}; it can't be approved.",
+            gettext("This return is %(status)s; it can't be approved.")
+            % {"status": _status_label(request)},
             code="state",
         )
     if not held and request.shopify_return_id is None:
         raise ReturnActionError(
-            "This return is not in Shopify yet; it can't be approved.", code="not_synced"
+            gettext("This return is not in Shopify yet; it can't be approved."), code="not_synced"
         )
     client = admin_client_for_shop(shop)
     returned: dict[str, Any] | None
@@ -173,7 +175,9 @@ def return_request_approve(
         request = _locked(request, shop)
         if returned is not None:
             if not _shopify_id_assign(request, returned):
-                raise ReturnActionError("This request is linked to another return.", code="state")
+                raise ReturnActionError(
+                    gettext("This request is linked to another return."), code="state"
+                )
             request.name = request.name or (returned.get("name") or "")[:64]
             request.sync_state = ReturnRequest.SyncState.SYNCED
         moved = request.status not in _DONE and _RANK.get(request.status, 0) < _RANK[Status.OPEN]
@@ -267,7 +271,8 @@ def _label_send(
             _reverse_store(request, returned)
         if not request.reverse_fulfillment_order_gid:
             raise ReturnActionError(
-                "Shopify has no reverse fulfillment order for this return yet.", code="label"
+                gettext("Shopify has no reverse fulfillment order for this return yet."),
+                code="label",
             )
     label_url = ""
     try:
@@ -298,8 +303,10 @@ def _label_send(
             dedupe_suffix=f":{timezone.now().isoformat()}",
         )
         raise ReturnActionError(
-            f"The return is approved, but the label could not be attached in Shopify: "
-            f"{exc.message}",
+            gettext(
+                "The return is approved, but the label could not be attached in Shopify: %(error)s"
+            )
+            % {"error": exc.message},
             code="label",
         ) from exc
     deliverable = delivery.get("deliverable") or {}
@@ -332,11 +339,13 @@ def return_request_decline(
     """returnDeclineRequest with Shopify's ReturnDeclineReason → DECLINED. A held exchange
     Shopify never saw is declined here only."""
     if reason not in DECLINE_REASONS:
-        raise ReturnActionError("Choose a reason for declining.", code="decline_reason")
+        raise ReturnActionError(gettext("Choose a reason for declining."), code="decline_reason")
     note = (note or "").strip()
     if len(note) > DECLINE_NOTE_MAX:
         raise ReturnActionError(
-            f"The note is too long (at most {DECLINE_NOTE_MAX} characters).", code="note"
+            gettext("The note is too long (at most %(count)s characters).")
+            % {"count": DECLINE_NOTE_MAX},
+            code="note",
         )
     request = _fresh(request, shop)
     if not _is_held(request):
@@ -361,7 +370,9 @@ def return_request_decline(
     with transaction.atomic():
         request = _locked(request, shop)
         if request.status in _DONE - {Status.DECLINED}:
-            raise ReturnActionError("This return was closed or canceled meanwhile.", code="state")
+            raise ReturnActionError(
+                gettext("This return was closed or canceled meanwhile."), code="state"
+            )
         request.status = Status.DECLINED
         request.declined_at = request.declined_at or now
         request.decline_reason = reason
@@ -383,7 +394,7 @@ def return_request_cancel(*, shop: Shop, request: ReturnRequest) -> ReturnReques
     never accepted (or a held exchange) is canceled here only."""
     request = _fresh(request, shop)
     if request.status not in {Status.SUBMITTED, Status.REQUESTED, Status.OPEN}:
-        raise ReturnActionError("This return can't be canceled.", code="state")
+        raise ReturnActionError(gettext("This return can't be canceled."), code="state")
     if request.shopify_return_id is not None:
         try:
             _mutate(
@@ -402,13 +413,16 @@ def return_request_cancel(*, shop: Shop, request: ReturnRequest) -> ReturnReques
         # Being sent, or an approval's returnCreate may have reached Shopify: cancelling here
         # could leave a return in Shopify the app no longer follows.
         raise ReturnActionError(
-            "This request is being sent to Shopify; try again in a minute.", code="pending"
+            gettext("This request is being sent to Shopify; try again in a minute."),
+            code="pending",
         )
     now = timezone.now()
     with transaction.atomic():
         request = _locked(request, shop)
         if request.status in _DONE - {Status.CANCELED}:
-            raise ReturnActionError("This return was closed or declined meanwhile.", code="state")
+            raise ReturnActionError(
+                gettext("This return was closed or declined meanwhile."), code="state"
+            )
         request.status = Status.CANCELED
         request.canceled_at = request.canceled_at or now
         request.save()

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any, NamedTuple
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from notifications.services import notification_news_record, notification_trigger
 from returns import shopify
@@ -259,16 +260,41 @@ def _status_label(request: ReturnRequest) -> str:
     return request.status_label.lower()
 
 
+# What staff read when an action meets a return in the wrong state, one sentence per action
+# (whole sentences translate; a verb slotted into one does not).
+_REFUSALS: dict[str, tuple[Any, Any]] = {
+    "given a label": (
+        _("This return is %(status)s; it can't be given a label."),
+        _("This return is not in Shopify yet; it can't be given a label."),
+    ),
+    "declined": (
+        _("This return is %(status)s; it can't be declined."),
+        _("This return is not in Shopify yet; it can't be declined."),
+    ),
+    "closed": (
+        _("This return is %(status)s; it can't be closed."),
+        _("This return is not in Shopify yet; it can't be closed."),
+    ),
+    "processed": (
+        _("This return is %(status)s; it can't be processed."),
+        _("This return is not in Shopify yet; it can't be processed."),
+    ),
+    "received": (
+        _("This return is %(status)s; it can't be received."),
+        _("This return is not in Shopify yet; it can't be received."),
+    ),
+}
+
+
 def _require(request: ReturnRequest, allowed: set[str], action: str) -> None:
+    wrong_state, not_synced = _REFUSALS[action]
     if request.status not in allowed:
         raise ReturnActionError(
-            f"This return is {_status_label(request)}; it can't be {action}.",
+            str(wrong_state) % {"status": _status_label(request)},
             code="state",
         )
     if request.shopify_return_id is None:
-        raise ReturnActionError(
-            f"This return is not in Shopify yet; it can't be {action}.", code="not_synced"
-        )
+        raise ReturnActionError(str(not_synced), code="not_synced")
 
 
 def _is_held(request: ReturnRequest) -> bool:

@@ -18,6 +18,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from django.utils.translation import gettext_lazy as _
+
 DEFAULT_ACCENT = "#008060"
 DEFAULT_TEXT = "#1c1c1c"
 DEFAULT_BACKGROUND = "#ffffff"
@@ -29,18 +31,19 @@ DARK_SURFACE = "#1c1c1e"
 
 HEX_COLOUR = re.compile(r"^#[0-9a-f]{6}$")
 
-FONT_STACKS: dict[str, tuple[str, str]] = {
+# Labels are the admin's words (lazy: read in the staff member's language); stacks are CSS.
+FONT_STACKS: dict[str, tuple[Any, str]] = {
     "system": (
-        "System (the shopper's own)",
+        _("System (the shopper's own)"),
         "system-ui,-apple-system,BlinkMacSystemFont,Segoe UI,Roboto,Helvetica Neue,Arial,"
         "sans-serif",
     ),
     "helvetica": ("Helvetica / Arial", "Helvetica Neue,Helvetica,Arial,sans-serif"),
-    "verdana": ("Verdana (wide, very legible)", "Verdana,Geneva,Tahoma,sans-serif"),
+    "verdana": (_("Verdana (wide, very legible)"), "Verdana,Geneva,Tahoma,sans-serif"),
     "trebuchet": ("Trebuchet", "Trebuchet MS,Lucida Grande,Lucida Sans Unicode,sans-serif"),
-    "georgia": ("Georgia (serif)", "Georgia,Times New Roman,Times,serif"),
-    "palatino": ("Palatino (serif)", "Palatino Linotype,Palatino,Book Antiqua,Georgia,serif"),
-    "mono": ("Monospace", "ui-monospace,Menlo,Consolas,Courier New,monospace"),
+    "georgia": (_("Georgia (serif)"), "Georgia,Times New Roman,Times,serif"),
+    "palatino": (_("Palatino (serif)"), "Palatino Linotype,Palatino,Book Antiqua,Georgia,serif"),
+    "mono": (_("Monospace"), "ui-monospace,Menlo,Consolas,Courier New,monospace"),
 }
 DEFAULT_FONT = "system"
 

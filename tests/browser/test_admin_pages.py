@@ -115,6 +115,25 @@ def test_every_admin_page_looks_like_polaris_is_accessible_and_quick(
     assert set(found) == set(pages)
 
 
+TRANSLATED_PAGES = (
+    "insights",
+    "orders",
+    "order",
+    "returns",
+    "return",
+    "notification-settings",
+    "policy",
+    "blocklist",
+    "sequences",
+    "sequence",
+    "templates",
+    "template",
+    "messages",
+    "suppressions",
+    "tracking-page",
+)
+
+
 def test_the_translated_admin_pages_pass_axe_too(browser, live_server, admin_store):
     """The pages that read in the staff member's language (French, German here), checked again:
     the document's language is set, and longer words break nothing axe can see."""
@@ -126,7 +145,7 @@ def test_the_translated_admin_pages_pass_axe_too(browser, live_server, admin_sto
     found = {}
     try:
         for locale in ("fr", "de"):
-            for name in ("insights", "orders", "order", "returns", "notification-settings"):
+            for name in TRANSLATED_PAGES:
                 query = urlencode(
                     {
                         "shop": shop.myshopify_domain,
@@ -135,7 +154,8 @@ def test_the_translated_admin_pages_pass_axe_too(browser, live_server, admin_sto
                         "locale": locale,
                     }
                 )
-                page.goto(f"{live_server.url}{pages[name]}?{query}")
+                path = "/app/tracking-page" if name == "tracking-page" else pages[name]
+                page.goto(f"{live_server.url}{path}?{query}")
                 expect(page.get_by_role("heading", level=1)).to_be_visible()
                 assert page.evaluate("document.documentElement.lang") == locale
                 page.screenshot(path=str(ARTIFACTS / f"admin-{name}-{locale}.png"), full_page=True)

@@ -8,7 +8,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from notifications.models import NotificationSettings
+from notifications.models import MessageTemplate, NotificationSettings, Sequence
+from returns.models import ReturnBlocklistEntry, ReturnPolicy, ReturnRequest
 from tests.shopapp.test_embedded import HOST, token_for
 from tests.shopapp.test_polaris_look import admin_pages_store
 
@@ -166,9 +167,36 @@ def test_a_refused_setting_says_why_in_the_admins_language_and_saves_nothing(cli
 @pytest.mark.parametrize(
     ("locale", "words"),
     [
-        ("fr", ["Statistiques", "Délai de livraison par transporteur", "30 derniers jours"]),
-        ("es", ["Estadísticas", "Tiempo de entrega por transportista", "Últimos 30 días"]),
-        ("de", ["Statistiken", "Lieferzeit nach Versanddienstleister", "Letzte 30 Tage"]),
+        (
+            "fr",
+            [
+                "Statistiques",
+                "Délai de livraison par transporteur",
+                "30 derniers jours",
+                "90e centile (jours)",
+                "Graphique en barres ; le tableau ci-dessous donne les mêmes chiffres.",
+            ],
+        ),
+        (
+            "es",
+            [
+                "Estadísticas",
+                "Tiempo de entrega por transportista",
+                "Últimos 30 días",
+                "Percentil 90 (días)",
+                "Gráfico de barras; la tabla de abajo da las mismas cifras.",
+            ],
+        ),
+        (
+            "de",
+            [
+                "Statistiken",
+                "Lieferzeit nach Versanddienstleister",
+                "Letzte 30 Tage",
+                "90. Perzentil (Tage)",
+                "Balkendiagramm; die Tabelle darunter enthält dieselben Zahlen.",
+            ],
+        ),
         ("en", ["Insights", "Delivery time by carrier", "Last 30 days"]),
     ],
 )
@@ -198,9 +226,36 @@ def test_a_csv_is_headed_in_the_admins_language(client):
 @pytest.mark.parametrize(
     ("locale", "words"),
     [
-        ("fr", ["Image de marque", "Votre style", "Contact du support", "Aperçu"]),
-        ("es", ["Marca", "Tu estilo", "Contacto de asistencia", "Vista previa"]),
-        ("de", ["Branding", "Ihr Erscheinungsbild", "Support-Kontakt", "Vorschau"]),
+        (
+            "fr",
+            [
+                "Image de marque",
+                "Votre style",
+                "Contact du support",
+                "Aperçu",
+                "Système (celle du client)",
+            ],
+        ),
+        (
+            "es",
+            [
+                "Marca",
+                "Tu estilo",
+                "Contacto de asistencia",
+                "Vista previa",
+                "Sistema (la del cliente)",
+            ],
+        ),
+        (
+            "de",
+            [
+                "Branding",
+                "Ihr Erscheinungsbild",
+                "Support-Kontakt",
+                "Vorschau",
+                "Festbreitenschrift",
+            ],
+        ),
         ("en", ["Branding", "Your look", "Support contact", "Preview"]),
     ],
 )
@@ -260,3 +315,415 @@ def test_the_privacy_and_settings_pages_read_in_the_admins_language(client, loca
     html += unescape(page(client, shop, pages["settings"], locale))
     for word in words:
         assert word in html, word
+
+
+def post_page(client, shop, path: str, locale: str, data: dict):
+    return client.post(
+        f"{path}?shop={shop.myshopify_domain}&host={HOST}&locale={locale}",
+        data,
+        HTTP_AUTHORIZATION=f"Bearer {token_for(shop)}",
+    )
+
+
+POLICY_ENGLISH = [
+    "When shoppers can return",
+    "Return window (days)",
+    "Counted from delivery.",
+    "Reasons shoppers can choose",
+    "Damaged or defective",
+    "Never approve automatically for",
+    "Flag customers who return this share of orders",
+    ">Save<",
+]
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "fr",
+            [
+                "<title>Politique de retour",
+                "Délai de retour (jours)",
+                "Motifs que les clients peuvent choisir",
+                "Endommagé ou défectueux",
+                "Approbation automatique",
+                ">Enregistrer<",
+            ],
+        ),
+        (
+            "es",
+            [
+                "<title>Política de devoluciones",
+                "Plazo de devolución (días)",
+                "Motivos que pueden elegir los clientes",
+                "Dañado o defectuoso",
+                "Aprobación automática",
+                ">Guardar<",
+            ],
+        ),
+        (
+            "de",
+            [
+                "<title>Rückgaberichtlinie",
+                "Rückgabefrist (Tage)",
+                "Gründe, die Kunden wählen können",
+                "Beschädigt oder defekt",
+                "Automatische Genehmigung",
+                ">Sichern<",
+            ],
+        ),
+    ],
+)
+def test_the_return_policy_reads_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["policy"], locale))
+    for word in words:
+        assert word in html, word
+    for english in POLICY_ENGLISH:
+        assert english not in html, english
+
+
+def test_a_refused_policy_says_why_in_the_admins_language_and_saves_nothing(client):
+    shop, pages = admin_pages_store()
+    page(client, shop, pages["policy"], "fr")
+    before = list(ReturnPolicy.objects.filter(shop=shop).values())
+    assert before
+    response = post_page(
+        client,
+        shop,
+        pages["policy"],
+        "fr",
+        {
+            "window_days": "30",
+            "transit_allowance_days": "7",
+            "restocking_fee_percent": "150",
+            "return_shipping_fee": "0",
+            "auto_approve_max_value": "100",
+            "high_return_ratio": "0.5",
+            "reasons": ["DEFECTIVE"],
+            "reasons_by_product_type": "Beauty DEFECTIVE",
+        },
+    )
+    assert response.status_code == 400
+    html = unescape(response.content.decode())
+    assert "Vérifiez les champs mis en évidence." in html
+    assert "Entre 0 et 100." in html
+    assert "Ligne 1 : écrivez « Type de produit: MOTIF, MOTIF »" in html
+    assert "Autorisez au moins une façon de régler un retour." in html
+    assert "Check the highlighted fields." not in html
+    assert list(ReturnPolicy.objects.filter(shop=shop).values()) == before
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        ("fr", ["Liste de blocage des retours", "Personne n'est bloqué.", ">Ajouter<"]),
+        ("es", ["Lista de bloqueo de devoluciones", "No hay nadie bloqueado.", ">Añadir<"]),
+        ("de", ["Sperrliste für Rücksendungen", "Niemand ist gesperrt.", ">Hinzufügen<"]),
+    ],
+)
+def test_the_blocklist_reads_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["blocklist"], locale))
+    for word in words:
+        assert word in html, word
+    for english in ("Returns blocklist", "Nobody is blocked.", ">Add<", "are refused online"):
+        assert english not in html, english
+
+
+def test_a_refused_blocklist_entry_says_why_in_the_admins_language(client):
+    shop, pages = admin_pages_store()
+    response = post_page(client, shop, pages["blocklist"], "de", {"email": "not an email"})
+    assert response.status_code == 400
+    html = unescape(response.content.decode())
+    assert "Geben Sie eine E-Mail-Adresse ein." in html
+    assert not ReturnBlocklistEntry.objects.filter(shop=shop).exists()
+
+
+PARCELS_ENGLISH = [
+    ": Paid<",
+    ">Shipments<",
+    "Tracking events (",
+    "No tracking movement",
+    "No carrier scans yet.",
+    "Progress: ",
+    ">Carrier<",
+    ">Discounts<",
+    "Back to orders",
+    "The shopper has not opened the tracking page.",
+]
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "fr",
+            [
+                ">Expéditions<",
+                "Paiement : payé",
+                "Événements de suivi (1)",
+                "Aucun mouvement de suivi",
+                "Aucun scan du transporteur pour l'instant.",
+                'aria-label="Progression : En transit"',
+                ">Transporteur<",
+                ">Sous-total<",
+                "Le client n'a pas ouvert la page de suivi.",
+            ],
+        ),
+        (
+            "es",
+            [
+                ">Envíos<",
+                "Pago: pagado",
+                "Eventos de seguimiento (1)",
+                "Sin movimiento en el seguimiento",
+                "Aún no hay escaneos del transportista.",
+                'aria-label="Progreso: En tránsito"',
+                ">Transportista<",
+                ">Subtotal<",
+                "El cliente no ha abierto la página de seguimiento.",
+            ],
+        ),
+        (
+            "de",
+            [
+                ">Sendungen<",
+                "Zahlung: bezahlt",
+                "Sendungsereignisse (1)",
+                "Keine Bewegung in der Sendungsverfolgung",
+                "Noch keine Scans des Versanddienstleisters.",
+                'aria-label="Fortschritt: Unterwegs"',
+                ">Versanddienst<",
+                ">Zwischensumme<",
+                "Der Kunde hat die Sendungsverfolgungsseite nicht geöffnet.",
+            ],
+        ),
+    ],
+)
+def test_the_order_pages_parcels_read_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["order"], locale))
+    for word in words:
+        assert word in html, word
+    for english in PARCELS_ENGLISH:
+        assert english not in html, english
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "fr",
+            [
+                "<title>Page de suivi",
+                "Afficher les articles de chaque expédition",
+                "Vous aimerez peut-être",
+                "Mise en page",
+            ],
+        ),
+        (
+            "es",
+            [
+                "<title>Página de seguimiento",
+                "Mostrar los artículos de cada envío",
+                "También te puede gustar",
+                "Diseño",
+            ],
+        ),
+        (
+            "de",
+            [
+                "<title>Sendungsverfolgungsseite",
+                "Die Artikel jeder Sendung anzeigen",
+                "Das könnte Ihnen auch gefallen",
+                "Layout",
+            ],
+        ),
+    ],
+)
+def test_the_tracking_page_settings_read_in_the_admins_language(client, locale, words):
+    shop, _ = admin_pages_store()
+    html = unescape(page(client, shop, "/app/tracking-page", locale))
+    for word in words:
+        assert word in html, word
+    for english in (
+        "What your customers see",
+        "Show the items of each shipment",
+        "You may also like",
+        "Show the page on its own",
+    ):
+        assert english not in html, english
+
+
+def test_saving_the_tracking_page_settings_says_so_in_the_admins_language(client):
+    shop, _ = admin_pages_store()
+    response = post_page(
+        client,
+        shop,
+        "/app/tracking-page",
+        "es",
+        {"show_line_items": "on", "show_return_link": "on"},
+    )
+    assert response.status_code == 303
+    assert "locale=es" in response["Location"]
+    location = urlsplit(response["Location"])
+    query = {key: values[0] for key, values in parse_qs(location.query).items()}
+    html = unescape(
+        client.get(location.path, {**query, "id_token": token_for(shop)}).content.decode()
+    )
+    assert "Ajustes de la página de seguimiento guardados." in html
+
+
+NOTIFICATION_PAGES = {
+    # page: (English that must be gone, {locale: words that must be there})
+    "sequences": (
+        ["Notification sequences", "Starts when", "Turn on", "Order confirmed", "at once"],
+        {
+            "fr": ["Séquences de notifications", "Démarre quand", "Activer", "Commande confirmée"],
+            "es": ["Secuencias de notificaciones", "Empieza cuando", "Activar", "de inmediato"],
+            "de": ["Benachrichtigungssequenzen", "Beginnt bei", "Einschalten", "7 Tage"],
+        },
+    ),
+    "sequence": (
+        ["Counted from", "After the trigger", "Step 1", "Save step", "Stop if a return"],
+        {
+            "fr": ["Compté à partir de", "Après le déclencheur", "Étape 1", "Enregistrer l'étape"],
+            "es": ["Contado desde", "Después del desencadenante", "Paso 1", "Guardar el paso"],
+            "de": ["Gezählt ab", "Nach dem Auslöser", "Schritt 1", "Schritt speichern"],
+        },
+    ),
+    "templates": (
+        ["Message templates", "Built-in templates", "Review request", "Problem with delivery"],
+        {
+            "fr": ["Modèles de messages", "Demande d'avis", "Problème de livraison"],
+            "es": ["Plantillas de mensajes", "Solicitud de reseña", "Problema con la entrega"],
+            "de": ["Nachrichtenvorlagen", "Bewertungsanfrage", "Problem bei der Zustellung"],
+        },
+    ),
+    "template": (
+        ["Button label", "Liquid works in every block", "Send test to me", "Text version"],
+        {
+            "fr": ["Libellé du bouton", "Liquid fonctionne dans chaque bloc", "Version texte"],
+            "es": [
+                "Texto del botón",
+                "Liquid funciona en todos los bloques",
+                "Enviarme una prueba",
+            ],
+            "de": ["Beschriftung der Schaltfläche", "Liquid funktioniert", "Test an mich senden"],
+        },
+    ),
+    "messages": (
+        ["Any status", "Any channel", "Scheduled", ">Created<", ">To<"],
+        {
+            "fr": ["Tous les statuts", "Tous les canaux", "Programmé", "Prévu le"],
+            "es": ["Cualquier estado", "Cualquier canal", "Programado", "Previsto para"],
+            "de": ["Jeder Status", "Jeder Kanal", "Geplant", "Fällig am"],
+        },
+    ),
+    "suppressions": (
+        ["Suppression list", "No suppressed addresses.", "Email or phone number"],
+        {
+            "fr": ["Liste d'exclusion", "Aucune adresse exclue.", "E-mail ou numéro de téléphone"],
+            "es": ["Lista de exclusión", "No hay direcciones excluidas.", "o teléfono"],
+            "de": ["Sperrliste", "Keine gesperrten Adressen.", "E-Mail oder Telefonnummer"],
+        },
+    ),
+}
+
+
+@pytest.mark.parametrize("locale", ["fr", "es", "de"])
+@pytest.mark.parametrize("name", list(NOTIFICATION_PAGES))
+def test_the_notification_pages_read_in_the_admins_language(client, name, locale):
+    english, words = NOTIFICATION_PAGES[name]
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages[name], locale))
+    for word in words[locale]:
+        assert word in html, word
+    for word in english:
+        assert word not in html, word
+
+
+def test_a_sequence_the_merchant_renamed_keeps_the_merchants_name(client):
+    # given a built-in sequence whose name the merchant changed (stored keys never change)
+    shop, pages = admin_pages_store()
+    renamed = Sequence.objects.get(shop=shop, key="shipped")
+    Sequence.objects.filter(pk=renamed.pk).update(name="On its way (our words)")
+    # when the list is read in German
+    html = unescape(page(client, shop, pages["sequences"], "de"))
+    # then the built-in names are German, the merchant's name is as they wrote it
+    assert "On its way (our words)" in html
+    assert "Bestellung bestätigt" in html
+    assert set(Sequence.objects.filter(shop=shop).values_list("key", flat=True)) >= {
+        "order_confirmed",
+        "shipped",
+    }
+    assert Sequence.objects.get(shop=shop, key="order_confirmed").name == "Order confirmed"
+
+
+def test_a_refused_block_says_why_in_the_admins_language_and_saves_nothing(client):
+    shop, _ = admin_pages_store()
+    path = "/app/notifications/templates/shipped/email/en/blocks"
+    blocks = {"subject": "Hola", "heading": "Bonjour", "text": "", "button_label": ""}
+    missing = post_page(client, shop, path, "fr", {**blocks, "subject": ""})
+    bad_colour = post_page(client, shop, path, "fr", {**blocks, "accent_color": "red!"})
+    assert (missing.status_code, bad_colour.status_code) == (422, 422)
+    html = unescape(missing.content.decode()) + unescape(bad_colour.content.decode())
+    assert "L'e-mail n'a pas été enregistré" in html
+    assert "Objet : Ce champ est obligatoire." in html
+    assert "Couleur du bouton : saisissez une couleur au format #rrggbb." in html
+    assert "The email was not saved" not in html
+    assert not MessageTemplate.objects.filter(shop=shop).exists()
+
+
+@pytest.mark.parametrize(
+    ("locale", "words"),
+    [
+        (
+            "fr",
+            ["Approuver le retour", "Instructions pour le client", "Refuser le retour", "Souhaite"],
+        ),
+        (
+            "es",
+            ["Aprobar la devolución", "Instrucciones para el cliente", "Rechazar la devolución"],
+        ),
+        (
+            "de",
+            ["Rücksendung genehmigen", "Anweisungen für den Kunden", "Rücksendung ablehnen"],
+        ),
+    ],
+)
+def test_a_return_reads_in_the_admins_language(client, locale, words):
+    shop, pages = admin_pages_store()
+    html = unescape(page(client, shop, pages["return"], locale))
+    for word in words:
+        assert word in html, word
+    for english in (
+        "Approve return",
+        "Instructions for the customer",
+        "Decline return",
+        ">Wants<",
+        "earlier return",
+        "Final sale",
+        "Damaged or defective",
+    ):
+        assert english not in html, english
+
+
+def test_a_refused_return_action_says_why_in_the_admins_language_and_changes_nothing(client):
+    # given a requested return Shopify has not accepted yet
+    shop, pages = admin_pages_store()
+    returned = ReturnRequest.objects.get(shop=shop)
+    assert returned.shopify_return_id is None
+    # when staff decline it from its page read in French
+    response = post_page(
+        client, shop, f"{pages['return']}/decline", "fr", {"reason": "FINAL_SALE", "note": ""}
+    )
+    # then the page says why in French, and the return is as it was
+    assert response.status_code == 409
+    html = unescape(response.content.decode())
+    assert "Ce retour n'est pas encore dans Shopify ; il ne peut pas être refusé." in html
+    assert "it can't be declined" not in html
+    returned.refresh_from_db()
+    assert (returned.status, returned.decline_reason) == ("REQUESTED", "")
