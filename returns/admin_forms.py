@@ -192,8 +192,7 @@ class PolicyForm(forms.ModelForm):
             ("excluded_product_tags", "excluded_product_types", "exclude_discounted_items"),
         ),
         (
-<<<<<<< HEAD
-            "How shoppers are paid back",
+            _("How shoppers are paid back"),
             (
                 "allow_refund",
                 "allow_store_credit",
@@ -201,10 +200,6 @@ class PolicyForm(forms.ModelForm):
                 "allow_product_exchange",
                 "store_credit_bonus_percent",
             ),
-=======
-            _("How shoppers are paid back"),
-            ("allow_refund", "allow_store_credit", "allow_exchange", "store_credit_bonus_percent"),
->>>>>>> i18n
         ),
         (_("Fees"), ("restocking_fee_percent", "return_shipping_fee", "keep_items_max_value")),
         (
@@ -356,13 +351,10 @@ class PolicyForm(forms.ModelForm):
         if not any(
             cleaned.get(f) for f in ("allow_refund", "allow_store_credit", "allow_exchange")
         ):
-<<<<<<< HEAD
-            raise forms.ValidationError("Allow at least one way to settle a return.")
+            raise forms.ValidationError(gettext("Allow at least one way to settle a return."))
         if cleaned.get("allow_product_exchange") and not cleaned.get("allow_exchange"):
             self.add_error(
-                "allow_product_exchange", "Turn on exchanges to offer a different product."
+                "allow_product_exchange",
+                gettext("Turn on exchanges to offer a different product."),
             )
-=======
-            raise forms.ValidationError(gettext("Allow at least one way to settle a return."))
->>>>>>> i18n
         return cleaned
