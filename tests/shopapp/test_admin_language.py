@@ -727,3 +727,32 @@ def test_a_refused_return_action_says_why_in_the_admins_language_and_changes_not
     assert "it can't be declined" not in html
     returned.refresh_from_db()
     assert (returned.status, returned.decline_reason) == ("REQUESTED", "")
+
+
+@pytest.mark.parametrize(
+    ("locale", "placed"),
+    [
+        ("en", "Mar 5, 2026, 9:07 AM"),
+        ("es", "5 mar 2026, 09:07"),
+        ("fr", "5 mar 2026, 09:07"),
+        ("de", "5. Mär 2026, 09:07"),
+    ],
+)
+def test_dates_read_as_the_admins_language_writes_them(client, locale, placed):
+    # given an order placed at 14:07 UTC in a New York shop
+    from datetime import UTC, datetime
+
+    from shopapp.models import Order
+
+    shop, pages = admin_pages_store()
+    shop.timezone = "America/New_York"
+    shop.save(update_fields=["timezone"])
+    Order.objects.filter(shop=shop).update(
+        shopify_created_at=datetime(2026, 3, 5, 14, 7, tzinfo=UTC)
+    )
+    # when the order list is read in that language
+    html = unescape(page(client, shop, pages["orders"], locale))
+    # then the date is in the shop's zone, in the language's own order and clock
+    assert placed in html
+    if locale != "en":
+        assert "AM" not in html.split("<main", 1)[-1]
