@@ -526,3 +526,60 @@ def test_the_policy_command_turns_product_exchange_on_as_the_demo_does(devshop, 
     assert exchange_catalogue_cached(shop=shop) == []
     with pytest.raises(CommandError, match="no installed shop"):
         call_command("return_policy_set", shop="nope.myshopify.com", product_exchange="on")
+
+
+def test_one_item_refunded_and_another_exchanged_for_a_different_product_in_one_return(
+    client, devshop, capture, rq_worker, settings, tmp_path
+):
+    # given a delivered order of two apparel items, and a shop offering other products
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    store = store_with_delivered_order(
+        devshop, capture, rq_worker, line_items=2, customer_locale="en"
+    )
+    shop, order = store.shop, store.order
+    kept, swapped = lines(order)
+    offering(shop, rq_worker)
+    variant_id, price = priced(shop, swapped, cheaper=False)
+
+    # when the shopper sends the first back for a refund and swaps the second for a dearer
+    # product of the shop, each with its own resolution
+    review = choose_product(
+        client,
+        shop,
+        state_of(lookup(client, shop, order)),
+        swapped,
+        variant_id,
+        **{
+            f"quantity-{kept.pk}": "1",
+            f"reason-{kept.pk}": "SIZE_TOO_LARGE",
+            f"resolution-{kept.pk}": "refund",
+        },
+    )
+    html = body(review)
+    assert review.status_code == 200, html[:3000]
+    assert f"1 × {price} USD" in html
+    assert submit(client, shop, state_of(review)).status_code == 201
+    rq_worker()
+    request = ReturnRequest.objects.get(shop=shop, order=order)
+    by_line = {line.line_item_id: line for line in request.line_items.all()}
+    assert request.resolution == "mixed"
+    assert (by_line[kept.pk].resolution, by_line[swapped.pk].resolution) == ("refund", "exchange")
+    assert by_line[swapped.pk].exchange_variant_id == variant_id
+
+    # and the merchant approves and processes it in Shopify
+    services.return_request_approve(shop=shop, request=request, instructions="")
+    request.refresh_from_db()
+    services.return_request_process(shop=shop, request=request)
+
+    # then Shopify refunds the first item and books the exchange, the dearer product's
+    # difference set against that refund as Shopify settles the order's balance: what was
+    # refunded less what is owed is what the two items were worth less the new one's price
+    request.refresh_from_db()
+    shopify_return = store.return_state(request.shopify_return_id)
+    (exchange,) = shopify_return["exchangeLineItems"]["nodes"]
+    assert exchange["variantId"] == f"gid://shopify/ProductVariant/{variant_id}"
+    assert exchange["processedQuantity"] == 1
+    net = unit_value(kept) + unit_value(swapped) - price
+    assert request.refunded_amount - request.amount_outstanding == net
+    assert request.refunded_amount == max(net, Decimal(0))
+    assert request.refunded_amount == request.refund_estimate
