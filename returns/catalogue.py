@@ -29,18 +29,16 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import redis
-from django.conf import settings
 
 from shopapp.admin_api.client import AdminApiClient, admin_client_for_shop
 from shopapp.models import Shop
 from shopapp.orders.images import image_url_clean
-from tracking.page_cache import cache_prefix
+from shopapp.storefront.redis_store import storefront_key_prefix, storefront_redis
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +48,6 @@ PRODUCTS_FIRST = 50
 VARIANTS_FIRST = 20
 # The list lives three hourly rounds: one or two failing (Shopify down, throttled) keep it.
 CATALOGUE_TTL_SECONDS = 3 * 3600
-REDIS_TIMEOUT_S = 0.5
 MAX_TITLE_LENGTH = 255
 # Variants checked per live query (aliases of productVariant(id:)): a return has a few items.
 VARIANTS_PER_LIVE_QUERY = 25
@@ -122,24 +119,8 @@ class CatalogueProduct:
         return f"{self.title} — {variant.title}"
 
 
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
-
-
-def _client() -> redis.Redis:
-    url = settings.REDIS_URL
-    client = _clients.get(url)
-    if client is None:
-        with _clients_lock:
-            client = _clients.get(url) or redis.Redis.from_url(
-                url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-            )
-            _clients[url] = client
-    return client
-
-
 def _key(shop_id: int) -> str:
-    return cache_prefix() + f"returns:catalogue:{shop_id}"
+    return storefront_key_prefix() + f"returns:catalogue:{shop_id}"
 
 
 def _node_product(node: dict[str, Any]) -> dict[str, Any] | None:
@@ -214,7 +195,7 @@ def exchange_catalogue_refresh(*, shop: Shop, client: AdminApiClient | None = No
         if not nodes or not page.get("hasNextPage") or not page.get("endCursor"):
             break
         after = str(page["endCursor"])
-    _client().set(_key(shop.pk), json.dumps(kept).encode(), ex=CATALOGUE_TTL_SECONDS)
+    storefront_redis().set(_key(shop.pk), json.dumps(kept).encode(), ex=CATALOGUE_TTL_SECONDS)
     logger.info(
         "returns.catalogue.refreshed",
         extra={"shop": shop.myshopify_domain, "read": read, "kept": len(kept)},
@@ -224,7 +205,7 @@ def exchange_catalogue_refresh(*, shop: Shop, client: AdminApiClient | None = No
 
 def exchange_catalogue_drop(*, shop: Shop) -> None:
     try:
-        _client().delete(_key(shop.pk))
+        storefront_redis().delete(_key(shop.pk))
     except redis.RedisError as exc:
         logger.warning("returns.catalogue.unavailable", extra={"error": type(exc).__name__})
 
@@ -233,7 +214,7 @@ def exchange_catalogue_cached(*, shop: Shop) -> list[CatalogueProduct]:
     """The shop's kept catalogue; [] when there is none or Redis does not answer. One Redis
     GET, no Admin API call. Rows that do not read back as expected are skipped."""
     try:
-        raw = _client().get(_key(shop.pk))
+        raw = storefront_redis().get(_key(shop.pk))
     except redis.RedisError as exc:
         logger.warning("returns.catalogue.unavailable", extra={"error": type(exc).__name__})
         return []

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
 from dataclasses import dataclass
 
 import redis
@@ -34,6 +33,7 @@ from django.conf import settings
 from django.db import connection
 
 from shopapp.models import Order, Shop
+from shopapp.storefront.redis_store import storefront_key_prefix, storefront_redis
 from tracking.estimates import shop_today
 from tracking.models import TrackingSettings
 
@@ -41,38 +41,10 @@ logger = logging.getLogger(__name__)
 
 PAGE_FORMAT = 4
 DEFAULT_SECONDS = 600
-# A cache that does not answer within this is skipped: rendering is the fallback.
-REDIS_TIMEOUT_S = 0.5
-
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
-
-
-def _client() -> redis.Redis:
-    url = settings.REDIS_URL
-    client = _clients.get(url)
-    if client is None:
-        with _clients_lock:
-            client = _clients.get(url) or redis.Redis.from_url(
-                url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-            )
-            _clients[url] = client
-    return client
 
 
 def _seconds() -> int:
     return int(getattr(settings, "TRACKING_PAGE_CACHE_SECONDS", DEFAULT_SECONDS))
-
-
-def _prefix() -> str:
-    db = connection.settings_dict
-    named = f"{db.get('HOST', '')}:{db.get('PORT', '')}:{db.get('NAME', '')}"
-    return "storefront:" + hashlib.sha256(named.encode()).hexdigest()[:12] + ":"
-
-
-def cache_prefix() -> str:
-    """This database's prefix for storefront keys in Redis (tracking.suggestions too)."""
-    return _prefix()
 
 
 def page_cache_enabled() -> bool:
@@ -106,7 +78,7 @@ def order_page_key(
     ).hexdigest()[:12]
     # created_at tells apart two orders that got the same id (a database rebuilt behind the
     # same Redis).
-    return _prefix() + (
+    return storefront_key_prefix() + (
         f"tracking:order:{PAGE_FORMAT}:{shop.pk}:{order.pk}:{order.created_at.timestamp()}:"
         f"{order.version}:{shop_part}:{_settings_fingerprint(tracking_settings)}:"
         f"{hashlib.sha256(repr(branding).encode()).hexdigest()[:16]}:"
@@ -129,7 +101,7 @@ def page_cache_get(key: str, *, along: str | None = None) -> CachedPage:
     an input of the page kept in Redis (the suggested products), whose digest the caller
     compares with the page's ``stamp``. Redis down or failing: nothing cached, nothing along."""
     try:
-        values = _client().mget([key, along] if along else [key])
+        values = storefront_redis().mget([key, along] if along else [key])
     except redis.RedisError as exc:
         logger.warning("tracking.page_cache.unavailable", extra={"error": type(exc).__name__})
         return CachedPage()
@@ -145,6 +117,6 @@ def page_cache_set(key: str, content: str, *, stamp: str = "") -> None:
     """Keep ``content`` under ``key`` with ``stamp`` (no newline): the digest of an input kept
     in Redis rather than in the key (it is read with the page, so unknown before)."""
     try:
-        _client().set(key, stamp.encode() + b"\n" + content.encode(), ex=_seconds())
+        storefront_redis().set(key, stamp.encode() + b"\n" + content.encode(), ex=_seconds())
     except redis.RedisError as exc:
         logger.warning("tracking.page_cache.unavailable", extra={"error": type(exc).__name__})

@@ -20,18 +20,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 import redis
-from django.conf import settings
 
 from shopapp.admin_api.client import admin_client_for_shop
 from shopapp.models import Shop
+from shopapp.storefront.redis_store import storefront_key_prefix, storefront_redis
 from tracking.branding import safe_url
-from tracking.page_cache import cache_prefix
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +42,6 @@ PAGE_PRODUCTS = 4
 # The list lives three refresh rounds: a round or two failing (Shopify down, throttled)
 # keeps the section; a shop no longer refreshed loses it within hours.
 SUGGESTIONS_TTL_SECONDS = 3 * 3600
-REDIS_TIMEOUT_S = 0.5
 MAX_TITLE_LENGTH = 255
 
 # Requested cost (shopify.dev "GraphQL Admin API rate limits": object 1, connection 2 +
@@ -98,24 +95,8 @@ class Suggestion:
     currency: str
 
 
-_clients: dict[str, redis.Redis] = {}
-_clients_lock = threading.Lock()
-
-
-def _client() -> redis.Redis:
-    url = settings.REDIS_URL
-    client = _clients.get(url)
-    if client is None:
-        with _clients_lock:
-            client = _clients.get(url) or redis.Redis.from_url(
-                url, socket_timeout=REDIS_TIMEOUT_S, socket_connect_timeout=REDIS_TIMEOUT_S
-            )
-            _clients[url] = client
-    return client
-
-
 def _key(shop_id: int) -> str:
-    return cache_prefix() + f"tracking:suggestions:{shop_id}"
+    return storefront_key_prefix() + f"tracking:suggestions:{shop_id}"
 
 
 def _node_suggestion(node: dict[str, Any]) -> dict[str, Any] | None:
@@ -167,7 +148,7 @@ def product_suggestions_refresh(*, shop: Shop, client: Any = None) -> int:
     )
     nodes = ((data or {}).get("products") or {}).get("nodes") or []
     kept = [s for s in (_node_suggestion(node) for node in nodes) if s is not None]
-    _client().set(_key(shop.pk), json.dumps(kept).encode(), ex=SUGGESTIONS_TTL_SECONDS)
+    storefront_redis().set(_key(shop.pk), json.dumps(kept).encode(), ex=SUGGESTIONS_TTL_SECONDS)
     logger.info(
         "tracking.suggestions.refreshed",
         extra={"shop": shop.myshopify_domain, "read": len(nodes), "kept": len(kept)},
@@ -177,7 +158,7 @@ def product_suggestions_refresh(*, shop: Shop, client: Any = None) -> int:
 
 def product_suggestions_drop(*, shop: Shop) -> None:
     try:
-        _client().delete(_key(shop.pk))
+        storefront_redis().delete(_key(shop.pk))
     except redis.RedisError as exc:
         logger.warning("tracking.suggestions.unavailable", extra={"error": type(exc).__name__})
 
@@ -186,7 +167,7 @@ def product_suggestions_cached(*, shop: Shop) -> tuple[list[dict[str, Any]], str
     """The shop's kept list and a digest of it (for the page cache's stamp); ([], "") when
     there is none or Redis does not answer. One Redis GET, no Admin API call."""
     try:
-        raw = _client().get(_key(shop.pk))
+        raw = storefront_redis().get(_key(shop.pk))
     except redis.RedisError as exc:
         logger.warning("tracking.suggestions.unavailable", extra={"error": type(exc).__name__})
         return [], ""

@@ -336,7 +336,7 @@ def test_a_page_with_suggestions_is_served_from_the_cache_until_the_list_changes
 def test_the_kept_list_expires(devshop):
     shop = _installed_shop(devshop)
     product_suggestions_refresh(shop=shop, client=ShopifyAnswer([_node(41)]))
-    from tracking.page_cache import cache_prefix
+    from shopapp.storefront.redis_store import storefront_key_prefix as cache_prefix
 
     connection = redis.Redis.from_url(django_settings.REDIS_URL)
     ttl = connection.ttl(cache_prefix() + f"tracking:suggestions:{shop.pk}")
