@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 
 from devshop.session_tokens import session_token_mint
 from returns import services
-from returns.catalogue import exchange_catalogue_cached
+from returns.catalogue import exchange_catalogue_cached, exchange_catalogue_refresh
 from returns.jobs import exchange_catalogue_refresh_all_job
 from returns.models import ReturnPolicy, ReturnRequest
 from shopapp.admin_api.client import admin_client_for_shop
@@ -91,21 +91,32 @@ def choose_product(client, shop, state: str, line: LineItem, variant: object, **
     return proxy_post(client, shop, data)
 
 
-def priced(shop, line: LineItem, *, cheaper: bool) -> tuple[int, Decimal]:
+def priced(devshop, shop, line: LineItem, *, cheaper: bool) -> tuple[int, Decimal]:
     """An offered variant of another product cheaper (or dearer) than what the line cost."""
-    found = priced_with_label(shop, line, cheaper=cheaper)
+    found = priced_with_label(devshop, shop, line, cheaper=cheaper)
     return found[0], found[1]
 
 
-def priced_with_label(shop, line: LineItem, *, cheaper: bool) -> tuple[int, Decimal, str]:
+def priced_with_label(devshop, shop, line: LineItem, *, cheaper: bool) -> tuple[int, Decimal, str]:
+    """As ``priced``, with the name the portal shows. When the store's random catalogue holds
+    none priced that way, the merchant reprices one (as in Shopify's admin) and the catalogue
+    is read again: the test never depends on the draw."""
     value = unit_value(line)
-    for product in exchange_catalogue_cached(shop=shop):
-        if product.product_id == line.product_id:
-            continue
-        for variant in product.variants:
-            if (variant.price < value) if cheaper else (variant.price > value):
-                return variant.variant_id, variant.price, product.variant_label(variant)
-    pytest.skip("the devshop drew no product priced that way")  # pragma: no cover
+    for _round in range(2):
+        others = [
+            p for p in exchange_catalogue_cached(shop=shop) if p.product_id != line.product_id
+        ]
+        for product in others:
+            for variant in product.variants:
+                if (variant.price < value) if cheaper else (variant.price > value):
+                    return variant.variant_id, variant.price, product.variant_label(variant)
+        assert others, "the store offers no other product"
+        new_price = (value / 2).quantize(Decimal("0.01")) if cheaper else value + Decimal("10.00")
+        devshop.client.variant_update(
+            shop.myshopify_domain, others[0].variants[0].variant_id, price=str(new_price)
+        )
+        exchange_catalogue_refresh(shop=shop)
+    raise AssertionError("no variant priced that way after repricing one")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -205,7 +216,7 @@ def test_an_exchange_for_a_cheaper_product_refunds_the_difference_and_reaches_sh
     shop, order = store.shop, store.order
     (line,) = lines(order)
     offering(shop, rq_worker)
-    variant_id, price, label = priced_with_label(shop, line, cheaper=True)
+    variant_id, price, label = priced_with_label(devshop, shop, line, cheaper=True)
     difference = unit_value(line) - price
 
     # when the shopper picks a cheaper product, the items step reading no Shopify at all
@@ -255,7 +266,7 @@ def test_a_dearer_product_shows_what_the_shopper_will_pay(client, devshop, shop,
     order = delivered_order(devshop, shop, line_items=1, line_item_product_type="Apparel")
     (line,) = lines(order)
     offering(shop, rq_worker)
-    variant_id, price = priced(shop, line, cheaper=False)
+    variant_id, price = priced(devshop, shop, line, cheaper=False)
     owed = price - unit_value(line)
 
     # when the shopper picks a dearer product
@@ -339,7 +350,7 @@ def test_a_tampered_state_is_refused(client, devshop, shop, rq_worker):
     order = delivered_order(devshop, shop, line_items=1, line_item_product_type="Apparel")
     (line,) = lines(order)
     offering(shop, rq_worker)
-    variant_id, _price = priced(shop, line, cheaper=True)
+    variant_id, _price = priced(devshop, shop, line, cheaper=True)
     review = choose_product(client, shop, state_of(lookup(client, shop, order)), line, variant_id)
     state = state_of(review)
 
@@ -359,7 +370,7 @@ def test_a_product_sold_out_before_the_submit_sends_the_shopper_back(
     order = delivered_order(devshop, shop, line_items=1, line_item_product_type="Apparel")
     (line,) = lines(order)
     offering(shop, rq_worker)
-    variant_id, _price = priced(shop, line, cheaper=True)
+    variant_id, _price = priced(devshop, shop, line, cheaper=True)
     review = choose_product(client, shop, state_of(lookup(client, shop, order)), line, variant_id)
     assert review.status_code == 200
 
@@ -479,7 +490,7 @@ def test_a_dearer_product_processed_leaves_the_balance_the_review_showed_on_the_
     shop, order = store.shop, store.order
     (line,) = lines(order)
     offering(shop, rq_worker)
-    variant_id, price = priced(shop, line, cheaper=False)
+    variant_id, price = priced(devshop, shop, line, cheaper=False)
 
     # when the shopper asks for it, and the review says what they will pay
     review = choose_product(client, shop, state_of(lookup(client, shop, order)), line, variant_id)
@@ -539,7 +550,7 @@ def test_one_item_refunded_and_another_exchanged_for_a_different_product_in_one_
     shop, order = store.shop, store.order
     kept, swapped = lines(order)
     offering(shop, rq_worker)
-    variant_id, price = priced(shop, swapped, cheaper=False)
+    variant_id, price = priced(devshop, shop, swapped, cheaper=False)
 
     # when the shopper sends the first back for a refund and swaps the second for a dearer
     # product of the shop, each with its own resolution
