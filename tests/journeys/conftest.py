@@ -132,22 +132,26 @@ class Journey:
     def emails_to(self, address: str) -> list[EmailMessage]:
         return [m for m in self.smtp.messages if address.lower() in str(m["To"]).lower()]
 
-    def admin_order_page(self, order: Order) -> str:
-        """The order's page in the embedded admin, fetched over HTTP with a session token as
-        the admin iframe sends it."""
+    def admin_get(self, path: str, **params: str) -> requests.Response:
+        """A page of the embedded admin, fetched over HTTP with a session token as the admin
+        iframe sends it; must answer 200."""
         token = session_token_mint(
             shop_domain=self.domain,
             secret=settings.SHOPIFY_API_SECRET,
             audience=settings.SHOPIFY_API_KEY,
         )
         response = requests.get(
-            f"{self.app_url}/app/orders/{order.shopify_id}",
-            # One list, newest first: the page groups lines by parcel and return by default.
-            params={"shop": self.domain, "host": ADMIN_HOST, "id_token": token, "view": "list"},
+            f"{self.app_url}{path}",
+            params={"shop": self.domain, "host": ADMIN_HOST, "id_token": token, **params},
             timeout=HTTP_TIMEOUT_S,
         )
         assert response.status_code == 200, response.status_code
-        return response.text
+        return response
+
+    def admin_order_page(self, order: Order) -> str:
+        """The order's page in the embedded admin."""
+        # One list, newest first: the page groups lines by parcel and return by default.
+        return self.admin_get(f"/app/orders/{order.shopify_id}", view="list").text
 
     def timeline(self, order: Order) -> list[tuple[str, str]]:
         """The order's timeline as support reads it in the admin, oldest first."""

@@ -18,13 +18,11 @@ from urllib.parse import urljoin
 import pytest
 import requests
 import time_machine
-from django.conf import settings
 from django.utils import timezone
 
-from devshop.session_tokens import session_token_mint
 from insights.jobs import insights_rollup_all_job
 from notifications.models import Message, ReviewAnswer
-from tests.journeys.conftest import ADMIN_HOST, HTTP_TIMEOUT_S, Journey, html_of, text_of
+from tests.journeys.conftest import HTTP_TIMEOUT_S, Journey, html_of, text_of
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.journey]
 
@@ -58,17 +56,7 @@ def _delivered_and_asked(journey: Journey):
 
 
 def _csv(journey: Journey, key: str) -> list[list[str]]:
-    token = session_token_mint(
-        shop_domain=journey.domain,
-        secret=settings.SHOPIFY_API_SECRET,
-        audience=settings.SHOPIFY_API_KEY,
-    )
-    response = requests.get(
-        f"{journey.app_url}/app/insights/{key}.csv",
-        params={"shop": journey.domain, "host": ADMIN_HOST, "id_token": token, "period": "30d"},
-        timeout=HTTP_TIMEOUT_S,
-    )
-    assert response.status_code == 200, response.status_code
+    response = journey.admin_get(f"/app/insights/{key}.csv", period="30d")
     return list(csv.reader(io.StringIO(response.text)))
 
 

@@ -58,6 +58,17 @@ def offering(shop, rq_worker, **fields):
     rq_worker()
 
 
+def delivered_and_offering(devshop, capture, rq_worker, settings, tmp_path, line_items: int):
+    """A store with one delivered apparel order of ``line_items`` lines (its returns reach
+    Shopify), offering other products: the catalogue read in a burst worker."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    store = store_with_delivered_order(
+        devshop, capture, rq_worker, line_items=line_items, customer_locale="en"
+    )
+    offering(store.shop, rq_worker)
+    return store
+
+
 def store_variants(shop) -> dict[int, tuple[int, Decimal, bool]]:
     """{variant id: (product id, price, available for sale)}, as the devshop's Admin API
     lists the store's products."""
@@ -209,13 +220,9 @@ def test_an_exchange_for_a_cheaper_product_refunds_the_difference_and_reaches_sh
     client, devshop, capture, rq_worker, settings, tmp_path
 ):
     # given a delivered apparel order, and a shop offering other products
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    store = store_with_delivered_order(
-        devshop, capture, rq_worker, line_items=1, customer_locale="en"
-    )
+    store = delivered_and_offering(devshop, capture, rq_worker, settings, tmp_path, 1)
     shop, order = store.shop, store.order
     (line,) = lines(order)
-    offering(shop, rq_worker)
     variant_id, price, label = priced_with_label(devshop, shop, line, cheaper=True)
     difference = unit_value(line) - price
 
@@ -483,13 +490,9 @@ def test_a_dearer_product_processed_leaves_the_balance_the_review_showed_on_the_
     client, devshop, capture, rq_worker, settings, tmp_path
 ):
     # given a delivered apparel order, a shop offering other products, and a dearer one
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    store = store_with_delivered_order(
-        devshop, capture, rq_worker, line_items=1, customer_locale="en"
-    )
+    store = delivered_and_offering(devshop, capture, rq_worker, settings, tmp_path, 1)
     shop, order = store.shop, store.order
     (line,) = lines(order)
-    offering(shop, rq_worker)
     variant_id, price = priced(devshop, shop, line, cheaper=False)
 
     # when the shopper asks for it, and the review says what they will pay
@@ -543,13 +546,9 @@ def test_one_item_refunded_and_another_exchanged_for_a_different_product_in_one_
     client, devshop, capture, rq_worker, settings, tmp_path
 ):
     # given a delivered order of two apparel items, and a shop offering other products
-    settings.MEDIA_ROOT = str(tmp_path / "media")
-    store = store_with_delivered_order(
-        devshop, capture, rq_worker, line_items=2, customer_locale="en"
-    )
+    store = delivered_and_offering(devshop, capture, rq_worker, settings, tmp_path, 2)
     shop, order = store.shop, store.order
     kept, swapped = lines(order)
-    offering(shop, rq_worker)
     variant_id, price = priced(devshop, shop, swapped, cheaper=False)
 
     # when the shopper sends the first back for a refund and swaps the second for a dearer
